@@ -1,0 +1,221 @@
+// Package server assembles meteord: the engine, the hub, the controller
+// listener (TCP and UDP) and the subscriber listener, and runs their life
+// cycle: start, reload, clear, shutdown.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/meteorpush/meteor/internal/config"
+	"github.com/meteorpush/meteor/internal/controller"
+	"github.com/meteorpush/meteor/internal/engine/memory"
+	"github.com/meteorpush/meteor/internal/hub"
+	"github.com/meteorpush/meteor/internal/stats"
+	"github.com/meteorpush/meteor/internal/subscriber"
+	"github.com/meteorpush/meteor/web"
+)
+
+// Server is one meteord process's worth of listeners around one hub.
+type Server struct {
+	log   *slog.Logger
+	stats *stats.Stats
+	hub   *hub.Hub
+	eng   *memory.Engine
+	ctl   *controller.Server
+	sub   *subscriber.Server
+
+	mu     sync.Mutex
+	cfg    *config.Config // guarded by mu
+	ctlLn  net.Listener
+	subLn  net.Listener
+	udp    net.PacketConn
+	serves sync.WaitGroup
+}
+
+// New builds a server from cfg. It opens no socket: Start does.
+func New(cfg *config.Config, logger *slog.Logger) (*Server, error) {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	s := &Server{log: logger, stats: stats.New(), hub: hub.New(), cfg: cfg}
+	s.eng = memory.New(engineOptions(cfg), s.hub.Handle)
+	s.hub.SetEngine(s.eng)
+	set, err := subscriber.NewSettings(cfg, web.Files())
+	if err != nil {
+		s.eng.Close()
+		return nil, err
+	}
+	s.sub, err = subscriber.New(s.hub, s.stats, logger, set,
+		time.Duration(cfg.RequestTimeout)*time.Second, cfg.MaxHeaderBytes)
+	if err != nil {
+		s.eng.Close()
+		return nil, err
+	}
+	s.ctl = &controller.Server{
+		Backend:     backend{s},
+		Stats:       s.stats,
+		Logger:      logger,
+		MaxLine:     cfg.MaxControllerLine,
+		ShutdownMsg: cfg.ControllerShutdownMsg,
+	}
+	return s, nil
+}
+
+func engineOptions(cfg *config.Config) memory.Options {
+	return memory.Options{
+		MaxMessages: cfg.MaxMessagesPerChannel,
+		MaxAge:      time.Duration(cfg.MaxMessageAge) * time.Second,
+	}
+}
+
+// listenAddr joins an IP setting ("" or "*" for every interface) and a port.
+func listenAddr(ip string, port int) string {
+	if ip == "*" {
+		ip = ""
+	}
+	return net.JoinHostPort(ip, strconv.Itoa(port))
+}
+
+// Start opens the listeners and serves them in the background.
+func (s *Server) Start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cfg := s.cfg
+	var err error
+	if s.subLn, err = net.Listen("tcp", listenAddr(cfg.SubscriberIP, cfg.SubscriberPort)); err != nil {
+		return fmt.Errorf("subscriber listener: %w", err)
+	}
+	if s.ctlLn, err = net.Listen("tcp", listenAddr(cfg.ControllerIP, cfg.ControllerPort)); err != nil {
+		s.subLn.Close()
+		return fmt.Errorf("controller listener: %w", err)
+	}
+	if cfg.UDPPort > 0 {
+		if s.udp, err = net.ListenPacket("udp", listenAddr(cfg.UDPIP, cfg.UDPPort)); err != nil {
+			s.subLn.Close()
+			s.ctlLn.Close()
+			return fmt.Errorf("UDP listener: %w", err)
+		}
+	}
+	s.serve("subscriber", func() error { return s.sub.Serve(s.subLn) })
+	s.serve("controller", func() error { return s.ctl.Serve(s.ctlLn) })
+	if s.udp != nil {
+		s.serve("udp", func() error { return s.ctl.ServeUDP(s.udp) })
+	}
+	s.log.Info("listening", "subscriber", s.subLn.Addr().String(), "controller", s.ctlLn.Addr().String(), "udp", s.UDPAddr())
+	return nil
+}
+
+func (s *Server) serve(name string, f func() error) {
+	s.serves.Add(1)
+	go func() {
+		defer s.serves.Done()
+		if err := f(); err != nil && !errors.Is(err, net.ErrClosed) {
+			s.log.Error("listener stopped", "listener", name, "err", err)
+		}
+	}()
+}
+
+// SubscriberAddr returns the subscriber listener's address.
+func (s *Server) SubscriberAddr() net.Addr { return s.subLn.Addr() }
+
+// ControllerAddr returns the controller listener's address.
+func (s *Server) ControllerAddr() net.Addr { return s.ctlLn.Addr() }
+
+// UDPAddr returns the UDP listener's address, or nil when it is off.
+func (s *Server) UDPAddr() net.Addr {
+	if s.udp == nil {
+		return nil
+	}
+	return s.udp.LocalAddr()
+}
+
+// Stats returns the server's counters.
+func (s *Server) Stats() *stats.Stats { return s.stats }
+
+// Hub returns the server's hub.
+func (s *Server) Hub() *hub.Hub { return s.hub }
+
+// Reload applies a new configuration without dropping a subscriber:
+// templates and modes for new connections, history limits, the static file
+// cache. Listener addresses are kept: changing them needs a restart.
+func (s *Server) Reload(cfg *config.Config) error {
+	set, err := subscriber.NewSettings(cfg, web.Files())
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	old := s.cfg
+	s.cfg = cfg
+	s.mu.Unlock()
+	s.eng.SetOptions(engineOptions(cfg))
+	s.sub.Reload(set)
+	if listenAddr(old.SubscriberIP, old.SubscriberPort) != listenAddr(cfg.SubscriberIP, cfg.SubscriberPort) ||
+		listenAddr(old.ControllerIP, old.ControllerPort) != listenAddr(cfg.ControllerIP, cfg.ControllerPort) ||
+		old.UDPPort != cfg.UDPPort || old.UDPIP != cfg.UDPIP {
+		s.log.Warn("listener addresses changed in the configuration; they apply at the next restart")
+	}
+	s.log.Info("configuration reloaded")
+	return nil
+}
+
+// ClearHistories drops every channel's stored messages (SIGUSR1).
+func (s *Server) ClearHistories() {
+	s.eng.Clear(context.Background(), "")
+	s.log.Info("histories cleared")
+}
+
+// ClearDocuments drops the static file cache (SIGUSR2).
+func (s *Server) ClearDocuments() {
+	s.sub.ClearDocuments()
+	s.log.Info("document cache cleared")
+}
+
+// Shutdown stops accepting, sends the shutdown messages, flushes, and
+// closes everything, giving up on slow clients when ctx ends.
+func (s *Server) Shutdown(ctx context.Context) error {
+	var errs []error
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); errs = append(errs, s.sub.Shutdown(ctx)) }()
+	var ctlErr error
+	go func() { defer wg.Done(); ctlErr = s.ctl.Shutdown(ctx) }()
+	wg.Wait()
+	errs = append(errs, ctlErr)
+	s.serves.Wait()
+	errs = append(errs, s.eng.Close())
+	return errors.Join(errs...)
+}
+
+// backend adapts the hub to the controller.
+type backend struct{ s *Server }
+
+func (b backend) Publish(channel string, text []byte) (uint64, error) {
+	m, err := b.s.hub.Publish(context.Background(), channel, string(text))
+	if err != nil {
+		return 0, err
+	}
+	b.s.stats.Inc(stats.UniqueMessages)
+	return m.ID, nil
+}
+
+func (b backend) CountSubscribers(channel string) int { return b.s.hub.CountSubscribers(channel) }
+
+func (b backend) ListChannels() []controller.ChannelInfo {
+	chans, err := b.s.hub.Channels(context.Background())
+	if err != nil {
+		b.s.log.Error("listing channels", "err", err)
+		return nil
+	}
+	out := make([]controller.ChannelInfo, len(chans))
+	for i, c := range chans {
+		out[i] = controller.ChannelInfo{Name: c.Name, Messages: c.Messages, Subscribers: c.Subscribers}
+	}
+	return out
+}

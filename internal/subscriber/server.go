@@ -1,0 +1,509 @@
+// Package subscriber is the subscriber listener: it reads each HTTP request,
+// routes subscription URLs to their transport, answers /disconnect/<hostid>
+// and static files, and owns every subscriber connection until it closes:
+// pings, MaxTime, hostid replacement and shutdown.
+package subscriber
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/meteorpush/meteor/internal/config"
+	"github.com/meteorpush/meteor/internal/engine"
+	"github.com/meteorpush/meteor/internal/hub"
+	"github.com/meteorpush/meteor/internal/outq"
+	"github.com/meteorpush/meteor/internal/stats"
+	"github.com/meteorpush/meteor/internal/transport"
+)
+
+// ServerName is what ~server~ renders as.
+const ServerName = "meteord"
+
+// Settings are the parts of the configuration that a reload may change.
+// A Settings value is never modified once in use.
+type Settings struct {
+	Prefix       string // SubscriberDynamicPageAddress
+	Modes        map[string]*transport.LegacyMode
+	Default      *transport.LegacyMode
+	MaxChannels  int
+	WriteTimeout time.Duration
+	MaxPending   int
+	docs         *documents
+}
+
+// NewSettings compiles cfg's subscriber settings. builtin, when not nil, is
+// served beneath the document root.
+func NewSettings(cfg *config.Config, builtin fs.FS) (*Settings, error) {
+	s := &Settings{
+		Prefix:       strings.TrimRight(cfg.SubscriberDynamicPageAddress, "/"),
+		Modes:        make(map[string]*transport.LegacyMode),
+		MaxChannels:  cfg.MaxChannelsPerRequest,
+		WriteTimeout: time.Duration(cfg.SubscriberWriteTimeout) * time.Second,
+		MaxPending:   cfg.MaxPendingBytes,
+	}
+	var err error
+	if s.Default, err = transport.NewLegacyMode(&cfg.Default); err != nil {
+		return nil, err
+	}
+	for name, m := range cfg.Modes {
+		if s.Modes[name], err = transport.NewLegacyMode(m); err != nil {
+			return nil, fmt.Errorf("mode %s: %w", name, err)
+		}
+	}
+	if !cfg.BuiltinFiles {
+		builtin = nil
+	}
+	s.docs = newDocuments(cfg.SubscriberDocumentRoot, builtin, cfg.DirectoryIndex)
+	return s, nil
+}
+
+// mode returns the named mode, or the global one.
+func (s *Settings) mode(name string) *transport.LegacyMode {
+	if m := s.Modes[strings.ToLower(name)]; m != nil {
+		return m
+	}
+	return s.Default
+}
+
+// Server is the subscriber listener.
+type Server struct {
+	hub   *hub.Hub
+	stats *stats.Stats
+	log   *slog.Logger
+
+	settings atomic.Pointer[Settings]
+	watcher  *outq.Watcher
+	http     *http.Server
+	group    sync.WaitGroup // flushers, close hooks, the ticker
+	stop     chan struct{}
+
+	mu       sync.Mutex
+	clients  map[*client]struct{} // guarded by mu; open hijacked subscriber connections
+	byHost   map[string]*client   // guarded by mu; persistent ones by hostid
+	shutting bool                 // guarded by mu
+}
+
+// client is one subscriber connection in a template mode.
+type client struct {
+	transport.LegacyClient
+	hostID   string
+	ip       string
+	agent    string
+	channels []string
+	start    time.Time
+	nextPing time.Time // owned by the ticker goroutine
+}
+
+// New returns a subscriber server with the given settings. requestTimeout
+// bounds the wait for a request header; maxHeader its size.
+func New(h *hub.Hub, st *stats.Stats, logger *slog.Logger, set *Settings, requestTimeout time.Duration, maxHeader int) (*Server, error) {
+	w, err := outq.NewWatcher()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		hub:     h,
+		stats:   st,
+		log:     logger,
+		watcher: w,
+		stop:    make(chan struct{}),
+		clients: make(map[*client]struct{}),
+		byHost:  make(map[string]*client),
+	}
+	s.settings.Store(set)
+	s.http = &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: requestTimeout,
+		IdleTimeout:       requestTimeout,
+		MaxHeaderBytes:    maxHeader,
+		ConnState:         s.connState,
+		ErrorLog:          log.New(slogWriter{logger}, "", 0),
+	}
+	s.group.Add(1)
+	go s.tick()
+	return s, nil
+}
+
+// Reload replaces the settings. Open connections keep the mode they started
+// with; the static file cache starts empty.
+func (s *Server) Reload(set *Settings) { s.settings.Store(set) }
+
+// ClearDocuments drops the static file cache.
+func (s *Server) ClearDocuments() { s.settings.Load().docs.reset() }
+
+// Serve accepts subscriber connections on ln until Shutdown.
+func (s *Server) Serve(ln net.Listener) error {
+	err := s.http.Serve(ln)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+func (s *Server) connState(_ net.Conn, st http.ConnState) {
+	switch st {
+	case http.StateNew:
+		s.stats.Inc(stats.SubscriberConnectionsAccepted)
+		s.stats.Inc(stats.CurrentSubscribers)
+	case http.StateClosed:
+		s.stats.Dec(stats.CurrentSubscribers)
+	}
+}
+
+// ServeHTTP routes one request. Every response is written raw on the
+// hijacked connection, as Meteor 1.06 wrote it.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.stats.Inc(stats.TotalRequests)
+	set := s.settings.Load()
+	p := r.URL.EscapedPath()
+	if r.Method != http.MethodGet {
+		s.fail(w, r, set.Default, "404 Not Found", "method "+r.Method)
+		return
+	}
+	switch {
+	case set.Prefix != "" && strings.HasPrefix(p, set.Prefix+"/"):
+		s.push(w, r, set, p[len(set.Prefix)+1:])
+	case strings.HasPrefix(p, "/disconnect/"):
+		s.disconnect(w, r, set, p[len("/disconnect/"):])
+	default:
+		s.document(w, r, set, p)
+	}
+}
+
+// hijack takes the connection from net/http, clearing its deadlines.
+func hijack(w http.ResponseWriter) (net.Conn, error) {
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		return nil, errors.New("connection cannot be hijacked")
+	}
+	nc, _, err := hj.Hijack()
+	if err != nil {
+		return nil, err
+	}
+	nc.SetDeadline(time.Time{})
+	return nc, nil
+}
+
+// reply writes b on the hijacked connection and closes it.
+func (s *Server) reply(w http.ResponseWriter, b []byte, timeout time.Duration) {
+	nc, err := hijack(w)
+	if err != nil {
+		return
+	}
+	defer s.stats.Dec(stats.CurrentSubscribers)
+	nc.SetWriteDeadline(time.Now().Add(timeout))
+	if n, err := nc.Write(b); err == nil {
+		s.stats.Add(stats.TotalOutboundBytes, int64(n))
+	}
+	if tc, ok := nc.(*net.TCPConn); ok {
+		tc.CloseWrite()
+	}
+	nc.Close()
+}
+
+// fail answers with a mode's header template and the given status, as
+// Meteor 1.06 answered requests it did not understand.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, mode *transport.LegacyMode, status, why string) {
+	s.stats.Inc(stats.ErrorsServed)
+	s.log.Debug("request refused", "ip", remoteIP(r), "status", status, "reason", why, "uri", r.RequestURI)
+	s.reply(w, mode.Header(status, ServerName, time.Now(), nil), s.settings.Load().WriteTimeout)
+}
+
+// badRequest answers a request that breaks a rule with a 400 and the reason
+// in plain text.
+func (s *Server) badRequest(w http.ResponseWriter, r *http.Request, why string) {
+	s.stats.Inc(stats.ErrorsServed)
+	s.log.Info("bad request", "ip", remoteIP(r), "reason", why, "uri", r.RequestURI)
+	body := why + "\n"
+	b := fmt.Appendf(nil, "HTTP/1.1 400 Bad Request\r\nServer: %s\r\nContent-Type: text/plain; charset=utf-8\r\nCache-Control: no-store\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", ServerName, len(body), body)
+	s.reply(w, b, s.settings.Load().WriteTimeout)
+}
+
+func (s *Server) document(w http.ResponseWriter, r *http.Request, set *Settings, p string) {
+	doc, err := set.docs.get(p)
+	if err != nil {
+		s.badRequest(w, r, "bad path: only letters, digits, '.', '_', '/' and '-', and never '..'")
+		return
+	}
+	if doc == nil {
+		s.stats.Inc(stats.DocumentsNotFound)
+		s.log.Info("document", "path", p, "size", 0, "status", 404)
+		s.reply(w, documentHeader("404 Not Found", ServerName, "text/html", 0), set.WriteTimeout)
+		return
+	}
+	s.stats.Inc(stats.DocumentsServed)
+	s.log.Info("document", "path", p, "size", len(doc.body), "status", 200)
+	b := documentHeader("200 OK", ServerName, doc.contentType, len(doc.body))
+	s.reply(w, append(b, doc.body...), set.WriteTimeout)
+}
+
+func (s *Server) disconnect(w http.ResponseWriter, r *http.Request, set *Settings, hostID string) {
+	if !ValidHostID(hostID) {
+		s.badRequest(w, r, ErrBadHostID.Error())
+		return
+	}
+	s.mu.Lock()
+	old := s.byHost[hostID]
+	s.mu.Unlock()
+	if old != nil {
+		old.Finish(old.Mode.Shutdown, outq.DisconnectRequested)
+	}
+	s.reply(w, set.Default.Header("200 OK", ServerName, time.Now(), nil), set.WriteTimeout)
+}
+
+func (s *Server) push(w http.ResponseWriter, r *http.Request, set *Settings, rest string) {
+	req, err := ParsePush(rest, set.MaxChannels)
+	if err != nil {
+		if errors.Is(err, ErrNoChannel) {
+			s.fail(w, r, set.Default, "404 Not Found", err.Error())
+		} else {
+			s.badRequest(w, r, err.Error())
+		}
+		return
+	}
+	mode := set.mode(req.Mode)
+	nc, err := hijack(w)
+	if err != nil {
+		return
+	}
+	c := &client{
+		hostID: req.HostID,
+		ip:     remoteIP(r),
+		agent:  r.UserAgent(),
+		start:  time.Now(),
+	}
+	c.Mode, c.Stats = mode, s.stats
+	c.Out = outq.New(nc, outq.Options{
+		Limit:   set.MaxPending,
+		Timeout: set.WriteTimeout,
+		Group:   &s.group,
+		Watcher: s.watcher,
+		OnClose: func(reason outq.Reason, written int64) { s.closed(c, reason, written) },
+	})
+	c.nextPing = c.start.Add(mode.PingInterval)
+	if !s.add(c, mode.Persist) {
+		c.Finish(mode.Shutdown, outq.ServerShutdown)
+		return
+	}
+
+	subs := make([]hub.Sub, len(req.Channels))
+	for i, ch := range req.Channels {
+		subs[i] = hub.Sub{Channel: ch.Name, Query: ch.Query}
+		c.channels = append(c.channels, ch.Name)
+	}
+	hist, activate, err := s.hub.Subscribe(r.Context(), c, subs, mode.Persist)
+	if err != nil {
+		s.log.Error("subscribe failed", "ip", c.ip, "hostid", c.hostID, "err", err)
+		c.Out.Close(outq.WriteFailed)
+		return
+	}
+	var info []byte
+	for i, ch := range req.Channels {
+		n := s.hub.CountSubscribers(ch.Name)
+		if mode.Persist {
+			n-- // itself, which 1.06 had not yet added when it rendered this
+		}
+		info = mode.AppendChannelInfo(info, ch.Name, hist[i], max(n, 0))
+		if s.log.Enabled(context.Background(), slog.LevelInfo) {
+			s.log.Info("joinchannel", "ip", c.ip, "hostid", c.hostID, "channel", ch.Name,
+				"mode", req.Mode, "start", startOf(ch.Query, hist[i]), "useragent", c.agent)
+		}
+	}
+	c.Write(mode.Header("200 OK", ServerName, c.start, info))
+	activate()
+	if !mode.Persist {
+		c.Finish(nil, outq.ResponseComplete)
+	}
+	if c.Out.Closed() {
+		// It may have closed before it was registered everywhere.
+		s.forget(c)
+	}
+}
+
+// startOf is the start id logged on joining: the first id asked for.
+func startOf(q engine.Query, h engine.History) uint64 {
+	switch q.Kind {
+	case engine.QuerySince:
+		return q.Since
+	case engine.QueryAll:
+		return h.FirstID
+	case engine.QueryLast:
+		if n := len(h.Messages); n > 0 {
+			return h.Messages[0].ID
+		}
+	}
+	return h.LastID + 1
+}
+
+// add registers c; a persistent one replaces the subscription that held its
+// hostid. It reports false once shutdown has begun.
+func (s *Server) add(c *client, persist bool) bool {
+	s.mu.Lock()
+	if s.shutting {
+		s.mu.Unlock()
+		return false
+	}
+	s.clients[c] = struct{}{}
+	var old *client
+	if persist {
+		old = s.byHost[c.hostID]
+		s.byHost[c.hostID] = c
+	}
+	s.mu.Unlock()
+	if old != nil {
+		old.Finish(old.Mode.Shutdown, outq.NewSubscriberWithSameID)
+	}
+	return true
+}
+
+// forget removes c from the hub and the registry. It is idempotent.
+func (s *Server) forget(c *client) bool {
+	s.hub.Unsubscribe(c)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.clients[c]; !ok {
+		return false
+	}
+	delete(s.clients, c)
+	if s.byHost[c.hostID] == c {
+		delete(s.byHost, c.hostID)
+	}
+	return true
+}
+
+// closed runs once when c's connection has closed.
+func (s *Server) closed(c *client, reason outq.Reason, written int64) {
+	s.forget(c)
+	s.stats.Dec(stats.CurrentSubscribers)
+	if c.Mode.Persist && s.log.Enabled(context.Background(), slog.LevelInfo) {
+		secs := int64(time.Since(c.start) / time.Second)
+		for _, ch := range c.channels {
+			s.log.Info("leavechannel", "ip", c.ip, "hostid", c.hostID, "channel", ch,
+				"seconds", secs, "messages", c.Sent(), "bytes", written, "reason", reason.String())
+		}
+	}
+}
+
+// tick pings persistent connections and enforces MaxTime, once a second.
+// Each connection is pinged PingInterval after its own start, so pings are
+// spread over the interval rather than sent to everyone at once.
+func (s *Server) tick() {
+	defer s.group.Done()
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	var snap []*client
+	for {
+		select {
+		case <-s.stop:
+			return
+		case now := <-t.C:
+			snap = snap[:0]
+			s.mu.Lock()
+			for c := range s.clients {
+				if c.Mode.Persist {
+					snap = append(snap, c)
+				}
+			}
+			s.mu.Unlock()
+			for _, c := range snap {
+				m := c.Mode
+				if m.MaxTime > 0 && now.Sub(c.start) >= m.MaxTime {
+					c.Finish(nil, outq.MaxTimeReached)
+					continue
+				}
+				if m.PingInterval > 0 && !now.Before(c.nextPing) {
+					c.Write(m.Ping)
+					c.nextPing = now.Add(m.PingInterval)
+				}
+			}
+			clear(snap)
+		}
+	}
+}
+
+// Shutdown stops accepting, sends every persistent subscriber its mode's
+// SubscriberShutdownMsg, and waits until their output is flushed or ctx
+// ends, when it closes what is left.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.shutting = true
+	s.mu.Unlock()
+	hctx, cancel := context.WithTimeout(ctx, time.Second)
+	s.http.Shutdown(hctx)
+	cancel()
+	s.http.Close()
+
+	s.mu.Lock()
+	open := make([]*client, 0, len(s.clients))
+	for c := range s.clients {
+		open = append(open, c)
+	}
+	s.mu.Unlock()
+	for _, c := range open {
+		c.Finish(c.Mode.Shutdown, outq.ServerShutdown)
+	}
+	err := s.waitEmpty(ctx)
+	if err != nil {
+		s.mu.Lock()
+		for c := range s.clients {
+			c.Out.Close(outq.ServerShutdown)
+		}
+		s.mu.Unlock()
+	}
+	close(s.stop)
+	s.group.Wait()
+	s.watcher.Close()
+	return err
+}
+
+func (s *Server) waitEmpty(ctx context.Context) error {
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for {
+		s.mu.Lock()
+		n := len(s.clients)
+		s.mu.Unlock()
+		if n == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("subscriber: %d connections not flushed: %w", n, ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// Persistent returns the number of open persistent subscriber connections.
+func (s *Server) Persistent() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.byHost)
+}
+
+func remoteIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// slogWriter sends net/http's own error lines (bad requests, TLS noise) to
+// the logger at debug level: they are caused by clients.
+type slogWriter struct{ l *slog.Logger }
+
+func (w slogWriter) Write(p []byte) (int, error) {
+	w.l.Debug("http", "msg", strings.TrimSpace(string(p)))
+	return len(p), nil
+}

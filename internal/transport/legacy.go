@@ -1,0 +1,189 @@
+// Package transport turns hub deliveries into bytes on the wire, one file per
+// transport. legacy.go holds the template modes of Meteor 1.06 (iframe,
+// xhrinteractive, longpoll, the polling modes, and any mode a configuration
+// file defines).
+package transport
+
+import (
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/meteorpush/meteor/internal/config"
+	"github.com/meteorpush/meteor/internal/engine"
+	"github.com/meteorpush/meteor/internal/outq"
+	"github.com/meteorpush/meteor/internal/stats"
+	"github.com/meteorpush/meteor/internal/tmpl"
+)
+
+// LegacyMode is one template mode, compiled. A LegacyMode is an
+// engine.Encoder: a message is rendered once per mode, and every subscriber
+// in that mode gets the same bytes.
+type LegacyMode struct {
+	Name         string
+	Persist      bool
+	MaxMessages  int
+	MaxTime      time.Duration
+	PingInterval time.Duration
+	Ping         []byte // PingMessage, written as it is
+	Shutdown     []byte // SubscriberShutdownMsg, written as it is
+
+	header, info, message *tmpl.Template
+	escape                tmpl.Escaper
+}
+
+// NewLegacyMode compiles a mode's settings.
+func NewLegacyMode(m *config.Mode) (*LegacyMode, error) {
+	esc, err := tmpl.EscaperFor(m.TextEncoding)
+	if err != nil {
+		return nil, err
+	}
+	return &LegacyMode{
+		Name:         m.Name,
+		Persist:      m.Persist,
+		MaxMessages:  m.MaxMessages,
+		MaxTime:      time.Duration(m.MaxTime) * time.Second,
+		PingInterval: time.Duration(m.PingInterval) * time.Second,
+		Ping:         []byte(m.PingMessage),
+		Shutdown:     []byte(m.SubscriberShutdownMsg),
+		header:       tmpl.Compile(m.HeaderTemplate),
+		info:         tmpl.Compile(m.ChannelInfoTemplate),
+		message:      tmpl.Compile(m.MessageTemplate),
+		escape:       esc,
+	}, nil
+}
+
+// Encode renders m with the mode's MessageTemplate. It implements
+// engine.Encoder; callers use m.Encoded(mode) to get the cached result.
+func (l *LegacyMode) Encode(m *engine.Message) []byte {
+	return l.message.Render(make([]byte, 0, len(m.Text)+64), func(dst []byte, name string) []byte {
+		switch name {
+		case "id":
+			return strconv.AppendUint(dst, m.ID, 10)
+		case "channel":
+			return l.escape(dst, m.Channel)
+		case "text":
+			return l.escape(dst, m.Text)
+		case "timestamp":
+			return strconv.AppendInt(dst, m.Time.Unix(), 10)
+		}
+		return dst
+	})
+}
+
+// Header renders the mode's HeaderTemplate. server is the program name,
+// info the rendered channel information.
+func (l *LegacyMode) Header(status, server string, now time.Time, info []byte) []byte {
+	return l.header.Render(make([]byte, 0, 512+len(info)), func(dst []byte, name string) []byte {
+		switch name {
+		case "status":
+			return append(dst, status...)
+		case "server":
+			return append(dst, server...)
+		case "servertime":
+			return strconv.AppendInt(dst, now.Unix(), 10)
+		case "channelinfo":
+			return append(dst, info...)
+		}
+		return dst
+	})
+}
+
+// AppendChannelInfo renders the mode's ChannelInfoTemplate for one channel.
+func (l *LegacyMode) AppendChannelInfo(dst []byte, name string, h engine.History, subscribers int) []byte {
+	return l.info.Render(dst, func(dst []byte, field string) []byte {
+		switch field {
+		case "name":
+			return append(dst, name...)
+		case "lastMsgID":
+			return strconv.AppendUint(dst, h.LastID, 10)
+		case "messageCount":
+			return strconv.AppendInt(dst, int64(h.Count), 10)
+		case "subscriberCount":
+			return strconv.AppendInt(dst, int64(subscribers), 10)
+		}
+		return dst
+	})
+}
+
+// LegacyClient is one subscriber connection in a template mode. It
+// implements hub.Client.
+type LegacyClient struct {
+	Mode  *LegacyMode
+	Out   *outq.Conn
+	Stats *stats.Stats
+
+	mu   sync.Mutex
+	sent int  // guarded by mu; messages written
+	done bool // guarded by mu; no more messages: closing
+}
+
+// Deliver writes msgs, as one write when there are several, and closes the
+// connection once MaxMessages have been sent, as Meteor 1.06 did: after the
+// whole batch.
+func (c *LegacyClient) Deliver(msgs []*engine.Message) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.done || len(msgs) == 0 {
+		return !c.done
+	}
+	var b []byte
+	if len(msgs) == 1 {
+		b = msgs[0].Encoded(c.Mode)
+	} else {
+		for _, m := range msgs {
+			b = append(b, m.Encoded(c.Mode)...)
+		}
+	}
+	if !c.Out.Write(b) {
+		c.done = true
+		return false
+	}
+	c.sent += len(msgs)
+	if c.Stats != nil {
+		c.Stats.Add(stats.MessagesServed, int64(len(msgs)))
+		c.Stats.Add(stats.TotalOutboundBytes, int64(len(b)))
+	}
+	if c.Mode.MaxMessages > 0 && c.sent >= c.Mode.MaxMessages {
+		c.done = true
+		c.Out.CloseAfter(nil, outq.MaxMessagesReached)
+		return false
+	}
+	return true
+}
+
+// Lagged closes the connection as a slow consumer.
+func (c *LegacyClient) Lagged() {
+	c.mu.Lock()
+	c.done = true
+	c.mu.Unlock()
+	c.Out.Close(outq.SlowConsumer)
+}
+
+// Write writes bytes that are not messages (a header, a ping) and counts
+// them. It reports whether the connection still takes writes.
+func (c *LegacyClient) Write(b []byte) bool {
+	if !c.Out.Write(b) {
+		return false
+	}
+	if c.Stats != nil {
+		c.Stats.Add(stats.TotalOutboundBytes, int64(len(b)))
+	}
+	return true
+}
+
+// Sent returns the number of messages written.
+func (c *LegacyClient) Sent() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.sent
+}
+
+// Finish closes the connection with reason r after writing final, unless
+// it is already closing; no message is written after it.
+func (c *LegacyClient) Finish(final []byte, r outq.Reason) {
+	c.mu.Lock()
+	c.done = true
+	c.mu.Unlock()
+	c.Out.CloseAfter(final, r)
+}
