@@ -180,14 +180,13 @@ func (s *Server) ClearDocuments() {
 // Shutdown stops accepting, sends the shutdown messages, flushes, and
 // closes everything, giving up on slow clients when ctx ends.
 func (s *Server) Shutdown(ctx context.Context) error {
-	var errs []error
+	var subErr, ctlErr error
 	var wg sync.WaitGroup
 	wg.Add(2)
-	go func() { defer wg.Done(); errs = append(errs, s.sub.Shutdown(ctx)) }()
-	var ctlErr error
+	go func() { defer wg.Done(); subErr = s.sub.Shutdown(ctx) }()
 	go func() { defer wg.Done(); ctlErr = s.ctl.Shutdown(ctx) }()
 	wg.Wait()
-	errs = append(errs, ctlErr)
+	errs := []error{subErr, ctlErr}
 	s.serves.Wait()
 	errs = append(errs, s.eng.Close())
 	return errors.Join(errs...)
