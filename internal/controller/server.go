@@ -1,0 +1,692 @@
+// Package controller serves the publishers' side of Meteor: the line-based
+// control protocol (ADDMESSAGE, COUNTSUBSCRIBERS, LISTCHANNELS, SHOWSTATS,
+// QUIT) over TCP, and ADDMESSAGE datagrams over UDP. It parses commands and
+// formats replies; the channels themselves live behind Backend.
+//
+// docs/controller-protocol.md describes the protocol as implemented here.
+package controller
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/meteorpush/meteor/internal/stats"
+)
+
+// Backend is what the controller needs from the hub.
+type Backend interface {
+	// Publish stores text as a new message of channel, creating the channel
+	// if need be, delivers it to the channel's subscribers, and returns the
+	// message's id. Publish owns text: the controller never touches it again.
+	Publish(channel string, text []byte) (id uint64, err error)
+	// CountSubscribers returns the number of persistent subscribers of
+	// channel, 0 for an unknown channel. It must not create the channel.
+	CountSubscribers(channel string) int
+	// ListChannels returns every channel, sorted by name.
+	ListChannels() []ChannelInfo
+}
+
+// ChannelInfo is one line of LISTCHANNELS.
+type ChannelInfo struct {
+	Name        string
+	Messages    int // messages stored
+	Subscribers int // persistent subscribers
+}
+
+// ErrServerClosed is returned by Serve and ServeUDP once Shutdown has been
+// called. It wraps net.ErrClosed.
+var ErrServerClosed = fmt.Errorf("controller: server closed: %w", net.ErrClosed)
+
+// Defaults for the zero values of Server's fields.
+const (
+	DefaultMaxLine      = 65536
+	DefaultWriteTimeout = 120 * time.Second // Meteor 1.06's CONNECTION_WRITE_TIMEOUT
+)
+
+const (
+	ioBufferSize = 4096
+	// lingerTime and lingerBytes bound how long and how much a connection
+	// that the server closes is drained after its last reply, so that
+	// unread input does not turn the close into a reset that destroys the
+	// reply before the client has read it.
+	lingerTime  = 500 * time.Millisecond
+	lingerBytes = 1 << 20
+	// maxDatagram is the largest UDP payload.
+	maxDatagram = 1<<16 - 1
+)
+
+// Server serves the controller protocol. Set its fields before the first call
+// to Serve or ServeUDP and do not change them afterwards. Backend must be set;
+// the other fields have working zero values.
+type Server struct {
+	Backend Backend
+	// Stats receives the counters of the controller connections; nil means
+	// counters private to the Server.
+	Stats *stats.Stats
+	// Logger receives the log; nil means no log.
+	Logger *slog.Logger
+	// MaxLine is the longest command line accepted, in bytes, not counting
+	// its LF or CRLF; 0 means DefaultMaxLine.
+	MaxLine int
+	// WriteTimeout bounds each write to a controller connection; a client that
+	// does not read its replies for that long is disconnected. 0 means
+	// DefaultWriteTimeout.
+	WriteTimeout time.Duration
+	// ShutdownMsg is sent, as is, to every controller connection that
+	// Shutdown closes ("" sends nothing), like ControllerShutdownMsg.
+	ShutdownMsg string
+	// ChannelCount returns SHOWSTATS' channel_count; nil means
+	// len(Backend.ListChannels()).
+	ChannelCount func() int
+
+	initOnce sync.Once
+	stats    *stats.Stats
+	log      *slog.Logger
+	// The limiters keep warnings that clients can cause to one a second
+	// each.
+	udpLog     logLimiter    // malformed datagrams
+	lineLog    logLimiter    // lines over MaxLine
+	publishLog logLimiter    // Backend.Publish errors
+	done       chan struct{} // closed when Shutdown begins
+
+	mu           sync.Mutex
+	shuttingDown bool                        // guarded by mu
+	listeners    map[net.Listener]struct{}   // guarded by mu
+	packetConns  map[net.PacketConn]struct{} // guarded by mu
+	conns        map[*conn]struct{}          // guarded by mu
+	// wg counts Serve and ServeUDP loops and connection goroutines. Add is
+	// called only with mu held and shuttingDown false.
+	wg sync.WaitGroup
+}
+
+func (s *Server) init() {
+	s.initOnce.Do(func() {
+		s.stats = s.Stats
+		if s.stats == nil {
+			s.stats = stats.New()
+		}
+		s.log = s.Logger
+		if s.log == nil {
+			s.log = slog.New(slog.DiscardHandler)
+		}
+		s.done = make(chan struct{})
+	})
+}
+
+func (s *Server) maxLine() int {
+	if s.MaxLine > 0 {
+		return s.MaxLine
+	}
+	return DefaultMaxLine
+}
+
+func (s *Server) writeTimeout() time.Duration {
+	if s.WriteTimeout > 0 {
+		return s.WriteTimeout
+	}
+	return DefaultWriteTimeout
+}
+
+// Serve accepts controller connections on ln and serves each in its own
+// goroutine until Shutdown is called or ln fails. It closes ln before
+// returning. After Shutdown it returns ErrServerClosed.
+func (s *Server) Serve(ln net.Listener) error {
+	s.init()
+	s.mu.Lock()
+	if s.shuttingDown {
+		s.mu.Unlock()
+		ln.Close()
+		return ErrServerClosed
+	}
+	if s.listeners == nil {
+		s.listeners = make(map[net.Listener]struct{})
+	}
+	s.listeners[ln] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	defer s.wg.Done()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, ln)
+		s.mu.Unlock()
+		ln.Close()
+	}()
+
+	var backoff time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if s.closing() {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || isTemporary(err) {
+				// Out of file descriptors and the like: wait and retry, as
+				// net/http does.
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				s.log.Warn("controller: accept failed, retrying", "err", err, "delay", backoff)
+				if !s.sleep(backoff) {
+					return ErrServerClosed
+				}
+				continue
+			}
+			return fmt.Errorf("controller: accept: %w", err)
+		}
+		backoff = 0
+		s.startConn(nc)
+	}
+}
+
+func isTemporary(err error) bool {
+	var t interface{ Temporary() bool }
+	return errors.As(err, &t) && t.Temporary()
+}
+
+// sleep waits for d and reports false if Shutdown began meanwhile.
+func (s *Server) sleep(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-s.done:
+		return false
+	}
+}
+
+func (s *Server) closing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.shuttingDown
+}
+
+func (s *Server) startConn(nc net.Conn) {
+	c := &conn{srv: s, nc: nc, remote: nc.RemoteAddr().String()}
+	s.mu.Lock()
+	if s.shuttingDown {
+		s.mu.Unlock()
+		nc.Close()
+		return
+	}
+	if s.conns == nil {
+		s.conns = make(map[*conn]struct{})
+	}
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+
+	// Meteor 1.06 counts every accepted connection, controller or
+	// subscriber, as a request.
+	s.stats.Inc(stats.TotalRequests)
+	s.stats.Inc(stats.ControllerConnectionsAccepted)
+	s.stats.Inc(stats.CurrentControllers)
+	go c.serve()
+}
+
+func (s *Server) removeConn(c *conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+	s.stats.Dec(stats.CurrentControllers)
+}
+
+// Shutdown stops the listeners, sends ShutdownMsg to every controller
+// connection once the commands it has already received are answered, closes
+// the connections, and waits for every goroutine of the Server to end. If ctx
+// ends first, Shutdown closes the remaining connections at once, waits for
+// their goroutines, and returns ctx's error. A Backend call that never
+// returns blocks Shutdown.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.init()
+	s.mu.Lock()
+	if !s.shuttingDown {
+		s.shuttingDown = true
+		close(s.done)
+	}
+	for ln := range s.listeners {
+		ln.Close()
+	}
+	for pc := range s.packetConns {
+		pc.Close()
+	}
+	// Wake every connection blocked in a read; it then answers what it has
+	// buffered, sends ShutdownMsg and closes.
+	now := time.Now()
+	for c := range s.conns {
+		c.nc.SetReadDeadline(now)
+	}
+	s.mu.Unlock()
+
+	done := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+	}
+	s.mu.Lock()
+	for c := range s.conns {
+		c.nc.Close()
+	}
+	s.mu.Unlock()
+	<-done
+	return ctx.Err()
+}
+
+// closeReason says why a controller connection ended.
+type closeReason uint8
+
+const (
+	closeClientClosed closeReason = iota // EOF from the client
+	closeQuit                            // QUIT
+	closeLineTooLong                     // a line over MaxLine
+	closeReadError                       // a read failed
+	closeWriteError                      // a write failed or timed out
+	closeShutdown                        // Server.Shutdown
+	closePanic                           // a panic while serving a command
+)
+
+var closeReasonNames = [...]string{
+	closeClientClosed: "client closed",
+	closeQuit:         "quit",
+	closeLineTooLong:  "line too long",
+	closeReadError:    "read error",
+	closeWriteError:   "write error",
+	closeShutdown:     "shutdown",
+	closePanic:        "panic",
+}
+
+func (r closeReason) String() string {
+	if int(r) < len(closeReasonNames) {
+		return closeReasonNames[r]
+	}
+	return "unknown"
+}
+
+// conn is one controller connection. Only its own goroutine uses its fields,
+// except nc, whose deadlines and Close Shutdown may call.
+type conn struct {
+	srv    *Server
+	nc     net.Conn
+	remote string
+	in     countingReader
+	r      *bufio.Reader
+	w      *bufio.Writer
+	long   []byte // accumulates a line longer than r's buffer
+}
+
+// countingReader counts the bytes read as total_inbound_bytes.
+type countingReader struct {
+	nc    net.Conn
+	stats *stats.Stats
+}
+
+func (cr *countingReader) Read(p []byte) (int, error) {
+	n, err := cr.nc.Read(p)
+	if n > 0 {
+		cr.stats.Add(stats.TotalInboundBytes, int64(n))
+	}
+	return n, err
+}
+
+// countingWriter counts the bytes written as total_outbound_bytes and bounds
+// every write by the write timeout.
+type countingWriter struct {
+	nc      net.Conn
+	stats   *stats.Stats
+	timeout time.Duration
+}
+
+func (cw *countingWriter) Write(p []byte) (int, error) {
+	cw.nc.SetWriteDeadline(time.Now().Add(cw.timeout))
+	n, err := cw.nc.Write(p)
+	if n > 0 {
+		cw.stats.Add(stats.TotalOutboundBytes, int64(n))
+	}
+	return n, err
+}
+
+func (c *conn) serve() {
+	s := c.srv
+	defer s.wg.Done()
+	defer s.removeConn(c)
+	defer func() {
+		if v := recover(); v != nil {
+			s.log.Error("controller: panic serving connection", "remote", c.remote,
+				"panic", v, "stack", string(debug.Stack()))
+			c.nc.Close()
+		}
+	}()
+
+	if s.log.Enabled(context.Background(), slog.LevelDebug) {
+		s.log.Debug("controller: connected", "remote", c.remote)
+	}
+	c.in = countingReader{nc: c.nc, stats: s.stats}
+	c.r = bufio.NewReaderSize(&c.in, min(ioBufferSize, s.maxLine()+2))
+	c.w = bufio.NewWriterSize(&countingWriter{nc: c.nc, stats: s.stats, timeout: s.writeTimeout()}, ioBufferSize)
+
+	reason, err := c.loop()
+	switch reason {
+	case closeClientClosed, closeReadError, closeWriteError:
+		c.nc.Close()
+	default:
+		c.lingeringClose()
+	}
+	if s.log.Enabled(context.Background(), slog.LevelDebug) {
+		s.log.Debug("controller: disconnected", "remote", c.remote, "reason", reason, "err", err)
+	}
+}
+
+// loop reads and answers commands until the connection has to end.
+func (c *conn) loop() (closeReason, error) {
+	s := c.srv
+	for {
+		// Reply to everything answered so far before waiting for input, and
+		// only then: a pipelined batch gets one write.
+		if !c.lineBuffered() {
+			if err := c.w.Flush(); err != nil {
+				return closeWriteError, err
+			}
+		}
+		line, err := c.readLine()
+		if err != nil {
+			switch {
+			case errors.Is(err, ErrLineTooLong):
+				s.lineLog.warn(s.log, "controller: line too long, closing connection",
+					"remote", c.remote, "max", s.maxLine())
+				c.w.WriteString("ERR Line too long\r\n")
+				return closeLineTooLong, c.w.Flush()
+			case errors.Is(err, io.EOF):
+				return closeClientClosed, nil
+			case errors.Is(err, os.ErrDeadlineExceeded) && s.closing():
+				if s.ShutdownMsg != "" {
+					c.w.WriteString(s.ShutdownMsg)
+				}
+				return closeShutdown, c.w.Flush()
+			default:
+				return closeReadError, err
+			}
+		}
+		if quit := c.handle(line); quit {
+			return closeQuit, c.w.Flush()
+		}
+	}
+}
+
+// lineBuffered reports whether a whole line waits in the read buffer.
+func (c *conn) lineBuffered() bool {
+	n := c.r.Buffered()
+	if n == 0 {
+		return false
+	}
+	b, _ := c.r.Peek(n)
+	return bytes.IndexByte(b, '\n') >= 0
+}
+
+// readLine returns the next line without its LF or CRLF. The line is valid
+// until the next call. A final line without LF is not a command and is
+// dropped with the connection, as Meteor 1.06 does.
+func (c *conn) readLine() ([]byte, error) {
+	limit := c.srv.maxLine()
+	line, err := c.r.ReadSlice('\n')
+	if err == bufio.ErrBufferFull {
+		c.long = append(c.long[:0], line...)
+		for err == bufio.ErrBufferFull {
+			// Without its LF, a line of limit+1 bytes may still end in the
+			// CR of a CRLF; one of limit+2 bytes is too long for certain.
+			if len(c.long) >= limit+2 {
+				c.long = nil
+				return nil, ErrLineTooLong
+			}
+			line, err = c.r.ReadSlice('\n')
+			c.long = append(c.long, line...)
+		}
+		line = c.long
+		if cap(c.long) > 4*ioBufferSize {
+			c.long = nil // do not keep a large buffer for an idle connection
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	line = line[:len(line)-1]
+	if n := len(line); n > 0 && line[n-1] == '\r' {
+		line = line[:n-1]
+	}
+	if len(line) > limit {
+		return nil, ErrLineTooLong
+	}
+	return line, nil
+}
+
+// lingeringClose closes a connection that the server ends: it half-closes,
+// drains what the client still sends for a short while, then closes.
+func (c *conn) lingeringClose() {
+	if cw, ok := c.nc.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
+		c.nc.SetReadDeadline(time.Now().Add(lingerTime))
+		io.CopyN(io.Discard, &c.in, lingerBytes)
+	}
+	c.nc.Close()
+}
+
+// handle answers one command line and reports whether it was QUIT.
+func (c *conn) handle(line []byte) (quit bool) {
+	s := c.srv
+	cmd, err := ParseCommand(line)
+	if err != nil {
+		if s.log.Enabled(context.Background(), slog.LevelDebug) {
+			s.log.Debug("controller: bad command", "remote", c.remote, "err", err,
+				"line", truncate(line, 80))
+		}
+		c.w.WriteString(errorReply(err))
+		return false
+	}
+	b := c.w.AvailableBuffer()
+	switch cmd.Kind {
+	case AddMessage:
+		id, err := s.Backend.Publish(cmd.Channel, bytes.Clone(cmd.Text))
+		if err != nil {
+			s.publishLog.warn(s.log, "controller: publish failed", "remote", c.remote, "channel", cmd.Channel, "err", err)
+			c.w.WriteString(errorReply(err))
+			return false
+		}
+		b = append(b, "OK\t"...)
+		b = strconv.AppendUint(b, id, 10)
+		b = append(b, "\r\n"...)
+	case CountSubscribers:
+		b = append(b, "OK "...)
+		b = strconv.AppendInt(b, int64(s.Backend.CountSubscribers(cmd.Channel)), 10)
+		b = append(b, "\r\n"...)
+	case ListChannels:
+		b = append(b, "OK\r\n"...)
+		for _, ch := range s.Backend.ListChannels() {
+			b = append(b, ch.Name...)
+			b = append(b, '(')
+			b = strconv.AppendInt(b, int64(ch.Messages), 10)
+			b = append(b, '/')
+			b = strconv.AppendInt(b, int64(ch.Subscribers), 10)
+			b = append(b, ")\r\n"...)
+		}
+		b = append(b, "--EOT--\r\n"...)
+	case ShowStats:
+		b = s.appendStats(b)
+	case Quit:
+		b = append(b, "OK\r\n"...)
+		quit = true
+	}
+	c.w.Write(b)
+	return quit
+}
+
+func (s *Server) appendStats(b []byte) []byte {
+	var channels int
+	if s.ChannelCount != nil {
+		channels = s.ChannelCount()
+	} else {
+		channels = len(s.Backend.ListChannels())
+	}
+	b = append(b, "OK\r\nuptime: "...)
+	b = strconv.AppendInt(b, s.stats.Uptime(), 10)
+	b = append(b, "\r\nchannel_count: "...)
+	b = strconv.AppendInt(b, int64(channels), 10)
+	b = append(b, "\r\n"...)
+	for _, e := range s.stats.Snapshot() {
+		b = append(b, e.Key...)
+		b = append(b, ": "...)
+		b = strconv.AppendInt(b, e.Value, 10)
+		b = append(b, "\r\n"...)
+	}
+	return append(b, "--EOT--\r\n"...)
+}
+
+// errorReply returns the ERR line for err.
+func errorReply(err error) string {
+	switch {
+	case errors.Is(err, ErrSyntax):
+		return "ERR Invalid command syntax\r\n"
+	case errors.Is(err, ErrInvalidChannel):
+		return "ERR Invalid channel name\r\n"
+	case errors.Is(err, ErrLineTooLong):
+		return "ERR Line too long\r\n"
+	}
+	// A Backend error: its text, kept on one line.
+	reason := strings.Map(func(r rune) rune {
+		if r == '\r' || r == '\n' {
+			return ' '
+		}
+		return r
+	}, err.Error())
+	return "ERR " + reason + "\r\n"
+}
+
+// truncate returns at most n bytes of b as a string for a log line.
+func truncate(b []byte, n int) string {
+	if len(b) > n {
+		return string(b[:n]) + "..."
+	}
+	return string(b)
+}
+
+// ServeUDP reads datagrams from pc, each holding one ADDMESSAGE command, and
+// publishes them without reply, until Shutdown is called or pc fails. One LF
+// or CRLF at the end of a datagram is ignored. Other commands are ignored;
+// malformed datagrams are logged. ServeUDP closes pc before returning; after
+// Shutdown it returns ErrServerClosed.
+func (s *Server) ServeUDP(pc net.PacketConn) error {
+	s.init()
+	s.mu.Lock()
+	if s.shuttingDown {
+		s.mu.Unlock()
+		pc.Close()
+		return ErrServerClosed
+	}
+	if s.packetConns == nil {
+		s.packetConns = make(map[net.PacketConn]struct{})
+	}
+	s.packetConns[pc] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	defer s.wg.Done()
+	defer func() {
+		s.mu.Lock()
+		delete(s.packetConns, pc)
+		s.mu.Unlock()
+		pc.Close()
+	}()
+
+	buf := make([]byte, maxDatagram)
+	for {
+		n, addr, err := pc.ReadFrom(buf)
+		if err != nil {
+			if s.closing() {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || isTemporary(err) {
+				continue
+			}
+			return fmt.Errorf("controller: udp read: %w", err)
+		}
+		s.handleDatagram(buf[:n], addr)
+	}
+}
+
+// handleDatagram publishes one datagram. A panic is logged and the datagram
+// dropped.
+func (s *Server) handleDatagram(d []byte, addr net.Addr) {
+	defer func() {
+		if v := recover(); v != nil {
+			s.log.Error("controller: panic serving udp datagram", "remote", addr.String(),
+				"panic", v, "stack", string(debug.Stack()))
+		}
+	}()
+	if n := len(d); n > 0 && d[n-1] == '\n' {
+		d = d[:n-1]
+		if n := len(d); n > 0 && d[n-1] == '\r' {
+			d = d[:n-1]
+		}
+	}
+	if len(d) > s.maxLine() {
+		s.udpLog.warn(s.log, "controller: udp datagram too long, dropped", "remote", addr.String(), "len", len(d))
+		return
+	}
+	cmd, err := ParseCommand(d)
+	if err != nil {
+		s.udpLog.warn(s.log, "controller: bad udp datagram, dropped", "remote", addr.String(), "err", err,
+			"datagram", truncate(d, 80))
+		return
+	}
+	if cmd.Kind != AddMessage {
+		if s.log.Enabled(context.Background(), slog.LevelDebug) {
+			s.log.Debug("controller: udp command ignored", "remote", addr.String(), "command", cmd.Kind)
+		}
+		return
+	}
+	id, err := s.Backend.Publish(cmd.Channel, bytes.Clone(cmd.Text))
+	if err != nil {
+		s.publishLog.warn(s.log, "controller: udp publish failed", "remote", addr.String(), "channel", cmd.Channel, "err", err)
+		return
+	}
+	if s.log.Enabled(context.Background(), slog.LevelDebug) {
+		s.log.Debug("controller: udp message added", "remote", addr.String(), "channel", cmd.Channel, "id", id)
+	}
+}
+
+// logEvery is the shortest interval between two warnings of a logLimiter.
+const logEvery = time.Second
+
+// logLimiter logs at most one warning per logEvery and counts the rest, so
+// that a flood of bad input does not flood the log. Its zero value is ready.
+type logLimiter struct {
+	last       atomic.Int64 // UnixNano of the last warning logged
+	suppressed atomic.Int64
+}
+
+func (l *logLimiter) warn(log *slog.Logger, msg string, args ...any) {
+	now := time.Now().UnixNano()
+	last := l.last.Load()
+	if now-last < int64(logEvery) || !l.last.CompareAndSwap(last, now) {
+		l.suppressed.Add(1)
+		return
+	}
+	if n := l.suppressed.Swap(0); n > 0 {
+		args = append(args, "suppressed", n)
+	}
+	log.Warn(msg, args...)
+}
