@@ -1,0 +1,248 @@
+// Package config reads meteord's settings the way Meteor 1.06 did: from the
+// command line, from a configuration file, and from built-in defaults, in that
+// order of precedence, with per-mode values for the settings that shape a
+// subscriber's response.
+//
+// The parameters, their defaults and their descriptions live in one table
+// (params.go); parsing, Usage and the defaults are all driven by it.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"maps"
+	"os"
+	"slices"
+)
+
+// Version is the version that -version prints: the Meteor release whose
+// behaviour this server keeps, then the Go port's own revision.
+const Version = "1.06-go.1"
+
+// DefaultConfigFile is the configuration file read when the command line
+// names none.
+const DefaultConfigFile = "/etc/meteord.conf"
+
+// Action tells the caller of Load what the command line asked for.
+type Action int
+
+const (
+	// ActionRun means start the server with the returned configuration.
+	ActionRun Action = iota
+	// ActionHelp means print Usage and exit.
+	ActionHelp
+	// ActionVersion means print Version and exit.
+	ActionVersion
+)
+
+// String returns the action's name.
+func (a Action) String() string {
+	switch a {
+	case ActionRun:
+		return "run"
+	case ActionHelp:
+		return "help"
+	case ActionVersion:
+		return "version"
+	}
+	return fmt.Sprintf("Action(%d)", int(a))
+}
+
+// Mode holds the settings that may differ per subscriber mode.
+type Mode struct {
+	Name                  string // "" for the global defaults
+	ChannelInfoTemplate   string
+	HeaderTemplate        string
+	MessageTemplate       string
+	PingMessage           string
+	SubscriberShutdownMsg string
+	MaxMessages           int
+	MaxTime               int  // seconds, 0 = no limit
+	PingInterval          int  // seconds, 0 = off, else at least 3
+	Persist               bool // keep the connection open after the backlog
+	// TextEncoding says how ~text~ (and ~channel~) are escaped when a message
+	// is rendered: "js" (a JavaScript string literal that is safe inside
+	// <script>), "json", "html" or "raw". An extension: 1.06 always pasted
+	// the text raw.
+	TextEncoding string
+}
+
+// Config is the merged configuration. Every field is filled: a value from
+// the command line, else from the file, else the built-in default.
+type Config struct {
+	ConfigFileLocation           string // default /etc/meteord.conf; command line only; "" reads no file
+	ControllerIP                 string // default "127.0.0.1"; "" or "*" = all interfaces
+	ControllerPort               int    // 4671
+	ControllerShutdownMsg        string // ""
+	Debug                        bool
+	DirectoryIndex               string // index.html
+	LogTimeFormat                string // "human" or "unix"
+	MaxMessageAge                int    // seconds, 7200
+	MaxMessagesPerChannel        int    // 250
+	SubscriberIP                 string // "" = all interfaces
+	SubscriberPort               int    // 4670
+	SubscriberDocumentRoot       string // /usr/local/meteor/public_html
+	SubscriberDynamicPageAddress string // /push
+	SyslogFacility               string // "none" (stderr), or a syslog facility such as "daemon"
+	UDPIP                        string // ""
+	UDPPort                      int    // 0 = off
+
+	// Extensions, not in 1.06.
+	MaxControllerLine      int    // bytes in the longest controller command line, 65536
+	MaxHeaderBytes         int    // bytes in the largest subscriber request header, 8192
+	MaxChannelsPerRequest  int    // 64
+	RequestTimeout         int    // seconds to receive a complete subscriber request header, 10
+	SubscriberWriteTimeout int    // seconds a subscriber's output may stay stuck before it is closed, 120
+	MaxPendingBytes        int    // per-subscriber unsent-output bound, 1048576
+	ShutdownTimeout        int    // seconds TERM spends flushing before it gives up, 10
+	BuiltinFiles           bool   // serve the built-in client files beneath SubscriberDocumentRoot
+	PidFile                string // "" = write no pid file
+	LogFormat              string // "text" or "json"
+
+	Default Mode             // the global per-mode values (Name "")
+	Modes   map[string]*Mode // named modes by lower-case name, fully resolved
+
+	args []string // the command line, kept for Reload
+}
+
+// Mode returns the settings of the named subscriber mode. Names are
+// case-insensitive; a mode that the configuration does not define gets the
+// global values, c.Default.
+func (c *Config) Mode(name string) *Mode {
+	if m, ok := c.Modes[toLowerASCII(name)]; ok {
+		return m
+	}
+	return &c.Default
+}
+
+// ModeNames returns the names of the configured modes, sorted.
+func (c *Config) ModeNames() []string {
+	return slices.Sorted(maps.Keys(c.Modes))
+}
+
+// Defaults returns the built-in configuration: every parameter's default and
+// the built-in modes (those of 1.06's sample configuration file).
+func Defaults() *Config {
+	c, err := resolve(nil, nil)
+	if err != nil {
+		panic("config: built-in defaults do not parse: " + err.Error())
+	}
+	return c
+}
+
+// Load parses the command line args (without argv[0]), reads the
+// configuration file named by -ConfigFileLocation (or DefaultConfigFile)
+// with readFile (os.ReadFile when nil), and returns the merged configuration.
+//
+// A missing file is not an error when the location is the default; it is
+// when the command line names it. -ConfigFileLocation "" reads no file.
+// When the action is ActionHelp or ActionVersion the configuration is nil
+// and nothing was read. Every error names the setting and where it was
+// found, and wraps one of the package's sentinel errors (or the error of
+// readFile).
+func Load(args []string, readFile func(string) ([]byte, error)) (*Config, Action, error) {
+	if wantsVersion(args) {
+		return nil, ActionVersion, nil
+	}
+	cmd, help, err := parseArgs(args)
+	if err != nil {
+		return nil, ActionRun, err
+	}
+	if help {
+		return nil, ActionHelp, nil
+	}
+	c, err := load(args, cmd, readFile)
+	if err != nil {
+		return nil, ActionRun, err
+	}
+	return c, ActionRun, nil
+}
+
+// Reload reads the configuration file again and merges it with the command
+// line that c was loaded with, as Load does; meteord calls it on SIGHUP.
+// It returns a new Config and leaves c as it is.
+func (c *Config) Reload(readFile func(string) ([]byte, error)) (*Config, error) {
+	cmd, _, err := parseArgs(c.args)
+	if err != nil {
+		return nil, err
+	}
+	return load(c.args, cmd, readFile)
+}
+
+func load(args []string, cmd []setting, readFile func(string) ([]byte, error)) (*Config, error) {
+	if readFile == nil {
+		readFile = os.ReadFile
+	}
+	path, explicit := DefaultConfigFile, false
+	for _, s := range cmd {
+		if s.p.name == "ConfigFileLocation" {
+			path, explicit = unescape(s.value), true
+		}
+	}
+	var file []setting
+	if path != "" {
+		data, err := readFile(path)
+		switch {
+		case err == nil:
+			if file, err = parseFile(path, data); err != nil {
+				return nil, err
+			}
+		case !explicit && errors.Is(err, fs.ErrNotExist):
+			// 1.06 too ran on its defaults when /etc/meteord.conf was absent.
+		default:
+			return nil, fmt.Errorf("configuration file %s: %w", path, err)
+		}
+	}
+	c, err := resolve(cmd, file)
+	if err != nil {
+		return nil, err
+	}
+	c.args = slices.Clone(args)
+	return c, nil
+}
+
+// resolve merges the sources. A global field is the command line's value,
+// else the file's, else the default. A mode's field is, first found: the
+// command line's value for the mode, the file's, the built-in mode's, then
+// the resolved global value.
+func resolve(cmd, file []setting) (*Config, error) {
+	c := &Config{Modes: make(map[string]*Mode)}
+	for i := range params {
+		p := &params[i]
+		if p.set == nil {
+			continue
+		}
+		if err := p.set(c, &c.Default, unescape(p.def)); err != nil {
+			return nil, &Error{Where: "built-in default", Name: p.name, Value: p.def, Err: ErrInvalidValue, Detail: err.Error()}
+		}
+	}
+	for _, src := range [][]setting{file, cmd} {
+		for _, s := range src {
+			if s.mode == "" {
+				if err := s.apply(c, &c.Default); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	byMode := make(map[string][]setting) // in order of precedence, lowest first
+	for _, src := range [][]setting{builtinSettings, file, cmd} {
+		for _, s := range src {
+			if s.mode != "" {
+				byMode[s.mode] = append(byMode[s.mode], s)
+			}
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(byMode)) {
+		m := c.Default
+		m.Name = name
+		for _, s := range byMode[name] {
+			if err := s.apply(c, &m); err != nil {
+				return nil, err
+			}
+		}
+		c.Modes[name] = &m
+	}
+	return c, nil
+}

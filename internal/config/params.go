@@ -1,0 +1,301 @@
+package config
+
+import (
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// param is one configuration parameter: one row of the table that drives
+// parsing, the defaults, Usage and docs/configuration.md.
+type param struct {
+	name    string
+	def     string // in file syntax: escapes such as \r\n are undone when applied
+	perMode bool   // may differ per subscriber mode
+	legacy  bool   // a Meteor 1.06 parameter (see lookupArg)
+	cmdOnly bool   // command line only: refused in the file
+	desc    string
+	// set parses v and stores it: a per-mode parameter in m, any other in c.
+	// It returns why v is refused. nil for Help, which stores nothing.
+	set func(c *Config, m *Mode, v string) error
+}
+
+// params lists every parameter: those of Meteor 1.06 in its order, then the
+// extensions.
+var params = []param{
+	{name: "ChannelInfoTemplate", def: `<script>ch("~name~", ~lastMsgID~);</script>\r\n`, perMode: true, legacy: true,
+		desc: "Template repeated once per requested channel to build the ~channelinfo~ of the header. Placeholders: ~name~, ~lastMsgID~ (newest stored id, 0 if none), ~messageCount~, ~subscriberCount~.",
+		set:  text(func(_ *Config, m *Mode) *string { return &m.ChannelInfoTemplate })},
+	{name: "ConfigFileLocation", def: DefaultConfigFile, legacy: true, cmdOnly: true,
+		desc: "Configuration file. Command line only. A missing file is ignored when this is the default and an error when it is given; empty reads no file.",
+		set:  text(func(c *Config, _ *Mode) *string { return &c.ConfigFileLocation })},
+	{name: "ControllerIP", def: "127.0.0.1", legacy: true,
+		desc: "Address the controller (publisher) listener binds to; empty or * for every interface. The controller has no authentication, so the default is loopback (1.06: every interface).",
+		set:  text(func(c *Config, _ *Mode) *string { return &c.ControllerIP })},
+	{name: "ControllerPort", def: "4671", legacy: true,
+		desc: "TCP port of the controller listener (0: any free port).",
+		set:  number(0, 65535, func(c *Config, _ *Mode) *int { return &c.ControllerPort })},
+	{name: "ControllerShutdownMsg", def: "", legacy: true,
+		desc: "Sent to every controller connection when the server shuts down; empty sends nothing.",
+		set:  text(func(c *Config, _ *Mode) *string { return &c.ControllerShutdownMsg })},
+	{name: "Debug", def: "0", legacy: true,
+		desc: "Log debug lines. (1.06 also stayed in the foreground; this server always does.) -d is short for -Debug.",
+		set:  flag(func(c *Config, _ *Mode) *bool { return &c.Debug })},
+	{name: "DirectoryIndex", def: "index.html", legacy: true,
+		desc: "File served when the static file server is asked for a directory.",
+		set:  text(func(c *Config, _ *Mode) *string { return &c.DirectoryIndex })},
+	{name: "HeaderTemplate", def: httpHeader, perMode: true, legacy: true,
+		desc: "Start of every subscriber response, HTTP status line and headers included. Placeholders: ~status~, ~server~, ~servertime~, ~channelinfo~.",
+		set:  text(func(_ *Config, m *Mode) *string { return &m.HeaderTemplate })},
+	{name: "Help", legacy: true, cmdOnly: true,
+		desc: "Print this help and exit. Command line only; -h is short for -Help."},
+	{name: "LogTimeFormat", def: "human", legacy: true,
+		desc: "Time stamps of log lines written to stderr: human (local time) or unix (seconds since 1970).",
+		set:  oneOf([]string{"human", "unix"}, func(c *Config, _ *Mode) *string { return &c.LogTimeFormat })},
+	{name: "MaxMessageAge", def: "7200", legacy: true,
+		desc: "Seconds a stored message is kept.",
+		set:  number(0, math.MaxInt32, func(c *Config, _ *Mode) *int { return &c.MaxMessageAge })},
+	{name: "MaxMessages", def: "0", perMode: true, legacy: true,
+		desc: "Messages sent to a persistent subscriber before its connection is closed, without shutdown message; 0: no limit.",
+		set:  number(0, math.MaxInt32, func(_ *Config, m *Mode) *int { return &m.MaxMessages })},
+	{name: "MaxMessagesPerChannel", def: "250", legacy: true,
+		desc: "Messages stored per channel; the oldest are dropped first.",
+		set:  number(0, math.MaxInt32, func(c *Config, _ *Mode) *int { return &c.MaxMessagesPerChannel })},
+	{name: "MaxTime", def: "0", perMode: true, legacy: true,
+		desc: "Seconds a persistent subscriber connection may last before it is closed, without shutdown message; 0: no limit.",
+		set:  number(0, math.MaxInt32, func(_ *Config, m *Mode) *int { return &m.MaxTime })},
+	{name: "MessageTemplate", def: `<script>p(~id~,"~channel~","~text~");</script>\r\n`, perMode: true, legacy: true,
+		desc: "Template for each message sent to a subscriber. Placeholders: ~id~, ~channel~, ~text~, ~timestamp~.",
+		set:  text(func(_ *Config, m *Mode) *string { return &m.MessageTemplate })},
+	{name: "PingInterval", def: "5", perMode: true, legacy: true,
+		desc: "Seconds between two PingMessages on a persistent connection; 0: no pings. 1 and 2 count as 3.",
+		set:  pingInterval},
+	{name: "Persist", def: "0", perMode: true, legacy: true,
+		desc: "1: after the backlog, keep the connection open and send new messages as they are published; 0: close it after the backlog.",
+		set:  flag(func(_ *Config, m *Mode) *bool { return &m.Persist })},
+	{name: "PingMessage", def: `<script>p(-1,"");</script>\r\n`, perMode: true, legacy: true,
+		desc: "Sent to persistent subscribers every PingInterval seconds.",
+		set:  text(func(_ *Config, m *Mode) *string { return &m.PingMessage })},
+	{name: "SubscriberIP", def: "", legacy: true,
+		desc: "Address the subscriber listener binds to; empty or * for every interface.",
+		set:  text(func(c *Config, _ *Mode) *string { return &c.SubscriberIP })},
+	{name: "SubscriberPort", def: "4670", legacy: true,
+		desc: "TCP port of the subscriber listener (0: any free port).",
+		set:  number(0, 65535, func(c *Config, _ *Mode) *int { return &c.SubscriberPort })},
+	{name: "SubscriberShutdownMsg", def: `<script>eof();</script>\r\n`, perMode: true, legacy: true,
+		desc: "Sent to a persistent subscriber that the server closes at shutdown or because a new subscription came with the same hostid; empty sends nothing.",
+		set:  text(func(_ *Config, m *Mode) *string { return &m.SubscriberShutdownMsg })},
+	{name: "SubscriberDocumentRoot", def: "/usr/local/meteor/public_html", legacy: true,
+		desc: "Directory served by the static file server; empty or / serves no files.",
+		set:  text(func(c *Config, _ *Mode) *string { return &c.SubscriberDocumentRoot })},
+	{name: "SubscriberDynamicPageAddress", def: "/push", legacy: true,
+		desc: "Path under which subscriptions are made; every other path is a static file.",
+		set:  text(func(c *Config, _ *Mode) *string { return &c.SubscriberDynamicPageAddress })},
+	{name: "SyslogFacility", def: "none", legacy: true,
+		desc: "none: log to stderr. Otherwise the syslog facility to log to: " + strings.Join(facilities[1:], ", ") + ". The default is none (1.06: daemon) because meteord runs in the foreground.",
+		set:  oneOf(facilities, func(c *Config, _ *Mode) *string { return &c.SyslogFacility })},
+	{name: "UDPIP", def: "", legacy: true,
+		desc: "Address the UDP listener binds to; empty or * for every interface.",
+		set:  text(func(c *Config, _ *Mode) *string { return &c.UDPIP })},
+	{name: "UDPPort", def: "0", legacy: true,
+		desc: "UDP port that takes one ADDMESSAGE per datagram, without reply; 0: off.",
+		set:  number(0, 65535, func(c *Config, _ *Mode) *int { return &c.UDPPort })},
+
+	// Extensions.
+	{name: "TextEncoding", def: "js", perMode: true,
+		desc: "How ~text~ and ~channel~ are escaped in MessageTemplate: js (for a JavaScript string literal inside <script>), json (for a JSON string), html (for HTML text) or raw (as published, as 1.06 did).",
+		set:  oneOf([]string{"js", "json", "html", "raw"}, func(_ *Config, m *Mode) *string { return &m.TextEncoding })},
+	{name: "MaxControllerLine", def: "65536",
+		desc: "Longest controller command line, in bytes; a longer one is refused.",
+		set:  number(1, math.MaxInt32, func(c *Config, _ *Mode) *int { return &c.MaxControllerLine })},
+	{name: "MaxHeaderBytes", def: "8192",
+		desc: "Largest subscriber request header, in bytes; a larger one is refused.",
+		set:  number(1, math.MaxInt32, func(c *Config, _ *Mode) *int { return &c.MaxHeaderBytes })},
+	{name: "MaxChannelsPerRequest", def: "64",
+		desc: "Most channels that one subscription may name; a request naming more is refused.",
+		set:  number(1, math.MaxInt32, func(c *Config, _ *Mode) *int { return &c.MaxChannelsPerRequest })},
+	{name: "RequestTimeout", def: "10",
+		desc: "Seconds a new subscriber connection has to send its complete request header.",
+		set:  number(1, math.MaxInt32, func(c *Config, _ *Mode) *int { return &c.RequestTimeout })},
+	{name: "SubscriberWriteTimeout", def: "120",
+		desc: "Seconds a subscriber's output may stay stuck before the subscriber is closed.",
+		set:  number(1, math.MaxInt32, func(c *Config, _ *Mode) *int { return &c.SubscriberWriteTimeout })},
+	{name: "MaxPendingBytes", def: "1048576",
+		desc: "Bytes of unsent output one subscriber may have queued; beyond that it is closed as too slow.",
+		set:  number(1, math.MaxInt32, func(c *Config, _ *Mode) *int { return &c.MaxPendingBytes })},
+	{name: "ShutdownTimeout", def: "10",
+		desc: "Seconds that TERM spends flushing shutdown messages before the server exits anyway (1.06: 120).",
+		set:  number(1, math.MaxInt32, func(c *Config, _ *Mode) *int { return &c.ShutdownTimeout })},
+	{name: "BuiltinFiles", def: "1",
+		desc: "1: serve the built-in meteor.js, its helper pages and a demo page beneath SubscriberDocumentRoot.",
+		set:  flag(func(c *Config, _ *Mode) *bool { return &c.BuiltinFiles })},
+	{name: "PidFile", def: "",
+		desc: "File to write the process id to; empty writes none.",
+		set:  text(func(c *Config, _ *Mode) *string { return &c.PidFile })},
+	{name: "LogFormat", def: "text",
+		desc: "Format of log lines: text or json.",
+		set:  oneOf([]string{"text", "json"}, func(c *Config, _ *Mode) *string { return &c.LogFormat })},
+}
+
+// facilities are the accepted SyslogFacility values, "none" first.
+var facilities = []string{"none", "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news",
+	"uucp", "cron", "authpriv", "ftp", "local0", "local1", "local2", "local3", "local4", "local5",
+	"local6", "local7"}
+
+func text(field func(*Config, *Mode) *string) func(*Config, *Mode, string) error {
+	return func(c *Config, m *Mode, v string) error {
+		*field(c, m) = v
+		return nil
+	}
+}
+
+// oneOf accepts one of words, in any case, and stores it in lower case.
+func oneOf(words []string, field func(*Config, *Mode) *string) func(*Config, *Mode, string) error {
+	return func(c *Config, m *Mode, v string) error {
+		w := word(v)
+		if !slices.Contains(words, w) {
+			return invalid("want one of %s", strings.Join(words, ", "))
+		}
+		*field(c, m) = w
+		return nil
+	}
+}
+
+// word returns v without surrounding white space, in lower case.
+func word(v string) string {
+	return toLowerASCII(strings.Trim(v, space+"\n"))
+}
+
+// number accepts a decimal integer from min to max. White space around it is
+// ignored, as 1.06 (Perl) ignored it.
+func number(min, max int, field func(*Config, *Mode) *int) func(*Config, *Mode, string) error {
+	return func(c *Config, m *Mode, v string) error {
+		n, err := parseNumber(v, min, max)
+		if err != nil {
+			return err
+		}
+		*field(c, m) = n
+		return nil
+	}
+}
+
+func parseNumber(v string, min, max int) (int, error) {
+	n, err := strconv.Atoi(strings.Trim(v, space+"\n"))
+	if err != nil || n < min || n > max {
+		return 0, invalid("want a whole number from %d to %d", min, max)
+	}
+	return n, nil
+}
+
+// pingInterval stores PingInterval. 1.06 sent no pings at all for 1 or 2
+// (its timer needed more than 2), although its help said "at least 3"; a
+// value of 1 or 2 asks for frequent pings, so it becomes 3.
+func pingInterval(_ *Config, m *Mode, v string) error {
+	n, err := parseNumber(v, 0, math.MaxInt32)
+	if err != nil {
+		return err
+	}
+	if n > 0 && n < 3 {
+		n = 3
+	}
+	m.PingInterval = n
+	return nil
+}
+
+// flag accepts 1/0, true/false, yes/no and on/off, in any case.
+func flag(field func(*Config, *Mode) *bool) func(*Config, *Mode, string) error {
+	return func(c *Config, m *Mode, v string) error {
+		switch word(v) {
+		case "1", "true", "yes", "on":
+			*field(c, m) = true
+		case "0", "false", "no", "off":
+			*field(c, m) = false
+		default:
+			return invalid("want 1 or 0")
+		}
+		return nil
+	}
+}
+
+// lookupFile finds the parameter that a file line names: the full name, in
+// any case. (Abbreviations are for the command line: in a file they would
+// change meaning whenever a parameter is added.)
+func lookupFile(name string) *param {
+	for i := range params {
+		if equalFoldASCII(params[i].name, name) {
+			return &params[i]
+		}
+	}
+	return nil
+}
+
+// lookupArg finds the parameter that a command-line name (without the dash
+// and the .mode) stands for: the full name in any case, else the one
+// parameter that it is a prefix of, in any case. When several fit and
+// exactly one of them is a 1.06 parameter, that one is taken, so that
+// abbreviations written for 1.06 keep their meaning now that parameters have
+// been added (-Log still means LogTimeFormat, not LogFormat). "d" is Debug
+// and "h" is Help, as in 1.06.
+func lookupArg(name string) (p *param, candidates []string) {
+	switch strings.ToLower(name) {
+	case "d":
+		name = "Debug"
+	case "h":
+		name = "Help"
+	}
+	if p := lookupFile(name); p != nil {
+		return p, nil
+	}
+	var fits, legacy []*param
+	for i := range params {
+		if len(name) <= len(params[i].name) && equalFoldASCII(params[i].name[:len(name)], name) {
+			fits = append(fits, &params[i])
+			if params[i].legacy {
+				legacy = append(legacy, &params[i])
+			}
+		}
+	}
+	switch {
+	case len(fits) == 1:
+		return fits[0], nil
+	case len(legacy) == 1:
+		return legacy[0], nil
+	}
+	for _, p := range fits {
+		candidates = append(candidates, p.name)
+	}
+	return nil, candidates
+}
+
+// equalFoldASCII reports whether a and b are equal when ASCII letters are
+// folded to lower case. Unlike strings.EqualFold it never matches a
+// non-ASCII letter (such as the Kelvin sign) with an ASCII one.
+func equalFoldASCII(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		if lowerASCII(a[i]) != lowerASCII(b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// toLowerASCII maps the ASCII letters of s to lower case and leaves every
+// other byte alone (strings.ToLower would turn the Kelvin sign into k).
+func toLowerASCII(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		b[i] = lowerASCII(c)
+	}
+	return string(b)
+}
+
+func lowerASCII(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}

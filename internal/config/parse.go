@@ -1,0 +1,193 @@
+package config
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+)
+
+// setting is one value found on the command line or in a file, not yet
+// checked: the value is kept as written (escapes still in it) until it is
+// applied.
+type setting struct {
+	p       *param
+	mode    string // lower case; "" for the global value
+	value   string
+	where   string // "command line" or "file:line"
+	written string // the name as written, for errors
+}
+
+// apply stores the setting in c (or in m, for a per-mode parameter).
+func (s setting) apply(c *Config, m *Mode) error {
+	if err := s.p.set(c, m, unescape(s.value)); err != nil {
+		return &Error{Where: s.where, Name: s.written, Value: s.value, Err: ErrInvalidValue, Detail: err.Error()}
+	}
+	return nil
+}
+
+// space is what separates a name from its value in a file: Perl's \s,
+// without the newline that ends the line.
+const space = " \t\r\f\v"
+
+// wantsVersion reports whether any argument asks for the version: -v,
+// -version, or anything in between, in any case. As in 1.06 it wins over
+// everything else on the command line.
+func wantsVersion(args []string) bool {
+	const v = "-version"
+	for _, a := range args {
+		if len(a) >= 2 && len(a) <= len(v) && equalFoldASCII(a, v[:len(a)]) {
+			return true
+		}
+	}
+	return false
+}
+
+// parseArgs reads "-Name value" pairs. A name is followed by a value unless
+// the next argument starts with a single dash (or there is none): then the
+// value is 1. A value that starts with "--" loses its first dash, so that
+// "--5" passes -5. help reports whether -help came before any error.
+func parseArgs(args []string) (cmd []setting, help bool, err error) {
+	const where = "command line"
+	for i := 0; i < len(args); i++ {
+		arg := args[i]
+		if len(arg) < 2 || arg[0] != '-' {
+			return nil, false, &Error{Where: where, Name: arg, Err: ErrSyntax, Detail: "want -Name [value]"}
+		}
+		if arg[1] == '-' {
+			return nil, false, &Error{Where: where, Name: arg, Err: ErrSyntax,
+				Detail: "names take a single dash; a value that begins with a dash is written with two"}
+		}
+		name, mode, hasMode := strings.Cut(arg[1:], ".")
+		if name == "" {
+			return nil, false, &Error{Where: where, Name: arg, Err: ErrUnknownParameter}
+		}
+		p, candidates := lookupArg(name)
+		if p == nil {
+			if len(candidates) > 0 {
+				return nil, false, &Error{Where: where, Name: arg, Err: ErrAmbiguousParameter,
+					Detail: "could be " + strings.Join(candidates, ", ")}
+			}
+			return nil, false, &Error{Where: where, Name: arg, Err: ErrUnknownParameter}
+		}
+		if p.set == nil { // Help
+			return nil, true, nil
+		}
+		if hasMode {
+			var ok bool
+			if mode, ok = modeName(mode); !ok {
+				return nil, false, &Error{Where: where, Name: arg, Err: ErrInvalidModeName, Detail: "want [0-9a-z]+"}
+			}
+			if !p.perMode {
+				return nil, false, &Error{Where: where, Name: arg, Err: ErrNotPerMode}
+			}
+		}
+		value := "1"
+		if i+1 < len(args) && !isName(args[i+1]) {
+			i++
+			value = args[i]
+			if strings.HasPrefix(value, "--") {
+				value = value[1:]
+			}
+		}
+		cmd = append(cmd, setting{p: p, mode: mode, value: value, where: where, written: arg})
+	}
+	return cmd, false, nil
+}
+
+// isName reports whether a command-line argument is a name rather than a
+// value: it starts with one dash, not two.
+func isName(arg string) bool {
+	return strings.HasPrefix(arg, "-") && !strings.HasPrefix(arg, "--")
+}
+
+// parseFile reads a configuration file: "Name value" lines, where the value
+// is the rest of the line after the white space that follows the name;
+// blank lines; lines whose first non-blank character is #; and "[mode]"
+// lines, after which names set that mode's values.
+func parseFile(path string, data []byte) ([]setting, error) {
+	var out []setting
+	mode := ""
+	for n := 1; len(data) > 0; n++ {
+		var line []byte
+		line, data, _ = bytes.Cut(data, []byte{'\n'})
+		s := strings.TrimRight(string(line), "\r")
+		where := fmt.Sprintf("%s:%d", path, n)
+		s = strings.TrimLeft(s, space) // 1.06 refused indented lines
+		if s == "" || s[0] == '#' {
+			continue
+		}
+		if s[0] == '[' {
+			inner, ok := strings.CutSuffix(strings.TrimRight(s, space), "]")
+			if !ok {
+				return nil, &Error{Where: where, Name: s, Err: ErrSyntax, Detail: "want [mode]"}
+			}
+			if mode, ok = modeName(strings.Trim(inner[1:], space)); !ok {
+				return nil, &Error{Where: where, Name: s, Err: ErrInvalidModeName, Detail: "want [0-9a-z]+"}
+			}
+			continue
+		}
+		name, value := s, ""
+		if i := strings.IndexAny(s, space); i >= 0 {
+			name, value = s[:i], strings.TrimLeft(s[i:], space)
+		}
+		p := lookupFile(name)
+		switch {
+		case p == nil:
+			return nil, &Error{Where: where, Name: name, Err: ErrUnknownParameter}
+		case p.cmdOnly:
+			return nil, &Error{Where: where, Name: name, Err: ErrNotInFile}
+		case mode != "" && !p.perMode:
+			return nil, &Error{Where: where, Name: name, Err: ErrNotPerMode, Detail: "inside [" + mode + "]"}
+		}
+		if strings.HasPrefix(value, "--") { // as in 1.06
+			value = value[1:]
+		}
+		out = append(out, setting{p: p, mode: mode, value: value, where: where, written: name})
+	}
+	return out, nil
+}
+
+// modeName checks a mode name, [0-9a-z]+ in any case, and returns it in
+// lower case: subscription URLs match modes case-insensitively.
+func modeName(s string) (string, bool) {
+	s = toLowerASCII(s)
+	if s == "" || strings.IndexFunc(s, func(r rune) bool { return !('a' <= r && r <= 'z' || '0' <= r && r <= '9') }) >= 0 {
+		return "", false
+	}
+	return s, true
+}
+
+// unescape undoes the escapes of 1.06: \r, \n, \t, \0 and \s stand for CR,
+// LF, TAB, NUL and space; a backslash before any other character stands for
+// that character (so \\ is a backslash). A backslash at the end, or before a
+// line feed, stays.
+func unescape(s string) string {
+	i := strings.IndexByte(s, '\\')
+	if i < 0 {
+		return s
+	}
+	b := make([]byte, 0, len(s))
+	b = append(b, s[:i]...)
+	for ; i < len(s); i++ {
+		c := s[i]
+		if c != '\\' || i+1 == len(s) || s[i+1] == '\n' {
+			b = append(b, c)
+			continue
+		}
+		i++
+		switch c = s[i]; c {
+		case 'r':
+			c = '\r'
+		case 'n':
+			c = '\n'
+		case 't':
+			c = '\t'
+		case '0':
+			c = 0
+		case 's':
+			c = ' '
+		}
+		b = append(b, c)
+	}
+	return string(b)
+}
