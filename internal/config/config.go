@@ -99,6 +99,15 @@ type Config struct {
 	BuiltinFiles           bool   // serve the built-in client files beneath SubscriberDocumentRoot
 	PidFile                string // "" = write no pid file
 	LogFormat              string // "text" or "json"
+	AdminAPI               bool   // serve the HTTP API listener
+	AdminIP                string // "127.0.0.1"; "" or "*" = all interfaces
+	AdminPort              int    // 4672
+	APIToken               string // bearer token for the HTTP API; "" = none (loopback only)
+	CORSOrigins            string // origins allowed cross-origin; "" = none, "*" = any
+	HeartbeatInterval      int    // seconds between heartbeats on SSE, NDJSON, WebSocket
+	SSERetry               int    // milliseconds, the SSE retry: hint
+	LongPollTimeout        int    // seconds a JSON long-poll may wait
+	MaxMessageBytes        int    // largest message text the HTTP API accepts
 
 	Default Mode             // the global per-mode values (Name "")
 	Modes   map[string]*Mode // named modes by lower-case name, fully resolved
