@@ -89,7 +89,15 @@ type History struct {
 	Count    int        // messages stored in the channel
 	FirstID  uint64     // ID of the oldest stored message, 0 when none
 	LastID   uint64     // ID of the newest stored message, 0 when none
+	// Trimmed is the ID of the newest message that the channel no longer
+	// holds (dropped by count, age or Clear), 0 when none was dropped. A
+	// client resuming from an id <= Trimmed has missed messages: a gap.
+	Trimmed uint64
 }
+
+// Gap reports whether a client that asks for the messages from id since on
+// has missed some that are no longer stored.
+func (h History) Gap(since uint64) bool { return h.Trimmed != 0 && since <= h.Trimmed }
 
 // ChannelInfo describes one channel that holds messages.
 type ChannelInfo struct {

@@ -26,6 +26,9 @@ type Client interface {
 	// (too many arrived while its history was read). The client must close
 	// itself, as a slow consumer, so that the loss is never silent.
 	Lagged()
+	// Kick closes the client because an administrator closed its channel.
+	// It must not block and must not call back into the hub.
+	Kick()
 }
 
 // Sub names one channel of a subscription and the history wanted on joining.
@@ -288,6 +291,16 @@ func (h *Hub) Clients(name string) []Client {
 		out[i] = e.c
 	}
 	return out
+}
+
+// Kick closes every client of channel on this node and returns how many
+// there were.
+func (h *Hub) Kick(name string) int {
+	clients := h.Clients(name)
+	for _, c := range clients {
+		c.Kick()
+	}
+	return len(clients)
 }
 
 // ChannelInfo describes a channel that holds messages or has subscribers.

@@ -160,6 +160,10 @@ func (c *LegacyClient) Lagged() {
 	c.Out.Close(outq.SlowConsumer)
 }
 
+// Kick closes the connection, with the mode's shutdown message, because an
+// administrator closed one of its channels.
+func (c *LegacyClient) Kick() { c.Finish(c.Mode.Shutdown, outq.ChannelClosed) }
+
 // Write writes bytes that are not messages (a header, a ping) and counts
 // them. It reports whether the connection still takes writes.
 func (c *LegacyClient) Write(b []byte) bool {

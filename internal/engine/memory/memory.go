@@ -33,8 +33,10 @@ type Engine struct {
 }
 
 type channel struct {
-	mu   sync.Mutex
-	msgs []*engine.Message // guarded by mu; in id order
+	mu      sync.Mutex
+	msgs    []*engine.Message // guarded by mu; in id order
+	trimmed uint64            // guarded by mu; newest id dropped
+	emptied time.Time         // guarded by mu; when msgs became empty
 }
 
 var _ engine.Engine = (*Engine)(nil)
@@ -103,8 +105,7 @@ func (c *channel) trimCount(max int) {
 		max = 0
 	}
 	if n := len(c.msgs) - max; n > 0 {
-		clear(c.msgs[:n])
-		c.msgs = c.msgs[n:]
+		c.drop(n)
 	}
 }
 
@@ -112,8 +113,17 @@ func (c *channel) trimCount(max int) {
 func (c *channel) trimAge(cutoff time.Time) {
 	n := sort.Search(len(c.msgs), func(i int) bool { return !c.msgs[i].Time.Before(cutoff) })
 	if n > 0 {
-		clear(c.msgs[:n])
-		c.msgs = c.msgs[n:]
+		c.drop(n)
+	}
+}
+
+// drop drops the n oldest messages. The caller holds c.mu.
+func (c *channel) drop(n int) {
+	c.trimmed = c.msgs[n-1].ID
+	clear(c.msgs[:n])
+	c.msgs = c.msgs[n:]
+	if len(c.msgs) == 0 {
+		c.emptied = time.Now()
 	}
 }
 
@@ -133,15 +143,26 @@ func (e *Engine) channel(name string, create bool) *channel {
 	return ch
 }
 
-// dropIfEmpty removes ch from the map if it still holds no messages.
-func (e *Engine) dropIfEmpty(name string, ch *channel) {
+// tombstoneTTL is how long an emptied channel remembers the newest id it
+// dropped, when messages never expire by age: long enough for a client to
+// come back and be told of its gap.
+const tombstoneTTL = 2 * time.Hour
+
+// stale reports whether an empty channel may be forgotten. The caller holds
+// c.mu.
+func (c *channel) stale(now time.Time, keep time.Duration) bool {
+	return len(c.msgs) == 0 && (c.trimmed == 0 || now.Sub(c.emptied) >= keep)
+}
+
+// dropIfStale removes ch from the map if it may be forgotten.
+func (e *Engine) dropIfStale(name string, ch *channel, now time.Time, keep time.Duration) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.channels[name] != ch {
 		return
 	}
 	ch.mu.Lock()
-	if len(ch.msgs) == 0 {
+	if ch.stale(now, keep) {
 		delete(e.channels, name)
 	}
 	ch.mu.Unlock()
@@ -165,7 +186,7 @@ func (e *Engine) History(_ context.Context, name string, q engine.Query) (engine
 		ch.trimAge(time.Now().Add(-maxAge))
 	}
 	msgs := ch.msgs
-	h := engine.History{Count: len(msgs)}
+	h := engine.History{Count: len(msgs), Trimmed: ch.trimmed}
 	if len(msgs) == 0 {
 		return h, nil
 	}
@@ -217,19 +238,20 @@ func (e *Engine) Channels(context.Context) ([]engine.ChannelInfo, error) {
 	return out, nil
 }
 
-// Clear implements engine.Engine.
+// Clear implements engine.Engine. The channels stay known, empty, so that
+// a client resuming into them is told of its gap.
 func (e *Engine) Clear(_ context.Context, name string) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	e.mu.RLock()
+	defer e.mu.RUnlock()
 	for n, c := range e.channels {
 		if name != "" && n != name {
 			continue
 		}
 		c.mu.Lock()
-		clear(c.msgs)
-		c.msgs = nil
+		if len(c.msgs) > 0 {
+			c.drop(len(c.msgs))
+		}
 		c.mu.Unlock()
-		delete(e.channels, n)
 	}
 	return nil
 }
@@ -248,8 +270,8 @@ func (e *Engine) Close() error {
 	return nil
 }
 
-// expireLoop drops messages older than MaxAge once a second, and the
-// channels that this empties.
+// expireLoop drops messages older than MaxAge once a second, and forgets
+// channels that have been empty for long enough.
 func (e *Engine) expireLoop() {
 	defer close(e.done)
 	t := time.NewTicker(time.Second)
@@ -267,23 +289,26 @@ func (e *Engine) expireLoop() {
 func (e *Engine) expire(now time.Time) {
 	e.mu.RLock()
 	maxAge := e.opts.MaxAge
-	var names []string
-	var chans []*channel
-	if maxAge > 0 {
-		for n, c := range e.channels {
-			names = append(names, n)
-			chans = append(chans, c)
-		}
+	names := make([]string, 0, len(e.channels))
+	chans := make([]*channel, 0, len(e.channels))
+	for n, c := range e.channels {
+		names = append(names, n)
+		chans = append(chans, c)
 	}
 	e.mu.RUnlock()
-	cutoff := now.Add(-maxAge)
+	keep := maxAge
+	if keep <= 0 {
+		keep = tombstoneTTL
+	}
 	for i, c := range chans {
 		c.mu.Lock()
-		c.trimAge(cutoff)
-		empty := len(c.msgs) == 0
+		if maxAge > 0 {
+			c.trimAge(now.Add(-maxAge))
+		}
+		stale := c.stale(now, keep)
 		c.mu.Unlock()
-		if empty {
-			e.dropIfEmpty(names[i], c)
+		if stale {
+			e.dropIfStale(names[i], c, now, keep)
 		}
 	}
 }
