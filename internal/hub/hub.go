@@ -18,10 +18,12 @@ import (
 
 // Client is one subscriber as the hub sees it: a transport connection.
 type Client interface {
-	// Deliver hands the client messages of one channel, in id order. It
-	// must not block and must not call back into the hub. It reports
-	// whether the client still wants messages.
-	Deliver(msgs []*engine.Message) bool
+	// Deliver hands the client messages of one channel, in id order: live
+	// is true for a message as it is published, false for history and for
+	// messages held while the history was read. Deliver must not block and
+	// must not call back into the hub. It reports whether the client still
+	// wants messages.
+	Deliver(msgs []*engine.Message, live bool) bool
 	// Lagged tells the client that the hub dropped messages meant for it
 	// (too many arrived while its history was read). The client must close
 	// itself, as a slow consumer, so that the loss is never silent.
@@ -100,7 +102,7 @@ func (h *Hub) Handle(m *engine.Message) {
 	defer ch.mu.Unlock()
 	for _, e := range ch.subs {
 		if e.live {
-			e.c.Deliver(one)
+			e.c.Deliver(one, true)
 		} else if len(e.pending) < maxPending {
 			e.pending = append(e.pending, m)
 		} else {
@@ -138,7 +140,7 @@ func (h *Hub) Subscribe(ctx context.Context, c Client, subs []Sub, persist bool)
 				if !chans[i].activate(c, hist[i]) {
 					return
 				}
-			} else if len(hist[i].Messages) > 0 && !c.Deliver(hist[i].Messages) {
+			} else if len(hist[i].Messages) > 0 && !c.Deliver(hist[i].Messages, false) {
 				return
 			}
 		}
@@ -193,7 +195,7 @@ func (ch *channel) activate(c Client, hist engine.History) bool {
 	}
 	ok := true
 	if len(hist.Messages) > 0 {
-		ok = c.Deliver(hist.Messages)
+		ok = c.Deliver(hist.Messages, false)
 	}
 	// Messages stored before the history was read are in it, or were
 	// older than what the client asked for: skip them.
@@ -205,7 +207,7 @@ func (ch *channel) activate(c Client, hist engine.History) bool {
 			break
 		}
 		if m.ID > hist.LastID {
-			ok = c.Deliver([]*engine.Message{m})
+			ok = c.Deliver([]*engine.Message{m}, false)
 		}
 	}
 	return ok

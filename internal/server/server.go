@@ -17,6 +17,7 @@ import (
 	"github.com/meteorpush/meteor/internal/controller"
 	"github.com/meteorpush/meteor/internal/engine/memory"
 	"github.com/meteorpush/meteor/internal/hub"
+	"github.com/meteorpush/meteor/internal/metrics"
 	"github.com/meteorpush/meteor/internal/stats"
 	"github.com/meteorpush/meteor/internal/subscriber"
 	"github.com/meteorpush/meteor/web"
@@ -30,6 +31,7 @@ type Server struct {
 	eng   *memory.Engine
 	ctl   *controller.Server
 	sub   *subscriber.Server
+	met   *metrics.Metrics
 
 	mu     sync.Mutex
 	cfg    *config.Config // guarded by mu
@@ -44,7 +46,7 @@ func New(cfg *config.Config, logger *slog.Logger) (*Server, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	s := &Server{log: logger, stats: stats.New(), hub: hub.New(), cfg: cfg}
+	s := &Server{log: logger, stats: stats.New(), hub: hub.New(), cfg: cfg, met: metrics.New()}
 	s.eng = memory.New(engineOptions(cfg), s.hub.Handle)
 	s.hub.SetEngine(s.eng)
 	set, err := subscriber.NewSettings(cfg, web.Files())
@@ -58,6 +60,7 @@ func New(cfg *config.Config, logger *slog.Logger) (*Server, error) {
 		s.eng.Close()
 		return nil, err
 	}
+	s.sub.Metrics = s.met
 	s.ctl = &controller.Server{
 		Backend:     backend{s},
 		Stats:       s.stats,
@@ -139,6 +142,9 @@ func (s *Server) UDPAddr() net.Addr {
 // Stats returns the server's counters.
 func (s *Server) Stats() *stats.Stats { return s.stats }
 
+// Metrics returns the server's metrics.
+func (s *Server) Metrics() *metrics.Metrics { return s.met }
+
 // Hub returns the server's hub.
 func (s *Server) Hub() *hub.Hub { return s.hub }
 
@@ -201,6 +207,7 @@ func (b backend) Publish(channel string, text []byte) (uint64, error) {
 		return 0, err
 	}
 	b.s.stats.Inc(stats.UniqueMessages)
+	b.s.met.Published(1)
 	return m.ID, nil
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/meteorpush/meteor/internal/config"
 	"github.com/meteorpush/meteor/internal/engine"
 	"github.com/meteorpush/meteor/internal/hub"
+	"github.com/meteorpush/meteor/internal/metrics"
 	"github.com/meteorpush/meteor/internal/outq"
 	"github.com/meteorpush/meteor/internal/stats"
 	"github.com/meteorpush/meteor/internal/transport"
@@ -80,6 +81,8 @@ type Server struct {
 	hub   *hub.Hub
 	stats *stats.Stats
 	log   *slog.Logger
+	// Metrics, when set before Serve, receives the transports' metrics.
+	Metrics *metrics.Metrics
 
 	settings atomic.Pointer[Settings]
 	watcher  *outq.Watcher
@@ -102,6 +105,9 @@ type client struct {
 	channels []string
 	start    time.Time
 	nextPing time.Time // owned by the ticker goroutine
+	// subscribed is the number of channels counted in the subscriptions
+	// metric; guarded by Server.mu.
+	subscribed int
 }
 
 // New returns a subscriber server with the given settings. requestTimeout
@@ -282,7 +288,8 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request, set *Settings, res
 		agent:  r.UserAgent(),
 		start:  time.Now(),
 	}
-	c.Mode, c.Stats = mode, s.stats
+	c.Mode, c.Stats, c.Metrics = mode, s.stats, s.Metrics.For(metrics.Legacy)
+	c.Metrics.Connected()
 	c.Out = outq.New(nc, outq.Options{
 		Limit:   set.MaxPending,
 		Timeout: set.WriteTimeout,
@@ -302,6 +309,14 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request, set *Settings, res
 		c.channels = append(c.channels, ch.Name)
 	}
 	hist, activate, err := s.hub.Subscribe(r.Context(), c, subs, mode.Persist)
+	if err == nil && mode.Persist {
+		s.mu.Lock()
+		if _, ok := s.clients[c]; ok {
+			c.subscribed = len(subs)
+			s.Metrics.Subscribed(c.subscribed)
+		}
+		s.mu.Unlock()
+	}
 	if err != nil {
 		s.log.Error("subscribe failed", "ip", c.ip, "hostid", c.hostID, "err", err)
 		c.Out.Close(outq.WriteFailed)
@@ -375,6 +390,7 @@ func (s *Server) forget(c *client) bool {
 		return false
 	}
 	delete(s.clients, c)
+	s.Metrics.Subscribed(-c.subscribed)
 	if s.byHost[c.hostID] == c {
 		delete(s.byHost, c.hostID)
 	}
@@ -385,6 +401,7 @@ func (s *Server) forget(c *client) bool {
 func (s *Server) closed(c *client, reason outq.Reason, written int64) {
 	s.forget(c)
 	s.stats.Dec(stats.CurrentSubscribers)
+	c.Metrics.Closed(reason.String())
 	if c.Mode.Persist && s.log.Enabled(context.Background(), slog.LevelInfo) {
 		secs := int64(time.Since(c.start) / time.Second)
 		for _, ch := range c.channels {

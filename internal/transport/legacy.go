@@ -11,6 +11,7 @@ import (
 
 	"github.com/meteorpush/meteor/internal/config"
 	"github.com/meteorpush/meteor/internal/engine"
+	"github.com/meteorpush/meteor/internal/metrics"
 	"github.com/meteorpush/meteor/internal/outq"
 	"github.com/meteorpush/meteor/internal/stats"
 	"github.com/meteorpush/meteor/internal/tmpl"
@@ -109,9 +110,10 @@ func (l *LegacyMode) AppendChannelInfo(dst []byte, name string, h engine.History
 // LegacyClient is one subscriber connection in a template mode. It
 // implements hub.Client.
 type LegacyClient struct {
-	Mode  *LegacyMode
-	Out   *outq.Conn
-	Stats *stats.Stats
+	Mode    *LegacyMode
+	Out     *outq.Conn
+	Stats   *stats.Stats
+	Metrics *metrics.Transport
 
 	mu   sync.Mutex
 	sent int  // guarded by mu; messages written
@@ -121,7 +123,7 @@ type LegacyClient struct {
 // Deliver writes msgs, as one write when there are several, and closes the
 // connection once MaxMessages have been sent, as Meteor 1.06 did: after the
 // whole batch.
-func (c *LegacyClient) Deliver(msgs []*engine.Message) bool {
+func (c *LegacyClient) Deliver(msgs []*engine.Message, live bool) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.done || len(msgs) == 0 {
@@ -144,6 +146,11 @@ func (c *LegacyClient) Deliver(msgs []*engine.Message) bool {
 		c.Stats.Add(stats.MessagesServed, int64(len(msgs)))
 		c.Stats.Add(stats.TotalOutboundBytes, int64(len(b)))
 	}
+	var published time.Time
+	if live {
+		published = msgs[0].Time
+	}
+	c.Metrics.Delivered(len(msgs), len(b), published)
 	if c.Mode.MaxMessages > 0 && c.sent >= c.Mode.MaxMessages {
 		c.done = true
 		c.Out.CloseAfter(nil, outq.MaxMessagesReached)
@@ -173,6 +180,7 @@ func (c *LegacyClient) Write(b []byte) bool {
 	if c.Stats != nil {
 		c.Stats.Add(stats.TotalOutboundBytes, int64(len(b)))
 	}
+	c.Metrics.Sent(len(b))
 	return true
 }
 

@@ -1,0 +1,172 @@
+// Package metrics exposes the server's Prometheus metrics. Every method is
+// safe on a nil *Metrics or nil *Transport, so code under test may run
+// without metrics.
+package metrics
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Transport names, the values of the "transport" label.
+const (
+	Legacy    = "legacy" // Meteor 1.06 template modes
+	SSE       = "sse"
+	WebSocket = "websocket"
+	NDJSON    = "ndjson"
+	LongPoll  = "longpoll" // JSON long-poll
+)
+
+// Metrics holds the collectors of one server.
+type Metrics struct {
+	reg           *prometheus.Registry
+	published     prometheus.Counter
+	subscriptions prometheus.Gauge
+	connections   *prometheus.GaugeVec
+	delivered     *prometheus.CounterVec
+	bytes         *prometheus.CounterVec
+	closes        *prometheus.CounterVec
+	latency       *prometheus.HistogramVec
+	transports    map[string]*Transport
+}
+
+// New creates the collectors and registers them, with the Go runtime and
+// process collectors, in a registry of their own.
+func New() *Metrics {
+	m := &Metrics{
+		reg: prometheus.NewRegistry(),
+		published: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "meteor_messages_published_total", Help: "Messages published, by any means.",
+		}),
+		subscriptions: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "meteor_subscriptions", Help: "Channel subscriptions of connected clients.",
+		}),
+		connections: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "meteor_connections", Help: "Open subscriber connections, by transport.",
+		}, []string{"transport"}),
+		delivered: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "meteor_messages_delivered_total", Help: "Messages written to subscribers, by transport.",
+		}, []string{"transport"}),
+		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "meteor_bytes_sent_total", Help: "Bytes written to subscribers, by transport.",
+		}, []string{"transport"}),
+		closes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "meteor_subscriber_closes_total", Help: "Subscriber connections closed, by transport and reason (slowConsumer, writeTimeout, remoteClosed, ...).",
+		}, []string{"transport", "reason"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "meteor_delivery_latency_seconds",
+			Help:    "Time from a message's publication to its hand-off to a subscriber's socket, live messages only, by transport.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}, []string{"transport"}),
+		transports: make(map[string]*Transport),
+	}
+	m.reg.MustRegister(m.published, m.subscriptions, m.connections, m.delivered, m.bytes, m.closes, m.latency,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	for _, name := range []string{Legacy, SSE, WebSocket, NDJSON, LongPoll} {
+		m.transports[name] = &Transport{
+			connections: m.connections.WithLabelValues(name),
+			delivered:   m.delivered.WithLabelValues(name),
+			bytes:       m.bytes.WithLabelValues(name),
+			latency:     m.latency.WithLabelValues(name),
+			closes:      m.closes.MustCurryWith(prometheus.Labels{"transport": name}),
+		}
+	}
+	return m
+}
+
+// Registry returns the registry, for collectors added by other packages.
+func (m *Metrics) Registry() *prometheus.Registry {
+	if m == nil {
+		return nil
+	}
+	return m.reg
+}
+
+// Handler serves the metrics in the Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	if m == nil {
+		return http.NotFoundHandler()
+	}
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+// Published counts n published messages.
+func (m *Metrics) Published(n int) {
+	if m != nil {
+		m.published.Add(float64(n))
+	}
+}
+
+// Subscribed adds n (which may be negative) to the subscriptions gauge.
+func (m *Metrics) Subscribed(n int) {
+	if m != nil {
+		m.subscriptions.Add(float64(n))
+	}
+}
+
+// GaugeFunc registers a gauge whose value f computes at scrape time, such
+// as the number of channels.
+func (m *Metrics) GaugeFunc(name, help string, f func() float64) {
+	if m != nil {
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f))
+	}
+}
+
+// For returns the collectors of one transport (one of the names above), or
+// nil for an unknown name or a nil m.
+func (m *Metrics) For(transport string) *Transport {
+	if m == nil {
+		return nil
+	}
+	return m.transports[transport]
+}
+
+// Transport is the collectors of one transport, resolved once so that the
+// delivery path does no label lookup.
+type Transport struct {
+	connections prometheus.Gauge
+	delivered   prometheus.Counter
+	bytes       prometheus.Counter
+	latency     prometheus.Observer
+	closes      *prometheus.CounterVec
+}
+
+// Connected counts a new connection.
+func (t *Transport) Connected() {
+	if t != nil {
+		t.connections.Inc()
+	}
+}
+
+// Closed counts a closed connection and why it closed.
+func (t *Transport) Closed(reason string) {
+	if t != nil {
+		t.connections.Dec()
+		t.closes.WithLabelValues(reason).Inc()
+	}
+}
+
+// Delivered counts n messages and size bytes handed to a connection. For a
+// live message, published is its publication time and the latency is
+// observed; for history it is the zero time.
+func (t *Transport) Delivered(n, size int, published time.Time) {
+	if t == nil {
+		return
+	}
+	t.delivered.Add(float64(n))
+	t.bytes.Add(float64(size))
+	if !published.IsZero() {
+		t.latency.Observe(time.Since(published).Seconds())
+	}
+}
+
+// Sent counts bytes that are not messages (headers, pings).
+func (t *Transport) Sent(size int) {
+	if t != nil {
+		t.bytes.Add(float64(size))
+	}
+}
