@@ -89,11 +89,12 @@ type Server struct {
 	http     *http.Server
 	group    sync.WaitGroup // flushers, close hooks, the ticker
 	stop     chan struct{}
+	stopOnce sync.Once
 
 	mu       sync.Mutex
-	clients  map[*client]struct{} // guarded by mu; open hijacked subscriber connections
-	byHost   map[string]*client   // guarded by mu; persistent ones by hostid
-	shutting bool                 // guarded by mu
+	clients  map[conn]struct{}  // guarded by mu; open hijacked subscriber connections
+	byHost   map[string]*client // guarded by mu; persistent legacy ones by hostid
+	shutting bool               // guarded by mu
 }
 
 // client is one subscriber connection in a template mode.
@@ -110,6 +111,39 @@ type client struct {
 	subscribed int
 }
 
+// conn is an open subscriber connection of any transport, owned by the
+// Server from its hijacking until it closes.
+type conn interface {
+	// tick runs once a second on the ticker goroutine: pings, heartbeats,
+	// MaxTime. It must not block.
+	tick(now time.Time)
+	// shutdown sends the transport's goodbye and closes the connection once
+	// its output is flushed. It must not block.
+	shutdown()
+	// abort closes the connection at once.
+	abort()
+}
+
+// tick pings a persistent connection and enforces MaxTime.
+func (c *client) tick(now time.Time) {
+	m := c.Mode
+	if !m.Persist {
+		return
+	}
+	if m.MaxTime > 0 && now.Sub(c.start) >= m.MaxTime {
+		c.Finish(nil, outq.MaxTimeReached)
+		return
+	}
+	if m.PingInterval > 0 && !now.Before(c.nextPing) {
+		c.Write(m.Ping)
+		c.nextPing = now.Add(m.PingInterval)
+	}
+}
+
+func (c *client) shutdown() { c.Finish(c.Mode.Shutdown, outq.ServerShutdown) }
+
+func (c *client) abort() { c.Out.Close(outq.ServerShutdown) }
+
 // New returns a subscriber server with the given settings. requestTimeout
 // bounds the wait for a request header; maxHeader its size.
 func New(h *hub.Hub, st *stats.Stats, logger *slog.Logger, set *Settings, requestTimeout time.Duration, maxHeader int) (*Server, error) {
@@ -123,7 +157,7 @@ func New(h *hub.Hub, st *stats.Stats, logger *slog.Logger, set *Settings, reques
 		log:     logger,
 		watcher: w,
 		stop:    make(chan struct{}),
-		clients: make(map[*client]struct{}),
+		clients: make(map[conn]struct{}),
 		byHost:  make(map[string]*client),
 	}
 	s.settings.Store(set)
@@ -363,6 +397,19 @@ func startOf(q engine.Query, h engine.History) uint64 {
 // add registers c; a persistent one replaces the subscription that held its
 // hostid. It reports false once shutdown has begun.
 func (s *Server) add(c *client, persist bool) bool {
+	return s.register(c, func() *client {
+		if !persist {
+			return nil
+		}
+		old := s.byHost[c.hostID]
+		s.byHost[c.hostID] = c
+		return old
+	})
+}
+
+// register adds c to the open connections, unless shutdown has begun, and
+// runs locked (with s.mu held) to find a connection c replaces.
+func (s *Server) register(c conn, locked func() *client) bool {
 	s.mu.Lock()
 	if s.shutting {
 		s.mu.Unlock()
@@ -370,9 +417,8 @@ func (s *Server) add(c *client, persist bool) bool {
 	}
 	s.clients[c] = struct{}{}
 	var old *client
-	if persist {
-		old = s.byHost[c.hostID]
-		s.byHost[c.hostID] = c
+	if locked != nil {
+		old = locked()
 	}
 	s.mu.Unlock()
 	if old != nil {
@@ -418,7 +464,7 @@ func (s *Server) tick() {
 	defer s.group.Done()
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
-	var snap []*client
+	var snap []conn
 	for {
 		select {
 		case <-s.stop:
@@ -427,21 +473,11 @@ func (s *Server) tick() {
 			snap = snap[:0]
 			s.mu.Lock()
 			for c := range s.clients {
-				if c.Mode.Persist {
-					snap = append(snap, c)
-				}
+				snap = append(snap, c)
 			}
 			s.mu.Unlock()
 			for _, c := range snap {
-				m := c.Mode
-				if m.MaxTime > 0 && now.Sub(c.start) >= m.MaxTime {
-					c.Finish(nil, outq.MaxTimeReached)
-					continue
-				}
-				if m.PingInterval > 0 && !now.Before(c.nextPing) {
-					c.Write(m.Ping)
-					c.nextPing = now.Add(m.PingInterval)
-				}
+				c.tick(now)
 			}
 			clear(snap)
 		}
@@ -461,23 +497,23 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.http.Close()
 
 	s.mu.Lock()
-	open := make([]*client, 0, len(s.clients))
+	open := make([]conn, 0, len(s.clients))
 	for c := range s.clients {
 		open = append(open, c)
 	}
 	s.mu.Unlock()
 	for _, c := range open {
-		c.Finish(c.Mode.Shutdown, outq.ServerShutdown)
+		c.shutdown()
 	}
 	err := s.waitEmpty(ctx)
 	if err != nil {
 		s.mu.Lock()
 		for c := range s.clients {
-			c.Out.Close(outq.ServerShutdown)
+			c.abort()
 		}
 		s.mu.Unlock()
 	}
-	close(s.stop)
+	s.stopOnce.Do(func() { close(s.stop) })
 	s.group.Wait()
 	s.watcher.Close()
 	return err
