@@ -206,11 +206,22 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.stats.Inc(stats.TotalRequests)
 	set := s.settings.Load()
 	p := r.URL.EscapedPath()
+	if r.Method == http.MethodOptions && s.preflight(w, r, set) {
+		return
+	}
 	if r.Method != http.MethodGet {
 		s.fail(w, r, set.Default, "404 Not Found", "method "+r.Method)
 		return
 	}
 	switch {
+	case strings.HasPrefix(p, "/sse/"):
+		s.serveSSE(w, r, set, p[len("/sse/"):])
+	case strings.HasPrefix(p, "/ndjson/"):
+		s.serveNDJSON(w, r, set, p[len("/ndjson/"):])
+	case strings.HasPrefix(p, "/poll/"):
+		s.servePoll(w, r, set, p[len("/poll/"):])
+	case p == "/ws":
+		s.serveWebSocket(w, r, set)
 	case set.Prefix != "" && strings.HasPrefix(p, set.Prefix+"/"):
 		s.push(w, r, set, p[len(set.Prefix)+1:])
 	case strings.HasPrefix(p, "/disconnect/"):
