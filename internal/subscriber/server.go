@@ -134,9 +134,16 @@ func (c *client) tick(now time.Time) {
 		c.Finish(nil, outq.MaxTimeReached)
 		return
 	}
-	if m.PingInterval > 0 && !now.Before(c.nextPing) {
+	// A ping is due at the tick nearest its time: with "not before", a
+	// connection that started just after a tick was pinged a whole tick
+	// late every time (every 2 s for PingInterval 1).
+	due := now.Add(tickPeriod / 2)
+	if m.PingInterval > 0 && !due.Before(c.nextPing) {
 		c.Write(m.Ping)
-		c.nextPing = now.Add(m.PingInterval)
+		c.nextPing = c.nextPing.Add(m.PingInterval)
+		if c.nextPing.Before(due) {
+			c.nextPing = now.Add(m.PingInterval) // fell behind
+		}
 	}
 }
 
@@ -468,12 +475,15 @@ func (s *Server) closed(c *client, reason outq.Reason, written int64) {
 	}
 }
 
+// tickPeriod is how often the ticker runs each connection's tick.
+const tickPeriod = time.Second
+
 // tick pings persistent connections and enforces MaxTime, once a second.
 // Each connection is pinged PingInterval after its own start, so pings are
 // spread over the interval rather than sent to everyone at once.
 func (s *Server) tick() {
 	defer s.group.Done()
-	t := time.NewTicker(time.Second)
+	t := time.NewTicker(tickPeriod)
 	defer t.Stop()
 	var snap []conn
 	for {
