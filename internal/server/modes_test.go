@@ -32,7 +32,9 @@ func TestModes(t *testing.T) {
 	cfg := config.Defaults()
 	iframe := cfg.Mode("iframe")
 	flashRec := func(end string) func(uint64, string, string) string {
-		return func(id uint64, ch, text string) string { return strconv.FormatUint(id, 10) + "/" + ch + "/" + text + end }
+		return func(id uint64, ch, text string) string {
+			return strconv.FormatUint(id, 10) + "/" + ch + "/" + text + end
+		}
 	}
 	flashInfo := func(end string) func(string, uint64) string {
 		return func(name string, last uint64) string { return "CH/" + name + "/" + strconv.FormatUint(last, 10) + end }
