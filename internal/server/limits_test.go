@@ -1,0 +1,185 @@
+package server
+
+import (
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/meteorpush/meteor/internal/config"
+)
+
+func TestBadRequests(t *testing.T) {
+	ts := start(t, func(cfg *config.Config) { cfg.MaxChannelsPerRequest = 2 })
+	notFound := strings.Replace(httpHeader, "200 OK", "404 Not Found", 1)
+	tests := []struct {
+		request string
+		want    string // the whole answer, or the start of a 400's reason
+	}{
+		{"POST /push/h/iframe/c HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", notFound},
+		{"PUT /meteor.js HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", notFound},
+		{"DELETE /push/h/iframe/c HTTP/1.1\r\nHost: x\r\n\r\n", notFound},
+		{"GET /push/h/iframe/ HTTP/1.1\r\nHost: x\r\n\r\n", notFound},
+		{"GET /push/h/iframe HTTP/1.1\r\nHost: x\r\n\r\n", notFound},
+		{"GET /push/h/iframe//?x HTTP/1.1\r\nHost: x\r\n\r\n", notFound},
+		{"GET /push/h HTTP/1.1\r\nHost: x\r\n\r\n", notFound},
+		{"GET /push/h/ HTTP/1.1\r\nHost: x\r\n\r\n", notFound},
+		{"GET /push/h!/iframe/c HTTP/1.1\r\nHost: x\r\n\r\n", "host id"},
+		{"GET /push//iframe/c HTTP/1.1\r\nHost: x\r\n\r\n", "host id"},
+		{"GET /push/h/if-rame/c HTTP/1.1\r\nHost: x\r\n\r\n", "mode"},
+		{"GET /push/h/iframe/c.x HTTP/1.1\r\nHost: x\r\n\r\n", "bad channel"},
+		{"GET /push/h/iframe/c.r-1 HTTP/1.1\r\nHost: x\r\n\r\n", "bad channel"},
+		{"GET /push/h/iframe/c.r99999999999999999999999 HTTP/1.1\r\nHost: x\r\n\r\n", "bad channel"},
+		{"GET /push/h/iframe/c!d HTTP/1.1\r\nHost: x\r\n\r\n", "bad channel"},
+		{"GET /push/h/iframe/a/b/c HTTP/1.1\r\nHost: x\r\n\r\n", "too many channels"},
+	}
+	for _, tt := range tests {
+		c := ts.dial()
+		c.send(tt.request)
+		got := c.readAll()
+		if strings.HasPrefix(tt.want, "HTTP/") {
+			if got != tt.want {
+				t.Errorf("%q:\n got %q\nwant %q", tt.request, got, tt.want)
+			}
+			continue
+		}
+		head, body, _ := strings.Cut(got, "\r\n\r\n")
+		if !strings.HasPrefix(head, "HTTP/1.1 400 Bad Request\r\n") || !strings.Contains(head, "Content-Type: text/plain") ||
+			!strings.HasPrefix(body, tt.want) || !strings.HasSuffix(body, "\n") {
+			t.Errorf("%q: got %q, want a 400 whose body starts %q", tt.request, got, tt.want)
+		}
+	}
+	// Duplicates do not count twice against the limit.
+	if got := ts.get("/push/h/simplepoll/a/b/a.h").readAll(); got != httpHeader+scriptInfo("a", 0)+scriptInfo("b", 0) {
+		t.Errorf("duplicate channel: got %q", got)
+	}
+	if n := ts.count("c"); n != 0 {
+		t.Errorf("a refused request subscribed: COUNTSUBSCRIBERS c = %d", n)
+	}
+}
+
+func TestHeaderTooLarge(t *testing.T) {
+	ts := start(t, func(cfg *config.Config) { cfg.MaxHeaderBytes = 1024 })
+	c := ts.dial()
+	c.send("GET /push/h/iframe/c HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("a", 16<<10) + "\r\n\r\n")
+	if got := c.readAll(); !strings.HasPrefix(got, "HTTP/1.1 431 ") {
+		t.Errorf("got %q, want a 431", got)
+	}
+	// The server carries on.
+	if got := ts.get("/push/h/simplepoll/c").readAll(); got != httpHeader+scriptInfo("c", 0) {
+		t.Errorf("after a 431: %q", got)
+	}
+}
+
+func TestRequestTimeout(t *testing.T) {
+	ts := start(t, func(cfg *config.Config) { cfg.RequestTimeout = 1 })
+	silent := ts.dial()
+	partial := ts.dial()
+	partial.send("GET /push/h/iframe/c HTTP/1.1\r\nHost:")
+	t0 := time.Now()
+	for _, c := range []*client{silent, partial} {
+		c.nc.SetReadDeadline(time.Now().Add(wait))
+		b, err := io.ReadAll(c.nc)
+		if err != nil && !isReset(err) {
+			t.Errorf("read: %v", err)
+		}
+		if strings.Contains(string(b), "200 OK") {
+			t.Errorf("a timed-out request got %q", b)
+		}
+	}
+	if d := time.Since(t0); d > 3*time.Second {
+		t.Errorf("closed after %v, want about 1 s", d)
+	}
+	if n := ts.count("c"); n != 0 {
+		t.Errorf("COUNTSUBSCRIBERS c = %d", n)
+	}
+}
+
+func isReset(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "connection reset")
+}
+
+// TestSlowSubscriber: a subscriber that never reads is closed, as a slow
+// consumer or for a stuck write, while another on the same channel gets
+// every message and the publisher never waits.
+func TestSlowSubscriber(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		edit   func(*config.Config)
+		reason string
+	}{
+		{"slowConsumer", func(cfg *config.Config) { cfg.MaxPendingBytes = 256 << 10 }, "slowConsumer"},
+		{"writeTimeout", func(cfg *config.Config) {
+			cfg.MaxPendingBytes = 1 << 30
+			cfg.SubscriberWriteTimeout = 1
+		}, "writeTimeout"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ts := start(t, tt.edit)
+			stuck := ts.get("/push/stuck/iframe/c")
+			if tc, ok := stuck.nc.(*net.TCPConn); ok {
+				tc.SetReadBuffer(4096)
+			}
+			good := ts.get("/push/good/flash/c")
+			good.expect("CH/c/0\x00")
+			ts.waitCount("c", 2)
+
+			const n, size = 300, 60000
+			text := strings.Repeat("x", size)
+			var wg sync.WaitGroup
+			var got int
+			var readErr error
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				// good reads every record: "<id>/c/<text>\0".
+				good.nc.SetReadDeadline(time.Now().Add(4 * wait))
+				buf := make([]byte, 1<<16)
+				var rec []byte
+				for got < n {
+					m, err := good.nc.Read(buf)
+					if err != nil {
+						readErr = err
+						return
+					}
+					for _, b := range buf[:m] {
+						if b == 0 {
+							if !strings.HasSuffix(string(rec), "/c/"+text) {
+								readErr = io.ErrUnexpectedEOF
+								return
+							}
+							got++
+							rec = rec[:0]
+						} else {
+							rec = append(rec, b)
+						}
+					}
+				}
+			}()
+			var slowest time.Duration
+			for range n {
+				t0 := time.Now()
+				ts.publish("c", text)
+				slowest = max(slowest, time.Since(t0))
+			}
+			// The stuck one is closed, by the byte bound or the timeout.
+			ts.waitCount("c", 1)
+			wg.Wait()
+			if readErr != nil || got != n {
+				t.Errorf("the reading subscriber got %d of %d messages (err %v)", got, n, readErr)
+			}
+			if slowest > 2*time.Second {
+				t.Errorf("a publish took %v: the publisher waited for a subscriber", slowest)
+			}
+			eventually(t, "the leave record", func() bool {
+				return strings.Contains(ts.log.String(), "hostid=stuck channel=c") &&
+					strings.Contains(ts.log.String(), "reason="+tt.reason)
+			})
+			if strings.Contains(ts.log.String(), "hostid=good channel=c seconds") {
+				t.Errorf("the reading subscriber left")
+			}
+		})
+	}
+}
