@@ -39,6 +39,8 @@ type Settings struct {
 	MaxChannels  int
 	WriteTimeout time.Duration
 	MaxPending   int
+	Heartbeat    time.Duration // HeartbeatInterval (SSE, NDJSON, WebSocket); 0: none
+	CORSOrigins  string        // CORSOrigins as configured: "" same origin only, "*" any
 	docs         *documents
 }
 
@@ -51,6 +53,8 @@ func NewSettings(cfg *config.Config, builtin fs.FS) (*Settings, error) {
 		MaxChannels:  cfg.MaxChannelsPerRequest,
 		WriteTimeout: time.Duration(cfg.SubscriberWriteTimeout) * time.Second,
 		MaxPending:   cfg.MaxPendingBytes,
+		Heartbeat:    time.Duration(cfg.HeartbeatInterval) * time.Second,
+		CORSOrigins:  cfg.CORSOrigins,
 	}
 	var err error
 	if s.Default, err = transport.NewLegacyMode(&cfg.Default); err != nil {
