@@ -1,0 +1,343 @@
+package outq
+
+import (
+	"bytes"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+const wait = 5 * time.Second
+
+// tcpPair returns the two ends of a loopback TCP connection.
+func tcpPair(t *testing.T) (server, client net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err = net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	server, err = ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close(); server.Close() })
+	return server, client
+}
+
+// closes records OnClose calls.
+type closes struct {
+	n      atomic.Int32
+	reason atomic.Uint32
+	bytes  atomic.Int64
+	done   chan struct{}
+}
+
+func newCloses() *closes { return &closes{done: make(chan struct{}, 16)} }
+
+func (c *closes) fn(r Reason, written int64) {
+	c.n.Add(1)
+	c.reason.Store(uint32(r))
+	c.bytes.Store(written)
+	c.done <- struct{}{}
+}
+
+func (c *closes) wait(t *testing.T, want Reason) {
+	t.Helper()
+	select {
+	case <-c.done:
+	case <-time.After(wait):
+		t.Fatalf("OnClose not called; want %v", want)
+	}
+	if got := Reason(c.reason.Load()); got != want {
+		t.Fatalf("closed as %v, want %v", got, want)
+	}
+}
+
+// waitGroup reports whether wg reaches zero within d.
+func waitGroup(wg *sync.WaitGroup, d time.Duration) bool {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return true
+	case <-time.After(d):
+		return false
+	}
+}
+
+func TestDirectWrite(t *testing.T) {
+	s, c := tcpPair(t)
+	var g sync.WaitGroup
+	cl := newCloses()
+	q := New(s, Options{Group: &g, OnClose: cl.fn})
+	if !q.Write([]byte("hello ")) || !q.Write(nil) || !q.Write([]byte("world")) {
+		t.Fatal("Write refused on an open connection")
+	}
+	// Small writes go straight to the socket: no flusher goroutine.
+	if !waitGroup(&g, 0) && !waitGroup(&g, 100*time.Millisecond) {
+		t.Errorf("a flusher is running after small writes")
+	}
+	c.SetReadDeadline(time.Now().Add(wait))
+	buf := make([]byte, 11)
+	if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "hello world" {
+		t.Fatalf("read %q, %v", buf, err)
+	}
+	if q.Closed() || q.Reason() != ReasonNone {
+		t.Errorf("Closed %v, Reason %v on an open connection", q.Closed(), q.Reason())
+	}
+	q.CloseAfter([]byte("!"), ResponseComplete)
+	cl.wait(t, ResponseComplete)
+	if b, err := io.ReadAll(c); err != nil || string(b) != "!" {
+		t.Errorf("after CloseAfter read %q, %v", b, err)
+	}
+	if cl.bytes.Load() != 12 {
+		t.Errorf("OnClose written = %d, want 12", cl.bytes.Load())
+	}
+	if q.Write([]byte("late")) {
+		t.Errorf("Write after close accepted")
+	}
+	if !waitGroup(&g, wait) {
+		t.Errorf("goroutines still running")
+	}
+}
+
+// fill writes chunks of size until Write refuses or total bytes were
+// written, and returns what was accepted.
+func fill(q *Conn, size, total int) []byte {
+	var all []byte
+	for i := 0; len(all) < total; i++ {
+		b := bytes.Repeat([]byte{byte('a' + i%26)}, size)
+		if !q.Write(b) {
+			break
+		}
+		all = append(all, b...)
+	}
+	return all
+}
+
+func TestQueueWhenPeerDoesNotRead(t *testing.T) {
+	s, c := tcpPair(t)
+	var g sync.WaitGroup
+	cl := newCloses()
+	q := New(s, Options{Limit: 64 << 20, Group: &g, OnClose: cl.fn})
+	t0 := time.Now()
+	sent := fill(q, 64<<10, 24<<20)
+	if len(sent) != 24<<20 {
+		t.Fatalf("Write refused after %d bytes", len(sent))
+	}
+	if d := time.Since(t0); d > 2*time.Second {
+		t.Errorf("writing into a full socket took %v: Write blocked", d)
+	}
+	if waitGroup(&g, 50*time.Millisecond) {
+		t.Errorf("no flusher running while the queue is full")
+	}
+	q.CloseAfter([]byte("end"), MaxMessagesReached)
+	c.SetReadDeadline(time.Now().Add(wait))
+	got, err := io.ReadAll(c)
+	if err != nil || !bytes.Equal(got, append(sent, "end"...)) {
+		t.Fatalf("peer read %d bytes (err %v), want %d in order", len(got), err, len(sent)+3)
+	}
+	cl.wait(t, MaxMessagesReached)
+	if n := cl.bytes.Load(); n != int64(len(sent)+3) {
+		t.Errorf("written = %d, want %d", n, len(sent)+3)
+	}
+	if !waitGroup(&g, wait) {
+		t.Errorf("flusher still running")
+	}
+}
+
+func TestSlowConsumer(t *testing.T) {
+	s, _ := tcpPair(t)
+	var g sync.WaitGroup
+	cl := newCloses()
+	q := New(s, Options{Limit: 1 << 20, Group: &g, OnClose: cl.fn})
+	sent := fill(q, 32<<10, 256<<20)
+	if len(sent) >= 256<<20 {
+		t.Fatalf("never refused")
+	}
+	cl.wait(t, SlowConsumer)
+	if q.Reason() != SlowConsumer || !q.Closed() {
+		t.Errorf("Reason %v", q.Reason())
+	}
+	q.Close(WriteFailed)
+	q.CloseAfter(nil, ResponseComplete)
+	if !waitGroup(&g, wait) {
+		t.Errorf("goroutines still running")
+	}
+	if n := cl.n.Load(); n != 1 {
+		t.Errorf("OnClose ran %d times", n)
+	}
+}
+
+func TestWriteTimeout(t *testing.T) {
+	s, _ := tcpPair(t)
+	var g sync.WaitGroup
+	cl := newCloses()
+	q := New(s, Options{Limit: 256 << 20, Timeout: 300 * time.Millisecond, Group: &g, OnClose: cl.fn})
+	t0 := time.Now()
+	fill(q, 64<<10, 32<<20)
+	cl.wait(t, WriteStuck)
+	if d := time.Since(t0); d > 3*time.Second {
+		t.Errorf("closed after %v with a 300 ms timeout", d)
+	}
+	if !waitGroup(&g, wait) {
+		t.Errorf("goroutines still running")
+	}
+}
+
+// TestCloseAfterStuck: CloseAfter on a peer that never reads closes after
+// the write timeout rather than never.
+func TestCloseAfterStuck(t *testing.T) {
+	s, _ := tcpPair(t)
+	var g sync.WaitGroup
+	cl := newCloses()
+	q := New(s, Options{Limit: 256 << 20, Timeout: 200 * time.Millisecond, Group: &g, OnClose: cl.fn})
+	fill(q, 64<<10, 32<<20)
+	q.CloseAfter([]byte("bye"), ServerShutdown)
+	cl.wait(t, WriteStuck)
+	if !waitGroup(&g, wait) {
+		t.Errorf("goroutines still running")
+	}
+}
+
+func TestOnCloseOnce(t *testing.T) {
+	s, c := tcpPair(t)
+	var g sync.WaitGroup
+	cl := newCloses()
+	w, err := NewWatcher()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	q := New(s, Options{Group: &g, OnClose: cl.fn, Watcher: w})
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			switch i % 3 {
+			case 0:
+				q.Close(ServerShutdown)
+			case 1:
+				q.CloseAfter([]byte("x"), ResponseComplete)
+			case 2:
+				q.Write([]byte("y"))
+			}
+		}()
+	}
+	c.Close()
+	wg.Wait()
+	if !waitGroup(&g, wait) {
+		t.Fatalf("goroutines still running")
+	}
+	if n := cl.n.Load(); n != 1 {
+		t.Errorf("OnClose ran %d times", n)
+	}
+}
+
+// TestWatcherRemoteClose: a peer that hangs up is noticed without a write.
+func TestWatcherRemoteClose(t *testing.T) {
+	w, err := NewWatcher()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	var g sync.WaitGroup
+	type pair struct {
+		q  *Conn
+		c  net.Conn
+		cl *closes
+	}
+	var ps []pair
+	for range 5 {
+		s, c := tcpPair(t)
+		cl := newCloses()
+		ps = append(ps, pair{New(s, Options{Group: &g, OnClose: cl.fn, Watcher: w}), c, cl})
+	}
+	// Closing one peer closes that Conn only.
+	ps[2].c.Close()
+	ps[2].cl.wait(t, RemoteClosed)
+	for i, p := range ps {
+		if i != 2 && p.q.Closed() {
+			t.Errorf("conn %d closed too", i)
+		}
+	}
+	// A peer that sends data is not taken for one that hung up.
+	ps[0].c.Write([]byte("GET / HTTP/1.1\r\n\r\n"))
+	time.Sleep(50 * time.Millisecond) // nothing must happen: give it the chance
+	if ps[0].q.Closed() {
+		t.Errorf("conn closed on input")
+	}
+	// Conns closed by the server end their watch; the fd may be reused.
+	for _, p := range ps {
+		p.q.Close(ServerShutdown)
+	}
+	if !waitGroup(&g, wait) {
+		t.Errorf("goroutines still running")
+	}
+	for i, p := range ps {
+		if i != 2 && p.cl.n.Load() != 1 {
+			t.Errorf("conn %d: OnClose ran %d times", i, p.cl.n.Load())
+		}
+	}
+}
+
+// TestNoFileDescriptor: a net.Conn without one (net.Pipe) goes through the
+// flusher and the reading watcher.
+func TestNoFileDescriptor(t *testing.T) {
+	s, c := net.Pipe()
+	defer c.Close()
+	w, err := NewWatcher()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	var g sync.WaitGroup
+	cl := newCloses()
+	q := New(s, Options{Group: &g, OnClose: cl.fn, Watcher: w, Timeout: time.Second})
+	q.Write([]byte("abc"))
+	q.Write([]byte("def"))
+	c.SetReadDeadline(time.Now().Add(wait))
+	buf := make([]byte, 6)
+	if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "abcdef" {
+		t.Fatalf("read %q, %v", buf, err)
+	}
+	c.Close()
+	cl.wait(t, RemoteClosed)
+	if !waitGroup(&g, wait) {
+		t.Errorf("goroutines still running")
+	}
+}
+
+func TestReasonNames(t *testing.T) {
+	seen := map[string]bool{}
+	for _, r := range Reasons() {
+		s := r.String()
+		if s == "" || s == "unknown" || s == "none" || seen[s] {
+			t.Errorf("reason %d has name %q", r, s)
+		}
+		seen[s] = true
+	}
+	if Reason(200).String() != "unknown" || ReasonNone.String() != "none" {
+		t.Errorf("names of none/out-of-range")
+	}
+	for r, want := range map[Reason]string{SlowConsumer: "slowConsumer", WriteStuck: "writeTimeout", MaxMessagesReached: "maxMessageCountReached", NewSubscriberWithSameID: "newSubscriberWithSameID"} {
+		if r.String() != want {
+			t.Errorf("%d.String() = %q, want %q", r, r.String(), want)
+		}
+	}
+}
