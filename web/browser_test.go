@@ -150,6 +150,7 @@ func startServer(t *testing.T, tweak func(*config.Config)) *meteord {
 	cfg := config.Defaults()
 	cfg.SubscriberIP, cfg.SubscriberPort = "127.0.0.1", 0
 	cfg.ControllerIP, cfg.ControllerPort = "127.0.0.1", 0
+	cfg.AdminIP, cfg.AdminPort = "127.0.0.1", 0 // tests run side by side
 	if tweak != nil {
 		tweak(cfg)
 	}
@@ -534,7 +535,7 @@ func fastPolls() map[string]any {
 }
 
 func isPersistent(mode string) bool {
-	return mode == "stream" || mode == "iframe" || mode == "longpoll"
+	return mode == "stream" || mode == "xhrinteractive" || mode == "iframe" || mode == "longpoll"
 }
 
 // waitConnected waits until the client is subscribed: a persistent
@@ -548,7 +549,9 @@ func waitConnected(t *testing.T, m *meteord, p *page, mode, channel string) {
 	p.wait("a first poll answered", "Meteor.status >= 4")
 }
 
-var modes = []string{"stream", "iframe", "longpoll", "smartpoll", "simplepoll"}
+// modes are the client's modes: "stream" is the transport ladder (WebSocket
+// first), "xhrinteractive" the 1.06 stream, selected by name.
+var modes = []string{"stream", "xhrinteractive", "iframe", "longpoll", "smartpoll", "simplepoll"}
 
 // TestModes: in every mode the page receives what is published, in order,
 // with its ids, texts intact and no script run.
@@ -580,7 +583,7 @@ func TestModes(t *testing.T) {
 			p.evalInto("Meteor.transport", &transport)
 			wantTransport := mode
 			if mode == "stream" {
-				wantTransport = "xhrinteractive"
+				wantTransport = "websocket" // the top of the ladder
 			}
 			if transport != wantTransport {
 				t.Errorf("Meteor.transport = %q, want %q", transport, wantTransport)
@@ -624,7 +627,7 @@ func TestBacktrack(t *testing.T) {
 // TestReconnect: the server drops the connection; what is published before
 // the client is back arrives once, in order, and nothing is repeated.
 func TestReconnect(t *testing.T) {
-	for _, mode := range []string{"stream", "iframe", "longpoll", "smartpoll"} {
+	for _, mode := range []string{"stream", "xhrinteractive", "iframe", "longpoll", "smartpoll"} {
 		t.Run("drop/"+mode, func(t *testing.T) {
 			t.Parallel()
 			m := startServer(t, nil)
@@ -659,7 +662,7 @@ func TestReconnect(t *testing.T) {
 		m := startServer(t, func(c *config.Config) { c.Mode("xhrinteractive").MaxMessages = 2 })
 		p := openClient(t, m)
 		settings := fastPolls()
-		settings["mode"] = "stream"
+		settings["mode"] = "xhrinteractive"
 		p.connect(clientSetup{Settings: settings, Channels: [][2]any{{"mm", 0}}})
 		m.waitSubscribers(t, p, "mm", 1)
 		var want []received
@@ -681,7 +684,7 @@ func TestPingLoss(t *testing.T) {
 	m := startServer(t, func(c *config.Config) { c.Mode("xhrinteractive").PingInterval = 0 })
 	p := openClient(t, m)
 	settings := fastPolls()
-	settings["mode"] = "stream"
+	settings["mode"] = "xhrinteractive"
 	settings["pingtimeout"] = 1500
 	p.connect(clientSetup{Settings: settings, Channels: [][2]any{{"pl", 0}}})
 	m.waitSubscribers(t, p, "pl", 1)
@@ -701,15 +704,16 @@ func TestPings(t *testing.T) {
 	t.Parallel()
 	m := startServer(t, func(c *config.Config) { c.Mode("xhrinteractive").PingInterval = 3 })
 	p := openClient(t, m)
-	p.connect(clientSetup{Settings: map[string]any{"mode": "stream", "pingtimeout": 4500}, Channels: [][2]any{{"pg", 0}}})
+	p.connect(clientSetup{Settings: map[string]any{"mode": "xhrinteractive", "pingtimeout": 4500}, Channels: [][2]any{{"pg", 0}}})
 	p.wait("status 5 from a ping", "Meteor.status === 5")
 	p.never("a change of mode despite pings", `T.events.length > 0 || Meteor.transport !== "xhrinteractive"`, 5*time.Second)
 }
 
 // TestEOF: the server's shutdown message ends the client: status 6, the eof
-// event, no reconnection.
+// event, no reconnection. (Mode "stream" reconnects after a restart instead:
+// TestStreamRestart.)
 func TestEOF(t *testing.T) {
-	for _, mode := range []string{"stream", "iframe", "longpoll"} {
+	for _, mode := range []string{"xhrinteractive", "iframe", "longpoll"} {
 		t.Run(mode, func(t *testing.T) {
 			t.Parallel()
 			m := startServer(t, nil)
@@ -734,7 +738,7 @@ func TestDisconnectURL(t *testing.T) {
 	t.Parallel()
 	m := startServer(t, nil)
 	p := openClient(t, m)
-	hostid := p.connect(clientSetup{Settings: map[string]any{"mode": "stream", "pollfreq": 100}, Channels: [][2]any{{"du", 0}}})
+	hostid := p.connect(clientSetup{Settings: map[string]any{"mode": "xhrinteractive", "pollfreq": 100}, Channels: [][2]any{{"du", 0}}})
 	m.waitSubscribers(t, p, "du", 1)
 	m.disconnect(t, hostid)
 	p.wait("status 6", "Meteor.status === 6")
@@ -815,7 +819,7 @@ func TestDisconnect(t *testing.T) {
 // TestCrossOrigin: a page of another origin uses the server through the
 // helper frame stream.html#bridge, with no CORS header.
 func TestCrossOrigin(t *testing.T) {
-	for _, mode := range []string{"stream", "longpoll", "smartpoll"} {
+	for _, mode := range []string{"xhrinteractive", "longpoll", "smartpoll"} {
 		t.Run(mode, func(t *testing.T) {
 			t.Parallel()
 			m := startServer(t, nil)
@@ -866,7 +870,7 @@ func TestCrossOriginCORS(t *testing.T) {
 	p := openPage(t, "http://localhost:"+sitePort+"/")
 	p.wait("meteor.js loaded", `typeof Meteor === "object"`)
 	portNum, _ := strconv.Atoi(port)
-	p.connect(clientSetup{Settings: map[string]any{"mode": "stream", "host": host, "port": portNum}, Channels: [][2]any{{"cors", 0}}})
+	p.connect(clientSetup{Settings: map[string]any{"mode": "xhrinteractive", "host": host, "port": portNum}, Channels: [][2]any{{"cors", 0}}})
 	m.waitSubscribers(t, p, "cors", 1)
 	want := []received{{m.publish(t, "cors", tricky[1]), "cors", tricky[1]}}
 	p.expectGot(want)

@@ -8,14 +8,26 @@
  *   Meteor.host = "data.example.com";       // default: this page's host
  *   Meteor.port = 4670;                     // default: this page's port
  *   Meteor.mode = "stream";                 // or longpoll, smartpoll, simplepoll
+ *                                           // "stream": WebSocket, SSE, NDJSON,
+ *                                           // long-poll, then xhrinteractive
  *   Meteor.registerEventCallback("process", function (text, channel, id) {});
  *   Meteor.joinChannel("demo", 10);         // with the last 10 messages
  *   Meteor.connect();
  *
  * Messages arrive as <script>p(id,"channel","text");</script> chunks. They
  * are read by a small parser for JavaScript call expressions and string
- * literals, never by eval, so a message can only ever be text. docs/client.md
- * describes the interface, the transports and the wire format.
+ * literals, never by eval, so a message can only ever be text. The new
+ * transports (WebSocket, SSE, NDJSON, JSON long-poll) carry JSON objects.
+ *
+ * The same file holds the modern interface, Meteor.Client, which meteor.mjs
+ * exports as MeteorClient:
+ *
+ *   const client = new Meteor.Client({url: "http://data.example.com:4670"});
+ *   const sub = client.subscribe("demo", {last: 10}, msg => console.log(msg));
+ *   for await (const msg of client.subscribe("other")) { ... }
+ *
+ * docs/client.md describes both interfaces, the transports and the wire
+ * formats.
  */
 (function (window, document) {
 	"use strict";
@@ -579,6 +591,1063 @@
 		};
 	}
 
+	// requestAt makes a request to origin: directly on this page's origin,
+	// else through the helper frame (direct, needing CORS, when the frame
+	// is refused). showFrame: Meteor.status says when the frame loads.
+	function requestAt(origin, path, h, showFrame) {
+		if (origin !== window.location.origin) {
+			var b = getBridge(origin);
+			if (!b.failed) {
+				if (!b.ready && showFrame) {
+					setstatus(LOADING_FRAME);
+				}
+				return bridgeRequest(b, path, h);
+			}
+		}
+		return xhrRequest(origin + path, h);
+	}
+
+	// ------------------------------------------------------------------
+	// The stream engine: Meteor.mode "stream" and the MeteorClient class.
+	//
+	// It holds one connection at a time, over the first transport of its
+	// ladder that works: WebSocket, then Server-Sent Events, then an NDJSON
+	// stream read with fetch, then JSON long polls (and, for the global
+	// Meteor, the 1.06 xhrinteractive stream last). A transport that fails
+	// before it brought anything, or goes silent (no message and no heartbeat
+	// for heartbeatTimeout ms), is left for the next one. Per channel the
+	// engine keeps the id of the last message it delivered, resumes after it
+	// on every reconnection, and drops any id not above it: nothing is lost
+	// and nothing is repeated.
+
+	var LADDER = ["websocket", "sse", "ndjson", "poll"];
+	var STREAM_LADDER = LADDER.concat(["xhrinteractive"]);
+
+	// The origin this script was loaded from: the default server of a
+	// MeteorClient.
+	var SCRIPT_ORIGIN = (function () {
+		try {
+			return new URL(document.currentScript.src).origin;
+		} catch (e) {
+			return window.location.origin;
+		}
+	})();
+
+	var hasOwn = function (o, k) {
+		return Object.prototype.hasOwnProperty.call(o, k);
+	};
+
+	function jitter(ms) {
+		// between half and all of ms, so that clients do not all come back
+		// in the same instant after a restart
+		return ms / 2 + (Math.random() * ms) / 2;
+	}
+
+	// position returns the id after which a channel's messages are wanted,
+	// or null when the channel's start (none, the last N, the history)
+	// still applies.
+	function position(rec) {
+		if (rec.last !== null) {
+			return rec.last;
+		}
+		if (rec.base !== null) {
+			return rec.base;
+		}
+		return null;
+	}
+
+	// startOf returns a channel's first-connection request: {last: N},
+	// {history: true} or {} (only new messages).
+	function startOf(rec) {
+		if (rec.start) {
+			return rec.start;
+		}
+		var b = Number(rec.backtrack); // a Meteor.channels entry
+		if (b > 0) {
+			return { last: Math.floor(b) };
+		}
+		if (b < 0 || isNaN(b)) {
+			return { history: true };
+		}
+		return {};
+	}
+
+	// element returns a channel's path element for the HTTP transports.
+	function element(name, rec) {
+		var pos = position(rec);
+		if (pos !== null) {
+			return name + ".r" + (pos + 1);
+		}
+		var s = startOf(rec);
+		if (s.last > 0) {
+			return name + ".b" + s.last;
+		}
+		return s.history ? name + ".h" : name;
+	}
+
+	function elements(e) {
+		var out = [];
+		e.recs.forEach(function (rec, name) {
+			out.push(element(name, rec));
+		});
+		return out.join("/");
+	}
+
+	// cursor returns "chan:lastId,..." for the channels whose position is
+	// known: the resume cursor of the SSE, NDJSON and long-poll transports.
+	function cursor(e) {
+		var out = [];
+		e.recs.forEach(function (rec, name) {
+			var pos = position(rec);
+			if (pos !== null) {
+				out.push(name + ":" + pos);
+			}
+		});
+		return out.join(",");
+	}
+
+	function parseCursor(s) {
+		var out = {};
+		String(s || "").split(",").forEach(function (part) {
+			var i = part.lastIndexOf(":");
+			if (i > 0) {
+				var id = Number(part.slice(i + 1));
+				if (id >= 0) {
+					out[part.slice(0, i)] = id;
+				}
+			}
+		});
+		return out;
+	}
+
+	function wsSubscribe(name, rec) {
+		var op = { op: "subscribe", channel: name },
+			pos = position(rec);
+		if (pos !== null) {
+			op.since = pos;
+		} else {
+			var s = startOf(rec);
+			if (s.last > 0) {
+				op.last = s.last;
+			} else if (s.history) {
+				op.history = "all";
+			}
+		}
+		return JSON.stringify(op);
+	}
+
+	function httpURL(e, kind) {
+		var url = e.origin + "/" + kind + "/" + elements(e),
+			q = [],
+			cur = cursor(e);
+		if (cur) {
+			q.push("since=" + encodeURIComponent(cur));
+		}
+		if (kind === "poll") {
+			q.push("timeout=" + e.pollSeconds());
+		}
+		q.push("nc=" + now().toString(36));
+		return url + "?" + q.join("&");
+	}
+
+	// lineReader calls onLine for each line of a body read with fetch.
+	// onChunk is called for every piece, so that any data counts as life.
+	function readBody(resp, onChunk, onLine) {
+		var reader = resp.body.getReader(),
+			dec = new TextDecoder(),
+			buf = "";
+		function pump() {
+			return reader.read().then(function (r) {
+				if (r.done) {
+					buf += dec.decode();
+					if (buf) {
+						onLine(buf);
+					}
+					return;
+				}
+				onChunk();
+				buf += dec.decode(r.value, { stream: true });
+				var i;
+				while ((i = buf.search(/\r\n|\r|\n/)) >= 0) {
+					if (buf.charAt(i) === "\r" && i === buf.length - 1) {
+						break; // perhaps CRLF split between pieces
+					}
+					var line = buf.slice(0, i);
+					buf = buf.slice(buf.charAt(i) === "\r" && buf.charAt(i + 1) === "\n" ? i + 2 : i + 1);
+					onLine(line);
+				}
+				return pump();
+			});
+		}
+		return pump();
+	}
+
+	// The transports. Each opens a connection for engine e, reports on
+	// connection c through e's methods, and returns {close()} (after which it
+	// reports nothing), with add(name, rec) and remove(name) when it can
+	// change its channels without reconnecting.
+	var TRANSPORTS = {};
+
+	TRANSPORTS.websocket = function (e, c) {
+		var ws;
+		try {
+			ws = new WebSocket(e.origin.replace(/^http/, "ws") + "/ws");
+		} catch (err) {
+			window.setTimeout(function () {
+				e.ended(c, { reason: "WebSocket: " + err.message });
+			}, 0);
+			return { close: noop };
+		}
+		ws.onopen = function () {
+			e.opened(c);
+			e.recs.forEach(function (rec, name) {
+				ws.send(wsSubscribe(name, rec));
+			});
+		};
+		ws.onmessage = function (ev) {
+			if (typeof ev.data !== "string") {
+				return;
+			}
+			e.alive(c);
+			ev.data.split("\n").forEach(function (line) {
+				e.line(c, line);
+			});
+		};
+		ws.onclose = function (ev) {
+			var code = ev.code;
+			e.ended(c, {
+				clean: code === 1000 || code === 1001 || code === 4001,
+				fatal: code === 4000 || code === 1008,
+				reason: "WebSocket closed (" + code + (ev.reason ? " " + ev.reason : "") + ")",
+				code: code
+			});
+		};
+		return {
+			close: function () {
+				ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
+				try {
+					ws.close(1000);
+				} catch (err) {}
+			},
+			add: function (name, rec) {
+				if (ws.readyState === 1) {
+					ws.send(wsSubscribe(name, rec));
+				}
+			},
+			remove: function (name) {
+				if (ws.readyState === 1) {
+					ws.send(JSON.stringify({ op: "unsubscribe", channel: name }));
+				}
+			}
+		};
+	};
+
+	// fetchStream runs one streaming GET: onLine for each line of the body,
+	// then e.ended. A status other than 200 is a failure.
+	function fetchStream(e, c, url, accept, onLine) {
+		var ctl = new AbortController();
+		fetch(url, { signal: ctl.signal, cache: "no-store", headers: { Accept: accept } })
+			.then(function (resp) {
+				if (c.dead) {
+					return;
+				}
+				if (resp.status !== 200 || !resp.body) {
+					e.ended(c, { reason: url.split("?")[0] + ": HTTP " + resp.status, fatal: resp.status === 403 });
+					return;
+				}
+				e.opened(c);
+				return readBody(
+					resp,
+					function () {
+						if (!c.dead) {
+							e.alive(c);
+						}
+					},
+					function (line) {
+						if (!c.dead) {
+							onLine(line);
+						}
+					}
+				).then(function () {
+					e.ended(c, { clean: true, reason: "the server ended the stream" });
+				});
+			})
+			.catch(function (err) {
+				e.ended(c, { reason: url.split("?")[0] + ": " + (err && err.message ? err.message : err) });
+			});
+		return {
+			close: function () {
+				ctl.abort();
+			}
+		};
+	}
+
+	TRANSPORTS.sse = function (e, c) {
+		// EventSource hides the heartbeat comments and retries on its own,
+		// so the stream is read with fetch and parsed here.
+		var ev = { event: "", data: [] };
+		return fetchStream(e, c, httpURL(e, "sse"), "text/event-stream", function (line) {
+			if (line === "") {
+				if (ev.data.length) {
+					e.event(c, ev.event || "message", ev.data.join("\n"));
+				}
+				ev = { event: "", data: [] };
+				return;
+			}
+			if (line.charAt(0) === ":") {
+				return; // a heartbeat
+			}
+			var i = line.indexOf(":"),
+				field = i < 0 ? line : line.slice(0, i),
+				value = i < 0 ? "" : line.slice(line.charAt(i + 1) === " " ? i + 2 : i + 1);
+			if (field === "event") {
+				ev.event = value;
+			} else if (field === "data") {
+				ev.data.push(value);
+			}
+		});
+	};
+
+	TRANSPORTS.ndjson = function (e, c) {
+		return fetchStream(e, c, httpURL(e, "ndjson"), "application/x-ndjson", function (line) {
+			e.line(c, line);
+		});
+	};
+
+	TRANSPORTS.poll = function (e, c) {
+		var ctl = null,
+			timer = null,
+			closed = false;
+		function poll() {
+			if (closed || c.dead) {
+				return;
+			}
+			ctl = new AbortController();
+			var url = httpURL(e, "poll");
+			fetch(url, { signal: ctl.signal, cache: "no-store", headers: { Accept: "application/json" } })
+				.then(function (resp) {
+					if (resp.status !== 200) {
+						throw new Error("HTTP " + resp.status);
+					}
+					return resp.json();
+				})
+				.then(function (body) {
+					if (closed || c.dead) {
+						return;
+					}
+					e.opened(c);
+					e.alive(c);
+					(body.gaps || []).forEach(function (g) {
+						e.frame(c, { type: "gap", channel: g.channel, since: g.since, trimmed: g.trimmed });
+					});
+					(body.messages || []).forEach(function (m) {
+						if (!c.dead) {
+							e.frame(c, m);
+						}
+					});
+					// The cursor names where each channel stands, also those
+					// with no message yet: resume there.
+					var cur = parseCursor(body.cursor);
+					for (var name in cur) {
+						if (hasOwn(cur, name) && !c.dead) {
+							e.frame(c, { type: "subscribed", channel: name, lastId: cur[name] });
+						}
+					}
+					timer = window.setTimeout(poll, 0);
+				})
+				.catch(function (err) {
+					if (!closed) {
+						e.ended(c, { reason: url.split("?")[0] + ": " + (err && err.message ? err.message : err) });
+					}
+				});
+		}
+		poll();
+		return {
+			close: function () {
+				closed = true;
+				window.clearTimeout(timer);
+				if (ctl) {
+					ctl.abort();
+				}
+			}
+		};
+	};
+
+	// xhrinteractive: the 1.06 stream of <script> calls, the last rung of
+	// the global Meteor's ladder. Through the helper frame on another origin.
+	TRANSPORTS.xhrinteractive = function (e, c) {
+		var path = String(e.opts.pushpath || "/push").replace(/\/+$/, "") + "/" + e.hostid() + "/xhrinteractive/" + elements(e) + "?nc=" + now();
+		var reader = new ScriptReader(function (name, args) {
+			if (c.dead) {
+				return;
+			}
+			if (name === "p") {
+				if (Number(args[0]) !== -1) {
+					e.frame(c, { type: "message", id: Number(args[0]), channel: String(args[1]), text: args[2] === undefined || args[2] === null ? "" : String(args[2]), extra: args.slice(3) });
+				}
+			} else if (name === "ch") {
+				e.frame(c, { type: "subscribed", channel: String(args[0]), lastId: Number(args[1]) });
+			} else if (name === "eof") {
+				e.ended(c, { fatal: true, eof: true, reason: "the server sent eof()" });
+			}
+		});
+		var chars = 0;
+		var req = requestAt(e.origin, path, {
+			head: function (status) {
+				if (status === 200) {
+					e.opened(c);
+				}
+			},
+			data: function (text) {
+				if (c.dead) {
+					return;
+				}
+				e.alive(c);
+				reader.push(text);
+				chars += text.length;
+				if (!c.dead && chars > RECYCLE_CHARS) {
+					e.ended(c, { clean: true, quiet: true, reason: "reopening a long stream" });
+				}
+			},
+			end: function (ok, status) {
+				e.ended(c, { clean: ok, reason: ok ? "the server ended the stream" : "xhrinteractive: " + (status ? "HTTP " + status : "failed") });
+			}
+		});
+		return {
+			close: function () {
+				reader.stop();
+				req.abort();
+			}
+		};
+	};
+
+	// Engine runs the ladder for a set of channels. opts: origin,
+	// transports, heartbeatTimeout, connectTimeout, retryDelay,
+	// maxRetryDelay, pollTimeout, pushpath, hostid (a function). sink
+	// receives what happens: deliver(rec, msg), status(state, transport),
+	// gap(g), error(err), reset(), fatal(reason, info).
+	function Engine(opts, sink) {
+		this.opts = opts;
+		this.sink = sink;
+		this.origin = String(opts.origin).replace(/\/+$/, "");
+		this.ladder = (opts.transports && opts.transports.length ? opts.transports : LADDER).filter(function (t) {
+			return hasOwn(TRANSPORTS, t);
+		});
+		if (!this.ladder.length) {
+			throw new Error("Meteor: no known transport in " + JSON.stringify(opts.transports));
+		}
+		this.recs = new Map(); // channel name -> {last, base, start...}
+		this.wanted = false;
+		this.conn = null;
+		this.idx = 0; // the rung in use
+		this.proven = {}; // transports that brought data in this session
+		this.failures = 0; // consecutive failures
+		this.timer = null;
+		this.seq = 0;
+		this.state = "closed";
+		this.transport = null;
+	}
+
+	Engine.prototype.hostid = function () {
+		return typeof this.opts.hostid === "function" ? this.opts.hostid() : this.opts.hostid;
+	};
+
+	Engine.prototype.pollSeconds = function () {
+		var hb = Number(this.opts.heartbeatTimeout) || 0,
+			t = Number(this.opts.pollTimeout) || 25;
+		if (hb > 0) {
+			t = Math.min(t, Math.floor(hb / 1000) - 5);
+		}
+		return Math.max(1, t);
+	};
+
+	Engine.prototype.setState = function (state) {
+		var t = this.conn ? this.conn.name : this.transport;
+		if (state !== this.state || t !== this.transport) {
+			this.state = state;
+			this.transport = t;
+			this.sink.status(state, t);
+		}
+	};
+
+	Engine.prototype.start = function () {
+		this.wanted = true;
+		this.failures = 0;
+		if (!this.conn && !this.timer) {
+			this.open();
+		}
+	};
+
+	Engine.prototype.stop = function () {
+		this.wanted = false;
+		window.clearTimeout(this.timer);
+		this.timer = null;
+		if (this.conn) {
+			this.drop(this.conn);
+		}
+		this.setState("closed");
+	};
+
+	// add subscribes to one more channel: live on a WebSocket, else by
+	// reconnecting with the new set (the others resume where they were).
+	Engine.prototype.add = function (name, rec) {
+		this.recs.set(name, rec);
+		this.changed(function (impl) {
+			impl.add(name, rec);
+		}, "add");
+	};
+
+	Engine.prototype.remove = function (name) {
+		if (!this.recs.delete(name)) {
+			return;
+		}
+		this.changed(function (impl) {
+			impl.remove(name);
+		}, "remove");
+	};
+
+	Engine.prototype.changed = function (live, method) {
+		if (!this.wanted) {
+			return;
+		}
+		var c = this.conn;
+		if (!this.recs.size) {
+			// nothing to listen to: idle until a channel is added
+			if (c) {
+				this.drop(c);
+			}
+			window.clearTimeout(this.timer);
+			this.timer = null;
+			this.setState("idle");
+			return;
+		}
+		if (c && c.impl && c.impl[method]) {
+			live(c.impl);
+			return;
+		}
+		if (c) {
+			this.drop(c);
+		}
+		if (!this.timer) {
+			this.open();
+		}
+	};
+
+	Engine.prototype.open = function () {
+		window.clearTimeout(this.timer);
+		this.timer = null;
+		if (!this.wanted || this.conn || !this.recs.size) {
+			return;
+		}
+		var name = this.ladder[this.idx % this.ladder.length],
+			self = this,
+			c = (this.conn = { id: ++this.seq, name: name, dead: false, opened: false, useful: false, timer: null, impl: null });
+		this.setState("connecting");
+		this.arm(c, Number(this.opts.connectTimeout) || 10000, "no answer within the connect timeout");
+		try {
+			c.impl = TRANSPORTS[name](this, c);
+		} catch (err) {
+			window.setTimeout(function () {
+				self.ended(c, { reason: name + ": " + err.message });
+			}, 0);
+		}
+	};
+
+	// arm (re)starts c's silence timer.
+	Engine.prototype.arm = function (c, ms, why) {
+		var self = this;
+		window.clearTimeout(c.timer);
+		c.timer = null;
+		if (ms > 0) {
+			c.timer = window.setTimeout(function () {
+				self.ended(c, { silent: true, reason: c.name + ": " + why });
+			}, ms);
+		}
+	};
+
+	Engine.prototype.drop = function (c) {
+		c.dead = true;
+		window.clearTimeout(c.timer);
+		if (c.impl) {
+			try {
+				c.impl.close();
+			} catch (err) {}
+		}
+		if (this.conn === c) {
+			this.conn = null;
+		}
+	};
+
+	Engine.prototype.opened = function (c) {
+		if (c.dead || c.opened) {
+			return;
+		}
+		c.opened = true;
+		this.arm(c, Number(this.opts.heartbeatTimeout) || 0, "no message or heartbeat for " + this.opts.heartbeatTimeout + " ms");
+		this.setState("open");
+	};
+
+	// alive: data arrived on c (a message, a heartbeat, anything).
+	Engine.prototype.alive = function (c) {
+		if (c.dead) {
+			return;
+		}
+		if (!c.opened) {
+			this.opened(c);
+		}
+		if (!c.useful) {
+			c.useful = true;
+			this.proven[c.name] = true;
+			this.failures = 0;
+		}
+		this.arm(c, Number(this.opts.heartbeatTimeout) || 0, "no message or heartbeat for " + this.opts.heartbeatTimeout + " ms");
+		this.sink.alive(c.name);
+	};
+
+	// line handles one line of JSON: a WebSocket frame or an NDJSON line.
+	Engine.prototype.line = function (c, line) {
+		line = line.trim();
+		if (!line || c.dead) {
+			return;
+		}
+		var o;
+		try {
+			o = JSON.parse(line);
+		} catch (err) {
+			this.sink.error({ transport: c.name, message: "unreadable data: " + line.slice(0, 100) });
+			return;
+		}
+		var list = Array.isArray(o) ? o : [o];
+		for (var i = 0; i < list.length && !c.dead; i++) {
+			this.frame(c, list[i]);
+		}
+	};
+
+	// event handles one SSE event.
+	Engine.prototype.event = function (c, name, data) {
+		var o = null;
+		try {
+			o = JSON.parse(data);
+		} catch (err) {}
+		if (name === "gap") {
+			this.frame(c, Object.assign({}, o, { type: "gap" }));
+		} else if (name === "close") {
+			this.frame(c, Object.assign({}, o, { type: "close" }));
+		} else if (o && typeof o === "object" && !Array.isArray(o)) {
+			if (!o.type) {
+				o.type = name === "message" || this.recs.has(name) ? "message" : name;
+			}
+			if (o.type === "message" && o.channel === undefined && this.recs.has(name)) {
+				o.channel = name; // ?event=channel
+			}
+			this.frame(c, o);
+		}
+	};
+
+	// frame handles one object of the JSON transports.
+	Engine.prototype.frame = function (c, o) {
+		if (c.dead || !o || typeof o !== "object") {
+			return;
+		}
+		var rec = typeof o.channel === "string" && this.recs.has(o.channel) ? this.recs.get(o.channel) : null;
+		switch (o.type) {
+			case "message":
+				this.message(rec, o);
+				break;
+			case "subscribed":
+				// Where the channel stands: resume after it if nothing comes.
+				if (rec && rec.last === null && rec.base === null && !startOf(rec).last && !startOf(rec).history) {
+					var id = Number(o.lastId);
+					if (id >= 0) {
+						rec.base = id;
+					}
+				}
+				break;
+			case "gap":
+				this.sink.gap({ channel: o.channel, since: o.since, trimmed: o.trimmed, transport: c.name });
+				break;
+			case "error":
+				this.sink.error({ transport: c.name, channel: o.channel, message: String(o.message || o.error || o.reason || "error"), code: o.code });
+				break;
+			case "close":
+				var r = String(o.reason || "");
+				this.ended(c, {
+					clean: !/kick|policy|forbid|disconnect/i.test(r),
+					fatal: /kick|policy|forbid|disconnect/i.test(r),
+					reason: "the server closed the stream" + (r ? ": " + r : "")
+				});
+				break;
+		}
+	};
+
+	Engine.prototype.message = function (rec, o) {
+		var id = Number(o.id);
+		if (!rec || !(id >= 0)) {
+			return;
+		}
+		if (rec.last !== null && id <= rec.last) {
+			return; // had it already
+		}
+		rec.last = id;
+		if (hasOwn(rec, "lastmsgreceived")) {
+			rec.lastmsgreceived = id;
+		}
+		var msg = { id: id, channel: o.channel, text: o.text === undefined || o.text === null ? "" : String(o.text) };
+		if (o.time !== undefined) {
+			msg.time = Number(o.time);
+		}
+		if (o.extra && o.extra.length) {
+			msg.extra = o.extra;
+		}
+		this.sink.deliver(rec, msg);
+	};
+
+	// ended handles the end of connection c. info: clean (the server ended
+	// a connection that worked: reconnect the same way), fatal (do not
+	// reconnect), silent (it went quiet), reason.
+	Engine.prototype.ended = function (c, info) {
+		if (c.dead) {
+			return;
+		}
+		var useful = c.useful;
+		this.drop(c);
+		if (!this.wanted) {
+			return;
+		}
+		if (info.fatal) {
+			this.wanted = false;
+			this.setState("closed");
+			this.sink.fatal(info.reason, info);
+			return;
+		}
+		var delay,
+			base = Number(this.opts.retryDelay) || 1000,
+			cap = Math.max(base, Number(this.opts.maxRetryDelay) || 30000);
+		if (info.clean && useful) {
+			// The server closed a connection that worked (a restart, a
+			// slow-consumer cut, MaxTime): come back the same way.
+			if (!info.quiet) {
+				this.sink.reset(info.reason);
+			}
+			this.failures = 0;
+			delay = info.quiet ? 0 : jitter(Math.min(base, 1000));
+		} else {
+			this.sink.error({ transport: c.name, message: info.reason });
+			this.failures++;
+			var proven = this.proven[c.name] && !info.silent;
+			if (proven && this.failures <= 3) {
+				// It worked before: the server or the network is down for a
+				// while; keep this transport and back off.
+				delay = jitter(Math.min(cap, base * Math.pow(2, this.failures - 1)));
+			} else {
+				// It never worked here, went silent, or keeps failing: the
+				// next rung, at once; from the top again, after a pause,
+				// when the ladder is exhausted.
+				this.idx++;
+				if (this.idx >= this.ladder.length) {
+					this.idx = 0;
+					delay = jitter(Math.min(cap, base * Math.pow(2, Math.min(this.failures, 16) - 1)));
+				} else {
+					delay = 0;
+				}
+			}
+		}
+		this.setState("reconnecting");
+		var self = this;
+		this.timer = window.setTimeout(function () {
+			self.open();
+		}, delay);
+	};
+
+	// ------------------------------------------------------------------
+	// MeteorClient: the modern interface.
+
+	var CLIENT_EVENTS = ["status", "gap", "error", "message"];
+
+	function Emitter() {
+		this.handlers = {};
+	}
+
+	Emitter.prototype.on = function (evt, fn) {
+		if (typeof fn !== "function") {
+			throw new TypeError("Meteor: the handler of " + evt + " is not a function");
+		}
+		(this.handlers[evt] = this.handlers[evt] || []).push(fn);
+		var self = this;
+		return function () {
+			self.off(evt, fn);
+		};
+	};
+
+	Emitter.prototype.off = function (evt, fn) {
+		var list = this.handlers[evt];
+		if (list) {
+			var i = list.indexOf(fn);
+			if (i >= 0) {
+				list.splice(i, 1);
+			}
+		}
+	};
+
+	Emitter.prototype.emit = function (evt, arg) {
+		var list = (this.handlers[evt] || []).slice();
+		for (var i = 0; i < list.length; i++) {
+			try {
+				list[i].call(this, arg);
+			} catch (e) {
+				report(e);
+			}
+		}
+	};
+
+	function checkChannel(name) {
+		name = String(name);
+		if (!CHANNEL_NAME.test(name)) {
+			throw new Error("Meteor: invalid channel name " + JSON.stringify(name) + " (letters, digits, _ % - only)");
+		}
+		return name;
+	}
+
+	// Subscription is one subscribe() call: a callback, an async iterator,
+	// or both.
+	function Subscription(client, channel, rec, callback) {
+		Emitter.call(this);
+		this.client = client;
+		this.channel = channel;
+		this.rec = rec;
+		this.callback = callback || null;
+		this.closed = false;
+		this.queue = []; // messages not yet taken by the iterator
+		this.waiting = []; // pending next() calls
+		this.iterated = false;
+	}
+
+	Subscription.prototype = Object.create(Emitter.prototype);
+
+	Object.defineProperty(Subscription.prototype, "lastId", {
+		get: function () {
+			return this.rec.last;
+		}
+	});
+
+	Subscription.prototype.push = function (msg) {
+		if (this.closed) {
+			return;
+		}
+		if (this.callback) {
+			try {
+				this.callback(msg);
+			} catch (e) {
+				report(e);
+			}
+		}
+		this.emit("message", msg);
+		if (this.waiting.length) {
+			this.waiting.shift()({ value: msg, done: false });
+		} else if (this.iterated) {
+			this.queue.push(msg);
+		}
+	};
+
+	Subscription.prototype.close = function () {
+		if (this.closed) {
+			return;
+		}
+		this.closed = true;
+		this.client.unsubscribe(this);
+		var w = this.waiting;
+		this.waiting = [];
+		for (var i = 0; i < w.length; i++) {
+			w[i]({ value: undefined, done: true });
+		}
+	};
+
+	Subscription.prototype.next = function () {
+		var self = this;
+		this.iterated = true;
+		if (this.queue.length) {
+			return Promise.resolve({ value: this.queue.shift(), done: false });
+		}
+		if (this.closed) {
+			return Promise.resolve({ value: undefined, done: true });
+		}
+		return new Promise(function (resolve) {
+			self.waiting.push(resolve);
+		});
+	};
+
+	Subscription.prototype["return"] = function () {
+		this.close();
+		this.queue = [];
+		return Promise.resolve({ value: undefined, done: true });
+	};
+
+	Subscription.prototype[Symbol.asyncIterator] = function () {
+		this.iterated = true;
+		return this;
+	};
+
+	// MeteorClient(options): options.url (the server, default: where this
+	// script came from), transports (the ladder), heartbeatTimeout,
+	// connectTimeout, retryDelay, maxRetryDelay, pollTimeout.
+	function MeteorClient(options) {
+		if (!(this instanceof MeteorClient)) {
+			throw new TypeError("MeteorClient must be called with new");
+		}
+		Emitter.call(this);
+		var o = Object.assign(
+			{ url: SCRIPT_ORIGIN, transports: LADDER, heartbeatTimeout: 35000, connectTimeout: 10000, retryDelay: 1000, maxRetryDelay: 30000, pollTimeout: 25 },
+			options || {}
+		);
+		var url = new URL(String(o.url), window.location.href);
+		this.url = url.origin;
+		this.options = o;
+		this.subs = new Map(); // channel -> Set of Subscription
+		this.closed = false;
+		this.hostID = newHostId();
+		var self = this;
+		this.engine = new Engine(
+			{
+				origin: this.url,
+				transports: o.transports,
+				heartbeatTimeout: o.heartbeatTimeout,
+				connectTimeout: o.connectTimeout,
+				retryDelay: o.retryDelay,
+				maxRetryDelay: o.maxRetryDelay,
+				pollTimeout: o.pollTimeout,
+				pushpath: o.pushpath,
+				hostid: function () {
+					return self.hostID;
+				}
+			},
+			{
+				deliver: function (rec, msg) {
+					self.emit("message", msg);
+					var set = self.subs.get(msg.channel);
+					if (set) {
+						set.forEach(function (s) {
+							s.push(msg);
+						});
+					}
+				},
+				status: function (state, transport) {
+					self.emit("status", { state: state, transport: transport });
+				},
+				alive: noop,
+				gap: function (g) {
+					self.emit("gap", g);
+					var set = self.subs.get(g.channel);
+					if (set) {
+						set.forEach(function (s) {
+							s.emit("gap", g);
+						});
+					}
+				},
+				error: function (err) {
+					self.emit("error", err);
+				},
+				reset: noop,
+				fatal: function (reason, info) {
+					self.emit("error", { transport: self.engine.transport, message: reason, fatal: true, code: info.code });
+					self.close();
+				}
+			}
+		);
+	}
+
+	MeteorClient.prototype = Object.create(Emitter.prototype);
+	MeteorClient.prototype.constructor = MeteorClient;
+
+	Object.defineProperty(MeteorClient.prototype, "status", {
+		get: function () {
+			return this.engine.state;
+		}
+	});
+	Object.defineProperty(MeteorClient.prototype, "transport", {
+		get: function () {
+			return this.engine.transport;
+		}
+	});
+
+	// subscribe(channel, [options], [callback]): options.since (the last id
+	// already seen: what follows it), last (the last N stored messages
+	// first), history ("all": every stored message first).
+	MeteorClient.prototype.subscribe = function (channel, options, callback) {
+		if (typeof options === "function") {
+			callback = options;
+			options = null;
+		}
+		if (this.closed) {
+			throw new Error("Meteor: the client is closed");
+		}
+		channel = checkChannel(channel);
+		options = options || {};
+		var rec = this.engine.recs.get(channel),
+			fresh = !rec;
+		if (fresh) {
+			var start = {};
+			if (options.last > 0) {
+				start.last = Math.floor(options.last);
+			} else if (options.history === "all" || options.history === true) {
+				start.history = true;
+			}
+			var since = options.since === undefined || options.since === null ? null : Number(options.since);
+			if (since !== null && !(since >= 0)) {
+				throw new Error("Meteor: since must be a message id");
+			}
+			rec = { last: since, base: null, start: start };
+		}
+		var sub = new Subscription(this, channel, rec, callback);
+		if (!this.subs.has(channel)) {
+			this.subs.set(channel, new Set());
+		}
+		this.subs.get(channel).add(sub);
+		if (fresh) {
+			this.engine.add(channel, rec);
+			if (!this.engine.wanted) {
+				var self = this,
+					e = this.engine;
+				// start once the caller's other subscribe() calls are in
+				Promise.resolve().then(function () {
+					if (!e.wanted && e.recs.size && !self.closed) {
+						e.start();
+					}
+				});
+			}
+		}
+		return sub;
+	};
+
+	MeteorClient.prototype.unsubscribe = function (sub) {
+		var set = this.subs.get(sub.channel);
+		if (!set || !set.delete(sub)) {
+			return;
+		}
+		if (!set.size) {
+			this.subs.delete(sub.channel);
+			this.engine.remove(sub.channel);
+		}
+	};
+
+	// close ends the connection and every subscription.
+	MeteorClient.prototype.close = function () {
+		if (this.closed) {
+			return;
+		}
+		this.closed = true;
+		this.engine.stop();
+		var all = [];
+		this.subs.forEach(function (set) {
+			set.forEach(function (s) {
+				all.push(s);
+			});
+		});
+		for (var i = 0; i < all.length; i++) {
+			all[i].close();
+		}
+	};
+
+
 	// ------------------------------------------------------------------
 	// The client.
 
@@ -599,6 +1668,8 @@
 		polltimeout: 30000,
 		pingtimeout: 20000,
 		debugmode: false,
+		// mode "stream": the transports tried in turn (an extension)
+		transports: STREAM_LADDER.slice(),
 
 		// State, readable by pages.
 		status: UNINITIALISED,
@@ -610,8 +1681,12 @@
 			reset: noop,
 			eof: noop,
 			statuschanged: noop,
-			changemode: noop
-		}
+			changemode: noop,
+			gap: noop
+		},
+
+		// The modern client (an extension); meteor.mjs exports it.
+		Client: MeteorClient
 	};
 
 	var wanted = false, // connect() was called, and neither disconnect() nor eof since
@@ -622,7 +1697,80 @@
 		pollRate = null, // smartpoll: messages per millisecond, smoothed
 		lastPoll = 0, // smartpoll: when the previous poll ended
 		seq = 0,
-		suspended = false; // the page went into the back/forward cache
+		suspended = false, // the page went into the back/forward cache
+		engine = null; // mode "stream": the running Engine
+
+	// startEngine runs mode "stream": the transport ladder of the engine
+	// above, on the channels of Meteor.channels (whose entries it updates).
+	function startEngine() {
+		var e = (engine = new Engine(
+			{
+				origin: baseOrigin(),
+				transports: M.transports,
+				heartbeatTimeout: Number(M.pingtimeout) || 0,
+				connectTimeout: 10000,
+				retryDelay: 1000,
+				maxRetryDelay: Math.max(1000, Number(M.maxpollfreq) || 60000),
+				pushpath: M.pushpath,
+				hostid: function () {
+					return M.hostid;
+				}
+			},
+			{
+				deliver: function (rec, msg) {
+					fire.apply(null, ["process", msg.text, msg.channel, msg.id].concat(msg.extra || []));
+				},
+				status: function (state, transport) {
+					if (engine !== e) {
+						return;
+					}
+					M.transport = transport;
+					if (state === "connecting") {
+						setstatus(LOADING);
+					} else if (state === "open") {
+						setstatus(READY);
+					} else if (state === "reconnecting") {
+						setstatus(RETRYING);
+					} else if (state === "idle") {
+						setstatus(UNINITIALISED);
+					}
+				},
+				alive: function () {
+					if (engine === e) {
+						setstatus(RECEIVING);
+					}
+				},
+				gap: function (g) {
+					fire("gap", g.channel, g.since, g.trimmed);
+				},
+				error: function (err) {
+					M.log(err.message);
+				},
+				reset: function (why) {
+					M.log(why);
+					fire("reset");
+				},
+				fatal: function (reason) {
+					M.log(reason + ": will not reconnect");
+					if (engine === e) {
+						engine = null;
+					}
+					M.eof();
+				}
+			}
+		));
+		for (var name in M.channels) {
+			if (hasOwn(M.channels, name)) {
+				e.recs.set(name, M.channels[name]);
+			}
+		}
+		M.log("Connecting with the transports " + e.ladder.join(", "));
+		e.start();
+	}
+
+	function streamMode() {
+		return String(M.mode || "stream").toLowerCase() === "stream";
+	}
 
 	function isStream(kind) {
 		return kind === "xhrinteractive" || kind === "iframe";
@@ -644,17 +1792,7 @@
 	}
 
 	function request(path, h) {
-		var origin = baseOrigin();
-		if (origin !== window.location.origin) {
-			var b = getBridge(origin);
-			if (!b.failed) {
-				if (!b.ready) {
-					setstatus(LOADING_FRAME);
-				}
-				return bridgeRequest(b, path, h);
-			}
-		}
-		return xhrRequest(origin + path, h);
+		return requestAt(baseOrigin(), path, h, true);
 	}
 
 	function setstatus(s) {
@@ -702,6 +1840,11 @@
 	// halt stops the current request and every timer, and leaves the
 	// settings and the channels' positions alone.
 	function halt() {
+		if (engine) {
+			var e = engine;
+			engine = null;
+			e.stop();
+		}
 		window.clearTimeout(retryTimer);
 		window.clearTimeout(pingTimer);
 		retryTimer = pingTimer = null;
@@ -986,9 +2129,13 @@
 		if (Object.prototype.hasOwnProperty.call(M.channels, name)) {
 			throw new Error("Meteor: cannot join channel " + name + ": already subscribed");
 		}
-		M.channels[name] = { backtrack: backtrack, lastmsgreceived: 0, last: null, base: null };
+		var rec = (M.channels[name] = { backtrack: backtrack, lastmsgreceived: 0, last: null, base: null });
 		M.channelcount++;
 		M.log("Joined channel " + name);
+		if (engine && wanted) {
+			engine.add(name, rec); // the others go on where they are
+			return;
+		}
 		if (wanted || M.status !== UNINITIALISED) {
 			M.connect();
 		}
@@ -1003,7 +2150,9 @@
 		M.channelcount--;
 		M.log("Left channel " + name);
 		if (wanted || M.status !== UNINITIALISED) {
-			if (M.channelcount > 0) {
+			if (M.channelcount > 0 && engine && wanted) {
+				engine.remove(name);
+			} else if (M.channelcount > 0) {
 				M.connect();
 			} else {
 				halt(); // nothing to listen to; a later joinChannel reconnects
@@ -1052,6 +2201,10 @@
 		wanted = true;
 		suspended = false;
 		failures = 0;
+		if (streamMode()) {
+			startEngine();
+			return;
+		}
 		M.transport = pickTransport();
 		pollRate = null;
 		lastPoll = 0;
@@ -1152,7 +2305,11 @@
 		if (!M.hostid) {
 			M.hostid = newHostId();
 		}
-		return baseOrigin() + subsPath(kind || M.transport || pickTransport());
+		if (!kind) {
+			// a 1.06 helper page speaks the template modes only
+			kind = !M.transport ? pickTransport() : hasOwn(TRANSPORTS, M.transport) ? "xhrinteractive" : M.transport;
+		}
+		return baseOrigin() + subsPath(kind);
 	};
 
 	M.setstatus = setstatus;
@@ -1178,6 +2335,10 @@
 	window.addEventListener("pageshow", function (e) {
 		if (e.persisted && suspended && wanted) {
 			suspended = false;
+			if (streamMode()) {
+				startEngine();
+				return;
+			}
 			armPingTimer();
 			open();
 		}

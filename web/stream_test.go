@@ -1,0 +1,440 @@
+package web_test
+
+// Browser tests of the transport ladder: MeteorClient (meteor.mjs) on each
+// transport alone, the global Meteor in mode "stream", the fall-back when
+// WebSocket is refused or silent, resuming across a server restart, and the
+// gap signal.
+
+import (
+	"bufio"
+	"crypto/sha1"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/meteorpush/meteor/internal/config"
+)
+
+// ladder is the transports of MeteorClient, top first.
+var ladder = []string{"websocket", "sse", "ndjson", "poll"}
+
+// quickBeats makes the server send heartbeats every second, so that the
+// client's silence timeout can be short.
+func quickBeats(c *config.Config) { c.HeartbeatInterval = 1 }
+
+// clientOptions are MeteorClient options that keep the tests short.
+func clientOptions(transports ...string) map[string]any {
+	return map[string]any{
+		"transports":       transports,
+		"heartbeatTimeout": 6000,
+		"connectTimeout":   5000,
+		"retryDelay":       200,
+		"maxRetryDelay":    1000,
+		"pollTimeout":      2,
+	}
+}
+
+// openModule opens an idle page of the server at base with the module
+// loaded as window.MC.
+func openModule(t *testing.T, base string) *page {
+	t.Helper()
+	p := openClientAt(t, base)
+	p.eval(`import("/meteor.esm.js").then(function (m) { window.MC = m.MeteorClient; }, function (e) { window.MCerr = String(e); }), 1`)
+	p.wait("meteor.esm.js imported", `window.MC || window.MCerr`)
+	var err string
+	p.evalInto(`window.MCerr || ""`, &err)
+	if err != "" {
+		t.Fatalf("importing meteor.esm.js: %s", err)
+	}
+	return p
+}
+
+// newClient makes window.C = new MC(options), recording in T what it does,
+// and subscribes to each channel with its options; T.got collects the
+// messages of the callbacks, T.iter those of an async iterator on the
+// first channel.
+func (p *page) newClient(options map[string]any, subs ...[2]any) {
+	p.t.Helper()
+	o, _ := json.Marshal(options)
+	s, _ := json.Marshal(subs)
+	p.eval(fmt.Sprintf(`(function (options, subs) {
+		window.T = {got: [], iter: [], gaps: [], statuses: [], errors: [], events: []};
+		var c = window.C = new MC(options);
+		c.on("status", function (s) { T.statuses.push(s.state + ":" + s.transport); });
+		c.on("gap", function (g) { T.gaps.push({channel: g.channel, since: g.since, trimmed: g.trimmed}); });
+		c.on("error", function (e) { T.errors.push(e.transport + ": " + e.message); });
+		subs.forEach(function (sub, i) {
+			var s = c.subscribe(sub[0], sub[1], function (m) {
+				T.got.push({id: m.id, channel: m.channel, text: m.text});
+			});
+			if (i === 0) {
+				(async function () {
+					for await (var m of c.subscribe(sub[0])) {
+						T.iter.push({id: m.id, channel: m.channel, text: m.text});
+					}
+					T.iterDone = true;
+				})();
+			}
+		});
+		return 1;
+	})(%s, %s)`, o, s))
+}
+
+func (p *page) transport() string {
+	p.t.Helper()
+	var tr string
+	p.evalInto(`(window.C && C.transport) || (window.Meteor && Meteor.transport) || ""`, &tr)
+	return tr
+}
+
+// TestTransports: MeteorClient on each transport alone receives the
+// history and then every message, in order, exactly, once; the callback
+// and the async iterator see the same.
+func TestTransports(t *testing.T) {
+	for _, tr := range append(ladder, "xhrinteractive") {
+		t.Run(tr, func(t *testing.T) {
+			t.Parallel()
+			m := startServer(t, quickBeats)
+			early := m.publish(t, "news", "before the page")
+			p := openModule(t, m.base)
+			p.newClient(clientOptions(tr), [2]any{"news", map[string]any{"history": "all"}})
+			m.waitSubscribers(t, p, "news", 1)
+			want := []received{{early, "news", "before the page"}}
+			for _, text := range tricky {
+				want = append(want, received{m.publish(t, "news", text), "news", text})
+			}
+			p.expectGot(want)
+			want = append(want, received{m.publish(t, "news", "last"), "news", "last"})
+			p.expectGot(want)
+			var iter []received
+			p.evalInto("T.iter", &iter)
+			if !reflect.DeepEqual(iter, want) {
+				t.Errorf("async iterator got %+v, want %+v", iter, want)
+			}
+			if got := p.transport(); got != tr {
+				t.Errorf("transport %q, want %q\n%s", got, tr, p.state())
+			}
+			var pwned bool
+			p.evalInto("window.pwned === 1", &pwned)
+			if pwned {
+				t.Fatal("a message's text ran as script")
+			}
+			// Heartbeats keep an idle connection: no change of transport.
+			p.never("a reconnection while idle", `T.statuses.filter(function (s) { return s.indexOf("connecting") === 0; }).length > 1`, 2500)
+			p.eval("C.close()")
+			p.wait("the iterator ended by close()", "T.iterDone === true")
+		})
+	}
+}
+
+// TestSubscribeOptions: since, last and none on MeteorClient.
+func TestSubscribeOptions(t *testing.T) {
+	for _, tr := range ladder {
+		t.Run(tr, func(t *testing.T) {
+			t.Parallel()
+			m := startServer(t, quickBeats)
+			var old []received
+			for i := range 5 {
+				text := fmt.Sprintf("old %d", i)
+				old = append(old, received{m.publish(t, "a", text), "a", text})
+			}
+			for i := range 3 {
+				m.publish(t, "b", fmt.Sprintf("b old %d", i))
+			}
+			c3 := m.publish(t, "c", "c old")
+			p := openModule(t, m.base)
+			p.newClient(clientOptions(tr),
+				[2]any{"a", map[string]any{"since": old[2].ID}},
+				[2]any{"b", map[string]any{"last": 1}},
+				[2]any{"c", map[string]any{}})
+			m.waitSubscribers(t, p, "c", 1)
+			want := append([]received(nil), old[3:]...)
+			want = append(want, received{3, "b", "b old 2"})
+			want = append(want, received{m.publish(t, "c", "c new"), "c", "c new"})
+			if want[len(want)-1].ID != c3+1 {
+				t.Fatalf("unexpected id %d", want[len(want)-1].ID)
+			}
+			p.expectGotPerChannel(want)
+		})
+	}
+}
+
+// TestStreamMode: the global Meteor in mode "stream" (the default) takes
+// WebSocket, and a page written for 1.06 works unchanged.
+func TestStreamMode(t *testing.T) {
+	t.Parallel()
+	m := startServer(t, quickBeats)
+	old := m.publish(t, "sm", "old")
+	p := openClient(t, m)
+	p.connect(clientSetup{Channels: [][2]any{{"sm", 5}}})
+	m.waitSubscribers(t, p, "sm", 1)
+	want := []received{{old, "sm", "old"}, {m.publish(t, "sm", "new"), "sm", "new"}}
+	p.expectGot(want)
+	p.wait("status 5", "Meteor.status === 5")
+	if tr := p.transport(); tr != "websocket" {
+		t.Errorf("Meteor.transport = %q, want websocket", tr)
+	}
+}
+
+// wsProxy is a proxy in front of a server that does something else with
+// WebSocket requests: refuses them (403), or accepts them and then never
+// sends a byte (a proxy that buffers).
+type wsProxy struct {
+	*proxy
+	ws string // "refuse" or "silent"
+}
+
+func startWSProxy(t *testing.T, target, ws string) *wsProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &wsProxy{proxy: &proxy{ln: ln, target: target, conns: make(map[net.Conn]struct{})}, ws: ws}
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			if !p.track(c) {
+				c.Close()
+				continue
+			}
+			p.wg.Add(1)
+			go p.serveConn(c)
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		p.setDown(true)
+		p.wg.Wait()
+	})
+	return p
+}
+
+func (p *wsProxy) serveConn(c net.Conn) {
+	defer p.wg.Done()
+	defer p.untrack(c)
+	br := bufio.NewReader(c)
+	head, err := br.Peek(8)
+	if err != nil {
+		return
+	}
+	if s := string(head); s == "GET /ws " || s == "GET /ws?" {
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			return
+		}
+		if p.ws == "refuse" {
+			io.WriteString(c, "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+			return
+		}
+		sum := sha1.Sum([]byte(req.Header.Get("Sec-WebSocket-Key") + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
+		fmt.Fprintf(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
+			base64.StdEncoding.EncodeToString(sum[:]))
+		io.Copy(io.Discard, br) // and never a word back
+		return
+	}
+	s, err := net.DialTimeout("tcp", p.target, 5*time.Second)
+	if err != nil {
+		return
+	}
+	if !p.track(s) {
+		s.Close()
+		return
+	}
+	defer p.untrack(s)
+	done := make(chan struct{})
+	go func() {
+		io.Copy(s, br)
+		s.Close()
+		close(done)
+	}()
+	io.Copy(c, s)
+	c.Close()
+	<-done
+}
+
+// TestFallback: with WebSocket refused, or accepted and then silent, the
+// client goes down the ladder to SSE and gets everything.
+func TestFallback(t *testing.T) {
+	for _, ws := range []string{"refuse", "silent"} {
+		for _, api := range []string{"global", "module"} {
+			t.Run(ws+"/"+api, func(t *testing.T) {
+				t.Parallel()
+				m := startServer(t, quickBeats)
+				link := startWSProxy(t, strings.TrimPrefix(m.base, "http://"), ws)
+				early := m.publish(t, "fb", "before")
+				var p *page
+				if api == "global" {
+					p = openClientAt(t, link.url())
+					p.connect(clientSetup{Settings: map[string]any{"pingtimeout": 3000}, Channels: [][2]any{{"fb", -1}}})
+				} else {
+					p = openModule(t, link.url())
+					o := clientOptions(ladder...)
+					o["heartbeatTimeout"] = 3000
+					p.newClient(o, [2]any{"fb", map[string]any{"history": "all"}})
+				}
+				want := []received{{early, "fb", "before"}}
+				p.expectGot(want)
+				m.waitSubscribers(t, p, "fb", 1)
+				for i := range 5 {
+					text := fmt.Sprintf("after %d", i)
+					want = append(want, received{m.publish(t, "fb", text), "fb", text})
+				}
+				p.expectGot(want)
+				if tr := p.transport(); tr != "sse" {
+					t.Errorf("transport %q, want sse\n%s", tr, p.state())
+				}
+			})
+		}
+	}
+}
+
+// restartable starts a server whose ports a second one can take after it.
+func restart(t *testing.T, m *meteord, tweak func(*config.Config)) *meteord {
+	t.Helper()
+	_, sp, _ := net.SplitHostPort(strings.TrimPrefix(m.base, "http://"))
+	_, cp, _ := net.SplitHostPort(m.ctl)
+	sub, _ := strconv.Atoi(sp)
+	ctl, _ := strconv.Atoi(cp)
+	if err := m.shutdown(); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	return startServer(t, func(c *config.Config) {
+		if tweak != nil {
+			tweak(c)
+		}
+		c.SubscriberPort, c.ControllerPort = sub, ctl
+	})
+}
+
+// TestStreamRestart: the server restarts (with no durable history: the
+// publisher sends the old messages again, so they get the same ids, then new
+// ones). The client comes back on its own and gets the new messages, none
+// of the old ones twice.
+func TestStreamRestart(t *testing.T) {
+	for _, tr := range append(ladder, "global") {
+		t.Run(tr, func(t *testing.T) {
+			t.Parallel()
+			m := startServer(t, quickBeats)
+			var p *page
+			if tr == "global" {
+				p = openClient(t, m)
+				p.connect(clientSetup{Settings: map[string]any{"pingtimeout": 6000, "maxpollfreq": 1000}, Channels: [][2]any{{"rs", -1}}})
+			} else {
+				p = openModule(t, m.base)
+				p.newClient(clientOptions(tr), [2]any{"rs", map[string]any{"history": "all"}})
+			}
+			m.waitSubscribers(t, p, "rs", 1)
+			var texts []string
+			var want []received
+			for i := range 3 {
+				text := fmt.Sprintf("kept %d", i)
+				texts = append(texts, text)
+				want = append(want, received{m.publish(t, "rs", text), "rs", text})
+			}
+			p.expectGot(want)
+			m = restart(t, m, quickBeats)
+			for i, text := range texts { // the history, again
+				if id := m.publish(t, "rs", text); id != want[i].ID {
+					t.Fatalf("re-sent %q got id %d, want %d", text, id, want[i].ID)
+				}
+			}
+			m.waitSubscribers(t, p, "rs", 1)
+			for i := range 3 {
+				text := fmt.Sprintf("new %d", i)
+				want = append(want, received{m.publish(t, "rs", text), "rs", text})
+			}
+			p.expectGot(want)
+			want = append(want, received{m.publish(t, "rs", "last"), "rs", "last"})
+			p.expectGot(want)
+		})
+	}
+}
+
+// TestGap: the client is away while more messages are published than the
+// channel keeps; when it is back it is told what it missed, then gets what
+// is left.
+func TestGap(t *testing.T) {
+	for _, tr := range append(ladder, "global") {
+		t.Run(tr, func(t *testing.T) {
+			t.Parallel()
+			m := startServer(t, func(c *config.Config) {
+				quickBeats(c)
+				c.MaxMessagesPerChannel = 3
+			})
+			link := startProxy(t, strings.TrimPrefix(m.base, "http://"))
+			var p *page
+			if tr == "global" {
+				p = openClientAt(t, link.url())
+				p.connect(clientSetup{Settings: map[string]any{"pingtimeout": 6000, "maxpollfreq": 1000}, Channels: [][2]any{{"gp", 0}}})
+				p.eval(`T.gaps = []; Meteor.registerEventCallback("gap", function (channel, since, trimmed) {
+					T.gaps.push({channel: channel, since: since, trimmed: trimmed});
+				})`)
+			} else {
+				p = openModule(t, link.url())
+				p.newClient(clientOptions(tr), [2]any{"gp", map[string]any{}})
+			}
+			m.waitSubscribers(t, p, "gp", 1)
+			first := m.publish(t, "gp", "seen")
+			want := []received{{first, "gp", "seen"}}
+			p.expectGot(want)
+			link.setDown(true)
+			deadline := time.Now().Add(waitTimeout)
+			for m.subscribers(t, "gp") != 0 {
+				if time.Now().After(deadline) {
+					t.Fatalf("still subscribed with the link down\n%s", p.state())
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			var ids []int
+			for i := range 6 {
+				ids = append(ids, m.publish(t, "gp", fmt.Sprintf("away %d", i)))
+			}
+			link.setDown(false)
+			for i := 3; i < 6; i++ { // the channel keeps the last 3
+				want = append(want, received{ids[i], "gp", fmt.Sprintf("away %d", i)})
+			}
+			p.expectGot(want)
+			p.wait("the gap signal", "T.gaps.length >= 1")
+			var gaps []struct {
+				Channel string `json:"channel"`
+				Since   int    `json:"since"`
+				Trimmed int    `json:"trimmed"`
+			}
+			p.evalInto("T.gaps", &gaps)
+			if g := gaps[0]; g.Channel != "gp" || g.Since != first || g.Trimmed != ids[2] {
+				t.Errorf("gap %+v, want channel gp, since %d, trimmed %d", g, first, ids[2])
+			}
+		})
+	}
+}
+
+// TestModuleFile: meteor.esm.js is meteor.mjs, for servers that serve .mjs
+// with a type browsers refuse for modules.
+func TestModuleFile(t *testing.T) {
+	a, err := os.ReadFile("public/meteor.mjs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile("public/meteor.esm.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(a) != string(b) {
+		t.Fatal("public/meteor.esm.js differs from public/meteor.mjs: copy it again")
+	}
+}
