@@ -929,24 +929,36 @@ func TestLegacyHelpers(t *testing.T) {
 	}
 }
 
-// TestDemoPage: the page at / shows what is published on channel demo.
-func TestDemoPage(t *testing.T) {
+// TestDashboard: the page at / shows what is published on channel demo in
+// one column per transport, side by side.
+func TestDashboard(t *testing.T) {
 	t.Parallel()
 	m := startServer(t, nil)
+	old := m.publish(t, "demo", "stored before")
 	p := openPage(t, m.base+"/")
-	m.waitSubscribers(t, p, "demo", 1)
-	p.wait("the status shown", `/^(Connected|Receiving)/.test(document.getElementById("status-text").textContent)`)
+	for _, col := range []string{"websocket", "sse", "ndjson", "poll", "legacy"} {
+		p.wait(col+" column shows the history", `document.querySelector('#col-`+col+` li[data-id="`+strconv.Itoa(old)+`"]')`)
+	}
+	m.waitSubscribers(t, p, "demo", 5)
 	id := m.publish(t, "demo", "hello <from> the test")
-	p.wait("the message shown", `(function () {
-		var li = document.querySelector("#messages li");
-		return li && li.querySelector(".text").textContent === "hello <from> the test" &&
-			li.querySelector(".id").textContent === "#`+strconv.Itoa(id)+`";
-	})()`)
+	for _, col := range []string{"websocket", "sse", "ndjson", "poll", "legacy"} {
+		p.wait(col+" column shows the message", `(function () {
+			var li = document.querySelector("#col-`+col+` li");
+			return li && li.dataset.id === "`+strconv.Itoa(id)+`" &&
+				li.querySelector(".text").textContent === "hello <from> the test";
+		})()`)
+		var n int
+		p.evalInto(`document.querySelectorAll("#col-`+col+` li").length`, &n)
+		if n != 2 {
+			t.Errorf("column %s shows %d messages, want 2", col, n)
+		}
+	}
 	var command string
 	p.evalInto(`document.getElementById("command").textContent`, &command)
 	if want := `printf 'ADDMESSAGE demo hello\r\n' | nc -q1 127.0.0.1 4671`; command != want {
 		t.Errorf("publish command shown: %q, want %q", command, want)
 	}
+	p.wait("server stats, or why there are none", `document.getElementById("stat-connections").textContent !== "–" || !document.getElementById("stats-error").hidden`)
 }
 
 // TestParser checks the wire parser against the browser's own JavaScript
