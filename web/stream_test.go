@@ -129,7 +129,7 @@ func TestTransports(t *testing.T) {
 				t.Fatal("a message's text ran as script")
 			}
 			// Heartbeats keep an idle connection: no change of transport.
-			p.never("a reconnection while idle", `T.statuses.filter(function (s) { return s.indexOf("connecting") === 0; }).length > 1`, 2500)
+			p.never("a reconnection while idle", `T.statuses.filter(function (s) { return s.indexOf("connecting") === 0; }).length > 1`, 2500*time.Millisecond)
 			p.eval("C.close()")
 			p.wait("the iterator ended by close()", "T.iterDone === true")
 		})
@@ -147,10 +147,11 @@ func TestSubscribeOptions(t *testing.T) {
 				text := fmt.Sprintf("old %d", i)
 				old = append(old, received{m.publish(t, "a", text), "a", text})
 			}
+			var bLast int
 			for i := range 3 {
-				m.publish(t, "b", fmt.Sprintf("b old %d", i))
+				bLast = m.publish(t, "b", fmt.Sprintf("b old %d", i))
 			}
-			c3 := m.publish(t, "c", "c old")
+			m.publish(t, "c", "c old")
 			p := openModule(t, m.base)
 			p.newClient(clientOptions(tr),
 				[2]any{"a", map[string]any{"since": old[2].ID}},
@@ -158,11 +159,8 @@ func TestSubscribeOptions(t *testing.T) {
 				[2]any{"c", map[string]any{}})
 			m.waitSubscribers(t, p, "c", 1)
 			want := append([]received(nil), old[3:]...)
-			want = append(want, received{3, "b", "b old 2"})
+			want = append(want, received{bLast, "b", "b old 2"})
 			want = append(want, received{m.publish(t, "c", "c new"), "c", "c new"})
-			if want[len(want)-1].ID != c3+1 {
-				t.Fatalf("unexpected id %d", want[len(want)-1].ID)
-			}
 			p.expectGotPerChannel(want)
 		})
 	}
