@@ -3,6 +3,7 @@ package server
 import (
 	"io"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -181,5 +182,56 @@ func TestSlowSubscriber(t *testing.T) {
 				t.Errorf("the reading subscriber left")
 			}
 		})
+	}
+}
+
+// stat returns one SHOWSTATS counter, or -1 when absent.
+func (ts *testServer) stat(name string) int {
+	ts.t.Helper()
+	for _, l := range ts.controller().cmd("SHOWSTATS") {
+		if v, ok := strings.CutPrefix(l, name+": "); ok {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				ts.t.Fatalf("SHOWSTATS %s: %q", name, l)
+			}
+			return n
+		}
+	}
+	return -1
+}
+
+// TestStatsCounters: every kind of connection is counted in and out of
+// current_subscribers, and channel_count counts channels.
+func TestStatsCounters(t *testing.T) {
+	ts := start(t, func(cfg *config.Config) {
+		cfg.MaxHeaderBytes = 1024
+		cfg.RequestTimeout = 1
+	})
+	ts.publish("a", "1")
+	ts.publish("b", "2")
+	p := ts.get("/push/p/iframe/c")
+	p.expect(header(ts.cfg.Mode("iframe"), "200 OK", scriptInfo("c", 0)))
+	ts.waitCount("c", 1)
+	if n := ts.stat("channel_count"); n != 3 {
+		t.Errorf("channel_count = %d, want 3 (a, b with messages; c with a subscriber)", n)
+	}
+	ts.get("/push/h/simplepoll/a.h").readAll()
+	ts.get("/meteor.js").readAll()
+	ts.get("/nosuch").readAll()
+	ts.get("/push/h!/iframe/c").readAll()
+	ts.get("/push/h/iframe/").readAll()
+	ts.get("/disconnect/x").readAll()
+	big := ts.dial()
+	big.send("GET / HTTP/1.1\r\nX: " + strings.Repeat("a", 8<<10) + "\r\n\r\n")
+	big.readAll()
+	ts.dial() // sends nothing: closed after RequestTimeout
+	if n := ts.stat("current_subscribers"); n < 1 {
+		t.Errorf("current_subscribers = %d with a subscriber open", n)
+	}
+	p.nc.Close()
+	ts.waitCount("c", 0)
+	eventually(t, "current_subscribers to return to 0", func() bool { return ts.stat("current_subscribers") == 0 })
+	if n := ts.stat("subscriber_connections_accepted"); n != 9 {
+		t.Errorf("subscriber_connections_accepted = %d, want 9", n)
 	}
 }
