@@ -77,7 +77,11 @@ func New(nc net.Conn, opts Options) *Conn {
 		}
 	}
 	if opts.Watcher != nil {
+		// The watch may fire before Watch returns (a peer that has already
+		// hung up); holding mu makes its Close wait until stop is set.
+		c.mu.Lock()
 		c.stop = opts.Watcher.Watch(nc, c.rc, func() { c.Close(RemoteClosed) })
+		c.mu.Unlock()
 	}
 	return c
 }
