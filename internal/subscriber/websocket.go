@@ -1,8 +1,418 @@
 package subscriber
 
-import "net/http"
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
 
-// serveWebSocket is not written yet.
+	"github.com/gorilla/websocket"
+
+	"github.com/meteorpush/meteor/internal/hub"
+	"github.com/meteorpush/meteor/internal/metrics"
+	"github.com/meteorpush/meteor/internal/outq"
+	"github.com/meteorpush/meteor/internal/stats"
+	"github.com/meteorpush/meteor/internal/transport"
+)
+
+// How a WebSocket connection is read and written. gorilla/websocket parses
+// the handshake and the client's frames on the connection's one goroutine,
+// its read loop; it never writes. Every server frame (messages, replies,
+// heartbeats, pongs, close frames) is built by package transport and goes
+// through the connection's outq.Conn, so that fan-out never blocks and no
+// two writers share the socket. gorilla does write on its own in two cases,
+// a close frame on a protocol error (1002) and past the read limit (1009):
+// wsNetConn turns those writes into the client's own Close, through the
+// queue.
+
+const (
+	// wsReadBuffer is gorilla's read buffer per connection: client
+	// messages are small, and an idle connection holds this buffer.
+	wsReadBuffer = 256
+	// wsMaxStrikes refused client messages within wsStrikeWindow close the
+	// connection as a policy violation.
+	wsMaxStrikes   = 10
+	wsStrikeWindow = time.Minute
+	// wsSubscribeTimeout bounds the history read of one subscription.
+	wsSubscribeTimeout = 10 * time.Second
+)
+
+// wsWriteBuffers is gorilla's write buffer pool. Nothing is ever written
+// through gorilla, so it stays empty; setting it keeps gorilla from holding
+// the hijacked 4 KB write buffer for the life of each connection.
+var wsWriteBuffers = &sync.Pool{}
+
+// Errors the error frame reports for refused operations, besides those of
+// transport.ParseClientMessage.
+var (
+	// errWSBinary means the client sent a binary message.
+	errWSBinary = errors.New("binary messages are not accepted")
+	// errWSChannel means a channel name breaks the grammar.
+	errWSChannel = errors.New("bad channel: names are letters, digits, _, % and -")
+	// errWSSubscribed means the channel is already subscribed on this socket.
+	errWSSubscribed = errors.New("already subscribed")
+	// errWSNotSubscribed means unsubscribe named a channel not subscribed.
+	errWSNotSubscribed = errors.New("not subscribed")
+)
+
+// wsConn is one WebSocket subscriber connection. It is the hub.Client of
+// every channel it joins.
+type wsConn struct {
+	transport.WebSocketClient
+	ip        string
+	agent     string
+	start     time.Time
+	heartbeat time.Duration
+	nextBeat  time.Time // owned by the ticker goroutine
+	maxChans  int
+	channels  []string // guarded by Server.mu; joined, emptied on close
+}
+
+// tick sends the heartbeat that browser code can see.
+func (c *wsConn) tick(now time.Time) {
+	if c.heartbeat <= 0 {
+		return
+	}
+	due := now.Add(tickPeriod / 2)
+	if due.Before(c.nextBeat) {
+		return
+	}
+	c.Write(transport.PingFrame)
+	c.nextBeat = c.nextBeat.Add(c.heartbeat)
+	if c.nextBeat.Before(due) {
+		c.nextBeat = now.Add(c.heartbeat) // fell behind
+	}
+}
+
+func (c *wsConn) shutdown() { c.Close(transport.CloseGoingAway) }
+
+func (c *wsConn) abort() { c.Out.Close(outq.ServerShutdown) }
+
+// wsNetConn is the connection as gorilla sees it. Reads pass through. Once
+// the handshake is written (c is set), gorilla's writes, which can only be
+// close frames, become c's Close, queued in order with everything else, and
+// deadlines for writes are outq's alone.
+type wsNetConn struct {
+	net.Conn
+	c atomic.Pointer[wsConn]
+}
+
+func (n *wsNetConn) Write(b []byte) (int, error) {
+	c := n.c.Load()
+	if c == nil {
+		return n.Conn.Write(b)
+	}
+	code := transport.CloseProtocolError
+	if len(b) >= 4 && b[0] == 0x88 && transport.CloseCode(b[2])<<8|transport.CloseCode(b[3]) == transport.CloseTooBig {
+		code = transport.CloseTooBig
+	}
+	c.Close(code)
+	return len(b), nil
+}
+
+func (n *wsNetConn) SetWriteDeadline(t time.Time) error {
+	if n.c.Load() != nil {
+		return nil
+	}
+	return n.Conn.SetWriteDeadline(t)
+}
+
+func (n *wsNetConn) SetDeadline(t time.Time) error {
+	if n.c.Load() != nil {
+		return n.Conn.SetReadDeadline(t)
+	}
+	return n.Conn.SetDeadline(t)
+}
+
+func (n *wsNetConn) Close() error {
+	if c := n.c.Load(); c != nil {
+		c.Out.Close(outq.RemoteClosed)
+		return nil
+	}
+	return n.Conn.Close()
+}
+
+// wsHijacker hands gorilla a wsNetConn instead of the raw connection.
+type wsHijacker struct {
+	http.ResponseWriter
+	nc *wsNetConn // set once hijacked
+}
+
+func (h *wsHijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	hj, ok := h.ResponseWriter.(http.Hijacker)
+	if !ok {
+		return nil, nil, errors.New("connection cannot be hijacked")
+	}
+	nc, brw, err := hj.Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	h.nc = &wsNetConn{Conn: nc}
+	return h.nc, brw, nil
+}
+
+// serveWebSocket upgrades GET /ws and starts the connection's read loop,
+// its only goroutine, which ends when the connection closes.
 func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, set *Settings) {
-	http.Error(w, "not implemented", http.StatusNotImplemented)
+	hj := &wsHijacker{ResponseWriter: w}
+	u := websocket.Upgrader{
+		ReadBufferSize:   wsReadBuffer,
+		WriteBufferPool:  wsWriteBuffers,
+		HandshakeTimeout: set.WriteTimeout,
+		CheckOrigin:      func(r *http.Request) bool { return wsOriginAllowed(set, r) },
+		Error: func(_ http.ResponseWriter, r *http.Request, status int, reason error) {
+			s.wsRefuse(w, r, set, status, reason)
+		},
+	}
+	ws, err := u.Upgrade(hj, r, nil)
+	if err != nil {
+		if hj.nc != nil {
+			// Hijacked, then failed: net/http no longer counts it.
+			s.stats.Dec(stats.CurrentSubscribers)
+			s.log.Debug("websocket handshake failed", "ip", remoteIP(r), "err", err)
+		}
+		return
+	}
+	c := &wsConn{
+		ip:        remoteIP(r),
+		agent:     r.UserAgent(),
+		start:     time.Now(),
+		heartbeat: set.Heartbeat,
+		maxChans:  set.MaxChannels,
+	}
+	c.nextBeat = c.start.Add(set.Heartbeat)
+	c.Stats, c.Metrics = s.stats, s.Metrics.For(metrics.WebSocket)
+	c.Metrics.Connected()
+	// Hang-ups are seen by the read loop, so no outq.Watcher.
+	c.Out = outq.New(hj.nc.Conn, outq.Options{
+		Limit:   set.MaxPending,
+		Timeout: set.WriteTimeout,
+		Group:   &s.group,
+		OnClose: func(reason outq.Reason, written int64) { s.wsClosed(c, reason, written) },
+	})
+	hj.nc.c.Store(c)
+	// The read loop joins s.group while s.mu is held and shutdown has not
+	// begun, so that Shutdown's Wait never races this Add.
+	if !s.register(c, func() *client { s.group.Add(1); return nil }) {
+		c.Close(transport.CloseGoingAway)
+		return
+	}
+	s.log.Debug("websocket open", "ip", c.ip, "useragent", c.agent)
+	// The read loop gets a goroutine of its own and this one returns, so
+	// that net/http's per-connection state (its 4 KB reader, the request,
+	// a stack grown while parsing) is freed: an idle connection keeps only
+	// a small stack, gorilla's 256-byte reader and a few structs.
+	go s.wsRead(c, ws)
+}
+
+// wsRefuse answers a request to /ws that cannot be upgraded.
+func (s *Server) wsRefuse(w http.ResponseWriter, r *http.Request, set *Settings, status int, reason error) {
+	s.stats.Inc(stats.ErrorsServed)
+	s.log.Info("websocket refused", "ip", remoteIP(r), "status", status, "reason", reason.Error(), "origin", r.Header.Get("Origin"))
+	body := reason.Error() + "\n"
+	b := fmt.Appendf(nil, "HTTP/1.1 %d %s\r\nServer: %s\r\nContent-Type: text/plain; charset=utf-8\r\nCache-Control: no-store\r\nSec-WebSocket-Version: 13\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s",
+		status, http.StatusText(status), ServerName, len(body), body)
+	s.reply(w, b, set.WriteTimeout)
+}
+
+// wsOriginAllowed reports whether a handshake may proceed: a request with
+// no Origin (not from a browser), from the server's own origin, or from one
+// listed in CORSOrigins ("*": any).
+func wsOriginAllowed(set *Settings, r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	if u, err := url.Parse(origin); err == nil && strings.EqualFold(u.Host, r.Host) {
+		return true
+	}
+	for o := range strings.FieldsFuncSeq(set.CORSOrigins, func(r rune) bool { return r == ' ' || r == ',' }) {
+		if o == "*" || strings.EqualFold(strings.TrimRight(o, "/"), origin) {
+			return true
+		}
+	}
+	return false
+}
+
+// wsRead is the connection's read loop: it runs the client's operations in
+// order and ends when the connection closes.
+func (s *Server) wsRead(c *wsConn, ws *websocket.Conn) {
+	defer s.group.Done()
+	ws.SetReadLimit(transport.MaxClientMessage)
+	ws.SetPingHandler(func(data string) error {
+		c.Write(transport.PongFrame(data))
+		return nil
+	})
+	ws.SetCloseHandler(func(code int, _ string) error {
+		if code == websocket.CloseNoStatusReceived {
+			code = 0
+		}
+		c.Echo(transport.CloseCode(code))
+		return nil
+	})
+	var (
+		strikes     int
+		firstStrike time.Time
+	)
+	for {
+		typ, p, err := ws.ReadMessage()
+		if err != nil {
+			if c.Closing() == 0 {
+				// The peer hung up, or the queue closed the socket.
+				c.Out.Close(outq.RemoteClosed)
+			}
+			return
+		}
+		if c.Closing() != 0 {
+			continue // draining after a close frame: read until the end
+		}
+		if typ != websocket.TextMessage {
+			err = errWSBinary
+		} else {
+			err = s.wsOp(c, p)
+		}
+		if err == nil {
+			continue
+		}
+		if s.log.Enabled(context.Background(), slog.LevelDebug) {
+			s.log.Debug("websocket refused op", "ip", c.ip, "err", err)
+		}
+		now := time.Now()
+		if strikes == 0 || now.Sub(firstStrike) > wsStrikeWindow {
+			strikes, firstStrike = 0, now
+		}
+		strikes++
+		if strikes >= wsMaxStrikes {
+			s.log.Info("websocket closed for bad input", "ip", c.ip, "err", err)
+			c.Write(transport.ErrorFrame(err.Error()))
+			c.Close(transport.ClosePolicyViolation)
+			continue
+		}
+		c.Write(transport.ErrorFrame(err.Error()))
+	}
+}
+
+// wsOp runs one client message. An error is reported to the client in an
+// error frame; the connection stays open.
+func (s *Server) wsOp(c *wsConn, p []byte) error {
+	m, err := transport.ParseClientMessage(p)
+	if err != nil {
+		return err
+	}
+	switch m.Op {
+	case transport.OpPing:
+		c.Write(transport.PongReplyFrame)
+		return nil
+	case transport.OpUnsubscribe:
+		return s.wsUnsubscribe(c, m.Channel)
+	default:
+		return s.wsSubscribe(c, m)
+	}
+}
+
+// wsSubscribe joins a channel: the subscribed frame, a gap frame when a
+// resumed position is no longer stored, then the history and live messages.
+func (s *Server) wsSubscribe(c *wsConn, m transport.ClientMessage) error {
+	if !ValidChannel(m.Channel) {
+		return errWSChannel
+	}
+	s.mu.Lock()
+	joined := slices.Contains(c.channels, m.Channel)
+	n := len(c.channels)
+	s.mu.Unlock()
+	switch {
+	case joined:
+		return errWSSubscribed
+	case c.maxChans > 0 && n >= c.maxChans:
+		return fmt.Errorf("%w: at most %d per connection", ErrTooManyChannels, c.maxChans)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), wsSubscribeTimeout)
+	hist, activate, err := s.hub.Subscribe(ctx, c, []hub.Sub{{Channel: m.Channel, Query: m.Query}}, true)
+	cancel()
+	if err != nil {
+		// The hub has dropped c from every channel: the connection
+		// cannot go on.
+		s.log.Error("subscribe failed", "ip", c.ip, "channel", m.Channel, "err", err)
+		c.Close(transport.CloseServerError)
+		return nil
+	}
+	s.mu.Lock()
+	_, open := s.clients[c]
+	if open {
+		c.channels = append(c.channels, m.Channel)
+		s.Metrics.Subscribed(1)
+	}
+	s.mu.Unlock()
+	if !open {
+		// Closed meanwhile; its close hook may have left the hub before
+		// the join.
+		s.hub.Unsubscribe(c)
+		return nil
+	}
+	h := hist[0]
+	c.Write(transport.SubscribedFrame(m.Channel, h.LastID))
+	if m.Resume && h.Gap(m.Since+1) {
+		c.Write(transport.GapFrame(m.Channel, m.Since, h.Trimmed))
+	}
+	if s.log.Enabled(context.Background(), slog.LevelInfo) {
+		s.log.Info("joinchannel", "ip", c.ip, "transport", metrics.WebSocket, "channel", m.Channel,
+			"start", startOf(m.Query, h), "useragent", c.agent)
+	}
+	activate()
+	return nil
+}
+
+// wsUnsubscribe leaves a channel; no message of it follows the
+// unsubscribed frame.
+func (s *Server) wsUnsubscribe(c *wsConn, name string) error {
+	s.mu.Lock()
+	i := slices.Index(c.channels, name)
+	if i >= 0 {
+		c.channels = slices.Delete(c.channels, i, i+1)
+		s.Metrics.Subscribed(-1)
+	}
+	s.mu.Unlock()
+	if i < 0 {
+		return errWSNotSubscribed
+	}
+	s.hub.Unsubscribe(c, name)
+	c.Write(transport.UnsubscribedFrame(name))
+	if s.log.Enabled(context.Background(), slog.LevelInfo) {
+		s.log.Info("leavechannel", "ip", c.ip, "transport", metrics.WebSocket, "channel", name,
+			"seconds", int64(time.Since(c.start)/time.Second), "reason", "unsubscribed")
+	}
+	return nil
+}
+
+// wsClosed runs once when c's connection has closed. It leaves the
+// registry before the hub, so that a subscription racing the close either
+// sees c unregistered or is undone here.
+func (s *Server) wsClosed(c *wsConn, reason outq.Reason, written int64) {
+	s.mu.Lock()
+	delete(s.clients, c)
+	chans := c.channels
+	c.channels = nil
+	s.Metrics.Subscribed(-len(chans))
+	s.mu.Unlock()
+	s.hub.Unsubscribe(c)
+	s.stats.Dec(stats.CurrentSubscribers)
+	name := c.CloseName(reason)
+	c.Metrics.Closed(name)
+	if s.log.Enabled(context.Background(), slog.LevelInfo) {
+		secs := int64(time.Since(c.start) / time.Second)
+		for _, ch := range chans {
+			s.log.Info("leavechannel", "ip", c.ip, "transport", metrics.WebSocket, "channel", ch,
+				"seconds", secs, "messages", c.Sent(), "bytes", written, "reason", name)
+		}
+	}
+	s.log.Debug("websocket closed", "ip", c.ip, "reason", name, "bytes", written)
 }

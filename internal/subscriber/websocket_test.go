@@ -1,0 +1,664 @@
+package subscriber_test
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/meteorpush/meteor/internal/config"
+	"github.com/meteorpush/meteor/internal/server"
+	"github.com/meteorpush/meteor/internal/stats"
+)
+
+// wsWait bounds every read and poll in these tests.
+const wsWait = 5 * time.Second
+
+// wsServer is a running server with a controller connection to publish.
+type wsServer struct {
+	*server.Server
+	t   *testing.T
+	ctl net.Conn
+	r   *bufio.Reader
+	log *wsLog
+}
+
+type wsLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *wsLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *wsLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// wsStart runs a server on loopback ports with the built-in configuration,
+// changed by edit, and shuts it down when the test ends.
+func wsStart(t *testing.T, edit func(*config.Config)) *wsServer {
+	t.Helper()
+	cfg := config.Defaults()
+	cfg.SubscriberIP, cfg.SubscriberPort = "127.0.0.1", 0
+	cfg.ControllerIP, cfg.ControllerPort = "127.0.0.1", 0
+	cfg.SubscriberDocumentRoot = ""
+	cfg.AdminIP, cfg.AdminPort = "127.0.0.1", 0
+	cfg.HeartbeatInterval = 0
+	if edit != nil {
+		edit(cfg)
+	}
+	lg := &wsLog{}
+	srv, err := server.New(cfg, slog.New(slog.NewTextHandler(lg, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	ts := &wsServer{Server: srv, t: t, log: lg}
+	t.Cleanup(func() {
+		if ts.ctl != nil {
+			ts.ctl.Close()
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), wsWait)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+		if t.Failed() {
+			t.Logf("server log:\n%s", lg.String())
+		}
+	})
+	return ts
+}
+
+// cmd sends a controller command and returns its one-line reply.
+func (ts *wsServer) cmd(line string) string {
+	ts.t.Helper()
+	if ts.ctl == nil {
+		nc, err := net.Dial("tcp", ts.ControllerAddr().String())
+		if err != nil {
+			ts.t.Fatalf("dial controller: %v", err)
+		}
+		ts.ctl, ts.r = nc, bufio.NewReader(nc)
+	}
+	ts.ctl.SetDeadline(time.Now().Add(wsWait))
+	if _, err := io.WriteString(ts.ctl, line+"\n"); err != nil {
+		ts.t.Fatalf("controller write: %v", err)
+	}
+	l, err := ts.r.ReadString('\n')
+	if err != nil {
+		ts.t.Fatalf("controller reply to %.40q: %v", line, err)
+	}
+	return strings.TrimSuffix(l, "\r\n")
+}
+
+// publish adds a message and returns its id.
+func (ts *wsServer) publish(channel, text string) uint64 {
+	ts.t.Helper()
+	r := ts.cmd("ADDMESSAGE " + channel + " " + text)
+	id, ok := strings.CutPrefix(r, "OK\t")
+	n, err := strconv.ParseUint(id, 10, 64)
+	if !ok || err != nil {
+		ts.t.Fatalf("ADDMESSAGE %s: got %q", channel, r)
+	}
+	return n
+}
+
+// waitCount polls the hub until channel has n subscribers.
+func (ts *wsServer) waitCount(channel string, n int) {
+	ts.t.Helper()
+	wsEventually(ts.t, fmt.Sprintf("%d subscribers on %s", n, channel), func() bool {
+		return ts.Hub().CountSubscribers(channel) == n
+	})
+}
+
+func wsEventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(wsWait)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// wsClient is a WebSocket client connection.
+type wsClient struct {
+	t *testing.T
+	*websocket.Conn
+}
+
+// dial opens a WebSocket to /ws with the given request header.
+func (ts *wsServer) dial(h http.Header) *wsClient {
+	ts.t.Helper()
+	c, err := ts.tryDial(h, nil)
+	if err != nil {
+		ts.t.Fatalf("dial /ws: %v", err)
+	}
+	return c
+}
+
+func (ts *wsServer) tryDial(h http.Header, d *websocket.Dialer) (*wsClient, error) {
+	if d == nil {
+		d = &websocket.Dialer{HandshakeTimeout: wsWait}
+	}
+	ws, resp, err := d.Dial("ws://"+ts.SubscriberAddr().String()+"/ws", h)
+	if err != nil {
+		if resp != nil {
+			return nil, fmt.Errorf("%w (status %d)", err, resp.StatusCode)
+		}
+		return nil, err
+	}
+	ts.t.Cleanup(func() { ws.Close() })
+	return &wsClient{t: ts.t, Conn: ws}, nil
+}
+
+// send writes one text message.
+func (c *wsClient) send(s string) {
+	c.t.Helper()
+	c.SetWriteDeadline(time.Now().Add(wsWait))
+	if err := c.WriteMessage(websocket.TextMessage, []byte(s)); err != nil {
+		c.t.Fatalf("send %s: %v", s, err)
+	}
+}
+
+// next reads one text message.
+func (c *wsClient) next() string {
+	c.t.Helper()
+	c.SetReadDeadline(time.Now().Add(wsWait))
+	typ, p, err := c.ReadMessage()
+	if err != nil {
+		c.t.Fatalf("read: %v", err)
+	}
+	if typ != websocket.TextMessage {
+		c.t.Fatalf("got a message of type %d, want text", typ)
+	}
+	return string(p)
+}
+
+// expect reads one text message and compares it with want exactly.
+func (c *wsClient) expect(want string) {
+	c.t.Helper()
+	if got := c.next(); got != want {
+		c.t.Fatalf("got %s\nwant %s", got, want)
+	}
+}
+
+var msgObject = regexp.MustCompile(`^\{"type":"message","id":(\d+),"channel":"([^"]*)","text":"((?:[^"\\]|\\.)*)","time":(\d+)\}$`)
+
+// expectMsg reads a message object and checks every field exactly, the
+// time to be within the test's run.
+func (c *wsClient) expectMsg(id uint64, channel, text string) {
+	c.t.Helper()
+	got := c.next()
+	m := msgObject.FindStringSubmatch(got)
+	if m == nil || m[1] != strconv.FormatUint(id, 10) || m[2] != channel || m[3] != text {
+		c.t.Fatalf("got %s\nwant message %d on %s: %s", got, id, channel, text)
+	}
+	ms, _ := strconv.ParseInt(m[4], 10, 64)
+	if d := time.Since(time.UnixMilli(ms)); d < -time.Second || d > time.Minute {
+		c.t.Fatalf("message time %d is %v away from now", ms, d)
+	}
+}
+
+// expectClose reads until the server's close frame and checks its code.
+func (c *wsClient) expectClose(code int) {
+	c.t.Helper()
+	c.SetReadDeadline(time.Now().Add(wsWait))
+	for {
+		_, p, err := c.ReadMessage()
+		if err == nil {
+			continue
+		}
+		var ce *websocket.CloseError
+		if !errors.As(err, &ce) {
+			c.t.Fatalf("read: %v (last message %s), want close %d", err, p, code)
+		}
+		if ce.Code != code {
+			c.t.Fatalf("closed with %d %q, want %d", ce.Code, ce.Text, code)
+		}
+		return
+	}
+}
+
+// quiet checks that nothing arrives for d.
+func (c *wsClient) quiet(d time.Duration) {
+	c.t.Helper()
+	c.SetReadDeadline(time.Now().Add(d))
+	_, p, err := c.ReadMessage()
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() {
+		c.t.Fatalf("got %s, %v; want nothing", p, err)
+	}
+}
+
+func subscribed(ch string, last uint64) string {
+	return fmt.Sprintf(`{"type":"subscribed","channel":"%s","lastId":%d}`, ch, last)
+}
+
+func TestWebSocketChannels(t *testing.T) {
+	ts := wsStart(t, nil)
+	a1 := ts.publish("a", "one")
+	a2 := ts.publish("a", "two")
+	b1 := ts.publish("b", "three")
+	b2 := ts.publish("b", "four")
+
+	c := ts.dial(nil)
+	c.send(`{"op":"subscribe","channel":"a","history":"all"}`)
+	c.expect(subscribed("a", a2))
+	c.expectMsg(a1, "a", "one")
+	c.expectMsg(a2, "a", "two")
+	c.send(`{"op":"subscribe","channel":"b","since":` + strconv.FormatUint(b1, 10) + `}`)
+	c.expect(subscribed("b", b2))
+	c.expectMsg(b2, "b", "four")
+	c.send(`{"op":"subscribe","channel":"c"}`)
+	c.expect(subscribed("c", 0))
+	c.send(`{"op":"subscribe","channel":"d","last":1}`)
+	c.expect(subscribed("d", 0))
+	for _, ch := range []string{"a", "b", "c", "d"} {
+		ts.waitCount(ch, 1)
+	}
+
+	c1 := ts.publish("c", `say "hi" <b>`)
+	c.expectMsg(c1, "c", `say \"hi\" \u003cb\u003e`)
+	a3 := ts.publish("a", "five")
+	c.expectMsg(a3, "a", "five")
+
+	c.send(`{"op":"unsubscribe","channel":"b"}`)
+	c.expect(`{"type":"unsubscribed","channel":"b"}`)
+	ts.waitCount("b", 0)
+	ts.publish("b", "unseen")
+	b4 := ts.publish("b", "unseen2")
+	d1 := ts.publish("d", "six")
+	c.expectMsg(d1, "d", "six")
+
+	// Rejoin b from where it left: the two it missed, then live.
+	c.send(`{"op":"subscribe","channel":"b","since":` + strconv.FormatUint(b2, 10) + `}`)
+	c.expect(subscribed("b", b4))
+	c.expectMsg(b4-1, "b", "unseen")
+	c.expectMsg(b4, "b", "unseen2")
+
+	st := ts.Stats()
+	if got := st.Get(stats.CurrentSubscribers); got != 1 {
+		t.Fatalf("CurrentSubscribers %d while one WebSocket is open, want 1", got)
+	}
+	if got := st.Get(stats.MessagesServed); got != 8 {
+		t.Fatalf("MessagesServed %d, want 8", got)
+	}
+	c.Close()
+	for _, ch := range []string{"a", "b", "c", "d"} {
+		ts.waitCount(ch, 0)
+	}
+	wsEventually(t, "CurrentSubscribers 0", func() bool { return st.Get(stats.CurrentSubscribers) == 0 })
+	if st.Get(stats.TotalOutboundBytes) == 0 {
+		t.Fatalf("TotalOutboundBytes not counted")
+	}
+}
+
+// TestWebSocketResume: a client that reconnects with the last id it saw
+// gets every message published while it was away, once.
+func TestWebSocketResume(t *testing.T) {
+	ts := wsStart(t, nil)
+	c := ts.dial(nil)
+	c.send(`{"op":"subscribe","channel":"demo"}`)
+	c.expect(subscribed("demo", 0))
+	ts.waitCount("demo", 1)
+	var last uint64
+	for i := range 3 {
+		last = ts.publish("demo", fmt.Sprint("live", i))
+		c.expectMsg(last, "demo", fmt.Sprint("live", i))
+	}
+	c.Close()
+	ts.waitCount("demo", 0)
+	var away []uint64
+	for i := range 4 {
+		away = append(away, ts.publish("demo", fmt.Sprint("away", i)))
+	}
+
+	c = ts.dial(nil)
+	c.send(fmt.Sprintf(`{"op":"subscribe","channel":"demo","since":%d}`, last))
+	c.expect(subscribed("demo", away[3]))
+	for i, id := range away {
+		c.expectMsg(id, "demo", fmt.Sprint("away", i))
+	}
+	next := ts.publish("demo", "after")
+	c.expectMsg(next, "demo", "after")
+	c.quiet(100 * time.Millisecond)
+}
+
+// TestWebSocketGap: resuming from a position older than the history kept
+// tells the client what it missed.
+func TestWebSocketGap(t *testing.T) {
+	ts := wsStart(t, func(cfg *config.Config) { cfg.MaxMessagesPerChannel = 3 })
+	var ids []uint64
+	for i := range 6 {
+		ids = append(ids, ts.publish("demo", fmt.Sprint("m", i)))
+	}
+	c := ts.dial(nil)
+	c.send(fmt.Sprintf(`{"op":"subscribe","channel":"demo","since":%d}`, ids[0]))
+	c.expect(subscribed("demo", ids[5]))
+	c.expect(fmt.Sprintf(`{"type":"gap","channel":"demo","since":%d,"trimmed":%d}`, ids[0], ids[2]))
+	for i := 3; i < 6; i++ {
+		c.expectMsg(ids[i], "demo", fmt.Sprint("m", i))
+	}
+	// No gap when the position is still covered.
+	c.send(fmt.Sprintf(`{"op":"subscribe","channel":"other","since":%d}`, ids[5]))
+	c.expect(subscribed("other", 0))
+	c.send(`{"op":"unsubscribe","channel":"demo"}`)
+	c.expect(`{"type":"unsubscribed","channel":"demo"}`)
+	c.send(fmt.Sprintf(`{"op":"subscribe","channel":"demo","since":%d}`, ids[2]))
+	c.expect(subscribed("demo", ids[5]))
+	c.expectMsg(ids[3], "demo", "m3")
+}
+
+func TestWebSocketBadOps(t *testing.T) {
+	ts := wsStart(t, func(cfg *config.Config) { cfg.MaxChannelsPerRequest = 2 })
+	c := ts.dial(nil)
+	for _, tt := range []struct{ in, err string }{
+		{`hello`, "message must be one JSON object"},
+		{`{"op":"dance"}`, "unknown op"},
+		{`{"op":"subscribe","channel":"demo","extra":1}`, "unknown field"},
+		{`{"op":"subscribe","channel":"de mo"}`, "bad channel: names are letters, digits, _, % and -"},
+		{`{"op":"subscribe","channel":"demo","since":1,"last":1}`, "since, last and history exclude each other"},
+		{`{"op":"unsubscribe","channel":"demo"}`, "not subscribed"},
+	} {
+		c.send(tt.in)
+		c.expect(`{"type":"error","error":"` + tt.err + `"}`)
+	}
+	c.send(`{"op":"subscribe","channel":"demo"}`)
+	c.expect(subscribed("demo", 0))
+	c.send(`{"op":"subscribe","channel":"demo"}`)
+	c.expect(`{"type":"error","error":"already subscribed"}`)
+	c.send(`{"op":"subscribe","channel":"two"}`)
+	c.expect(subscribed("two", 0))
+	c.send(`{"op":"subscribe","channel":"three"}`)
+	c.expect(`{"type":"error","error":"too many channels: at most 2 per connection"}`)
+	c.SetWriteDeadline(time.Now().Add(wsWait))
+	c.WriteMessage(websocket.BinaryMessage, []byte(`{"op":"ping"}`))
+	c.expect(`{"type":"error","error":"binary messages are not accepted"}`)
+	// Still open and working after nine refusals.
+	c.send(`{"op":"ping"}`)
+	c.expect(`{"type":"pong"}`)
+	id := ts.publish("demo", "still here")
+	c.expectMsg(id, "demo", "still here")
+
+	// Abuse: the tenth refusal within a minute closes with 1008.
+	c.send(`nope`)
+	c.expect(`{"type":"error","error":"message must be one JSON object"}`)
+	c.expectClose(websocket.ClosePolicyViolation)
+	ts.waitCount("demo", 0)
+}
+
+func TestWebSocketTooBig(t *testing.T) {
+	ts := wsStart(t, nil)
+	c := ts.dial(nil)
+	c.send(`{"op":"subscribe","channel":"demo"}`)
+	c.expect(subscribed("demo", 0))
+	c.send(`{"op":"ping","pad":"` + strings.Repeat("x", 4000) + `"}`)
+	c.expectClose(websocket.CloseMessageTooBig)
+	ts.waitCount("demo", 0)
+	if !strings.Contains(ts.log.String(), "reason=messageTooBig") {
+		t.Fatalf("close not logged as messageTooBig")
+	}
+}
+
+func TestWebSocketPing(t *testing.T) {
+	ts := wsStart(t, nil)
+	c := ts.dial(nil)
+	pong := make(chan string, 1)
+	c.SetPongHandler(func(data string) error { pong <- data; return nil })
+	c.WriteControl(websocket.PingMessage, []byte("tick-42"), time.Now().Add(wsWait))
+	c.send(`{"op":"ping"}`)
+	c.expect(`{"type":"pong"}`) // the protocol pong is handled while reading
+	select {
+	case got := <-pong:
+		if got != "tick-42" {
+			t.Fatalf("pong carries %q, want tick-42", got)
+		}
+	default:
+		t.Fatalf("no pong before the reply that followed the ping")
+	}
+}
+
+func TestWebSocketHeartbeat(t *testing.T) {
+	ts := wsStart(t, func(cfg *config.Config) { cfg.HeartbeatInterval = 1 })
+	c := ts.dial(nil)
+	t0 := time.Now()
+	c.expect(`{"type":"ping"}`)
+	c.expect(`{"type":"ping"}`)
+	if d := time.Since(t0); d < 1500*time.Millisecond || d > 3500*time.Millisecond {
+		t.Fatalf("two heartbeats took %v, want about 2s", d)
+	}
+}
+
+func TestWebSocketShutdown(t *testing.T) {
+	ts := wsStart(t, nil)
+	c := ts.dial(nil)
+	c.send(`{"op":"subscribe","channel":"demo"}`)
+	c.expect(subscribed("demo", 0))
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), wsWait)
+		defer cancel()
+		done <- ts.Shutdown(ctx)
+	}()
+	c.expectClose(websocket.CloseGoingAway)
+	if err := <-done; err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+}
+
+func TestWebSocketKick(t *testing.T) {
+	ts := wsStart(t, nil)
+	c := ts.dial(nil)
+	c.send(`{"op":"subscribe","channel":"demo"}`)
+	c.expect(subscribed("demo", 0))
+	other := ts.dial(nil)
+	other.send(`{"op":"subscribe","channel":"calm"}`)
+	other.expect(subscribed("calm", 0))
+	if n := ts.Hub().Kick("demo"); n != 1 {
+		t.Fatalf("Kick reached %d clients, want 1", n)
+	}
+	c.expectClose(4000)
+	ts.waitCount("demo", 0)
+	id := ts.publish("calm", "unaffected")
+	other.expectMsg(id, "calm", "unaffected")
+	wsEventually(t, "CurrentSubscribers 1", func() bool { return ts.Stats().Get(stats.CurrentSubscribers) == 1 })
+}
+
+// TestWebSocketClientClose: the server answers a client's close frame with
+// the same code.
+func TestWebSocketClientClose(t *testing.T) {
+	ts := wsStart(t, nil)
+	c := ts.dial(nil)
+	c.send(`{"op":"subscribe","channel":"demo"}`)
+	c.expect(subscribed("demo", 0))
+	c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, "bye"), time.Now().Add(wsWait))
+	c.expectClose(websocket.CloseNormalClosure)
+	ts.waitCount("demo", 0)
+}
+
+func TestWebSocketOrigin(t *testing.T) {
+	ts := wsStart(t, func(cfg *config.Config) { cfg.CORSOrigins = "https://a.example, https://b.example" })
+	host := ts.SubscriberAddr().String()
+	for _, tt := range []struct {
+		origin string
+		ok     bool
+	}{
+		{"", true},
+		{"http://" + host, true},
+		{"https://b.example", true},
+		{"https://evil.example", false},
+		{"https://a.example.evil", false},
+	} {
+		h := http.Header{}
+		if tt.origin != "" {
+			h.Set("Origin", tt.origin)
+		}
+		c, err := ts.tryDial(h, nil)
+		if (err == nil) != tt.ok {
+			t.Fatalf("origin %q: err %v, want allowed %v", tt.origin, err, tt.ok)
+		}
+		if err == nil {
+			c.Close()
+		} else if !strings.Contains(err.Error(), "status 403") {
+			t.Fatalf("origin %q: %v, want 403", tt.origin, err)
+		}
+	}
+	wsEventually(t, "CurrentSubscribers 0", func() bool { return ts.Stats().Get(stats.CurrentSubscribers) == 0 })
+}
+
+// TestWebSocketSlowConsumer: a client that never reads is closed when its
+// queue passes MaxPendingBytes, while another gets every message and the
+// publisher never waits.
+func TestWebSocketSlowConsumer(t *testing.T) {
+	ts := wsStart(t, func(cfg *config.Config) { cfg.MaxPendingBytes = 256 << 10 })
+	small := &websocket.Dialer{HandshakeTimeout: wsWait, NetDial: func(network, addr string) (net.Conn, error) {
+		d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+			return rc.Control(func(fd uintptr) {
+				syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+			})
+		}}
+		return d.Dial(network, addr)
+	}}
+	stuck, err := ts.tryDial(nil, small)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	stuck.send(`{"op":"subscribe","channel":"c"}`)
+	good := ts.dial(nil)
+	good.send(`{"op":"subscribe","channel":"c"}`)
+	good.expect(subscribed("c", 0))
+	ts.waitCount("c", 2)
+
+	const n, size = 300, 60000
+	text := strings.Repeat("x", size)
+	var wg sync.WaitGroup
+	var got int
+	var readErr error
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		good.SetReadDeadline(time.Now().Add(4 * wsWait))
+		for got < n {
+			_, p, err := good.ReadMessage()
+			if err != nil {
+				readErr = err
+				return
+			}
+			if !strings.Contains(string(p), text) {
+				readErr = fmt.Errorf("message %d: %.80s", got, p)
+				return
+			}
+			got++
+		}
+	}()
+	t0 := time.Now()
+	for range n {
+		ts.publish("c", text)
+	}
+	if d := time.Since(t0); d > 2*wsWait {
+		t.Fatalf("publishing took %v: the publisher waited", d)
+	}
+	wg.Wait()
+	if readErr != nil || got != n {
+		t.Fatalf("good subscriber got %d of %d: %v", got, n, readErr)
+	}
+	ts.waitCount("c", 1)
+	if !strings.Contains(ts.log.String(), "reason=slowConsumer") {
+		t.Fatalf("stuck subscriber not closed as slowConsumer")
+	}
+}
+
+var (
+	wsIdle     = flag.Int("ws.idle", 0, "open this many idle WebSocket connections and report the memory each costs")
+	wsIdleBare = flag.Bool("ws.idle.bare", false, "with -ws.idle: connections that never send an operation")
+)
+
+// TestWebSocketIdleMemory measures what an idle WebSocket connection costs
+// the server, each subscribed to one channel:
+//
+//	go test -run IdleMemory -v ./internal/subscriber/ -args -ws.idle=2000
+//
+// The clients are raw sockets in the same process; their few hundred bytes
+// each are included in the figure.
+func TestWebSocketIdleMemory(t *testing.T) {
+	if *wsIdle == 0 {
+		t.Skip("set -ws.idle N")
+	}
+	n := *wsIdle
+	ts := wsStart(t, func(cfg *config.Config) { cfg.HeartbeatInterval = 0 })
+	ts.publish("idle", "warm")
+	measure := func() (heap, stack uint64) {
+		for range 4 { // each GC halves an oversized stack at most once
+			runtime.GC()
+		}
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return m.HeapInuse, m.StackInuse
+	}
+	h0, s0 := measure()
+	// Clients: raw connections that did the handshake and sent a
+	// subscribe, so that the client side holds only a socket and a buffer.
+	conns := make([]net.Conn, 0, n)
+	t.Cleanup(func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	req := "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+	sub := maskedText(`{"op":"subscribe","channel":"idle"}`)
+	buf := make([]byte, 4096)
+	for range n {
+		nc, err := net.Dial("tcp", ts.SubscriberAddr().String())
+		if err != nil {
+			t.Fatalf("dial: %v", err)
+		}
+		conns = append(conns, nc)
+		nc.SetDeadline(time.Now().Add(wsWait))
+		io.WriteString(nc, req)
+		if _, err := nc.Read(buf); err != nil || !strings.HasPrefix(string(buf), "HTTP/1.1 101") {
+			t.Fatalf("handshake: %v %.40q", err, buf)
+		}
+		if !*wsIdleBare {
+			nc.Write(sub)
+		}
+	}
+	if !*wsIdleBare {
+		ts.waitCount("idle", n)
+	} else {
+		time.Sleep(time.Second)
+	}
+	h1, s1 := measure()
+	per := func(a, b uint64) float64 { return float64(int64(b)-int64(a)) / float64(n) }
+	t.Logf("%d idle WebSocket connections: heap %.0f B, stacks %.0f B, total %.0f B per connection (client sockets included; goroutines %d)",
+		n, per(h0, h1), per(s0, s1), per(h0+s0, h1+s1), runtime.NumGoroutine())
+}
+
+// maskedText is a client text frame (masked with a zero key).
+func maskedText(s string) []byte {
+	return append([]byte{0x81, 0x80 | byte(len(s)), 0, 0, 0, 0}, s...)
+}
