@@ -1,6 +1,6 @@
 // Package server assembles meteord: the engine, the hub, the controller
-// listener (TCP and UDP) and the subscriber listener, and runs their life
-// cycle: start, reload, clear, shutdown.
+// listener (TCP and UDP), the subscriber listener and the HTTP API
+// listener, and runs their life cycle: start, reload, clear, shutdown.
 package server
 
 import (
@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/meteorpush/meteor/internal/api"
 	"github.com/meteorpush/meteor/internal/config"
 	"github.com/meteorpush/meteor/internal/controller"
 	"github.com/meteorpush/meteor/internal/engine/memory"
@@ -32,12 +33,14 @@ type Server struct {
 	ctl   *controller.Server
 	sub   *subscriber.Server
 	met   *metrics.Metrics
+	api   *api.Server // nil when AdminAPI is off
 
 	mu     sync.Mutex
 	cfg    *config.Config // guarded by mu
 	ctlLn  net.Listener
 	subLn  net.Listener
 	udp    net.PacketConn
+	apiLn  net.Listener
 	serves sync.WaitGroup
 }
 
@@ -49,6 +52,19 @@ func New(cfg *config.Config, logger *slog.Logger) (*Server, error) {
 	s := &Server{log: logger, stats: stats.New(), hub: hub.New(), cfg: cfg, met: metrics.New()}
 	s.eng = memory.New(engineOptions(cfg), s.hub.Handle)
 	s.hub.SetEngine(s.eng)
+	if cfg.AdminAPI {
+		a, err := api.New(api.Options{
+			Hub: s.hub, Stats: s.stats, Metrics: s.met, Logger: logger,
+			IP: cfg.AdminIP, Token: cfg.APIToken, Limits: apiLimits(cfg),
+			ReadHeaderTimeout: time.Duration(cfg.RequestTimeout) * time.Second,
+			MaxHeaderBytes:    cfg.MaxHeaderBytes,
+		})
+		if err != nil {
+			s.eng.Close()
+			return nil, err
+		}
+		s.api = a
+	}
 	set, err := subscriber.NewSettings(cfg, web.Files())
 	if err != nil {
 		s.eng.Close()
@@ -68,7 +84,15 @@ func New(cfg *config.Config, logger *slog.Logger) (*Server, error) {
 		MaxLine:     cfg.MaxControllerLine,
 		ShutdownMsg: cfg.ControllerShutdownMsg,
 	}
+	s.met.GaugeFunc("meteor_channels", "Channels that hold messages or have subscribers on this node.", func() float64 {
+		chans, _ := s.hub.Channels(context.Background())
+		return float64(len(chans))
+	})
 	return s, nil
+}
+
+func apiLimits(cfg *config.Config) api.Limits {
+	return api.Limits{MaxMessageBytes: cfg.MaxMessageBytes, MaxHistory: cfg.MaxMessagesPerChannel}
 }
 
 func engineOptions(cfg *config.Config) memory.Options {
@@ -106,12 +130,26 @@ func (s *Server) Start() error {
 			return fmt.Errorf("UDP listener: %w", err)
 		}
 	}
+	if s.api != nil {
+		if s.apiLn, err = net.Listen("tcp", listenAddr(cfg.AdminIP, cfg.AdminPort)); err != nil {
+			s.subLn.Close()
+			s.ctlLn.Close()
+			if s.udp != nil {
+				s.udp.Close()
+			}
+			return fmt.Errorf("HTTP API listener: %w", err)
+		}
+	}
 	s.serve("subscriber", func() error { return s.sub.Serve(s.subLn) })
 	s.serve("controller", func() error { return s.ctl.Serve(s.ctlLn) })
 	if s.udp != nil {
 		s.serve("udp", func() error { return s.ctl.ServeUDP(s.udp) })
 	}
-	s.log.Info("listening", "subscriber", s.subLn.Addr().String(), "controller", s.ctlLn.Addr().String(), "udp", s.UDPAddr())
+	if s.api != nil {
+		s.serve("api", func() error { return s.api.Serve(s.apiLn) })
+		s.api.SetReady(true)
+	}
+	s.log.Info("listening", "subscriber", s.subLn.Addr().String(), "controller", s.ctlLn.Addr().String(), "udp", s.UDPAddr(), "api", s.AdminAddr())
 	return nil
 }
 
@@ -139,6 +177,14 @@ func (s *Server) UDPAddr() net.Addr {
 	return s.udp.LocalAddr()
 }
 
+// AdminAddr returns the HTTP API listener's address, or nil when it is off.
+func (s *Server) AdminAddr() net.Addr {
+	if s.apiLn == nil {
+		return nil
+	}
+	return s.apiLn.Addr()
+}
+
 // Stats returns the server's counters.
 func (s *Server) Stats() *stats.Stats { return s.stats }
 
@@ -162,10 +208,15 @@ func (s *Server) Reload(cfg *config.Config) error {
 	s.mu.Unlock()
 	s.eng.SetOptions(engineOptions(cfg))
 	s.sub.Reload(set)
+	if s.api != nil {
+		s.api.SetLimits(apiLimits(cfg))
+	}
 	if listenAddr(old.SubscriberIP, old.SubscriberPort) != listenAddr(cfg.SubscriberIP, cfg.SubscriberPort) ||
 		listenAddr(old.ControllerIP, old.ControllerPort) != listenAddr(cfg.ControllerIP, cfg.ControllerPort) ||
-		old.UDPPort != cfg.UDPPort || old.UDPIP != cfg.UDPIP {
-		s.log.Warn("listener addresses changed in the configuration; they apply at the next restart")
+		old.UDPPort != cfg.UDPPort || old.UDPIP != cfg.UDPIP ||
+		old.AdminAPI != cfg.AdminAPI || listenAddr(old.AdminIP, old.AdminPort) != listenAddr(cfg.AdminIP, cfg.AdminPort) ||
+		old.APIToken != cfg.APIToken {
+		s.log.Warn("listener addresses or the API token changed in the configuration; they apply at the next restart")
 	}
 	s.log.Info("configuration reloaded")
 	return nil
@@ -186,13 +237,21 @@ func (s *Server) ClearDocuments() {
 // Shutdown stops accepting, sends the shutdown messages, flushes, and
 // closes everything, giving up on slow clients when ctx ends.
 func (s *Server) Shutdown(ctx context.Context) error {
-	var subErr, ctlErr error
+	// The API stays up, not ready, while subscribers drain, so that
+	// /readyz reports 503 and /metrics shows the drain; it stops last.
+	if s.api != nil {
+		s.api.SetReady(false)
+	}
+	var subErr, ctlErr, apiErr error
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); subErr = s.sub.Shutdown(ctx) }()
 	go func() { defer wg.Done(); ctlErr = s.ctl.Shutdown(ctx) }()
 	wg.Wait()
-	errs := []error{subErr, ctlErr}
+	if s.api != nil && s.apiLn != nil {
+		apiErr = s.api.Shutdown(ctx)
+	}
+	errs := []error{subErr, ctlErr, apiErr}
 	s.serves.Wait()
 	errs = append(errs, s.eng.Close())
 	return errors.Join(errs...)

@@ -1,0 +1,286 @@
+// Package api is the HTTP API listener: publish over HTTP, read channels
+// and statistics, clear a channel's history or close its subscribers, and
+// the operational endpoints /metrics, /healthz and /readyz. It speaks JSON
+// in and out; every error is a JSON object {"error":"<reason>"} with a 4xx
+// or 5xx status.
+//
+// The listener is separate from the subscriber port so that it can stay on
+// loopback, or behind a bearer token, while browsers reach the subscriber
+// port from anywhere.
+package api
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/meteorpush/meteor/internal/hub"
+	"github.com/meteorpush/meteor/internal/metrics"
+	"github.com/meteorpush/meteor/internal/stats"
+)
+
+// ErrTokenRequired reports an API listener bound to an address other than
+// loopback without an APIToken: anyone who can reach it could publish to
+// every channel and close every subscriber.
+var ErrTokenRequired = errors.New("api: APIToken is required when AdminIP is not a loopback address")
+
+// Limits are the settings that a configuration reload may change.
+type Limits struct {
+	// MaxMessageBytes is the largest message text accepted, in bytes.
+	MaxMessageBytes int
+	// MaxHistory is the most messages GET /api/channels/{channel} returns:
+	// MaxMessagesPerChannel, since no channel holds more.
+	MaxHistory int
+}
+
+// Options configure a Server.
+type Options struct {
+	Hub     *hub.Hub
+	Stats   *stats.Stats
+	Metrics *metrics.Metrics // may be nil
+	Logger  *slog.Logger     // nil: slog.Default()
+
+	// IP is the address the listener binds to (AdminIP); it decides
+	// whether Token is required.
+	IP string
+	// Token is the bearer token every call but /healthz and /readyz must
+	// present; "" requires none, which New allows only on loopback.
+	Token string
+
+	Limits Limits
+	// ReadHeaderTimeout bounds the time to receive a request's header,
+	// MaxHeaderBytes its size.
+	ReadHeaderTimeout time.Duration
+	MaxHeaderBytes    int
+}
+
+// Server serves the HTTP API.
+type Server struct {
+	hub     *hub.Hub
+	stats   *stats.Stats
+	met     *metrics.Metrics
+	log     *slog.Logger
+	token   [sha256.Size]byte // sha256 of the token, compared in constant time
+	auth    bool              // a token is required
+	limits  atomic.Pointer[Limits]
+	ready   atomic.Bool
+	mux     *http.ServeMux
+	httpSrv *http.Server
+}
+
+// New returns an API server. It fails with ErrTokenRequired when opts.IP is
+// not loopback and opts.Token is empty.
+func New(opts Options) (*Server, error) {
+	if opts.Token == "" && !Loopback(opts.IP) {
+		ip := opts.IP
+		if ip == "" || ip == "*" {
+			ip = "every interface"
+		}
+		return nil, fmt.Errorf("%w: AdminIP is %s and APIToken is empty; set APIToken, set AdminIP to 127.0.0.1, or turn the API off with AdminAPI 0", ErrTokenRequired, ip)
+	}
+	s := &Server{
+		hub:   opts.Hub,
+		stats: opts.Stats,
+		met:   opts.Metrics,
+		log:   opts.Logger,
+		auth:  opts.Token != "",
+		token: sha256.Sum256([]byte(opts.Token)),
+		mux:   http.NewServeMux(),
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	s.SetLimits(opts.Limits)
+	s.routes()
+	s.httpSrv = &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: opts.ReadHeaderTimeout,
+		// A publisher has this long to send its body and read the reply;
+		// nothing here streams.
+		ReadTimeout:    time.Minute,
+		WriteTimeout:   time.Minute,
+		IdleTimeout:    2 * time.Minute,
+		MaxHeaderBytes: opts.MaxHeaderBytes,
+		ErrorLog:       slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	return s, nil
+}
+
+// Loopback reports whether ip (an AdminIP setting) binds to loopback only:
+// a loopback address or "localhost". "", "*" and host names other than
+// localhost are not.
+func Loopback(ip string) bool {
+	if strings.EqualFold(ip, "localhost") {
+		return true
+	}
+	a := net.ParseIP(strings.Trim(ip, "[]"))
+	return a != nil && a.IsLoopback()
+}
+
+// SetLimits changes the limits; they apply to the next request.
+func (s *Server) SetLimits(l Limits) {
+	if l.MaxMessageBytes <= 0 {
+		l.MaxMessageBytes = 1
+	}
+	s.limits.Store(&l)
+}
+
+// SetReady sets what /readyz reports: 200 while ready, 503 otherwise. The
+// server starts not ready.
+func (s *Server) SetReady(ready bool) { s.ready.Store(ready) }
+
+// Serve serves the API on ln until Shutdown or Close. It returns nil after
+// those.
+func (s *Server) Serve(ln net.Listener) error {
+	if err := s.httpSrv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// Shutdown marks the server not ready, stops accepting and waits for the
+// requests in progress. When ctx ends first it closes every connection and
+// returns ctx's error.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.SetReady(false)
+	err := s.httpSrv.Shutdown(ctx)
+	if err != nil {
+		s.httpSrv.Close()
+	}
+	return err
+}
+
+func (s *Server) routes() {
+	m := s.mux
+	m.HandleFunc("GET /healthz", s.healthz)
+	m.HandleFunc("GET /readyz", s.readyz)
+	m.Handle("GET /metrics", s.met.Handler())
+
+	m.HandleFunc("POST /api/channels/{channel}/messages", s.publishOne)
+	m.HandleFunc("DELETE /api/channels/{channel}/messages", s.clearChannel)
+	m.HandleFunc("POST /api/channels/{channel}/close", s.closeChannel)
+	m.HandleFunc("GET /api/channels/{channel}", s.channel)
+	m.HandleFunc("GET /api/channels", s.channels)
+	m.HandleFunc("POST /api/publish", s.publishBatch)
+	m.HandleFunc("GET /api/stats", s.statsHandler)
+}
+
+// ServeHTTP checks the credentials and routes the request. Unknown paths and
+// methods get JSON errors like every other refusal.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.auth && r.URL.Path != "/healthz" && r.URL.Path != "/readyz" && !s.authorized(w, r) {
+		return
+	}
+	if _, pattern := s.mux.Handler(r); pattern == "" {
+		s.unrouted(w, r)
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+// authorized reports whether r carries the bearer token, and answers 401
+// when it does not.
+func (s *Server) authorized(w http.ResponseWriter, r *http.Request) bool {
+	h := r.Header.Get("Authorization")
+	scheme, tok, _ := strings.Cut(h, " ")
+	tok = strings.TrimSpace(tok)
+	if !strings.EqualFold(scheme, "Bearer") || tok == "" {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="meteor"`)
+		writeError(w, http.StatusUnauthorized, "missing bearer token")
+		return false
+	}
+	// Hashing first makes the comparison's time independent of the
+	// token's length too.
+	got := sha256.Sum256([]byte(tok))
+	if subtle.ConstantTimeCompare(got[:], s.token[:]) != 1 {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="meteor", error="invalid_token"`)
+		writeError(w, http.StatusUnauthorized, "wrong token")
+		return false
+	}
+	return true
+}
+
+// unrouted answers a request that no pattern matches, with the status the
+// mux would give (404, 405 with Allow, or a redirect to the clean path) and
+// a JSON body.
+func (s *Server) unrouted(w http.ResponseWriter, r *http.Request) {
+	h, _ := s.mux.Handler(r)
+	rec := &headerRecorder{header: make(http.Header)}
+	h.ServeHTTP(rec, r)
+	for _, k := range []string{"Allow", "Location"} {
+		if v := rec.header.Get(k); v != "" {
+			w.Header().Set(k, v)
+		}
+	}
+	switch {
+	case rec.status == http.StatusMethodNotAllowed:
+		writeError(w, rec.status, fmt.Sprintf("method %s not allowed; allowed: %s", r.Method, rec.header.Get("Allow")))
+	case rec.status >= 300 && rec.status < 400:
+		w.WriteHeader(rec.status)
+	default:
+		writeError(w, http.StatusNotFound, "no such endpoint: "+r.URL.Path)
+	}
+}
+
+// headerRecorder keeps the status and header of the mux's own answer and
+// drops its plain-text body.
+type headerRecorder struct {
+	header http.Header
+	status int
+}
+
+func (r *headerRecorder) Header() http.Header { return r.header }
+func (r *headerRecorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
+}
+func (r *headerRecorder) Write(p []byte) (int, error) {
+	r.WriteHeader(http.StatusOK)
+	return len(p), nil
+}
+
+func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
+	if !s.ready.Load() {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready"})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// writeJSON writes v as the JSON response body with the given status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(`{"error":"cannot encode the response"}`)
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+}
+
+// apiError is the body of every error response.
+type apiError struct {
+	Error string `json:"error"`
+}
+
+// writeError writes {"error":reason} with the given status.
+func writeError(w http.ResponseWriter, status int, reason string) {
+	writeJSON(w, status, apiError{Error: reason})
+}
