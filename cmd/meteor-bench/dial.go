@@ -1,0 +1,136 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// ipBindAddressNoPort is IP_BIND_ADDRESS_NO_PORT from <linux/in.h>, which
+// the syscall package does not name. With it, bind(addr:0) leaves the port
+// to connect, which picks it per destination: each source address then has
+// the whole ephemeral range for every server address.
+const ipBindAddressNoPort = 24
+
+// parseSources parses a comma-separated list of IPv4 addresses and ranges
+// ("127.0.0.2-127.0.0.50"). An empty list means "let the kernel choose".
+func parseSources(s string) ([]netip.Addr, error) {
+	var out []netip.Addr
+	for part := range strings.SplitSeq(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		lo, hi, isRange := strings.Cut(part, "-")
+		a, err := netip.ParseAddr(lo)
+		if err != nil {
+			return nil, fmt.Errorf("source %q: %w", part, err)
+		}
+		if !isRange {
+			out = append(out, a)
+			continue
+		}
+		b, err := netip.ParseAddr(hi)
+		if err != nil {
+			return nil, fmt.Errorf("source %q: %w", part, err)
+		}
+		if a.Is4() != b.Is4() || b.Less(a) {
+			return nil, fmt.Errorf("source %q: not an ascending range of one family", part)
+		}
+		for ; ; a = a.Next() {
+			out = append(out, a)
+			if len(out) > 1<<16 {
+				return nil, fmt.Errorf("source %q: more than 65536 addresses", part)
+			}
+			if a == b {
+				break
+			}
+		}
+	}
+	return out, nil
+}
+
+// formatSources writes addrs back in the form parseSources reads, as one
+// address per item (short enough for the few dozen addresses used here).
+func formatSources(addrs []netip.Addr) string {
+	parts := make([]string, len(addrs))
+	for i, a := range addrs {
+		parts[i] = a.String()
+	}
+	return strings.Join(parts, ",")
+}
+
+// dialers spreads connections over source addresses.
+type dialers struct {
+	d []*net.Dialer // one per source; one dialer with no source when none
+}
+
+func newDialers(sources []netip.Addr, timeout time.Duration) *dialers {
+	control := func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		err := rc.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_IP, ipBindAddressNoPort, 1)
+		})
+		if err != nil {
+			return err
+		}
+		return serr
+	}
+	ds := &dialers{}
+	for _, a := range sources {
+		ds.d = append(ds.d, &net.Dialer{
+			Timeout:   timeout,
+			LocalAddr: &net.TCPAddr{IP: a.AsSlice()},
+			Control:   control,
+		})
+	}
+	if len(ds.d) == 0 {
+		ds.d = append(ds.d, &net.Dialer{Timeout: timeout})
+	}
+	return ds
+}
+
+// dial connects to target from the i-th source, round robin.
+func (ds *dialers) dial(ctx context.Context, i int, target string) (net.Conn, error) {
+	return ds.d[i%len(ds.d)].DialContext(ctx, "tcp", target)
+}
+
+// errStatus is returned when the server answers a subscription with a
+// status other than 200.
+var errStatus = errors.New("subscription refused")
+
+// subscribe sends the subscription request on nc and reads the response
+// header, up to the blank line. It returns a reader positioned after the
+// header: the body that followed in the same reads is in its buffer.
+func subscribe(nc net.Conn, path string, timeout time.Duration) (*bufio.Reader, error) {
+	nc.SetDeadline(time.Now().Add(timeout))
+	defer nc.SetDeadline(time.Time{})
+	req := "GET " + path + " HTTP/1.1\r\nHost: meteor-bench\r\nUser-Agent: meteor-bench\r\n\r\n"
+	if _, err := nc.Write([]byte(req)); err != nil {
+		return nil, err
+	}
+	br := bufio.NewReaderSize(nc, 2048)
+	status, err := br.ReadSlice('\n')
+	if err != nil {
+		return nil, fmt.Errorf("reading status line: %w", err)
+	}
+	if !bytes.HasPrefix(status, []byte("HTTP/1.1 200 ")) && !bytes.HasPrefix(status, []byte("HTTP/1.0 200 ")) {
+		return nil, fmt.Errorf("%w: %q", errStatus, bytes.TrimSpace(status))
+	}
+	for {
+		line, err := br.ReadSlice('\n')
+		if err != nil {
+			return nil, fmt.Errorf("reading header: %w", err)
+		}
+		if len(line) <= 2 && (len(line) == 1 || line[0] == '\r') {
+			return br, nil
+		}
+	}
+}

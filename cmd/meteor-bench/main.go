@@ -1,0 +1,74 @@
+// Command meteor-bench is a load generator for meteord. It opens many
+// subscriber connections and measures what the server pays for them.
+//
+// Scenarios:
+//
+//	meteor-bench idle   -n 10000 -pid <server pid> ...
+//	    N streaming subscribers that receive nothing but pings: the server's
+//	    resident memory per subscriber and its CPU while they sit idle.
+//	meteor-bench fanout -n 1000 -rate 100 -size 200 ...
+//	    N subscribers of one channel while messages are published at a fixed
+//	    rate: deliveries per second, latency from publish to read, lost and
+//	    duplicated messages.
+//
+// One process holds at most -per-worker connections (the machine allows
+// 20,000 open files per process); a larger -n is spread over worker
+// processes, copies of this program started with the hidden "shard"
+// scenario, which report back on their standard output.
+//
+// Every run ends by itself: -timeout bounds it as a whole.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		usage(stderr)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var err error
+	switch args[0] {
+	case "idle":
+		err = runIdle(ctx, args[1:], stdout, stderr)
+	case "fanout":
+		err = runFanout(ctx, args[1:], stdout, stderr)
+	case "shard":
+		err = runShardCommand(ctx, args[1:], stdin, stdout)
+	case "-h", "-help", "--help", "help":
+		usage(stdout)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "meteor-bench: unknown scenario %q\n", args[0])
+		usage(stderr)
+		return 2
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "meteor-bench %s: %v\n", args[0], err)
+		return 1
+	}
+	return 0
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `usage: meteor-bench <scenario> [flags]
+
+scenarios:
+  idle     N idle streaming subscribers: server RSS per subscriber, CPU while idle
+  fanout   N subscribers, messages published at a fixed rate: rate, latency, loss
+
+Run "meteor-bench <scenario> -h" for the flags of a scenario.
+`)
+}

@@ -1,0 +1,109 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+)
+
+// clockTicks is the unit of utime and stime in /proc/<pid>/stat
+// (sysconf(_SC_CLK_TCK)); it is 100 on every Linux configuration that Go
+// supports, and reading it needs cgo.
+const clockTicks = 100
+
+// procSample is what /proc tells of a process at one instant.
+type procSample struct {
+	RSS     int64 // VmRSS, bytes
+	RSSAnon int64 // RssAnon, bytes: heap and stacks, not the mapped binary
+	CPU     int64 // utime + stime, clock ticks
+	Threads int
+	FDs     int // -1 when /proc/<pid>/fd cannot be read
+}
+
+// readProc samples process pid.
+func readProc(pid int) (procSample, error) {
+	var s procSample
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return s, err
+	}
+	for line := range bytes.SplitSeq(status, []byte("\n")) {
+		key, val, ok := bytes.Cut(line, []byte(":"))
+		if !ok {
+			continue
+		}
+		switch string(key) {
+		case "VmRSS":
+			s.RSS = kib(val)
+		case "RssAnon":
+			s.RSSAnon = kib(val)
+		case "Threads":
+			s.Threads, _ = strconv.Atoi(string(bytes.TrimSpace(val)))
+		}
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return s, err
+	}
+	if s.CPU, err = parseStatCPU(stat); err != nil {
+		return s, err
+	}
+	s.FDs = -1
+	if ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid)); err == nil {
+		s.FDs = len(ents)
+	}
+	return s, nil
+}
+
+// kib parses "   1234 kB" into bytes.
+func kib(v []byte) int64 {
+	f := bytes.Fields(v)
+	if len(f) == 0 {
+		return 0
+	}
+	n, _ := strconv.ParseInt(string(f[0]), 10, 64)
+	return n * 1024
+}
+
+// parseStatCPU returns utime+stime from the text of /proc/<pid>/stat. The
+// command name, in parentheses, may hold spaces and parentheses: fields are
+// counted from the last ')'.
+func parseStatCPU(stat []byte) (int64, error) {
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("/proc stat: no command name")
+	}
+	f := bytes.Fields(stat[i+1:])
+	// f[0] is field 3 (state); utime and stime are fields 14 and 15.
+	if len(f) < 13 {
+		return 0, fmt.Errorf("/proc stat: %d fields", len(f)+2)
+	}
+	u, err1 := strconv.ParseInt(string(f[11]), 10, 64)
+	s, err2 := strconv.ParseInt(string(f[12]), 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("/proc stat: bad utime/stime %q %q", f[11], f[12])
+	}
+	return u + s, nil
+}
+
+// rssStats summarises several samples.
+type rssStats struct {
+	Median, Min, Max int64
+	AnonMedian       int64
+}
+
+func summarise(samples []procSample) rssStats {
+	if len(samples) == 0 {
+		return rssStats{}
+	}
+	rss := make([]int64, len(samples))
+	anon := make([]int64, len(samples))
+	for i, s := range samples {
+		rss[i], anon[i] = s.RSS, s.RSSAnon
+	}
+	slices.Sort(rss)
+	slices.Sort(anon)
+	return rssStats{Median: rss[len(rss)/2], Min: rss[0], Max: rss[len(rss)-1], AnonMedian: anon[len(anon)/2]}
+}

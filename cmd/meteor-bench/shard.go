@@ -1,0 +1,390 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// A shard is one process's share of the subscribers: it opens them, reads
+// and accounts what they receive, and reports on request. The parent talks
+// to it with lines ("status", "end <published>", "close") and reads one
+// JSON shardReport line per command. A shard runs in the parent (through
+// pipes) or in a worker process (through stdin and stdout): the same code
+// either way.
+
+// shardConfig says which subscribers a shard opens.
+type shardConfig struct {
+	Target         string        // subscriber listener, host:port
+	Prefix         string        // SubscriberDynamicPageAddress
+	Mode           string        // subscriber mode
+	Channel        string        // channel every subscriber joins
+	N              int           // subscribers in this shard
+	First          int           // index of the first, for hostids and sources
+	Run            string        // run token, [0-9a-z]+, part of every hostid
+	Sources        []netip.Addr  // source addresses, round robin
+	Concurrency    int           // connections being opened at once
+	ConnectTimeout time.Duration // per connection: connect and header
+	ReadBuffer     int           // bytes read per call
+}
+
+// args renders c as the command line of a worker process.
+func (c shardConfig) args() []string {
+	return []string{"shard",
+		"-target", c.Target, "-prefix", c.Prefix, "-mode", c.Mode, "-channel", c.Channel,
+		"-n", strconv.Itoa(c.N), "-first", strconv.Itoa(c.First), "-run", c.Run,
+		"-sources", formatSources(c.Sources), "-concurrency", strconv.Itoa(c.Concurrency),
+		"-connect-timeout", c.ConnectTimeout.String(), "-read-buffer", strconv.Itoa(c.ReadBuffer)}
+}
+
+// hostID returns the hostid of subscriber i (counted over all shards).
+func hostID(run string, i int) string {
+	return run + "x" + strconv.FormatInt(int64(i), 36)
+}
+
+// shardReport is one shard's answer to a command.
+type shardReport struct {
+	Event       string  `json:"event"` // connected, status, closed
+	Wanted      int     `json:"wanted"`
+	OK          int     `json:"ok"`
+	Failed      int     `json:"failed"`
+	Retries     int     `json:"retries"`
+	FirstErr    string  `json:"first_err,omitempty"`
+	ConnectSecs float64 `json:"connect_secs"`
+
+	Open         int   `json:"open"`          // connections not closed by the server
+	ServerClosed int   `json:"server_closed"` // connections the server ended
+	Bytes        int64 `json:"bytes"`         // body bytes read
+	Pings        int64 `json:"pings"`
+	EOFs         int64 `json:"eofs"` // shutdown messages (eof();)
+
+	Received  int64      `json:"received"` // message frames with a stamp
+	Distinct  int64      `json:"distinct"`
+	Dups      int64      `json:"dups"`
+	Disorder  int64      `json:"disorder"`
+	Malformed int64      `json:"malformed"` // script elements not understood
+	Foreign   int64      `json:"foreign"`   // messages without a stamp
+	Lost      int64      `json:"lost"`      // with "end": publications never received
+	Latency   *histogram `json:"latency,omitempty"`
+}
+
+// merge adds o's counts to r.
+func (r *shardReport) merge(o *shardReport) {
+	r.Wanted += o.Wanted
+	r.OK += o.OK
+	r.Failed += o.Failed
+	r.Retries += o.Retries
+	if r.FirstErr == "" {
+		r.FirstErr = o.FirstErr
+	}
+	r.ConnectSecs = max(r.ConnectSecs, o.ConnectSecs)
+	r.Open += o.Open
+	r.ServerClosed += o.ServerClosed
+	r.Bytes += o.Bytes
+	r.Pings += o.Pings
+	r.EOFs += o.EOFs
+	r.Received += o.Received
+	r.Distinct += o.Distinct
+	r.Dups += o.Dups
+	r.Disorder += o.Disorder
+	r.Malformed += o.Malformed
+	r.Foreign += o.Foreign
+	r.Lost += o.Lost
+	if o.Latency != nil {
+		if r.Latency == nil {
+			r.Latency = &histogram{}
+		}
+		r.Latency.Merge(o.Latency)
+	}
+}
+
+type shard struct {
+	cfg     shardConfig
+	dialers *dialers
+	closing atomic.Bool
+	readers sync.WaitGroup
+
+	mu      sync.Mutex
+	conns   []*benchConn // guarded by mu
+	latency histogram    // guarded by mu
+
+	bytes, pings, eofs, malformed, foreign atomic.Int64
+	serverClosed                           atomic.Int64
+}
+
+// benchConn is one subscriber connection.
+type benchConn struct {
+	nc net.Conn
+	br *bufio.Reader
+
+	mu   sync.Mutex
+	acct connAccount // guarded by mu
+}
+
+// runShard opens cfg's subscribers, then answers the commands read from
+// cmds on events until "close", the end of cmds, or the end of ctx.
+func runShard(ctx context.Context, cfg shardConfig, cmds io.Reader, events io.Writer) error {
+	s := &shard{cfg: cfg, dialers: newDialers(cfg.Sources, cfg.ConnectTimeout)}
+	enc := json.NewEncoder(events)
+	rep := s.connect(ctx)
+	if err := enc.Encode(rep); err != nil {
+		s.closeAll()
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	lines := make(chan string)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(cmds)
+		for sc.Scan() {
+			select {
+			case lines <- sc.Text():
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	for {
+		var line string
+		var ok bool
+		select {
+		case line, ok = <-lines:
+		case <-ctx.Done():
+		}
+		cmd, arg, _ := strings.Cut(line, " ")
+		if !ok || cmd == "close" {
+			s.closeAll()
+			r := s.status(0)
+			r.Event = "closed"
+			return enc.Encode(r)
+		}
+		switch cmd {
+		case "status":
+			r := s.status(0)
+			r.Event = "status"
+			if err := enc.Encode(r); err != nil {
+				s.closeAll()
+				return err
+			}
+		case "end":
+			published, _ := strconv.Atoi(arg)
+			r := s.status(published)
+			r.Event = "status"
+			if err := enc.Encode(r); err != nil {
+				s.closeAll()
+				return err
+			}
+		}
+	}
+}
+
+// connect opens the shard's subscribers, at most cfg.Concurrency at once.
+func (s *shard) connect(ctx context.Context) *shardReport {
+	start := time.Now()
+	rep := &shardReport{Event: "connected", Wanted: s.cfg.N}
+	var mu sync.Mutex
+	sem := make(chan struct{}, max(s.cfg.Concurrency, 1))
+	var wg sync.WaitGroup
+	for i := 0; i < s.cfg.N; i++ {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			mu.Lock()
+			rep.Failed += s.cfg.N - i
+			if rep.FirstErr == "" {
+				rep.FirstErr = ctx.Err().Error()
+			}
+			mu.Unlock()
+			i = s.cfg.N
+			continue
+		}
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			retries, err := s.open(ctx, s.cfg.First+i)
+			mu.Lock()
+			defer mu.Unlock()
+			rep.Retries += retries
+			if err != nil {
+				rep.Failed++
+				if rep.FirstErr == "" {
+					rep.FirstErr = err.Error()
+				}
+				return
+			}
+			rep.OK++
+		}(i)
+	}
+	wg.Wait()
+	rep.ConnectSecs = time.Since(start).Seconds()
+	return rep
+}
+
+// open opens subscriber i, retrying a few times on errors that a busy
+// listener or a crowded port range cause.
+func (s *shard) open(ctx context.Context, i int) (retries int, err error) {
+	path := s.cfg.Prefix + "/" + hostID(s.cfg.Run, i) + "/" + s.cfg.Mode + "/" + s.cfg.Channel
+	for attempt := 0; ; attempt++ {
+		var nc net.Conn
+		nc, err = s.dialers.dial(ctx, i, s.cfg.Target)
+		if err == nil {
+			var br *bufio.Reader
+			br, err = subscribe(nc, path, s.cfg.ConnectTimeout)
+			if err == nil {
+				c := &benchConn{nc: nc, br: br}
+				s.mu.Lock()
+				s.conns = append(s.conns, c)
+				s.mu.Unlock()
+				s.readers.Add(1)
+				go s.read(c)
+				return attempt, nil
+			}
+			nc.Close()
+		}
+		transient := errors.Is(err, syscall.EADDRNOTAVAIL) || errors.Is(err, syscall.ECONNRESET) ||
+			errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, io.EOF)
+		if !transient || attempt >= 3 || ctx.Err() != nil {
+			return attempt, err
+		}
+		time.Sleep(time.Duration(50<<attempt) * time.Millisecond)
+	}
+}
+
+// read reads c until it closes, parsing and accounting its frames.
+func (s *shard) read(c *benchConn) {
+	defer s.readers.Done()
+	buf := make([]byte, max(s.cfg.ReadBuffer, 64))
+	var p frameParser
+	var now time.Time
+	onFrame := func(f *frame) {
+		switch f.Kind {
+		case framePing:
+			s.pings.Add(1)
+		case frameEOF:
+			s.eofs.Add(1)
+		case frameOther:
+			s.malformed.Add(1)
+		case frameMessage:
+			seq, sent, ok := parseStamp(f.Text)
+			if !ok {
+				s.foreign.Add(1)
+				return
+			}
+			c.mu.Lock()
+			fresh := c.acct.add(seq, f.ID)
+			c.mu.Unlock()
+			if fresh {
+				s.mu.Lock()
+				s.latency.Add(now.Sub(time.Unix(0, sent)))
+				s.mu.Unlock()
+			}
+		}
+	}
+	for {
+		n, err := c.br.Read(buf)
+		if n > 0 {
+			now = time.Now()
+			s.bytes.Add(int64(n))
+			p.Feed(buf[:n], onFrame)
+		}
+		if err != nil {
+			if !s.closing.Load() {
+				s.serverClosed.Add(1)
+			}
+			return
+		}
+	}
+}
+
+// status sums the shard's accounts; published > 0 also counts the losses
+// among publications 0..published-1.
+func (s *shard) status(published int) *shardReport {
+	s.mu.Lock()
+	conns := s.conns
+	lat := histogram{}
+	lat.Merge(&s.latency)
+	s.mu.Unlock()
+	r := &shardReport{
+		Wanted:       s.cfg.N,
+		OK:           len(conns),
+		ServerClosed: int(s.serverClosed.Load()),
+		Bytes:        s.bytes.Load(),
+		Pings:        s.pings.Load(),
+		EOFs:         s.eofs.Load(),
+		Malformed:    s.malformed.Load(),
+		Foreign:      s.foreign.Load(),
+		Latency:      &lat,
+	}
+	r.Open = r.OK - r.ServerClosed
+	for _, c := range conns {
+		c.mu.Lock()
+		r.Received += c.acct.received
+		r.Distinct += c.acct.distinct
+		r.Dups += c.acct.dups
+		r.Disorder += c.acct.disorder
+		if published > 0 {
+			r.Lost += c.acct.lost(published)
+		}
+		c.mu.Unlock()
+	}
+	return r
+}
+
+// closeAll closes every connection and waits for the readers.
+func (s *shard) closeAll() {
+	s.closing.Store(true)
+	s.mu.Lock()
+	conns := s.conns
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.nc.Close()
+	}
+	s.readers.Wait()
+}
+
+// runShardCommand is the worker process's side: the shard's configuration
+// on the command line, commands on stdin, reports on stdout.
+func runShardCommand(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) error {
+	fs := flag.NewFlagSet("shard", flag.ContinueOnError)
+	var cfg shardConfig
+	var sources string
+	fs.StringVar(&cfg.Target, "target", "", "")
+	fs.StringVar(&cfg.Prefix, "prefix", "/push", "")
+	fs.StringVar(&cfg.Mode, "mode", "xhrinteractive", "")
+	fs.StringVar(&cfg.Channel, "channel", "bench", "")
+	fs.IntVar(&cfg.N, "n", 0, "")
+	fs.IntVar(&cfg.First, "first", 0, "")
+	fs.StringVar(&cfg.Run, "run", "b", "")
+	fs.StringVar(&sources, "sources", "", "")
+	fs.IntVar(&cfg.Concurrency, "concurrency", 100, "")
+	fs.DurationVar(&cfg.ConnectTimeout, "connect-timeout", 10*time.Second, "")
+	fs.IntVar(&cfg.ReadBuffer, "read-buffer", 512, "")
+	timeout := fs.Duration("timeout", 10*time.Minute, "")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var err error
+	if cfg.Sources, err = parseSources(sources); err != nil {
+		return err
+	}
+	if cfg.Target == "" || cfg.N <= 0 {
+		return fmt.Errorf("-target and -n are required")
+	}
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	return runShard(ctx, cfg, stdin, stdout)
+}
