@@ -327,7 +327,7 @@ func TestSignals(t *testing.T) {
 // reads after ShutdownTimeout, and exits.
 func TestTermWithStuckSubscriber(t *testing.T) {
 	conf := filepath.Join(t.TempDir(), "meteord.conf")
-	os.WriteFile(conf, []byte("ShutdownTimeout 1\nPingInterval 0\n"), 0o644)
+	os.WriteFile(conf, []byte("ShutdownTimeout 1\nPingInterval 0\nMaxPendingBytes 67108864\n"), 0o644)
 	p := startProc(t, conf)
 	s := p.subscribe("/push/stuck/iframe/c")
 	if tc, ok := s.nc.(*net.TCPConn); ok {
@@ -357,7 +357,11 @@ func TestTermWithStuckSubscriber(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatalf("meteord still running %v after TERM", time.Since(t0))
 	}
-	if d := time.Since(t0); d > 3*time.Second {
-		t.Errorf("exit took %v with ShutdownTimeout 1", d)
+	if d := time.Since(t0); d > 3*time.Second || d < 900*time.Millisecond {
+		t.Errorf("exit took %v with ShutdownTimeout 1 and a subscriber that never reads", d)
+	}
+	var ee *exec.ExitError
+	if !errors.As(p.waitErr, &ee) || ee.ExitCode() != 1 || !strings.Contains(p.log(), "shutdown incomplete") {
+		t.Errorf("exit %v, want status 1 and a warning that shutdown was incomplete", p.waitErr)
 	}
 }
