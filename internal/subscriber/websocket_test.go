@@ -662,3 +662,27 @@ func TestWebSocketIdleMemory(t *testing.T) {
 func maskedText(s string) []byte {
 	return append([]byte{0x81, 0x80 | byte(len(s)), 0, 0, 0, 0}, s...)
 }
+
+// TestWebSocketProtocolError: gorilla's own close frame for a broken frame
+// (here an unmasked client frame) reaches the client through the queue.
+func TestWebSocketProtocolError(t *testing.T) {
+	ts := wsStart(t, nil)
+	nc, err := net.Dial("tcp", ts.SubscriberAddr().String())
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(wsWait))
+	io.WriteString(nc, "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+	r := bufio.NewReader(nc)
+	resp, err := http.ReadResponse(r, nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("handshake: %v %v", resp, err)
+	}
+	nc.Write([]byte{0x81, 2, 'h', 'i'}) // unmasked
+	got, err := io.ReadAll(r)
+	if len(got) < 4 || got[0] != 0x88 || int(got[2])<<8|int(got[3]) != websocket.CloseProtocolError {
+		t.Fatalf("got % x, %v; want a 1002 close frame then the end", got, err)
+	}
+	wsEventually(t, "CurrentSubscribers 0", func() bool { return ts.Stats().Get(stats.CurrentSubscribers) == 0 })
+}
