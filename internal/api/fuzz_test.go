@@ -1,0 +1,43 @@
+package api
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/meteorpush/meteor/internal/controller"
+)
+
+// FuzzPublishBody feeds parsePublishBody arbitrary bodies: it must never
+// panic, must refuse with a 400 or 413 error only, and what it accepts must
+// be publishable: at least one message, each to a valid channel, none over
+// the limit. The seeds are in testdata/fuzz/FuzzPublishBody.
+func FuzzPublishBody(f *testing.F) {
+	f.Add([]byte(`{"messages":[{"channel":"a","text":"x"}]}`), 16)
+	f.Add([]byte(`{"channels":["a","b"],"text":"x"}`), 16)
+	f.Fuzz(func(t *testing.T, body []byte, limit int) {
+		limit = max(1, limit%(1<<16))
+		items, err := parsePublishBody(body, limit)
+		if err != nil {
+			var tl *errTooLarge
+			var br *errBadRequest
+			if !errors.As(err, &tl) && !errors.As(err, &br) {
+				t.Fatalf("error %T %v is neither 400 nor 413", err, err)
+			}
+			if items != nil {
+				t.Fatalf("items %v with error %v", items, err)
+			}
+			return
+		}
+		if len(items) == 0 || len(items) > maxBatch {
+			t.Fatalf("%d items accepted", len(items))
+		}
+		for i, it := range items {
+			if !controller.ValidChannelName(it.Channel) {
+				t.Fatalf("items[%d]: invalid channel %q accepted", i, it.Channel)
+			}
+			if len(it.Text) > limit {
+				t.Fatalf("items[%d]: %d bytes accepted, limit %d", i, len(it.Text), limit)
+			}
+		}
+	})
+}
