@@ -150,6 +150,7 @@ func startServer(t *testing.T, tweak func(*config.Config)) *meteord {
 	cfg := config.Defaults()
 	cfg.SubscriberIP, cfg.SubscriberPort = "127.0.0.1", 0
 	cfg.ControllerIP, cfg.ControllerPort = "127.0.0.1", 0
+	cfg.AdminIP, cfg.AdminPort = "127.0.0.1", 0
 	cfg.AdminIP, cfg.AdminPort = "127.0.0.1", 0 // tests run side by side
 	if tweak != nil {
 		tweak(cfg)

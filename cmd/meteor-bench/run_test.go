@@ -22,6 +22,7 @@ func startServer(t *testing.T) *server.Server {
 	cfg := config.Defaults()
 	cfg.SubscriberIP, cfg.SubscriberPort = "127.0.0.1", 0
 	cfg.ControllerIP, cfg.ControllerPort = "127.0.0.1", 0
+	cfg.AdminIP, cfg.AdminPort = "127.0.0.1", 0
 	cfg.UDPPort = 0
 	srv, err := server.New(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {

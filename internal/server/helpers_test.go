@@ -64,6 +64,7 @@ func testConfig() *config.Config {
 	cfg.SubscriberIP, cfg.SubscriberPort = "127.0.0.1", 0
 	cfg.ControllerIP, cfg.ControllerPort = "127.0.0.1", 0
 	cfg.AdminIP, cfg.AdminPort = "127.0.0.1", 0
+	cfg.AdminIP, cfg.AdminPort = "127.0.0.1", 0
 	cfg.SubscriberDocumentRoot = ""
 	cfg.Default.PingInterval = 0
 	for _, m := range cfg.Modes {
