@@ -817,7 +817,7 @@
 			var code = ev.code;
 			e.ended(c, {
 				clean: code === 1000 || code === 1001 || code === 4001,
-				fatal: code === 4000 || code === 1008,
+				fatal: code === 4000 || code === 1008 || code === 1009,
 				reason: "WebSocket closed (" + code + (ev.reason ? " " + ev.reason : "") + ")",
 				code: code
 			});
