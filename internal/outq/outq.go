@@ -189,8 +189,9 @@ func (c *Conn) flush() {
 		c.queue = nil
 		c.mu.Unlock()
 
-		// Each write call gets its own deadline: a slow reader that keeps
-		// taking bytes is not stuck; one that takes nothing for Timeout is.
+		// A reader that keeps taking bytes is slow, not stuck: when the
+		// deadline passes after some progress, the rest gets a new
+		// deadline. Only Timeout without a single byte taken is stuck.
 		var err error
 		for len(bufs) > 0 && err == nil {
 			var n int64
@@ -200,6 +201,10 @@ func (c *Conn) flush() {
 			c.written += n
 			c.pending -= int(n)
 			c.mu.Unlock()
+			var ne net.Error
+			if n > 0 && errors.As(err, &ne) && ne.Timeout() {
+				err = nil
+			}
 		}
 		if err != nil {
 			c.mu.Lock()

@@ -100,10 +100,22 @@ func (d *documents) load(p string) *document {
 	return nil
 }
 
-// contentType is Meteor 1.06's rule: .js is JavaScript, everything else HTML.
+// contentType is Meteor 1.06's rule, .js is JavaScript and everything else
+// HTML, extended with the types today's pages load: ES modules (which
+// browsers refuse as text/html), style sheets, JSON and TypeScript
+// declarations.
 func contentType(name string) string {
-	if strings.HasSuffix(name, ".js") {
+	switch path.Ext(name) {
+	case ".js", ".mjs":
 		return "text/javascript"
+	case ".css":
+		return "text/css"
+	case ".json", ".map":
+		return "application/json"
+	case ".ts":
+		return "text/plain"
+	case ".svg":
+		return "image/svg+xml"
 	}
 	return "text/html"
 }
