@@ -1,8 +1,40 @@
 package subscriber
 
-import "net/http"
+import (
+	"net/http"
 
-// serveNDJSON is not written yet.
+	"github.com/meteorpush/meteor/internal/transport"
+)
+
+// serveNDJSON answers GET /ndjson/<chan>[/<chan>...]?since=<cursor> with a
+// stream of JSON objects, one per line: a subscribed line per channel (the
+// position the client stands at), a gap line per channel whose resumed
+// position is no longer stored, then the messages, heartbeats, and a close
+// line when the server ends the stream.
 func (s *Server) serveNDJSON(w http.ResponseWriter, r *http.Request, set *Settings, rest string) {
-	http.Error(w, "not implemented", http.StatusNotImplemented)
+	subs, err := parseChannels(rest, set.MaxChannels)
+	if err != nil {
+		s.badRequest(w, r, err.Error())
+		return
+	}
+	cur, err := requestCursor(r.URL.Query().Get("since"))
+	if err != nil {
+		s.badRequest(w, r, err.Error())
+		return
+	}
+	applyCursor(subs, cur)
+	c := &modernConn{kind: kindNDJSON, heartbeat: set.Heartbeat}
+	cors := corsHeader(set, r)
+	s.openModern(w, r, set, c, subs, func(gaps []transport.Gap) []byte {
+		b := responseHeader("application/x-ndjson", cors, -1)
+		c.mu.Lock()
+		for _, p := range c.cur {
+			b = transport.AppendNDJSONSubscribed(b, p.Channel, p.ID)
+		}
+		c.mu.Unlock()
+		for _, g := range gaps {
+			b = transport.AppendNDJSONGap(b, g.Channel, g.Since, g.Trimmed)
+		}
+		return b
+	}, false)
 }

@@ -41,6 +41,8 @@ type Settings struct {
 	MaxPending   int
 	Heartbeat    time.Duration // HeartbeatInterval (SSE, NDJSON, WebSocket); 0: none
 	CORSOrigins  string        // CORSOrigins as configured: "" same origin only, "*" any
+	SSERetry     time.Duration // SSERetry, the SSE reconnection hint; 0: none
+	PollTimeout  time.Duration // LongPollTimeout, the longest a JSON long-poll is held
 	docs         *documents
 }
 
@@ -56,6 +58,8 @@ func NewSettings(cfg *config.Config, builtin fs.FS) (*Settings, error) {
 		Heartbeat:    time.Duration(cfg.HeartbeatInterval) * time.Second,
 		CORSOrigins:  cfg.CORSOrigins,
 	}
+	s.SSERetry = time.Duration(cfg.SSERetry) * time.Millisecond
+	s.PollTimeout = time.Duration(cfg.LongPollTimeout) * time.Second
 	var err error
 	if s.Default, err = transport.NewLegacyMode(&cfg.Default); err != nil {
 		return nil, err

@@ -1,0 +1,517 @@
+package subscriber
+
+// What the SSE, NDJSON and JSON long-poll transports share: the request
+// grammar (channel elements as in /push, and a resume cursor), the
+// subscription with its positions and gap signals, and modernConn, the
+// connection that is their hub.Client. Each connection is hijacked and
+// written through an outq.Conn; none holds a goroutine of its own: hang-ups
+// are seen by the outq.Watcher, heartbeats and long-poll timeouts by the
+// Server's ticker.
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/meteorpush/meteor/internal/engine"
+	"github.com/meteorpush/meteor/internal/hub"
+	"github.com/meteorpush/meteor/internal/metrics"
+	"github.com/meteorpush/meteor/internal/outq"
+	"github.com/meteorpush/meteor/internal/stats"
+	"github.com/meteorpush/meteor/internal/transport"
+)
+
+// modernKind is the transport of a modernConn.
+type modernKind uint8
+
+const (
+	kindSSE modernKind = iota
+	kindNDJSON
+	kindPoll
+)
+
+// metricsName returns the transport's label in metrics and logs.
+func (k modernKind) metricsName() string {
+	switch k {
+	case kindSSE:
+		return metrics.SSE
+	case kindNDJSON:
+		return metrics.NDJSON
+	}
+	return metrics.LongPoll
+}
+
+// modernSub is one channel of a request: the history it asks for, and
+// whether it resumes from a position, in which case a gap is reported when
+// the messages after it are no longer stored.
+type modernSub struct {
+	ChannelSpec
+	resume bool
+	since  uint64 // when resume: the last id the client saw
+}
+
+// parseChannels parses "<chan>[/<chan>...]" with the channel elements of
+// /push (name, name.r<N>, name.b<N>, name.h). Empty elements are skipped; a
+// channel named twice keeps its last element. maxChannels <= 0: no limit.
+func parseChannels(rest string, maxChannels int) ([]modernSub, error) {
+	var subs []modernSub
+	for elem := range strings.SplitSeq(rest, "/") {
+		if elem == "" {
+			continue
+		}
+		spec, err := parseChannel(elem)
+		if err != nil {
+			return nil, err
+		}
+		sub := modernSub{ChannelSpec: spec}
+		if q := spec.Query; q.Kind == engine.QuerySince && q.Since > 0 {
+			// .r<N>: the client has seen the messages before N.
+			sub.resume, sub.since = true, q.Since-1
+		}
+		replaced := false
+		for i := range subs {
+			if subs[i].Name == spec.Name {
+				subs[i] = sub
+				replaced = true
+			}
+		}
+		if !replaced {
+			if maxChannels > 0 && len(subs) == maxChannels {
+				return nil, fmt.Errorf("%w: at most %d per request", ErrTooManyChannels, maxChannels)
+			}
+			subs = append(subs, sub)
+		}
+	}
+	if len(subs) == 0 {
+		return nil, ErrNoChannel
+	}
+	return subs, nil
+}
+
+// applyCursor makes each channel that cur names resume after its position,
+// whatever its element asked for. Channels of cur that the request does not
+// name are ignored.
+func applyCursor(subs []modernSub, cur transport.Cursor) {
+	for i := range subs {
+		if id, ok := cur.Get(subs[i].Name); ok {
+			subs[i].Query = engine.Query{Kind: engine.QuerySince, Since: id + 1}
+			subs[i].resume, subs[i].since = true, id
+		}
+	}
+}
+
+// startPosition is where a client stands in a channel before the first
+// message delivered to it: every id up to it was seen or skipped by choice.
+func startPosition(sub modernSub, h engine.History) uint64 {
+	switch {
+	case sub.resume:
+		return sub.since
+	case len(h.Messages) > 0:
+		return h.Messages[0].ID - 1
+	}
+	return max(h.LastID, h.Trimmed)
+}
+
+// modernConn is one SSE, NDJSON or JSON long-poll connection. It is the
+// hub.Client of each of its channels and a conn of the Server.
+type modernConn struct {
+	kind      modernKind
+	out       *outq.Conn
+	stats     *stats.Stats
+	metrics   *metrics.Transport
+	sse       engine.Encoder // kindSSE: transport.SSEData or SSENamed
+	ip        string
+	agent     string
+	channels  []string // in request order
+	start     time.Time
+	heartbeat time.Duration // kindSSE, kindNDJSON; 0: none
+	nextBeat  time.Time     // owned by the ticker goroutine
+	deadline  time.Time     // kindPoll: when a held poll answers empty
+	callback  string        // kindPoll: the JSONP function, "" for JSON
+	cors      []byte        // kindPoll: CORS header lines of the answer
+	// subscribed is the number of channels counted in the subscriptions
+	// metric; guarded by Server.mu.
+	subscribed int
+
+	mu    sync.Mutex
+	cur   transport.Cursor  // guarded by mu; position per channel, request order
+	done  bool              // guarded by mu; closing, or the poll answered
+	sent  int               // guarded by mu; messages written
+	held  bool              // guarded by mu; kindPoll: waiting for a live message
+	batch []*engine.Message // guarded by mu; kindPoll: messages to answer with
+	gaps  []transport.Gap   // guarded by mu; kindPoll: gaps to answer with
+	live  time.Time         // guarded by mu; kindPoll: publication time of a live message in batch
+}
+
+var (
+	_ hub.Client = (*modernConn)(nil)
+	_ conn       = (*modernConn)(nil)
+)
+
+// index returns the position of channel in c.cur, or -1. The caller holds
+// c.mu.
+func (c *modernConn) indexLocked(channel string) int {
+	for i := range c.cur {
+		if c.cur[i].Channel == channel {
+			return i
+		}
+	}
+	return -1
+}
+
+// Deliver writes msgs (a stream) or adds them to the answer (a poll). A
+// held poll answers with the first messages it gets.
+func (c *modernConn) Deliver(msgs []*engine.Message, live bool) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.done || len(msgs) == 0 {
+		return !c.done
+	}
+	i := c.indexLocked(msgs[0].Channel)
+	if i < 0 {
+		return false
+	}
+	var b []byte
+	switch c.kind {
+	case kindPoll:
+		c.batch = append(c.batch, msgs...)
+		c.cur[i].ID = msgs[len(msgs)-1].ID
+		if live && c.live.IsZero() {
+			c.live = msgs[0].Time
+		}
+		if c.held {
+			c.answerLocked(outq.ResponseComplete)
+			return false
+		}
+		return true
+	case kindNDJSON:
+		if len(msgs) == 1 {
+			b = msgs[0].Encoded(transport.NDJSONFormat) // shared, not copied
+		} else {
+			for _, m := range msgs {
+				b = append(b, m.Encoded(transport.NDJSONFormat)...)
+			}
+		}
+		c.cur[i].ID = msgs[len(msgs)-1].ID
+	case kindSSE:
+		// The event lines are shared; the id line is this connection's
+		// cursor after the message. One buffer per delivery keeps it one
+		// write (one system call) per message.
+		idLen := len(transport.AppendSSEID(nil, c.cur)) + 4
+		n := 0
+		for _, m := range msgs {
+			n += idLen + len(m.Encoded(c.sse))
+		}
+		b = make([]byte, 0, n)
+		for _, m := range msgs {
+			c.cur[i].ID = m.ID
+			b = transport.AppendSSEID(b, c.cur)
+			b = append(b, m.Encoded(c.sse)...)
+		}
+	}
+	if !c.out.Write(b) {
+		c.done = true
+		return false
+	}
+	c.sent += len(msgs)
+	if c.stats != nil {
+		c.stats.Add(stats.MessagesServed, int64(len(msgs)))
+		c.stats.Add(stats.TotalOutboundBytes, int64(len(b)))
+	}
+	var published time.Time
+	if live {
+		published = msgs[0].Time
+	}
+	c.metrics.Delivered(len(msgs), len(b), published)
+	return true
+}
+
+// Lagged closes the connection as a slow consumer; a stream is told so
+// first, when its queue still takes the close event.
+func (c *modernConn) Lagged() {
+	if c.kind == kindPoll {
+		c.mu.Lock()
+		c.done = true
+		c.mu.Unlock()
+		c.out.Close(outq.SlowConsumer)
+		return
+	}
+	c.finish(outq.SlowConsumer)
+}
+
+// Kick closes the connection because an administrator closed one of its
+// channels: a stream ends with a close event, a poll answers with what it
+// has.
+func (c *modernConn) Kick() { c.finish(outq.ChannelClosed) }
+
+func (c *modernConn) shutdown() { c.finish(outq.ServerShutdown) }
+
+func (c *modernConn) abort() { c.out.Close(outq.ServerShutdown) }
+
+// tick sends a stream's heartbeat, and answers a held poll whose time is up.
+func (c *modernConn) tick(now time.Time) {
+	// Due at the tick nearest the time, as legacy pings are.
+	due := now.Add(tickPeriod / 2)
+	if c.kind == kindPoll {
+		if due.Before(c.deadline) {
+			return
+		}
+		c.mu.Lock()
+		if c.held && !c.done {
+			c.answerLocked(outq.ResponseComplete)
+		}
+		c.mu.Unlock()
+		return
+	}
+	if c.heartbeat <= 0 || due.Before(c.nextBeat) {
+		return
+	}
+	if c.kind == kindSSE {
+		c.write(transport.SSEHeartbeat)
+	} else {
+		c.write(transport.NDJSONPing)
+	}
+	c.nextBeat = c.nextBeat.Add(c.heartbeat)
+	if c.nextBeat.Before(due) {
+		c.nextBeat = now.Add(c.heartbeat) // fell behind
+	}
+}
+
+// finish ends the connection with reason r: a stream after its close event,
+// a poll after answering with what it has.
+func (c *modernConn) finish(r outq.Reason) {
+	c.mu.Lock()
+	if c.done {
+		c.mu.Unlock()
+		return
+	}
+	if c.kind == kindPoll {
+		c.answerLocked(r)
+		c.mu.Unlock()
+		return
+	}
+	c.done = true
+	c.mu.Unlock()
+	var b []byte
+	if c.kind == kindSSE {
+		b = transport.SSEClose(r.String())
+	} else {
+		b = transport.NDJSONClose(r.String())
+	}
+	if c.stats != nil {
+		c.stats.Add(stats.TotalOutboundBytes, int64(len(b)))
+	}
+	c.metrics.Sent(len(b))
+	c.out.CloseAfter(b, r)
+}
+
+// write writes bytes that are not messages (a header, a heartbeat) and
+// counts them. It reports whether the connection still takes writes.
+func (c *modernConn) write(b []byte) bool {
+	if !c.out.Write(b) {
+		return false
+	}
+	if c.stats != nil {
+		c.stats.Add(stats.TotalOutboundBytes, int64(len(b)))
+	}
+	c.metrics.Sent(len(b))
+	return true
+}
+
+// collected runs once a poll's history has been delivered: it answers at
+// once when there is something to say or no time to wait, and otherwise
+// holds the poll until a live message or its deadline.
+func (c *modernConn) collected(wait bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.done {
+		return
+	}
+	if len(c.batch) > 0 || len(c.gaps) > 0 || !wait {
+		c.answerLocked(outq.ResponseComplete)
+		return
+	}
+	c.held = true
+}
+
+// answerLocked sends a poll's whole response and closes the connection
+// with reason r. The caller holds c.mu.
+func (c *modernConn) answerLocked(r outq.Reason) {
+	c.done, c.held = true, false
+	body := transport.AppendPollBody(make([]byte, 0, 64), c.batch, c.cur, c.gaps, c.callback)
+	ctype := "application/json"
+	if c.callback != "" {
+		ctype = "application/javascript"
+	}
+	b := responseHeader(ctype, c.cors, len(body))
+	b = append(b, body...)
+	c.out.CloseAfter(b, r)
+	n := len(c.batch)
+	c.sent += n
+	if c.stats != nil {
+		c.stats.Add(stats.MessagesServed, int64(n))
+		c.stats.Add(stats.TotalOutboundBytes, int64(len(b)))
+	}
+	if n > 0 {
+		c.metrics.Delivered(n, len(b), c.live)
+	} else {
+		c.metrics.Sent(len(b))
+	}
+	c.batch = nil
+}
+
+// Sent returns the number of messages written.
+func (c *modernConn) Sent() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.sent
+}
+
+// responseHeader returns the raw HTTP response header of a modern
+// transport; contentLength < 0 means a stream that ends when the connection
+// closes.
+func responseHeader(contentType string, cors []byte, contentLength int) []byte {
+	b := make([]byte, 0, 256+len(cors))
+	b = append(b, "HTTP/1.1 200 OK\r\nServer: "+ServerName+"\r\nContent-Type: "...)
+	b = append(b, contentType...)
+	b = append(b, "\r\nCache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n"...)
+	if contentLength >= 0 {
+		b = append(b, "Content-Length: "...)
+		b = strconv.AppendInt(b, int64(contentLength), 10)
+		b = append(b, "\r\n"...)
+	} else {
+		// Proxies (nginx) must pass each event on as it comes.
+		b = append(b, "X-Accel-Buffering: no\r\n"...)
+	}
+	b = append(b, cors...)
+	return append(b, "Connection: close\r\n\r\n"...)
+}
+
+// openModern hijacks the connection of c and subscribes it to subs. The
+// preamble (the HTTP header and what precedes the messages) is written
+// between the history read and its delivery; a poll writes nothing until it
+// answers. wait tells a poll whether it may be held.
+func (s *Server) openModern(w http.ResponseWriter, r *http.Request, set *Settings, c *modernConn, subs []modernSub, preamble func(gaps []transport.Gap) []byte, wait bool) {
+	nc, err := hijack(w)
+	if err != nil {
+		return
+	}
+	c.ip, c.agent, c.start = remoteIP(r), r.UserAgent(), time.Now()
+	c.nextBeat = c.start.Add(c.heartbeat)
+	c.stats, c.metrics = s.stats, s.Metrics.For(c.kind.metricsName())
+	c.channels = make([]string, len(subs))
+	hsubs := make([]hub.Sub, len(subs))
+	for i, sub := range subs {
+		c.channels[i] = sub.Name
+		hsubs[i] = hub.Sub{Channel: sub.Name, Query: sub.Query}
+	}
+	c.metrics.Connected()
+	c.out = outq.New(nc, outq.Options{
+		Limit:   set.MaxPending,
+		Timeout: set.WriteTimeout,
+		Group:   &s.group,
+		Watcher: s.watcher,
+		OnClose: func(reason outq.Reason, written int64) { s.modernClosed(c, reason, written) },
+	})
+	if !s.register(c, nil) {
+		c.out.Close(outq.ServerShutdown)
+		return
+	}
+	defer func() {
+		if c.out.Closed() {
+			// It may have closed before it was registered everywhere.
+			s.forgetModern(c)
+		}
+	}()
+	hist, activate, err := s.hub.Subscribe(r.Context(), c, hsubs, true)
+	if err != nil {
+		s.log.Error("subscribe failed", "ip", c.ip, "transport", c.kind.metricsName(), "err", err)
+		c.out.Close(outq.WriteFailed)
+		return
+	}
+	s.mu.Lock()
+	_, open := s.clients[c]
+	if open {
+		c.subscribed = len(subs)
+		s.Metrics.Subscribed(c.subscribed)
+	}
+	s.mu.Unlock()
+	if !open {
+		// Closed meanwhile; its close hook may have left the hub before
+		// the join.
+		s.hub.Unsubscribe(c)
+		return
+	}
+	var gaps []transport.Gap
+	cur := make(transport.Cursor, len(subs))
+	for i, sub := range subs {
+		h := hist[i]
+		pos := startPosition(sub, h)
+		if sub.resume && h.Gap(sub.since+1) {
+			gaps = append(gaps, transport.Gap{Channel: sub.Name, Since: sub.since, Trimmed: h.Trimmed})
+			pos = max(pos, h.Trimmed) // what is lost is not asked for again
+		}
+		cur[i] = transport.Position{Channel: sub.Name, ID: pos}
+	}
+	c.mu.Lock()
+	c.cur = cur
+	if c.kind == kindPoll {
+		c.gaps = gaps
+	}
+	c.mu.Unlock()
+	if preamble != nil {
+		c.write(preamble(gaps))
+	}
+	if s.log.Enabled(context.Background(), slog.LevelInfo) {
+		for i, sub := range subs {
+			s.log.Info("joinchannel", "ip", c.ip, "transport", c.kind.metricsName(), "channel", sub.Name,
+				"start", startOf(sub.Query, hist[i]), "useragent", c.agent)
+		}
+	}
+	activate()
+	if c.kind == kindPoll {
+		c.collected(wait)
+	}
+}
+
+// forgetModern removes c from the registry and the hub. It is idempotent.
+func (s *Server) forgetModern(c *modernConn) {
+	s.mu.Lock()
+	delete(s.clients, c)
+	s.Metrics.Subscribed(-c.subscribed)
+	c.subscribed = 0
+	s.mu.Unlock()
+	s.hub.Unsubscribe(c)
+}
+
+// modernClosed runs once when c's connection has closed. It leaves the
+// registry before the hub, so that a subscription racing the close either
+// sees c unregistered or is undone here.
+func (s *Server) modernClosed(c *modernConn, reason outq.Reason, written int64) {
+	s.forgetModern(c)
+	s.stats.Dec(stats.CurrentSubscribers)
+	c.metrics.Closed(reason.String())
+	if c.kind != kindPoll && s.log.Enabled(context.Background(), slog.LevelInfo) {
+		secs := int64(time.Since(c.start) / time.Second)
+		for _, ch := range c.channels {
+			s.log.Info("leavechannel", "ip", c.ip, "transport", c.kind.metricsName(), "channel", ch,
+				"seconds", secs, "messages", c.Sent(), "bytes", written, "reason", reason.String())
+		}
+	}
+}
+
+// requestCursor returns the first non-empty of the given cursor strings,
+// parsed.
+func requestCursor(candidates ...string) (transport.Cursor, error) {
+	for _, s := range candidates {
+		if s != "" {
+			return transport.ParseCursor(s)
+		}
+	}
+	return nil, nil
+}

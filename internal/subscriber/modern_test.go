@@ -1,0 +1,377 @@
+package subscriber_test
+
+// Helpers of the SSE, NDJSON and long-poll tests: a real server on
+// loopback ports, publishing over the controller socket, and raw HTTP over
+// net.Dial so that every byte the server writes is seen.
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/meteorpush/meteor/internal/config"
+	"github.com/meteorpush/meteor/internal/server"
+	"github.com/meteorpush/meteor/internal/stats"
+)
+
+// mWait bounds every read and poll in these tests.
+const mWait = 5 * time.Second
+
+// mServer is a running server with a controller connection to publish.
+type mServer struct {
+	*server.Server
+	t   *testing.T
+	mu  sync.Mutex // guards ctl and r: tests publish from several goroutines
+	ctl net.Conn
+	r   *bufio.Reader
+	log *mLog
+}
+
+// mLog is a log sink safe for concurrent use.
+type mLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *mLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *mLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// decodeJSON decodes one JSON value strictly into v.
+func decodeJSON(t *testing.T, s string, v any) {
+	t.Helper()
+	dec := json.NewDecoder(strings.NewReader(s))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		t.Fatalf("decode %q: %v", s, err)
+	}
+}
+
+// mStart runs a server on loopback ports with the built-in configuration,
+// no heartbeats and no retry hint, changed by edit, and shuts it down when
+// the test ends.
+func mStart(t *testing.T, edit func(*config.Config)) *mServer {
+	t.Helper()
+	cfg := config.Defaults()
+	cfg.SubscriberIP, cfg.SubscriberPort = "127.0.0.1", 0
+	cfg.ControllerIP, cfg.ControllerPort = "127.0.0.1", 0
+	cfg.SubscriberDocumentRoot = ""
+	cfg.AdminIP, cfg.AdminPort = "127.0.0.1", 0
+	cfg.HeartbeatInterval = 0
+	cfg.SSERetry = 0
+	cfg.Default.PingInterval = 0
+	for _, m := range cfg.Modes {
+		m.PingInterval = 0
+	}
+	if edit != nil {
+		edit(cfg)
+	}
+	lg := &mLog{}
+	srv, err := server.New(cfg, slog.New(slog.NewTextHandler(lg, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	ts := &mServer{Server: srv, t: t, log: lg}
+	t.Cleanup(func() {
+		if ts.ctl != nil {
+			ts.ctl.Close()
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), mWait)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+		if t.Failed() {
+			t.Logf("server log:\n%s", lg.String())
+		}
+	})
+	return ts
+}
+
+// publish adds a message over the controller socket and returns its id.
+func (ts *mServer) publish(channel, text string) uint64 {
+	ts.t.Helper()
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if ts.ctl == nil {
+		nc, err := net.Dial("tcp", ts.ControllerAddr().String())
+		if err != nil {
+			ts.t.Fatalf("dial controller: %v", err)
+		}
+		ts.ctl, ts.r = nc, bufio.NewReader(nc)
+	}
+	ts.ctl.SetDeadline(time.Now().Add(mWait))
+	if _, err := io.WriteString(ts.ctl, "ADDMESSAGE "+channel+" "+text+"\n"); err != nil {
+		ts.t.Fatalf("controller write: %v", err)
+	}
+	l, err := ts.r.ReadString('\n')
+	if err != nil {
+		ts.t.Fatalf("ADDMESSAGE %s: %v", channel, err)
+	}
+	id, ok := strings.CutPrefix(strings.TrimSuffix(l, "\r\n"), "OK\t")
+	n, err := strconv.ParseUint(id, 10, 64)
+	if !ok || err != nil {
+		ts.t.Fatalf("ADDMESSAGE %s: got %q", channel, l)
+	}
+	return n
+}
+
+// waitSubscribers polls the hub until channel has n clients.
+func (ts *mServer) waitSubscribers(channel string, n int) {
+	ts.t.Helper()
+	mEventually(ts.t, fmt.Sprintf("%d subscribers on %s", n, channel), func() bool {
+		return ts.Hub().CountSubscribers(channel) == n
+	})
+}
+
+// waitIdle polls until no subscriber connection is counted.
+func (ts *mServer) waitIdle() {
+	ts.t.Helper()
+	mEventually(ts.t, "CurrentSubscribers back to 0", func() bool {
+		return ts.Stats().Get(stats.CurrentSubscribers) == 0
+	})
+}
+
+func mEventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(mWait)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// mConn is a raw HTTP client connection.
+type mConn struct {
+	t  *testing.T
+	nc net.Conn
+	r  *bufio.Reader
+}
+
+// get sends a GET (or another method) with the given extra header lines and
+// returns the connection, ready to read the response.
+func (ts *mServer) request(method, target string, header ...string) *mConn {
+	ts.t.Helper()
+	nc, err := net.Dial("tcp", ts.SubscriberAddr().String())
+	if err != nil {
+		ts.t.Fatalf("dial subscriber: %v", err)
+	}
+	ts.t.Cleanup(func() { nc.Close() })
+	req := method + " " + target + " HTTP/1.1\r\nHost: meteor.test\r\n"
+	for _, h := range header {
+		req += h + "\r\n"
+	}
+	nc.SetDeadline(time.Now().Add(mWait))
+	if _, err := io.WriteString(nc, req+"\r\n"); err != nil {
+		ts.t.Fatalf("write request: %v", err)
+	}
+	return &mConn{t: ts.t, nc: nc, r: bufio.NewReader(nc)}
+}
+
+func (ts *mServer) get(target string, header ...string) *mConn {
+	ts.t.Helper()
+	return ts.request("GET", target, header...)
+}
+
+// header reads the response header, exactly as written.
+func (c *mConn) header() string {
+	c.t.Helper()
+	var b strings.Builder
+	for {
+		l := c.line()
+		b.WriteString(l)
+		if l == "\r\n" {
+			return b.String()
+		}
+	}
+}
+
+// line reads one line, with its line end.
+func (c *mConn) line() string {
+	c.t.Helper()
+	c.nc.SetReadDeadline(time.Now().Add(mWait))
+	l, err := c.r.ReadString('\n')
+	if err != nil {
+		c.t.Fatalf("read: %v (after %q)", err, l)
+	}
+	return l
+}
+
+// expect reads len(want) bytes and fails unless they are want.
+func (c *mConn) expect(want string) {
+	c.t.Helper()
+	c.nc.SetReadDeadline(time.Now().Add(mWait))
+	got := make([]byte, len(want))
+	n, err := io.ReadFull(c.r, got)
+	if err != nil || string(got) != want {
+		c.t.Fatalf("read %q (%v), want %q", got[:n], err, want)
+	}
+}
+
+// event reads one SSE block, up to and including its blank line.
+func (c *mConn) event() string {
+	c.t.Helper()
+	var b strings.Builder
+	for {
+		l := c.line()
+		b.WriteString(l)
+		if l == "\n" {
+			return b.String()
+		}
+	}
+}
+
+// eof expects the server to close the connection with nothing more.
+func (c *mConn) eof() {
+	c.t.Helper()
+	c.nc.SetReadDeadline(time.Now().Add(mWait))
+	rest, err := io.ReadAll(c.r)
+	if err != nil || len(rest) > 0 {
+		c.t.Fatalf("read %q (%v), want the end of the stream", rest, err)
+	}
+}
+
+// body reads the rest of a response until the server closes.
+func (c *mConn) body() string {
+	c.t.Helper()
+	c.nc.SetReadDeadline(time.Now().Add(mWait))
+	b, err := io.ReadAll(c.r)
+	if err != nil {
+		c.t.Fatalf("read body: %v (after %q)", err, b)
+	}
+	return string(b)
+}
+
+// streamHeader is the exact header of an SSE or NDJSON response.
+func streamHeader(contentType string, cors ...string) string {
+	return "HTTP/1.1 200 OK\r\nServer: meteord\r\nContent-Type: " + contentType +
+		"\r\nCache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nX-Accel-Buffering: no\r\n" +
+		strings.Join(cors, "") + "Connection: close\r\n\r\n"
+}
+
+// shutdown stops the server while the test's connections are open.
+func (ts *mServer) shutdown() {
+	ts.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), mWait)
+	defer cancel()
+	if err := ts.Shutdown(ctx); err != nil {
+		ts.t.Fatalf("Shutdown: %v", err)
+	}
+}
+
+// TestModernBadRequests: a bad channel, cursor, callback, timeout or event
+// option is refused with 400 and the reason, before any subscription.
+func TestModernBadRequests(t *testing.T) {
+	ts := mStart(t, func(c *config.Config) { c.MaxChannelsPerRequest = 2 })
+	for _, tc := range []struct{ target, header, reason string }{
+		{"/sse/a.x", "", "bad channel"},
+		{"/sse/a%2Fb!", "", "bad channel"},
+		{"/ndjson/a/b/c", "", "too many channels"},
+		{"/sse/a?since=a:01", "", "bad cursor"},
+		{"/sse/a", "Last-Event-ID: a:1,a:2", "bad cursor"},
+		{"/sse/a?lastEventId=a", "", "bad cursor"},
+		{"/sse/a?event=name", "", "event must be"},
+		{"/ndjson/a?since=a:-1", "", "bad cursor"},
+		{"/poll/a?since=:1", "", "bad cursor"},
+		{"/poll/a?timeout=-1", "", "timeout must be"},
+		{"/poll/a?timeout=1.5", "", "timeout must be"},
+		{"/poll/a?callback=alert(1)", "", "callback must be"},
+		{"/poll/a?callback=", "", "callback must be"},
+	} {
+		var hdr []string
+		if tc.header != "" {
+			hdr = append(hdr, tc.header)
+		}
+		c := ts.get(tc.target, hdr...)
+		h := c.header()
+		if !strings.HasPrefix(h, "HTTP/1.1 400 Bad Request\r\n") || !strings.Contains(h, "Content-Type: text/plain") {
+			t.Errorf("GET %s: header %q, want a 400 in plain text", tc.target, h)
+			continue
+		}
+		if body := c.body(); !strings.Contains(body, tc.reason) {
+			t.Errorf("GET %s: body %q, want the reason %q", tc.target, body, tc.reason)
+		}
+	}
+	if n := ts.Hub().CountSubscribers("a"); n != 0 {
+		t.Errorf("%d subscribers on a after refused requests", n)
+	}
+	ts.waitIdle()
+}
+
+// TestSameMessageEveryTransport: one message reaches a legacy
+// xhrinteractive stream, an SSE stream, an NDJSON stream and a held long
+// poll, at once, with the same id and text.
+func TestSameMessageEveryTransport(t *testing.T) {
+	ts := mStart(t, nil)
+	legacy := ts.get("/push/h1/xhrinteractive/all")
+	legacy.header()
+	sse := ts.get("/sse/all")
+	sse.header()
+	sse.event() // the starting cursor
+	nd := ts.get("/ndjson/all")
+	nd.header()
+	nd.line() // subscribed
+	poll := ts.get("/poll/all?timeout=10")
+	ts.waitSubscribers("all", 4)
+
+	text := `same <b>"text"</b> & more`
+	id := ts.publish("all", text)
+
+	wantLegacy := fmt.Sprintf(`<script>p(%d,"all","same \u003cb\u003e\"text\"\u003c/b\u003e \u0026 more");</script>`, id)
+	for {
+		l := legacy.line()
+		if strings.Contains(l, "<script>p(") {
+			if !strings.Contains(l, wantLegacy) {
+				t.Errorf("legacy: %q, want %q", l, wantLegacy)
+			}
+			break
+		}
+	}
+	if got, want := sse.event(), fmt.Sprintf("id: all:%d\ndata: %s\n\n", id, text); got != want {
+		t.Errorf("sse: %q, want %q", got, want)
+	}
+	var m struct {
+		Type, Channel, Text string
+		ID                  uint64
+		Time                int64
+	}
+	decodeJSON(t, nd.line(), &m)
+	if m.Type != "message" || m.ID != id || m.Text != text || m.Channel != "all" {
+		t.Errorf("ndjson: %+v, want message %d %q", m, id, text)
+	}
+	poll.header()
+	var p struct {
+		Messages []struct {
+			Type, Channel, Text string
+			ID                  uint64
+			Time                int64
+		}
+		Cursor string
+	}
+	decodeJSON(t, poll.body(), &p)
+	if len(p.Messages) != 1 || p.Messages[0].ID != id || p.Messages[0].Text != text || p.Cursor != fmt.Sprintf("all:%d", id) {
+		t.Errorf("poll: %+v, want message %d %q", p, id, text)
+	}
+}
