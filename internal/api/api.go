@@ -180,8 +180,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.auth && r.URL.Path != "/healthz" && r.URL.Path != "/readyz" && !s.authorized(w, r) {
 		return
 	}
-	if _, pattern := s.mux.Handler(r); pattern == "" {
-		s.unrouted(w, r)
+	if h, pattern := s.mux.Handler(r); pattern == "" {
+		s.unrouted(w, r, h)
 		return
 	}
 	s.mux.ServeHTTP(w, r)
@@ -209,11 +209,10 @@ func (s *Server) authorized(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
-// unrouted answers a request that no pattern matches, with the status the
-// mux would give (404, 405 with Allow, or a redirect to the clean path) and
-// a JSON body.
-func (s *Server) unrouted(w http.ResponseWriter, r *http.Request) {
-	h, _ := s.mux.Handler(r)
+// unrouted answers a request that no pattern matches, with the status that
+// h, the mux's answer, gives (404, 405 with Allow, or a redirect to the
+// clean path) and a JSON body.
+func (s *Server) unrouted(w http.ResponseWriter, r *http.Request, h http.Handler) {
 	rec := &headerRecorder{header: make(http.Header)}
 	h.ServeHTTP(rec, r)
 	for _, k := range []string{"Allow", "Location"} {

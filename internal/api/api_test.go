@@ -169,8 +169,7 @@ func TestChannels(t *testing.T) {
 		ts.publish("b", fmt.Sprint("m", i))
 	}
 	ts.publish("a", "only")
-	sub := ts.subscribe("/push/h1/xhrinteractive/a/z", "z")
-	_ = sub
+	ts.subscribe("/push/h1/xhrinteractive/a/z", "z")
 
 	r := ts.do("GET", "/api/channels", "", nil)
 	if want := `{"channels":[{"name":"a","messages":1,"subscribers":1,"lastId":16},` +
@@ -252,7 +251,7 @@ func TestClearAndClose(t *testing.T) {
 
 	s1 := ts.subscribe("/push/h1/xhrinteractive/d", "d")
 	s2 := ts.subscribe("/push/h2/xhrinteractive/d/c", "d")
-	other := ts.subscribe("/push/h3/xhrinteractive/c", "c")
+	ts.subscribe("/push/h3/xhrinteractive/c", "c")
 	r = ts.do("POST", "/api/channels/d/close", "", nil)
 	if r.status != http.StatusOK || string(r.body) != `{"channel":"d","closed":2}`+"\n" {
 		t.Errorf("close = %d %s, want 200 closed 2", r.status, r.body)
@@ -263,7 +262,6 @@ func TestClearAndClose(t *testing.T) {
 	if n := ts.subscribers("c"); n != 1 {
 		t.Errorf("closing d closed a subscriber of c only: c has %d subscribers, want 1", n)
 	}
-	_ = other
 	if r := ts.do("POST", "/api/channels/d/close", "", nil); r.status != 200 || r.json(t)["closed"] != 0.0 {
 		t.Errorf("second close = %d %s, want closed 0", r.status, r.body)
 	}
@@ -477,8 +475,7 @@ func TestHealth(t *testing.T) {
 	}
 
 	// A subscriber that never reads holds the shutdown in its drain.
-	stuck := ts.subscribe("/push/stuck/iframe/c", "c")
-	_ = stuck
+	ts.subscribe("/push/stuck/iframe/c", "c")
 	text := strings.Repeat("y", 60000)
 	for range 100 {
 		ts.publish("c", text)

@@ -143,6 +143,7 @@ func (s *Server) statsHandler(w http.ResponseWriter, r *http.Request) {
 		"uptime":        s.stats.Uptime(),
 		"channel_count": len(chans),
 	}
+	// Counters run from 0 up to the first that has no name.
 	for c := stats.Counter(0); c.String() != "unknown"; c++ {
 		out[c.String()] = s.stats.Get(c)
 	}
