@@ -57,6 +57,11 @@ type Options struct {
 	Token string
 
 	Limits Limits
+	// Origins is the CORSOrigins setting: browser origins allowed to call
+	// the API. DashboardPort is the subscriber port, whose pages reached
+	// through loopback (the dashboard) are allowed too.
+	Origins       string
+	DashboardPort int
 	// ReadHeaderTimeout bounds the time to receive a request's header,
 	// MaxHeaderBytes its size.
 	ReadHeaderTimeout time.Duration
@@ -75,6 +80,9 @@ type Server struct {
 	ready   atomic.Bool
 	mux     *http.ServeMux
 	httpSrv *http.Server
+
+	origins       string
+	dashboardPort atomic.Int64
 }
 
 // New returns an API server. It fails with ErrTokenRequired when opts.IP is
@@ -95,7 +103,10 @@ func New(opts Options) (*Server, error) {
 		auth:  opts.Token != "",
 		token: sha256.Sum256([]byte(opts.Token)),
 		mux:   http.NewServeMux(),
+
+		origins: opts.Origins,
 	}
+	s.dashboardPort.Store(int64(opts.DashboardPort))
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -133,6 +144,10 @@ func (s *Server) SetLimits(l Limits) {
 	}
 	s.limits.Store(&l)
 }
+
+// SetDashboardPort changes the subscriber port whose loopback pages may
+// call the API; call it before Serve.
+func (s *Server) SetDashboardPort(port int) { s.dashboardPort.Store(int64(port)) }
 
 // SetReady sets what /readyz reports: 200 while ready, 503 otherwise. The
 // server starts not ready.
@@ -177,6 +192,9 @@ func (s *Server) routes() {
 // ServeHTTP checks the credentials and routes the request. Unknown paths and
 // methods get JSON errors like every other refusal.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != "/healthz" && r.URL.Path != "/readyz" && !s.browserGuard(w, r) {
+		return
+	}
 	if s.auth && r.URL.Path != "/healthz" && r.URL.Path != "/readyz" && !s.authorized(w, r) {
 		return
 	}

@@ -56,6 +56,7 @@ func New(cfg *config.Config, logger *slog.Logger) (*Server, error) {
 		a, err := api.New(api.Options{
 			Hub: s.hub, Stats: s.stats, Metrics: s.met, Logger: logger,
 			IP: cfg.AdminIP, Token: cfg.APIToken, Limits: apiLimits(cfg),
+			Origins: cfg.CORSOrigins, DashboardPort: cfg.SubscriberPort,
 			ReadHeaderTimeout: time.Duration(cfg.RequestTimeout) * time.Second,
 			MaxHeaderBytes:    cfg.MaxHeaderBytes,
 		})
@@ -146,6 +147,9 @@ func (s *Server) Start() error {
 		s.serve("udp", func() error { return s.ctl.ServeUDP(s.udp) })
 	}
 	if s.api != nil {
+		// The dashboard's origin is the subscriber listener's real port,
+		// which differs from the setting when that is 0.
+		s.api.SetDashboardPort(s.subLn.Addr().(*net.TCPAddr).Port)
 		s.serve("api", func() error { return s.api.Serve(s.apiLn) })
 		s.api.SetReady(true)
 	}
