@@ -1,0 +1,72 @@
+package transport_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/meteorpush/meteor/internal/transport"
+)
+
+func TestParseCursor(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want transport.Cursor
+	}{
+		{"", nil},
+		{"a:0", transport.Cursor{{"a", 0}}},
+		{"news:42,sport%20x:7,A-b_9:18446744073709551614", transport.Cursor{{"news", 42}, {"sport%20x", 7}, {"A-b_9", 18446744073709551614}}},
+	} {
+		got, err := transport.ParseCursor(tc.in)
+		if err != nil || len(got) != len(tc.want) {
+			t.Fatalf("ParseCursor(%q) = %v, %v; want %v", tc.in, got, err, tc.want)
+		}
+		for i := range got {
+			if got[i] != tc.want[i] {
+				t.Fatalf("ParseCursor(%q) = %v, want %v", tc.in, got, tc.want)
+			}
+		}
+		if s := got.String(); s != tc.in {
+			t.Errorf("ParseCursor(%q).String() = %q", tc.in, s)
+		}
+	}
+	for _, in := range []string{
+		",", "a", "a:", ":1", "a:1,", ",a:1", "a:1,,b:2", "a:01", "a:-1", "a:+1", "a: 1", " a:1",
+		"a:1 ", "a:1,a:2", "a.b:1", "a:b:1", "a:18446744073709551615", "a:99999999999999999999",
+		"é:1", "a:1;b:2", "a:0x1", strings.Repeat("a", transport.MaxCursor) + ":1",
+	} {
+		if got, err := transport.ParseCursor(in); !errors.Is(err, transport.ErrBadCursor) {
+			t.Errorf("ParseCursor(%q) = %v, %v; want ErrBadCursor", in, got, err)
+		}
+	}
+}
+
+// FuzzParseCursor: no input panics; what is accepted is bounded, names
+// only valid channels, each once, and prints back as the same string.
+func FuzzParseCursor(f *testing.F) {
+	for _, s := range []string{"", "a:1", "a:1,b:2", "a:01", "a:1,a:2", "x:18446744073709551614", "a:1,", "%41-_:0"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		c, err := transport.ParseCursor(s)
+		if err != nil {
+			if !errors.Is(err, transport.ErrBadCursor) {
+				t.Fatalf("ParseCursor(%q): error %v does not wrap ErrBadCursor", s, err)
+			}
+			return
+		}
+		if len(s) > transport.MaxCursor {
+			t.Fatalf("ParseCursor accepted %d bytes", len(s))
+		}
+		if got := c.String(); got != s {
+			t.Fatalf("ParseCursor(%q).String() = %q", s, got)
+		}
+		seen := map[string]bool{}
+		for _, p := range c {
+			if seen[p.Channel] || p.Channel == "" || strings.ContainsAny(p.Channel, ":,\n\r ") {
+				t.Fatalf("ParseCursor(%q) gave %v", s, c)
+			}
+			seen[p.Channel] = true
+		}
+	})
+}

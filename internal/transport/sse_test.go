@@ -1,0 +1,107 @@
+package transport_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/meteorpush/meteor/internal/engine"
+	"github.com/meteorpush/meteor/internal/transport"
+)
+
+func TestSSEData(t *testing.T) {
+	for in, want := range map[string]string{
+		"":            "data: \n",
+		"one":         "data: one\n",
+		"a\nb":        "data: a\ndata: b\n",
+		"a\r\nb":      "data: a\ndata: b\n",
+		"a\rb":        "data: a\ndata: b\n",
+		"a\n\rb":      "data: a\ndata: \ndata: b\n",
+		"a\r\r\nb":    "data: a\ndata: \ndata: b\n",
+		"end\n":       "data: end\ndata: \n",
+		" lead: x":    "data:  lead: x\n",
+		"é\x00\u2028": "data: é\x00\u2028\n",
+	} {
+		if got := string(transport.AppendSSEData(nil, in)); got != want {
+			t.Errorf("AppendSSEData(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestSSEEncoders: a message's event lines are rendered once per form and
+// shared.
+func TestSSEEncoders(t *testing.T) {
+	m := &engine.Message{ID: 7, Channel: "c", Text: "x\ny", Time: time.Now()}
+	if got, want := string(m.Encoded(transport.SSEData)), "data: x\ndata: y\n\n"; got != want {
+		t.Errorf("SSEData = %q, want %q", got, want)
+	}
+	if got, want := string(m.Encoded(transport.SSENamed)), "event: c\ndata: x\ndata: y\n\n"; got != want {
+		t.Errorf("SSENamed = %q, want %q", got, want)
+	}
+	a, b := m.Encoded(transport.SSEData), m.Encoded(transport.SSEData)
+	if &a[0] != &b[0] {
+		t.Error("SSEData rendered twice")
+	}
+	if got, want := string(transport.AppendSSEID(nil, transport.Cursor{{"a", 1}, {"b", 2}})), "id: a:1,b:2\n"; got != want {
+		t.Errorf("AppendSSEID = %q, want %q", got, want)
+	}
+	if got, want := string(transport.SSEGap("c", 3, 5)), "event: gap\ndata: {\"channel\":\"c\",\"since\":3,\"trimmed\":5}\n\n"; got != want {
+		t.Errorf("SSEGap = %q, want %q", got, want)
+	}
+	if got, want := string(transport.SSEClose("shutdown")), "event: close\ndata: {\"reason\":\"shutdown\"}\n\n"; got != want {
+		t.Errorf("SSEClose = %q, want %q", got, want)
+	}
+}
+
+func TestPollBody(t *testing.T) {
+	m := &engine.Message{ID: 7, Channel: "c", Text: "</script>", Time: time.UnixMilli(1700000000123)}
+	cur := transport.Cursor{{"c", 7}, {"d", 0}}
+	got := string(transport.AppendPollBody(nil, []*engine.Message{m}, cur, []transport.Gap{{"c", 1, 5}}, "cb"))
+	want := `/**/cb({"messages":[{"type":"message","id":7,"channel":"c","text":"\u003c/script\u003e","time":1700000000123}],"cursor":"c:7,d:0","gaps":[{"channel":"c","since":1,"trimmed":5}]});`
+	if got != want {
+		t.Errorf("AppendPollBody = %s, want %s", got, want)
+	}
+	if got := string(transport.AppendPollBody(nil, nil, cur, nil, "")); got != `{"messages":[],"cursor":"c:7,d:0"}` {
+		t.Errorf("empty poll body = %s", got)
+	}
+}
+
+// BenchmarkSSEDeliver measures what a subscriber costs per message beyond
+// the shared event lines: its id line and the one buffer that joins them
+// (one allocation per delivery).
+func BenchmarkSSEDeliver(b *testing.B) {
+	cur := transport.Cursor{{"news", 123456}, {"sport", 654321}}
+	for _, tc := range benchTexts {
+		b.Run(tc.name, func(b *testing.B) {
+			m := &engine.Message{ID: 123457, Channel: "news", Text: tc.text, Time: time.Now()}
+			ev := m.Encoded(transport.SSEData)
+			b.SetBytes(int64(len(ev)))
+			b.ReportAllocs()
+			for b.Loop() {
+				buf := make([]byte, 0, len(ev)+64)
+				buf = transport.AppendSSEID(buf, cur)
+				buf = append(buf, ev...)
+				_ = buf
+			}
+		})
+	}
+}
+
+// BenchmarkSSEEncode renders a new message each iteration: the cost of the
+// first SSE subscriber of a message.
+func BenchmarkSSEEncode(b *testing.B) {
+	for _, tc := range benchTexts {
+		text := tc.text
+		if strings.HasPrefix(tc.name, "escaped") {
+			text = strings.ReplaceAll(text, "<", "\n")
+		}
+		b.Run(tc.name, func(b *testing.B) {
+			b.SetBytes(int64(len(text)))
+			b.ReportAllocs()
+			for b.Loop() {
+				m := &engine.Message{ID: 1, Channel: "news", Text: text}
+				m.Encoded(transport.SSEData)
+			}
+		})
+	}
+}
