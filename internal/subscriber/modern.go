@@ -202,7 +202,10 @@ func (c *modernConn) Deliver(msgs []*engine.Message, live bool) bool {
 		// The event lines are shared; the id line is this connection's
 		// cursor after the message. One buffer per delivery keeps it one
 		// write (one system call) per message.
-		idLen := len(transport.AppendSSEID(nil, c.cur)) + 4
+		idLen := len("id: \n")
+		for _, p := range c.cur {
+			idLen += len(p.Channel) + len(":,18446744073709551615") // at most
+		}
 		n := 0
 		for _, m := range msgs {
 			n += idLen + len(m.Encoded(c.sse))
