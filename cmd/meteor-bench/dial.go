@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -105,32 +103,3 @@ func (ds *dialers) dial(ctx context.Context, i int, target string) (net.Conn, er
 // errStatus is returned when the server answers a subscription with a
 // status other than 200.
 var errStatus = errors.New("subscription refused")
-
-// subscribe sends the subscription request on nc and reads the response
-// header, up to the blank line. It returns a reader positioned after the
-// header: the body that followed in the same reads is in its buffer.
-func subscribe(nc net.Conn, path string, timeout time.Duration) (*bufio.Reader, error) {
-	nc.SetDeadline(time.Now().Add(timeout))
-	defer nc.SetDeadline(time.Time{})
-	req := "GET " + path + " HTTP/1.1\r\nHost: meteor-bench\r\nUser-Agent: meteor-bench\r\n\r\n"
-	if _, err := nc.Write([]byte(req)); err != nil {
-		return nil, err
-	}
-	br := bufio.NewReaderSize(nc, 2048)
-	status, err := br.ReadSlice('\n')
-	if err != nil {
-		return nil, fmt.Errorf("reading status line: %w", err)
-	}
-	if !bytes.HasPrefix(status, []byte("HTTP/1.1 200 ")) && !bytes.HasPrefix(status, []byte("HTTP/1.0 200 ")) {
-		return nil, fmt.Errorf("%w: %q", errStatus, bytes.TrimSpace(status))
-	}
-	for {
-		line, err := br.ReadSlice('\n')
-		if err != nil {
-			return nil, fmt.Errorf("reading header: %w", err)
-		}
-		if len(line) <= 2 && (len(line) == 1 || line[0] == '\r') {
-			return br, nil
-		}
-	}
-}

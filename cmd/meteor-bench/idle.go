@@ -14,8 +14,8 @@ import (
 
 // common are the flags of every scenario.
 type common struct {
-	target, controller      string
-	prefix, mode, channel   string
+	ep                      endpoint
+	channel                 string
 	n                       int
 	sources                 string
 	concurrency             int
@@ -28,10 +28,7 @@ type common struct {
 }
 
 func (c *common) register(fs *flag.FlagSet, channel string, n int) {
-	fs.StringVar(&c.target, "target", "127.0.0.1:4670", "subscriber listener, host:port")
-	fs.StringVar(&c.controller, "controller", "127.0.0.1:4671", "controller listener, host:port")
-	fs.StringVar(&c.prefix, "prefix", "/push", "SubscriberDynamicPageAddress")
-	fs.StringVar(&c.mode, "mode", "xhrinteractive", "subscriber mode (a streaming one)")
+	c.ep.register(fs)
 	fs.StringVar(&c.channel, "channel", channel, "channel every subscriber joins")
 	fs.IntVar(&c.n, "n", n, "subscribers")
 	fs.StringVar(&c.sources, "sources", "", "source addresses to spread connections over, e.g. 127.0.0.2-127.0.0.50 (default: the kernel's choice)")
@@ -44,7 +41,22 @@ func (c *common) register(fs *flag.FlagSet, channel string, n int) {
 	fs.BoolVar(&c.jsonOut, "json", false, "also print the result as one JSON line")
 }
 
+// register adds the flags that choose the server and its transport.
+func (e *endpoint) register(fs *flag.FlagSet) {
+	fs.StringVar(&e.Kind, "target", targetMeteor, "server: meteor or nchan (bench/nchan/nginx.conf)")
+	fs.StringVar(&e.Transport, "transport", transportStream, "stream (Meteor xhrinteractive, Nchan http-raw-stream), sse, ws, or ndjson (Meteor)")
+	fs.StringVar(&e.Addr, "addr", "", "subscriber listener, host:port (default 127.0.0.1:4670 for meteor, 127.0.0.1:4680 for nchan)")
+	fs.StringVar(&e.Ctl, "controller", "127.0.0.1:4671", "meteor: controller listener, host:port")
+	fs.StringVar(&e.PubURL, "pub-url", "", "HTTP publishing base URL (default http://127.0.0.1:4672, meteor's API; http://<addr> for nchan)")
+	fs.StringVar(&e.Publish, "publish", "", "how to publish: line (meteor's controller) or http (default line for meteor, http for nchan)")
+	fs.StringVar(&e.Prefix, "prefix", "/push", "meteor stream: SubscriberDynamicPageAddress")
+	fs.StringVar(&e.Mode, "mode", "xhrinteractive", "meteor stream: subscriber mode (a streaming one)")
+}
+
 func (c *common) check() error {
+	if err := c.ep.defaults(); err != nil {
+		return err
+	}
 	if c.n <= 0 {
 		return errors.New("-n must be positive")
 	}
@@ -72,7 +84,7 @@ func (c *common) check() error {
 
 func (c *common) shards() []shardConfig {
 	return splitShards(shardConfig{
-		Target: c.target, Prefix: c.prefix, Mode: c.mode, Channel: c.channel,
+		EP: c.ep, Channel: c.channel,
 		Run: c.run, Sources: c.parsedSources, Concurrency: c.concurrency,
 		ConnectTimeout: c.connectTimeout, ReadBuffer: c.readBuffer,
 	}, c.n, c.workers)
@@ -80,6 +92,7 @@ func (c *common) shards() []shardConfig {
 
 // idleResult is the idle scenario's outcome.
 type idleResult struct {
+	label
 	Subscribers      int     `json:"subscribers"`
 	Failed           int     `json:"failed"`
 	Workers          int     `json:"workers"`
@@ -93,6 +106,10 @@ type idleResult struct {
 	AnonHeld         int64   `json:"anon_held"`
 	RSSAfterClose    int64   `json:"rss_after_close"`
 	KiBPerSubscriber float64 `json:"kib_per_subscriber"`
+	PSSBefore        int64   `json:"pss_before"`
+	PSSHeld          int64   `json:"pss_held"`
+	PSSKiBPerSub     float64 `json:"pss_kib_per_subscriber"` // the figure to compare across servers
+	Procs            int     `json:"server_procs"`           // server processes summed (1 + children)
 	AnonKiBPerSub    float64 `json:"anon_kib_per_subscriber"`
 	HoldSecs         float64 `json:"hold_secs"`
 	CPUSecs          float64 `json:"cpu_secs"`    // server CPU during the hold
@@ -147,7 +164,7 @@ func sampleN(ctx context.Context, pid, n int, every time.Duration) ([]procSample
 			case <-time.After(every):
 			}
 		}
-		s, err := readProc(pid)
+		s, err := readTree(pid)
 		if err != nil {
 			return out, fmt.Errorf("server process %d: %w", pid, err)
 		}
@@ -157,53 +174,26 @@ func sampleN(ctx context.Context, pid, n int, every time.Duration) ([]procSample
 }
 
 func idle(ctx context.Context, c *common, pid int, hold, settle time.Duration, samples int, logf func(string, ...any)) (*idleResult, error) {
-	res := &idleResult{Workers: c.workers}
+	res := &idleResult{label: c.label("idle"), Workers: c.workers}
 	before, err := sampleN(ctx, pid, 3, 300*time.Millisecond)
 	if err != nil {
 		return nil, err
 	}
 	b := summarise(before)
 	res.RSSBefore, res.AnonBefore, res.ThreadsBefore = b.Median, b.AnonMedian, before[len(before)-1].Threads
-	ctl, err := dialCtl(ctx, c.controller)
-	if err != nil {
-		return nil, err
-	}
-	defer ctl.Close()
-	count0, err := ctl.Count(c.channel)
-	if err != nil {
-		return nil, err
-	}
-	if count0 != 0 {
-		logf("channel %s already has %d subscribers; counting from there", c.channel, count0)
-	}
-
+	res.PSSBefore, res.Procs = b.PSSMedian, 1+before[len(before)-1].Procs
 	logf("server pid %d: RSS %.1f MiB before; opening %d subscribers in %d process(es)", pid, mib(res.RSSBefore), c.n, c.workers)
-	fl, err := startFleet(ctx, c.shards(), true, c.timeout, logWriter{logf})
+	sess, err := openSession(ctx, c, logf)
 	if err != nil {
 		return nil, err
 	}
-	closed := false
-	defer func() {
-		if !closed {
-			fl.close(30 * time.Second)
-		}
-	}()
-	conn, err := fl.collect(ctx, "connected")
-	if err != nil {
-		return nil, err
-	}
+	defer sess.release(logf)
+	conn := sess.conn
 	res.Subscribers, res.Failed, res.ConnectSecs = conn.OK, conn.Failed, conn.ConnectSecs
-	logf("%d connected, %d failed (%d retries) in %.1f s%s", conn.OK, conn.Failed, conn.Retries, conn.ConnectSecs, errNote(conn.FirstErr))
-	if conn.OK == 0 {
-		return nil, fmt.Errorf("no subscriber connected: %s", conn.FirstErr)
-	}
-	wctx, wcancel := context.WithTimeout(ctx, 60*time.Second)
-	res.ServerCount, err = ctl.waitCount(wctx, c.channel, func(n int) bool { return n >= count0+conn.OK })
-	wcancel()
-	res.ServerCount -= count0
-	if err != nil {
+	if res.ServerCount, err = sess.cnt.Count(c.channel); err != nil {
 		return nil, err
 	}
+	res.ServerCount -= sess.count0
 	logf("server counts %d subscribers; settling %v, then sampling for %v", res.ServerCount, settle, hold)
 	select {
 	case <-time.After(settle):
@@ -211,7 +201,7 @@ func idle(ctx context.Context, c *common, pid int, hold, settle time.Duration, s
 		return nil, ctx.Err()
 	}
 
-	first, err := readProc(pid)
+	first, err := readTree(pid)
 	if err != nil {
 		return nil, err
 	}
@@ -224,7 +214,7 @@ func idle(ctx context.Context, c *common, pid int, hold, settle time.Duration, s
 	if wait := hold - time.Since(t0); wait > 0 {
 		time.Sleep(wait)
 	}
-	last, err := readProc(pid)
+	last, err := readTree(pid)
 	if err != nil {
 		return nil, err
 	}
@@ -236,8 +226,10 @@ func idle(ctx context.Context, c *common, pid int, hold, settle time.Duration, s
 	res.ThreadsHeld, res.FDsHeld = last.Threads, last.FDs
 	res.KiBPerSubscriber = float64(res.RSSHeld-res.RSSBefore) / 1024 / float64(res.ServerCount)
 	res.AnonKiBPerSub = float64(res.AnonHeld-res.AnonBefore) / 1024 / float64(res.ServerCount)
+	res.PSSHeld = h.PSSMedian
+	res.PSSKiBPerSub = float64(res.PSSHeld-res.PSSBefore) / 1024 / float64(res.ServerCount)
 
-	st, err := fl.ask(ctx, "status", "status")
+	st, err := sess.fl.ask(ctx, "status", "status")
 	if err != nil {
 		return res, err
 	}
@@ -245,28 +237,26 @@ func idle(ctx context.Context, c *common, pid int, hold, settle time.Duration, s
 	res.PingsPerSub = float64(st.Pings) / float64(max(st.OK, 1))
 	res.BytesPerSub = float64(st.Bytes) / float64(max(st.OK, 1))
 
-	closed = true
-	if _, err := fl.close(60 * time.Second); err != nil {
-		logf("closing: %v", err)
-	}
-	wctx, wcancel = context.WithTimeout(context.Background(), 30*time.Second)
-	if _, err := ctl.waitCount(wctx, c.channel, func(n int) bool { return n <= count0 }); err != nil {
+	sess.close(logf)
+	wctx, wcancel := context.WithTimeout(context.Background(), 30*time.Second)
+	if _, err := waitCount(wctx, sess.cnt, c.channel, func(n int) bool { return n <= sess.count0 }); err != nil {
 		logf("after closing: %v", err)
 	}
 	wcancel()
 	time.Sleep(2 * time.Second)
-	if after, err := readProc(pid); err == nil {
+	if after, err := readTree(pid); err == nil {
 		res.RSSAfterClose = after.RSS
 	}
 	return res, nil
 }
 
 func printIdle(w io.Writer, c *common, r *idleResult) {
-	fmt.Fprintf(w, "idle: %d subscribers (%d failed) in mode %s on channel %s, %d process(es), connected in %.1f s\n",
-		r.Subscribers, r.Failed, c.mode, c.channel, r.Workers, r.ConnectSecs)
+	fmt.Fprintf(w, "idle: %d subscribers (%d failed), %s, on channel %s, %d process(es), connected in %.1f s\n",
+		r.Subscribers, r.Failed, c.ep.Kind+" "+c.ep.Transport, c.channel, r.Workers, r.ConnectSecs)
 	fmt.Fprintf(w, "  server RSS      before %.1f MiB, held %.1f MiB (min %.1f, max %.1f), after close %.1f MiB\n",
 		mib(r.RSSBefore), mib(r.RSSHeld), mib(r.RSSHeldMin), mib(r.RSSHeldMax), mib(r.RSSAfterClose))
-	fmt.Fprintf(w, "  per subscriber  %.2f KiB RSS (%.2f KiB anonymous)\n", r.KiBPerSubscriber, r.AnonKiBPerSub)
+	fmt.Fprintf(w, "  per subscriber  %.2f KiB RSS (%.2f KiB anonymous), %.2f KiB PSS, over %d process(es)\n",
+		r.KiBPerSubscriber, r.AnonKiBPerSub, r.PSSKiBPerSub, r.Procs)
 	fmt.Fprintf(w, "  server CPU      %.2f s in %.1f s held = %.2f%% of one core\n", r.CPUSecs, r.HoldSecs, r.CPUPercent)
 	fmt.Fprintf(w, "  server threads  %d before, %d held; open files held %d\n", r.ThreadsBefore, r.ThreadsHeld, r.FDsHeld)
 	fmt.Fprintf(w, "  subscribers     %.2f pings and %.0f body bytes each; %d closed by the server\n",

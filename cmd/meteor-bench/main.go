@@ -10,6 +10,17 @@
 //	    N subscribers of one channel while messages are published at a fixed
 //	    rate: deliveries per second, latency from publish to read, lost and
 //	    duplicated messages.
+//	meteor-bench burst -n 10000 -bursts 10 ...
+//	    one message at a time to N subscribers: time until the last has it.
+//	meteor-bench churn -n 1000 -rate 50 -churn-rate 200 ...
+//	    fanout while short-lived subscribers connect and disconnect.
+//	meteor-bench publish -publish line -conns 4 -pipeline 64 ...
+//	    messages accepted per second, no subscriber.
+//	meteor-bench report -o table.md -svg chart.svg results.jsonl
+//	    a markdown table (Meteor/Nchan ratios) and an SVG chart.
+//
+// -target meteor|nchan chooses the server (Nchan as bench/nchan/nginx.conf
+// configures it), -transport stream|sse|ws the subscribers' wire format.
 //
 // One process holds at most -per-worker connections (the machine allows
 // 20,000 open files per process); a larger -n is spread over worker
@@ -45,6 +56,14 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = runIdle(ctx, args[1:], stdout, stderr)
 	case "fanout":
 		err = runFanout(ctx, args[1:], stdout, stderr)
+	case "burst":
+		err = runBurst(ctx, args[1:], stdout, stderr)
+	case "churn":
+		err = runChurn(ctx, args[1:], stdout, stderr)
+	case "publish":
+		err = runPublish(ctx, args[1:], stdout, stderr)
+	case "report":
+		err = runReport(args[1:], stdout, stderr)
 	case "shard":
 		err = runShardCommand(ctx, args[1:], stdin, stdout)
 	case "-h", "-help", "--help", "help":
@@ -66,8 +85,17 @@ func usage(w io.Writer) {
 	fmt.Fprint(w, `usage: meteor-bench <scenario> [flags]
 
 scenarios:
-  idle     N idle streaming subscribers: server RSS per subscriber, CPU while idle
+  idle     N idle subscribers: server memory per subscriber, CPU while idle
   fanout   N subscribers, messages published at a fixed rate: rate, latency, loss
+  burst    one message at a time to N subscribers: time until the last has it
+  churn    fanout while short-lived subscribers connect and disconnect at a rate
+  publish  publishing throughput, pipelined line protocol or HTTP, no subscribers
+  report   JSON results (-json lines) to a markdown table and an SVG chart
+
+Every scenario takes -target meteor|nchan and -transport stream|sse|ws
+(ndjson on meteor); the message text carries its sequence number and
+publication time, so loss, duplicates and latency are counted the same way
+for every server.
 
 Run "meteor-bench <scenario> -h" for the flags of a scenario.
 `)

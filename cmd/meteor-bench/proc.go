@@ -19,7 +19,9 @@ type procSample struct {
 	RSSAnon int64 // RssAnon, bytes: heap and stacks, not the mapped binary
 	CPU     int64 // utime + stime, clock ticks
 	Threads int
-	FDs     int // -1 when /proc/<pid>/fd cannot be read
+	FDs     int   // -1 when /proc/<pid>/fd cannot be read
+	PSS     int64 // proportional set size, bytes (readTree only)
+	Procs   int   // child processes summed in (readTree only)
 }
 
 // readProc samples process pid.
@@ -92,6 +94,7 @@ func parseStatCPU(stat []byte) (int64, error) {
 type rssStats struct {
 	Median, Min, Max int64
 	AnonMedian       int64
+	PSSMedian        int64
 }
 
 func summarise(samples []procSample) rssStats {
@@ -100,10 +103,85 @@ func summarise(samples []procSample) rssStats {
 	}
 	rss := make([]int64, len(samples))
 	anon := make([]int64, len(samples))
+	pss := make([]int64, len(samples))
 	for i, s := range samples {
-		rss[i], anon[i] = s.RSS, s.RSSAnon
+		rss[i], anon[i], pss[i] = s.RSS, s.RSSAnon, s.PSS
 	}
 	slices.Sort(rss)
 	slices.Sort(anon)
-	return rssStats{Median: rss[len(rss)/2], Min: rss[0], Max: rss[len(rss)-1], AnonMedian: anon[len(anon)/2]}
+	slices.Sort(pss)
+	return rssStats{Median: rss[len(rss)/2], Min: rss[0], Max: rss[len(rss)-1], AnonMedian: anon[len(anon)/2], PSSMedian: pss[len(pss)/2]}
+}
+
+// readTree samples process pid and its children (nginx's workers under
+// its master) and sums them. PSS shares each page among the processes
+// that map it, so the sum counts shared memory (Nchan's shared zone) once;
+// RSS sums count it in every process.
+func readTree(pid int) (procSample, error) {
+	s, err := readProc(pid)
+	if err != nil {
+		return s, err
+	}
+	s.PSS = readPSS(pid)
+	for _, child := range childrenOf(pid) {
+		c, err := readProc(child)
+		if err != nil {
+			continue // it ended between the listing and the read
+		}
+		s.RSS += c.RSS
+		s.RSSAnon += c.RSSAnon
+		s.PSS += readPSS(child)
+		s.CPU += c.CPU
+		s.Threads += c.Threads
+		if c.FDs >= 0 && s.FDs >= 0 {
+			s.FDs += c.FDs
+		}
+		s.Procs++
+	}
+	return s, nil
+}
+
+// readPSS returns the Pss line of /proc/<pid>/smaps_rollup in bytes, 0 if
+// it cannot be read.
+func readPSS(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+	if err != nil {
+		return 0
+	}
+	for line := range bytes.SplitSeq(b, []byte("\n")) {
+		if v, ok := bytes.CutPrefix(line, []byte("Pss:")); ok {
+			return kib(v)
+		}
+	}
+	return 0
+}
+
+// childrenOf lists the processes whose parent is pid.
+func childrenOf(pid int) []int {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	var out []int
+	for _, e := range ents {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil || p == pid {
+			continue
+		}
+		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		i := bytes.LastIndexByte(stat, ')')
+		if i < 0 {
+			continue
+		}
+		f := bytes.Fields(stat[i+1:])
+		if len(f) > 1 {
+			if pp, err := strconv.Atoi(string(f[1])); err == nil && pp == pid {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
 }

@@ -41,9 +41,15 @@ func startServer(t *testing.T) *server.Server {
 
 func testCommon(t *testing.T, srv *server.Server, channel string, n int) *common {
 	t.Helper()
+	return testCommonTransport(t, srv, transportStream, channel, n)
+}
+
+func testCommonTransport(t *testing.T, srv *server.Server, transport, channel string, n int) *common {
+	t.Helper()
 	c := &common{
-		target: srv.SubscriberAddr().String(), controller: srv.ControllerAddr().String(),
-		prefix: "/push", mode: "xhrinteractive", channel: channel, n: n,
+		ep: endpoint{Kind: targetMeteor, Transport: transport, Addr: srv.SubscriberAddr().String(),
+			Ctl: srv.ControllerAddr().String(), PubURL: "http://" + srv.AdminAddr().String()},
+		channel: channel, n: n,
 		concurrency: 8, perWorker: 1000, connectTimeout: 5 * time.Second, timeout: 30 * time.Second,
 		readBuffer: 512,
 	}
@@ -70,7 +76,7 @@ func TestShardAccounting(t *testing.T) {
 	if err != nil || conn.OK != subs {
 		t.Fatalf("connected %+v, %v; want %d", conn, err, subs)
 	}
-	ctl, err := dialCtl(ctx, c.controller)
+	ctl, err := dialCtl(ctx, c.ep.Ctl)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,9 +27,7 @@ import (
 
 // shardConfig says which subscribers a shard opens.
 type shardConfig struct {
-	Target         string        // subscriber listener, host:port
-	Prefix         string        // SubscriberDynamicPageAddress
-	Mode           string        // subscriber mode
+	EP             endpoint      // server, transport and URLs
 	Channel        string        // channel every subscriber joins
 	N              int           // subscribers in this shard
 	First          int           // index of the first, for hostids and sources
@@ -43,7 +41,8 @@ type shardConfig struct {
 // args renders c as the command line of a worker process.
 func (c shardConfig) args() []string {
 	return []string{"shard",
-		"-target", c.Target, "-prefix", c.Prefix, "-mode", c.Mode, "-channel", c.Channel,
+		"-target", c.EP.Kind, "-transport", c.EP.Transport, "-addr", c.EP.Addr,
+		"-prefix", c.EP.Prefix, "-mode", c.EP.Mode, "-channel", c.Channel,
 		"-n", strconv.Itoa(c.N), "-first", strconv.Itoa(c.First), "-run", c.Run,
 		"-sources", formatSources(c.Sources), "-concurrency", strconv.Itoa(c.Concurrency),
 		"-connect-timeout", c.ConnectTimeout.String(), "-read-buffer", strconv.Itoa(c.ReadBuffer)}
@@ -78,7 +77,14 @@ type shardReport struct {
 	Foreign   int64      `json:"foreign"`   // messages without a stamp
 	Lost      int64      `json:"lost"`      // with "end": publications never received
 	Latency   *histogram `json:"latency,omitempty"`
+	// SeqMaxUS[seq] is the latest delivery of publication seq, in µs after
+	// its publication (with "end", for at most maxSeqTracked publications).
+	SeqMaxUS []int64 `json:"seq_max_us,omitempty"`
 }
+
+// maxSeqTracked bounds the publications whose latest delivery a shard
+// keeps (the burst scenario's).
+const maxSeqTracked = 10000
 
 // merge adds o's counts to r.
 func (r *shardReport) merge(o *shardReport) {
@@ -102,6 +108,12 @@ func (r *shardReport) merge(o *shardReport) {
 	r.Malformed += o.Malformed
 	r.Foreign += o.Foreign
 	r.Lost += o.Lost
+	for len(r.SeqMaxUS) < len(o.SeqMaxUS) {
+		r.SeqMaxUS = append(r.SeqMaxUS, 0)
+	}
+	for i, v := range o.SeqMaxUS {
+		r.SeqMaxUS[i] = max(r.SeqMaxUS[i], v)
+	}
 	if o.Latency != nil {
 		if r.Latency == nil {
 			r.Latency = &histogram{}
@@ -119,6 +131,7 @@ type shard struct {
 	mu      sync.Mutex
 	conns   []*benchConn // guarded by mu
 	latency histogram    // guarded by mu
+	seqMax  []int64      // guarded by mu; see shardReport.SeqMaxUS
 
 	bytes, pings, eofs, malformed, foreign atomic.Int64
 	serverClosed                           atomic.Int64
@@ -127,7 +140,7 @@ type shard struct {
 // benchConn is one subscriber connection.
 type benchConn struct {
 	nc net.Conn
-	br *bufio.Reader
+	br io.Reader // the body
 
 	mu   sync.Mutex
 	acct connAccount // guarded by mu
@@ -237,13 +250,12 @@ func (s *shard) connect(ctx context.Context) *shardReport {
 // open opens subscriber i, retrying a few times on errors that a busy
 // listener or a crowded port range cause.
 func (s *shard) open(ctx context.Context, i int) (retries int, err error) {
-	path := s.cfg.Prefix + "/" + hostID(s.cfg.Run, i) + "/" + s.cfg.Mode + "/" + s.cfg.Channel
 	for attempt := 0; ; attempt++ {
 		var nc net.Conn
-		nc, err = s.dialers.dial(ctx, i, s.cfg.Target)
+		nc, err = s.dialers.dial(ctx, i, s.cfg.EP.Addr)
 		if err == nil {
-			var br *bufio.Reader
-			br, err = subscribe(nc, path, s.cfg.ConnectTimeout)
+			var br io.Reader
+			br, err = s.cfg.EP.subscribe(nc, hostID(s.cfg.Run, i), s.cfg.Channel, s.cfg.ConnectTimeout)
 			if err == nil {
 				c := &benchConn{nc: nc, br: br}
 				s.mu.Lock()
@@ -268,7 +280,7 @@ func (s *shard) open(ctx context.Context, i int) (retries int, err error) {
 func (s *shard) read(c *benchConn) {
 	defer s.readers.Done()
 	buf := make([]byte, max(s.cfg.ReadBuffer, 64))
-	var p frameParser
+	p := s.cfg.EP.parser()
 	var now time.Time
 	onFrame := func(f *frame) {
 		switch f.Kind {
@@ -284,12 +296,25 @@ func (s *shard) read(c *benchConn) {
 				s.foreign.Add(1)
 				return
 			}
+			id := f.ID
+			if id == 0 {
+				// Transports without a numeric id: the order of
+				// publication is the order expected.
+				id = int64(seq) + 1
+			}
 			c.mu.Lock()
-			fresh := c.acct.add(seq, f.ID)
+			fresh := c.acct.add(seq, id)
 			c.mu.Unlock()
 			if fresh {
+				d := now.Sub(time.Unix(0, sent))
 				s.mu.Lock()
-				s.latency.Add(now.Sub(time.Unix(0, sent)))
+				s.latency.Add(d)
+				if seq < maxSeqTracked {
+					for len(s.seqMax) <= seq {
+						s.seqMax = append(s.seqMax, 0)
+					}
+					s.seqMax[seq] = max(s.seqMax[seq], d.Microseconds())
+				}
 				s.mu.Unlock()
 			}
 		}
@@ -317,6 +342,10 @@ func (s *shard) status(published int) *shardReport {
 	conns := s.conns
 	lat := histogram{}
 	lat.Merge(&s.latency)
+	var seqMax []int64
+	if published > 0 {
+		seqMax = append(seqMax, s.seqMax[:min(len(s.seqMax), published)]...)
+	}
 	s.mu.Unlock()
 	r := &shardReport{
 		Wanted:       s.cfg.N,
@@ -328,6 +357,7 @@ func (s *shard) status(published int) *shardReport {
 		Malformed:    s.malformed.Load(),
 		Foreign:      s.foreign.Load(),
 		Latency:      &lat,
+		SeqMaxUS:     seqMax,
 	}
 	r.Open = r.OK - r.ServerClosed
 	for _, c := range conns {
@@ -362,9 +392,11 @@ func runShardCommand(ctx context.Context, args []string, stdin io.Reader, stdout
 	fs := flag.NewFlagSet("shard", flag.ContinueOnError)
 	var cfg shardConfig
 	var sources string
-	fs.StringVar(&cfg.Target, "target", "", "")
-	fs.StringVar(&cfg.Prefix, "prefix", "/push", "")
-	fs.StringVar(&cfg.Mode, "mode", "xhrinteractive", "")
+	fs.StringVar(&cfg.EP.Kind, "target", targetMeteor, "")
+	fs.StringVar(&cfg.EP.Transport, "transport", transportStream, "")
+	fs.StringVar(&cfg.EP.Addr, "addr", "", "")
+	fs.StringVar(&cfg.EP.Prefix, "prefix", "/push", "")
+	fs.StringVar(&cfg.EP.Mode, "mode", "xhrinteractive", "")
 	fs.StringVar(&cfg.Channel, "channel", "bench", "")
 	fs.IntVar(&cfg.N, "n", 0, "")
 	fs.IntVar(&cfg.First, "first", 0, "")
@@ -381,8 +413,8 @@ func runShardCommand(ctx context.Context, args []string, stdin io.Reader, stdout
 	if cfg.Sources, err = parseSources(sources); err != nil {
 		return err
 	}
-	if cfg.Target == "" || cfg.N <= 0 {
-		return fmt.Errorf("-target and -n are required")
+	if cfg.EP.Addr == "" || cfg.N <= 0 {
+		return fmt.Errorf("-addr and -n are required")
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
