@@ -3,33 +3,18 @@ package subscriber
 import (
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
+
+	"github.com/meteorpush/meteor/internal/origin"
 )
 
 // corsMaxAge is how long a browser may cache a preflight's answer.
 const corsMaxAge = 10 * time.Minute
 
 // corsAllowed reports whether origin may read the SSE, NDJSON and long-poll
-// responses: it is listed in origins (space- or comma-separated; "*": any).
-// An origin that is empty or holds bytes that cannot be echoed in a header
-// is never allowed.
-func corsAllowed(origins, origin string) bool {
-	if origin == "" || len(origin) > 256 {
-		return false
-	}
-	for i := 0; i < len(origin); i++ {
-		if origin[i] <= ' ' || origin[i] >= 0x7f {
-			return false
-		}
-	}
-	for o := range strings.FieldsFuncSeq(origins, func(r rune) bool { return r == ' ' || r == ',' }) {
-		if o == "*" || strings.EqualFold(strings.TrimRight(o, "/"), origin) {
-			return true
-		}
-	}
-	return false
-}
+// responses and open a WebSocket: it is listed in origins, the CORSOrigins
+// setting.
+func corsAllowed(origins, o string) bool { return origin.Listed(origins, o) }
 
 // corsHeader returns the CORS header lines of a response to r: none when
 // its Origin is not allowed, so that the browser keeps the page from

@@ -120,10 +120,8 @@ func startPosition(sub modernSub, h engine.History) uint64 {
 // modernConn is one SSE, NDJSON or JSON long-poll connection. It is the
 // hub.Client of each of its channels and a conn of the Server.
 type modernConn struct {
+	transport.Output
 	kind      modernKind
-	out       *outq.Conn
-	stats     *stats.Stats
-	metrics   *metrics.Transport
 	sse       engine.Encoder // kindSSE: transport.SSEData or SSENamed
 	ip        string
 	agent     string
@@ -217,20 +215,11 @@ func (c *modernConn) Deliver(msgs []*engine.Message, live bool) bool {
 			b = append(b, m.Encoded(c.sse)...)
 		}
 	}
-	if !c.out.Write(b) {
+	if !c.WriteMessages(b, msgs, live) {
 		c.done = true
 		return false
 	}
 	c.sent += len(msgs)
-	if c.stats != nil {
-		c.stats.Add(stats.MessagesServed, int64(len(msgs)))
-		c.stats.Add(stats.TotalOutboundBytes, int64(len(b)))
-	}
-	var published time.Time
-	if live {
-		published = msgs[0].Time
-	}
-	c.metrics.Delivered(len(msgs), len(b), published)
 	return true
 }
 
@@ -241,7 +230,7 @@ func (c *modernConn) Lagged() {
 		c.mu.Lock()
 		c.done = true
 		c.mu.Unlock()
-		c.out.Close(outq.SlowConsumer)
+		c.Out.Close(outq.SlowConsumer)
 		return
 	}
 	c.finish(outq.SlowConsumer)
@@ -254,7 +243,7 @@ func (c *modernConn) Kick() { c.finish(outq.ChannelClosed) }
 
 func (c *modernConn) shutdown() { c.finish(outq.ServerShutdown) }
 
-func (c *modernConn) abort() { c.out.Close(outq.ServerShutdown) }
+func (c *modernConn) abort() { c.Out.Close(outq.ServerShutdown) }
 
 // tick sends a stream's heartbeat, and answers a held poll whose time is up.
 func (c *modernConn) tick(now time.Time) {
@@ -275,9 +264,9 @@ func (c *modernConn) tick(now time.Time) {
 		return
 	}
 	if c.kind == kindSSE {
-		c.write(transport.SSEHeartbeat)
+		c.Write(transport.SSEHeartbeat)
 	} else {
-		c.write(transport.NDJSONPing)
+		c.Write(transport.NDJSONPing)
 	}
 	c.nextBeat = c.nextBeat.Add(c.heartbeat)
 	if c.nextBeat.Before(due) {
@@ -306,24 +295,7 @@ func (c *modernConn) finish(r outq.Reason) {
 	} else {
 		b = transport.NDJSONClose(r.String())
 	}
-	if c.stats != nil {
-		c.stats.Add(stats.TotalOutboundBytes, int64(len(b)))
-	}
-	c.metrics.Sent(len(b))
-	c.out.CloseAfter(b, r)
-}
-
-// write writes bytes that are not messages (a header, a heartbeat) and
-// counts them. It reports whether the connection still takes writes.
-func (c *modernConn) write(b []byte) bool {
-	if !c.out.Write(b) {
-		return false
-	}
-	if c.stats != nil {
-		c.stats.Add(stats.TotalOutboundBytes, int64(len(b)))
-	}
-	c.metrics.Sent(len(b))
-	return true
+	c.CloseAfter(b, r)
 }
 
 // collected runs once a poll's history has been delivered: it answers at
@@ -353,17 +325,17 @@ func (c *modernConn) answerLocked(r outq.Reason) {
 	}
 	b := responseHeader(ctype, c.cors, len(body))
 	b = append(b, body...)
-	c.out.CloseAfter(b, r)
+	c.Out.CloseAfter(b, r)
 	n := len(c.batch)
 	c.sent += n
-	if c.stats != nil {
-		c.stats.Add(stats.MessagesServed, int64(n))
-		c.stats.Add(stats.TotalOutboundBytes, int64(len(b)))
+	if c.Stats != nil {
+		c.Stats.Add(stats.MessagesServed, int64(n))
+		c.Stats.Add(stats.TotalOutboundBytes, int64(len(b)))
 	}
 	if n > 0 {
-		c.metrics.Delivered(n, len(b), c.live)
+		c.Metrics.Delivered(n, len(b), c.live)
 	} else {
-		c.metrics.Sent(len(b))
+		c.Metrics.Sent(len(b))
 	}
 	c.batch = nil
 }
@@ -406,15 +378,15 @@ func (s *Server) openModern(w http.ResponseWriter, r *http.Request, set *Setting
 	}
 	c.ip, c.agent, c.start = remoteIP(r), r.UserAgent(), time.Now()
 	c.nextBeat = c.start.Add(c.heartbeat)
-	c.stats, c.metrics = s.stats, s.Metrics.For(c.kind.metricsName())
+	c.Stats, c.Metrics = s.stats, s.Metrics.For(c.kind.metricsName())
 	c.channels = make([]string, len(subs))
 	hsubs := make([]hub.Sub, len(subs))
 	for i, sub := range subs {
 		c.channels[i] = sub.Name
 		hsubs[i] = hub.Sub{Channel: sub.Name, Query: sub.Query}
 	}
-	c.metrics.Connected()
-	c.out = outq.New(nc, outq.Options{
+	c.Metrics.Connected()
+	c.Out = outq.New(nc, outq.Options{
 		Limit:   set.MaxPending,
 		Timeout: set.WriteTimeout,
 		Group:   &s.group,
@@ -422,11 +394,11 @@ func (s *Server) openModern(w http.ResponseWriter, r *http.Request, set *Setting
 		OnClose: func(reason outq.Reason, written int64) { s.modernClosed(c, reason, written) },
 	})
 	if !s.register(c, nil) {
-		c.out.Close(outq.ServerShutdown)
+		c.Out.Close(outq.ServerShutdown)
 		return
 	}
 	defer func() {
-		if c.out.Closed() {
+		if c.Out.Closed() {
 			// It may have closed before it was registered everywhere.
 			s.forgetModern(c)
 		}
@@ -434,7 +406,7 @@ func (s *Server) openModern(w http.ResponseWriter, r *http.Request, set *Setting
 	hist, activate, err := s.hub.Subscribe(r.Context(), c, hsubs, true)
 	if err != nil {
 		s.log.Error("subscribe failed", "ip", c.ip, "transport", c.kind.metricsName(), "err", err)
-		c.out.Close(outq.WriteFailed)
+		c.Out.Close(outq.WriteFailed)
 		return
 	}
 	s.mu.Lock()
@@ -468,7 +440,7 @@ func (s *Server) openModern(w http.ResponseWriter, r *http.Request, set *Setting
 	}
 	c.mu.Unlock()
 	if preamble != nil {
-		c.write(preamble(gaps))
+		c.Write(preamble(gaps))
 	}
 	if s.log.Enabled(context.Background(), slog.LevelInfo) {
 		for i, sub := range subs {
@@ -498,7 +470,7 @@ func (s *Server) forgetModern(c *modernConn) {
 func (s *Server) modernClosed(c *modernConn, reason outq.Reason, written int64) {
 	s.forgetModern(c)
 	s.stats.Dec(stats.CurrentSubscribers)
-	c.metrics.Closed(reason.String())
+	c.Metrics.Closed(reason.String())
 	if c.kind != kindPoll && s.log.Enabled(context.Background(), slog.LevelInfo) {
 		secs := int64(time.Since(c.start) / time.Second)
 		for _, ch := range c.channels {

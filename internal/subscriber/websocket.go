@@ -235,12 +235,7 @@ func wsOriginAllowed(set *Settings, r *http.Request) bool {
 	if u, err := url.Parse(origin); err == nil && strings.EqualFold(u.Host, r.Host) {
 		return true
 	}
-	for o := range strings.FieldsFuncSeq(set.CORSOrigins, func(r rune) bool { return r == ' ' || r == ',' }) {
-		if o == "*" || strings.EqualFold(strings.TrimRight(o, "/"), origin) {
-			return true
-		}
-	}
-	return false
+	return corsAllowed(set.CORSOrigins, origin)
 }
 
 // wsRead is the connection's read loop: it runs the client's operations in

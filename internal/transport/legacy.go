@@ -11,9 +11,7 @@ import (
 
 	"github.com/meteorpush/meteor/internal/config"
 	"github.com/meteorpush/meteor/internal/engine"
-	"github.com/meteorpush/meteor/internal/metrics"
 	"github.com/meteorpush/meteor/internal/outq"
-	"github.com/meteorpush/meteor/internal/stats"
 	"github.com/meteorpush/meteor/internal/tmpl"
 )
 
@@ -110,10 +108,8 @@ func (l *LegacyMode) AppendChannelInfo(dst []byte, name string, h engine.History
 // LegacyClient is one subscriber connection in a template mode. It
 // implements hub.Client.
 type LegacyClient struct {
-	Mode    *LegacyMode
-	Out     *outq.Conn
-	Stats   *stats.Stats
-	Metrics *metrics.Transport
+	Output
+	Mode *LegacyMode
 
 	mu   sync.Mutex
 	sent int  // guarded by mu; messages written
@@ -137,20 +133,11 @@ func (c *LegacyClient) Deliver(msgs []*engine.Message, live bool) bool {
 			b = append(b, m.Encoded(c.Mode)...)
 		}
 	}
-	if !c.Out.Write(b) {
+	if !c.WriteMessages(b, msgs, live) {
 		c.done = true
 		return false
 	}
 	c.sent += len(msgs)
-	if c.Stats != nil {
-		c.Stats.Add(stats.MessagesServed, int64(len(msgs)))
-		c.Stats.Add(stats.TotalOutboundBytes, int64(len(b)))
-	}
-	var published time.Time
-	if live {
-		published = msgs[0].Time
-	}
-	c.Metrics.Delivered(len(msgs), len(b), published)
 	if c.Mode.MaxMessages > 0 && c.sent >= c.Mode.MaxMessages {
 		c.done = true
 		c.Out.CloseAfter(nil, outq.MaxMessagesReached)
@@ -171,19 +158,6 @@ func (c *LegacyClient) Lagged() {
 // administrator closed one of its channels.
 func (c *LegacyClient) Kick() { c.Finish(c.Mode.Shutdown, outq.ChannelClosed) }
 
-// Write writes bytes that are not messages (a header, a ping) and counts
-// them. It reports whether the connection still takes writes.
-func (c *LegacyClient) Write(b []byte) bool {
-	if !c.Out.Write(b) {
-		return false
-	}
-	if c.Stats != nil {
-		c.Stats.Add(stats.TotalOutboundBytes, int64(len(b)))
-	}
-	c.Metrics.Sent(len(b))
-	return true
-}
-
 // Sent returns the number of messages written.
 func (c *LegacyClient) Sent() int {
 	c.mu.Lock()
@@ -197,5 +171,5 @@ func (c *LegacyClient) Finish(final []byte, r outq.Reason) {
 	c.mu.Lock()
 	c.done = true
 	c.mu.Unlock()
-	c.Out.CloseAfter(final, r)
+	c.CloseAfter(final, r)
 }

@@ -15,12 +15,9 @@ import (
 	"math"
 	"strconv"
 	"sync"
-	"time"
 
 	"github.com/meteorpush/meteor/internal/engine"
-	"github.com/meteorpush/meteor/internal/metrics"
 	"github.com/meteorpush/meteor/internal/outq"
-	"github.com/meteorpush/meteor/internal/stats"
 	"github.com/meteorpush/meteor/internal/tmpl"
 )
 
@@ -363,9 +360,7 @@ func ParseClientMessage(b []byte) (ClientMessage, error) {
 // WebSocketClient is one WebSocket connection as the hub sees it. It
 // implements hub.Client; every byte it sends goes through Out.
 type WebSocketClient struct {
-	Out     *outq.Conn
-	Stats   *stats.Stats
-	Metrics *metrics.Transport
+	Output
 
 	mu      sync.Mutex
 	sent    int       // guarded by mu; messages written
@@ -393,19 +388,10 @@ func (c *WebSocketClient) Deliver(msgs []*engine.Message, live bool) bool {
 			b = append(b, m.Encoded(WebSocketFrame)...)
 		}
 	}
-	if !c.Out.Write(b) {
+	if !c.WriteMessages(b, msgs, live) {
 		return false
 	}
 	c.sent += len(msgs)
-	if c.Stats != nil {
-		c.Stats.Add(stats.MessagesServed, int64(len(msgs)))
-		c.Stats.Add(stats.TotalOutboundBytes, int64(len(b)))
-	}
-	var published time.Time
-	if live {
-		published = msgs[0].Time
-	}
-	c.Metrics.Delivered(len(msgs), len(b), published)
 	return true
 }
 
@@ -416,19 +402,6 @@ func (c *WebSocketClient) Lagged() { c.Close(CloseSlowConsumer) }
 // Kick closes the connection because an administrator closed one of its
 // channels.
 func (c *WebSocketClient) Kick() { c.Close(CloseKicked) }
-
-// Write writes a frame that is not a message (a reply, a heartbeat) and
-// counts it. It reports whether the connection still takes writes.
-func (c *WebSocketClient) Write(b []byte) bool {
-	if !c.Out.Write(b) {
-		return false
-	}
-	if c.Stats != nil {
-		c.Stats.Add(stats.TotalOutboundBytes, int64(len(b)))
-	}
-	c.Metrics.Sent(len(b))
-	return true
-}
 
 // Close queues a close frame with code and closes the connection once it
 // is written. Only the first close frame is sent; when the queue is already
@@ -456,11 +429,7 @@ func (c *WebSocketClient) closeWith(code CloseCode, frame []byte, r outq.Reason)
 	}
 	c.closing = code
 	c.mu.Unlock()
-	if c.Stats != nil {
-		c.Stats.Add(stats.TotalOutboundBytes, int64(len(frame)))
-	}
-	c.Metrics.Sent(len(frame))
-	c.Out.CloseAfter(frame, r)
+	c.CloseAfter(frame, r)
 }
 
 // Closing returns the code of the close frame queued, or 0.
