@@ -18,9 +18,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/meteorpush/meteor/internal/config"
+	"github.com/meteorpush/meteor/internal/engine"
 	"github.com/meteorpush/meteor/internal/server"
 	"github.com/meteorpush/meteor/internal/stats"
+	"github.com/meteorpush/meteor/internal/transport"
 )
 
 // mWait bounds every read and poll in these tests.
@@ -334,7 +337,19 @@ func TestSameMessageEveryTransport(t *testing.T) {
 	nd.header()
 	nd.line() // subscribed
 	poll := ts.get("/poll/all?timeout=10")
-	ts.waitSubscribers("all", 4)
+	ws, _, err := websocket.DefaultDialer.Dial("ws://"+ts.SubscriberAddr().String()+"/ws", nil)
+	if err != nil {
+		t.Fatalf("websocket: %v", err)
+	}
+	defer ws.Close()
+	ws.SetReadDeadline(time.Now().Add(mWait))
+	if err := ws.WriteMessage(websocket.TextMessage, []byte(`{"op":"subscribe","channel":"all"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, b, err := ws.ReadMessage(); err != nil || !strings.Contains(string(b), `"subscribed"`) {
+		t.Fatalf("websocket: %q, %v; want subscribed", b, err)
+	}
+	ts.waitSubscribers("all", 5)
 
 	text := `same <b>"text"</b> & more`
 	id := ts.publish("all", text)
@@ -360,6 +375,13 @@ func TestSameMessageEveryTransport(t *testing.T) {
 	decodeJSON(t, nd.line(), &m)
 	if m.Type != "message" || m.ID != id || m.Text != text || m.Channel != "all" {
 		t.Errorf("ndjson: %+v, want message %d %q", m, id, text)
+	}
+	_, b, err := ws.ReadMessage()
+	if err != nil {
+		t.Fatalf("websocket: %v", err)
+	}
+	if want := string(transport.JSONFormat.Encode(&engine.Message{ID: m.ID, Channel: "all", Text: text, Time: time.UnixMilli(m.Time)})); string(b) != want {
+		t.Errorf("websocket: %s, want the NDJSON object %s", b, want)
 	}
 	poll.header()
 	var p struct {
