@@ -31,6 +31,7 @@ type fanoutResult struct {
 	Published    int          `json:"published"`
 	PublishSecs  float64      `json:"publish_secs"`
 	PublishRate  float64      `json:"publish_rate"` // achieved, messages/s
+	WantedRate   float64      `json:"wanted_rate"`  // -rate
 	Size         int          `json:"size"`
 	Expected     int64        `json:"expected"`  // subscribers x published
 	Delivered    int64        `json:"delivered"` // distinct (subscriber, message) pairs
@@ -131,7 +132,7 @@ func pace(ctx context.Context, pub publisher, channel string, rate float64, size
 }
 
 func fanout(ctx context.Context, c *common, p fanoutParams, logf func(string, ...any)) (*fanoutResult, error) {
-	res := &fanoutResult{label: c.label("fanout"), Workers: c.workers, Size: p.size}
+	res := &fanoutResult{label: c.label("fanout"), Workers: c.workers, Size: p.size, WantedRate: p.rate}
 	sess, err := openSession(ctx, c, logf)
 	if err != nil {
 		return nil, err
@@ -156,6 +157,7 @@ func fanout(ctx context.Context, c *common, p fanoutParams, logf func(string, ..
 	}
 	logf("publishing %.0f msg/s of %d bytes for %v (%s)", p.rate, p.size, p.duration, c.ep.Publish)
 	published, start, perr := pace(ctx, pub, c.channel, p.rate, p.size, p.duration)
+	res.PublishSecs = time.Since(start).Seconds()
 	if ch != nil {
 		res.Churn = ch.stop()
 	}
@@ -163,7 +165,6 @@ func fanout(ctx context.Context, c *common, p fanoutParams, logf func(string, ..
 		return nil, perr
 	}
 	res.Published = published
-	res.PublishSecs = time.Since(start).Seconds()
 	res.PublishRate = float64(published) / res.PublishSecs
 	res.Expected = int64(sess.conn.OK) * int64(published)
 

@@ -33,6 +33,7 @@ type anyResult struct {
 	Procs       int     `json:"server_procs"`
 
 	PublishRate  float64 `json:"publish_rate"`
+	WantedRate   float64 `json:"wanted_rate"`
 	Expected     int64   `json:"expected"`
 	Delivered    int64   `json:"delivered"`
 	DeliveryRate float64 `json:"delivery_rate"`
@@ -59,9 +60,9 @@ func (r *anyResult) key() string {
 	case "idle":
 		return fmt.Sprintf("idle, %d subscribers, %s", n, r.Transport)
 	case "fanout":
-		return fmt.Sprintf("fanout, %d subscribers, %.0f msg/s x %d B, %s", n, math.Round(r.PublishRate), r.Size, r.Transport)
+		return fmt.Sprintf("fanout, %d subscribers, %g msg/s x %d B, %s", n, r.WantedRate, r.Size, r.Transport)
 	case "churn":
-		return fmt.Sprintf("churn, %d steady, %.0f msg/s, %s", n, math.Round(r.PublishRate), r.Transport)
+		return fmt.Sprintf("churn, %d steady, %g msg/s, %s", n, r.WantedRate, r.Transport)
 	case "burst":
 		return fmt.Sprintf("burst, %d subscribers, %s", n, r.Transport)
 	case "publish":
