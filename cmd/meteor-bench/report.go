@@ -88,7 +88,7 @@ var metrics = map[string][]metric{
 		{"server CPU while idle", -1, "% of a core", func(r *anyResult) (float64, bool) { return r.IdleCPU, true }},
 	},
 	"fanout": {
-		{"deliveries/s", +1, "/s", func(r *anyResult) (float64, bool) { return r.DeliveryRate, true }},
+		{"deliveries/s", +1, "", func(r *anyResult) (float64, bool) { return r.DeliveryRate, true }},
 		{"latency p50", -1, "ms", func(r *anyResult) (float64, bool) { return ms(r.LatencyP50us), true }},
 		{"latency p99", -1, "ms", func(r *anyResult) (float64, bool) { return ms(r.LatencyP99us), true }},
 		{"latency max", -1, "ms", func(r *anyResult) (float64, bool) { return ms(r.LatencyMaxus), true }},
@@ -96,7 +96,7 @@ var metrics = map[string][]metric{
 		{"server CPU", -1, "% of a core", func(r *anyResult) (float64, bool) { return r.ServerCPU, r.ServerCPU > 0 }},
 	},
 	"churn": {
-		{"connects/s", +1, "/s", func(r *anyResult) (float64, bool) {
+		{"connects/s", +1, "", func(r *anyResult) (float64, bool) {
 			if r.Churn == nil {
 				return 0, false
 			}
@@ -117,7 +117,7 @@ var metrics = map[string][]metric{
 		{"lost + duplicated", -1, "", func(r *anyResult) (float64, bool) { return float64(r.Lost + r.Dups), true }},
 	},
 	"publish": {
-		{"messages/s", +1, "/s", func(r *anyResult) (float64, bool) { return r.Rate, true }},
+		{"messages/s", +1, "", func(r *anyResult) (float64, bool) { return r.Rate, true }},
 	},
 }
 
