@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"reflect"
@@ -46,6 +47,16 @@ var tricky = []string{
 	"unicode: é ü 日本語 😀",
 	`'single' & <b>bold</b>`,
 	"", // an empty message
+	"two\nlines",
+	"\nblank\n\nlines and a trailing newline\n",
+	"CRLF\r\nline ends\r\n",
+}
+
+// sseText is text as the SSE transport delivers it: Server-Sent Events
+// split lines at CR, LF and CRLF alike (docs/transports.md), so CR and CRLF
+// come back as LF.
+func sseText(s string) string {
+	return strings.ReplaceAll(strings.ReplaceAll(s, "\r\n", "\n"), "\r", "\n")
 }
 
 var browser struct {
@@ -569,7 +580,7 @@ func TestModes(t *testing.T) {
 			waitConnected(t, m, p, mode, "news")
 			want := []received{{early, "news", "before the page"}}
 			for _, text := range tricky {
-				want = append(want, received{m.publish(t, "news", text), "news", text})
+				want = append(want, received{m.publishAPI(t, m.api(), "news", text), "news", text})
 			}
 			p.expectGot(want)
 			// One more, so that a repeat of anything above would show.
@@ -931,27 +942,45 @@ func TestLegacyHelpers(t *testing.T) {
 }
 
 // TestDashboard: the page at / shows what is published on channel demo in
-// one column per transport, side by side.
+// one column per transport, side by side; it publishes through the HTTP API
+// and shows the server's figures from /metrics (the API answers the page's
+// origin, the subscriber port reached through loopback, with CORS).
 func TestDashboard(t *testing.T) {
 	t.Parallel()
 	m := startServer(t, nil)
 	old := m.publish(t, "demo", "stored before")
-	p := openPage(t, m.base+"/")
-	for _, col := range []string{"websocket", "sse", "ndjson", "poll", "legacy"} {
+	api := "http://" + m.srv.AdminAddr().String()
+	p := openPage(t, m.base+"/?api="+url.QueryEscape(api))
+	cols := []string{"websocket", "sse", "ndjson", "poll", "legacy"}
+	for _, col := range cols {
 		p.wait(col+" column shows the history", `document.querySelector('#col-`+col+` li[data-id="`+strconv.Itoa(old)+`"]')`)
 	}
 	m.waitSubscribers(t, p, "demo", 5)
-	id := m.publish(t, "demo", "hello <from> the test")
-	for _, col := range []string{"websocket", "sse", "ndjson", "poll", "legacy"} {
-		p.wait(col+" column shows the message", `(function () {
-			var li = document.querySelector("#col-`+col+` li");
-			return li && li.dataset.id === "`+strconv.Itoa(id)+`" &&
-				li.querySelector(".text").textContent === "hello <from> the test";
+	// Multi-line texts survive every transport (SSE sends one data: line
+	// per line).
+	text := "hello <from> the test\nsecond line"
+	id := m.publishAPI(t, api, "demo", text)
+	// The page's own publish box, through the API.
+	p.eval(`document.getElementById("publish-text").value = "from the page"; document.querySelector("#publish-form button").click(), 1`)
+	p.wait("the publish box's answer", `/^Published as #\d+\.$/.test(document.getElementById("publish-status").textContent)`)
+	var status string
+	p.evalInto(`document.getElementById("publish-status").textContent`, &status)
+	pageID, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(status, "Published as #"), "."))
+	if pageID != id+1 {
+		t.Errorf("the page published as #%d, want #%d (%q)", pageID, id+1, status)
+	}
+	for _, col := range cols {
+		p.wait(col+" column shows the messages", `(function () {
+			var li = document.querySelectorAll("#col-`+col+` li");
+			return li.length >= 3 && li[0].dataset.id === "`+strconv.Itoa(pageID)+`" &&
+				li[0].querySelector(".text").textContent === "from the page" &&
+				li[1].dataset.id === "`+strconv.Itoa(id)+`" &&
+				li[1].querySelector(".text").textContent === `+jsString(text)+`;
 		})()`)
 		var n int
 		p.evalInto(`document.querySelectorAll("#col-`+col+` li").length`, &n)
-		if n != 2 {
-			t.Errorf("column %s shows %d messages, want 2", col, n)
+		if n != 3 {
+			t.Errorf("column %s shows %d messages, want 3", col, n)
 		}
 	}
 	var command string
@@ -959,7 +988,47 @@ func TestDashboard(t *testing.T) {
 	if want := `printf 'ADDMESSAGE demo hello\r\n' | nc -q1 127.0.0.1 4671`; command != want {
 		t.Errorf("publish command shown: %q, want %q", command, want)
 	}
-	p.wait("server stats, or why there are none", `document.getElementById("stat-connections").textContent !== "–" || !document.getElementById("stats-error").hidden`)
+	// The figures come from the API's /metrics: five connections (a
+	// held poll counts while it waits), two rates once there are two
+	// readings, one box per transport.
+	p.wait("server figures from /metrics", `(function () {
+		return document.getElementById("stats-error").hidden &&
+			/^\d+$/.test(document.getElementById("stat-connections").textContent) &&
+			/^\d+\.\d$/.test(document.getElementById("stat-published-rate").textContent) &&
+			document.querySelector('#stat-transports [data-transport="websocket"]') !== null;
+	})()`)
+	var ws int
+	p.evalInto(`Number(document.querySelector('#stat-transports [data-transport="websocket"] b').textContent)`, &ws)
+	if ws != 1 {
+		t.Errorf("the dashboard shows %d WebSocket connections, want 1", ws)
+	}
+}
+
+// publishAPI publishes through the HTTP API at api and returns the id.
+func (m *meteord) publishAPI(t *testing.T, api, channel, text string) int {
+	t.Helper()
+	c := &http.Client{Timeout: 10 * time.Second}
+	resp, err := c.Post(api+"/api/channels/"+channel+"/messages", "text/plain; charset=utf-8", strings.NewReader(text))
+	if err != nil {
+		t.Fatalf("publishing through the API: %v", err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		ID int `json:"id"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != http.StatusCreated {
+		t.Fatalf("publishing through the API: HTTP %d, %v", resp.StatusCode, err)
+	}
+	return body.ID
+}
+
+// api returns the base URL of the server's HTTP API.
+func (m *meteord) api() string { return "http://" + m.srv.AdminAddr().String() }
+
+// jsString returns s as a JavaScript string literal.
+func jsString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
 }
 
 // TestParser checks the wire parser against the browser's own JavaScript

@@ -110,7 +110,11 @@ func TestTransports(t *testing.T) {
 			m.waitSubscribers(t, p, "news", 1)
 			want := []received{{early, "news", "before the page"}}
 			for _, text := range tricky {
-				want = append(want, received{m.publish(t, "news", text), "news", text})
+				got := text
+				if tr == "sse" {
+					got = sseText(text)
+				}
+				want = append(want, received{m.publishAPI(t, m.api(), "news", text), "news", got})
 			}
 			p.expectGot(want)
 			want = append(want, received{m.publish(t, "news", "last"), "news", "last"})
@@ -434,5 +438,65 @@ func TestModuleFile(t *testing.T) {
 	}
 	if string(a) != string(b) {
 		t.Fatal("public/meteor.esm.js differs from public/meteor.mjs: copy it again")
+	}
+}
+
+// closeChannel closes a channel's subscribers through the HTTP API, as an
+// administrator does.
+func (m *meteord) closeChannel(t *testing.T, channel string) {
+	t.Helper()
+	c := &http.Client{Timeout: 10 * time.Second}
+	resp, err := c.Post(m.api()+"/api/channels/"+channel+"/close", "", nil)
+	if err != nil {
+		t.Fatalf("closing channel %s: %v", channel, err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("closing channel %s: HTTP %d", channel, resp.StatusCode)
+	}
+}
+
+// TestKick: an administrator closes the channel (WebSocket 4000, an SSE or
+// NDJSON close event with reason channelClose): the client stops and does
+// not come back; the global Meteor reports eof.
+func TestKick(t *testing.T) {
+	for _, tr := range []string{"websocket", "sse", "ndjson", "global"} {
+		t.Run(tr, func(t *testing.T) {
+			t.Parallel()
+			m := startServer(t, quickBeats)
+			var p *page
+			if tr == "global" {
+				p = openClient(t, m)
+				p.connect(clientSetup{Settings: map[string]any{"pingtimeout": 6000}, Channels: [][2]any{{"kk", 0}}})
+			} else {
+				p = openModule(t, m.base)
+				p.newClient(clientOptions(tr), [2]any{"kk", map[string]any{}})
+			}
+			m.waitSubscribers(t, p, "kk", 1)
+			want := []received{{m.publish(t, "kk", "before the kick"), "kk", "before the kick"}}
+			p.expectGot(want)
+			m.closeChannel(t, "kk")
+			if tr == "global" {
+				p.wait("status 6", "Meteor.status === 6")
+				p.wait("the eof event", `T.events.indexOf("eof") >= 0`)
+				p.never("a reconnection after the kick", "Meteor.status !== 6", time.Second)
+			} else {
+				p.wait("the client closed", `C.status === "closed" && T.errors.length > 0`)
+				var errs []string
+				p.evalInto("T.errors", &errs)
+				if last := errs[len(errs)-1]; !strings.Contains(last, "4000") && !strings.Contains(last, "channelClose") {
+					t.Errorf("last error %q, want the kick (4000 or channelClose)", last)
+				}
+				p.never("a reconnection after the kick", `C.status !== "closed"`, time.Second)
+			}
+			if tr == "global" {
+				if got := p.transport(); got != "websocket" {
+					t.Errorf("transport %q, want websocket", got)
+				}
+			}
+			if n := m.subscribers(t, "kk"); n != 0 {
+				t.Errorf("%d subscribers after the kick, want 0", n)
+			}
+		})
 	}
 }

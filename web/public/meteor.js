@@ -647,13 +647,11 @@
 	// or null when the channel's start (none, the last N, the history)
 	// still applies.
 	function position(rec) {
-		if (rec.last !== null) {
-			return rec.last;
+		var p = rec.last !== null ? rec.last : rec.base;
+		if (rec.lost > 0 && (p === null || rec.lost > p)) {
+			p = rec.lost; // a gap: what is lost is not asked for again
 		}
-		if (rec.base !== null) {
-			return rec.base;
-		}
-		return null;
+		return p;
 	}
 
 	// startOf returns a channel's first-connection request: {last: N},
@@ -707,7 +705,7 @@
 	}
 
 	function parseCursor(s) {
-		var out = {};
+		var out = Object.create(null); // a channel may be named __proto__
 		String(s || "").split(",").forEach(function (part) {
 			var i = part.lastIndexOf(":");
 			if (i > 0) {
@@ -736,9 +734,9 @@
 		return JSON.stringify(op);
 	}
 
-	function httpURL(e, kind) {
+	function httpURL(e, kind, extra) {
 		var url = e.origin + "/" + kind + "/" + elements(e),
-			q = [],
+			q = extra ? [extra] : [],
 			cur = cursor(e);
 		if (cur) {
 			q.push("since=" + encodeURIComponent(cur));
@@ -787,6 +785,11 @@
 	// reports nothing), with add(name, rec) and remove(name) when it can
 	// change its channels without reconnecting.
 	var TRANSPORTS = {};
+
+	// FATAL_REASON matches the close reasons of an SSE or NDJSON stream after
+	// which the client must not reconnect: channelClose (an administrator
+	// closed one of its channels), and names of a kick or a refusal.
+	var FATAL_REASON = /^channelClose$|kick|policy|forbid|disconnect/i;
 
 	TRANSPORTS.websocket = function (e, c) {
 		var ws;
@@ -884,18 +887,21 @@
 
 	TRANSPORTS.sse = function (e, c) {
 		// EventSource hides the heartbeat comments and retries on its own,
-		// so the stream is read with fetch and parsed here.
-		var ev = { event: "", data: [] };
-		return fetchStream(e, c, httpURL(e, "sse"), "text/event-stream", function (line) {
+		// with its own cursor, so the stream is read with fetch and parsed
+		// here. With ?event=channel a message is an event named after its
+		// channel whose data lines are the text and whose id is the
+		// connection's cursor after it, which holds the message's id.
+		var ev = { event: "", data: null, id: null };
+		return fetchStream(e, c, httpURL(e, "sse", "event=channel"), "text/event-stream", function (line) {
 			if (line === "") {
-				if (ev.data.length) {
-					e.event(c, ev.event || "message", ev.data.join("\n"));
+				if (ev.data !== null || ev.id !== null) {
+					e.event(c, ev.event || "message", ev.data, ev.id);
 				}
-				ev = { event: "", data: [] };
+				ev = { event: "", data: null, id: null };
 				return;
 			}
 			if (line.charAt(0) === ":") {
-				return; // a heartbeat
+				return; // a comment: the heartbeat ": ping" (any data is life)
 			}
 			var i = line.indexOf(":"),
 				field = i < 0 ? line : line.slice(0, i),
@@ -903,7 +909,9 @@
 			if (field === "event") {
 				ev.event = value;
 			} else if (field === "data") {
-				ev.data.push(value);
+				ev.data = ev.data === null ? value : ev.data + "\n" + value;
+			} else if (field === "id" && value.indexOf("\0") < 0) {
+				ev.id = value;
 			}
 		});
 	};
@@ -1223,25 +1231,41 @@
 		}
 	};
 
-	// event handles one SSE event.
-	Engine.prototype.event = function (c, name, data) {
-		var o = null;
-		try {
-			o = JSON.parse(data);
-		} catch (err) {}
-		if (name === "gap") {
-			this.frame(c, Object.assign({}, o, { type: "gap" }));
-		} else if (name === "close") {
-			this.frame(c, Object.assign({}, o, { type: "close" }));
-		} else if (o && typeof o === "object" && !Array.isArray(o)) {
-			if (!o.type) {
-				o.type = name === "message" || this.recs.has(name) ? "message" : name;
+	// event handles one SSE event: name is its type, data its data (null:
+	// none), id its id, the connection's cursor (null: none). A block with
+	// an id and no data (the first one) says where each channel starts.
+	Engine.prototype.event = function (c, name, data, id) {
+		var cur = id === null ? null : parseCursor(id),
+			ch;
+		if (data === null) {
+			for (ch in cur) {
+				if (hasOwn(cur, ch) && !c.dead) {
+					this.frame(c, { type: "subscribed", channel: ch, lastId: cur[ch] });
+				}
 			}
-			if (o.type === "message" && o.channel === undefined && this.recs.has(name)) {
-				o.channel = name; // ?event=channel
-			}
-			this.frame(c, o);
+			return;
 		}
+		if (name === "gap" || name === "close") {
+			var o = null;
+			try {
+				o = JSON.parse(data);
+			} catch (err) {}
+			if (o && typeof o === "object" && !Array.isArray(o)) {
+				this.frame(c, Object.assign({}, o, { type: name }));
+			} else {
+				this.sink.error({ transport: c.name, message: "unreadable " + name + " event: " + data.slice(0, 100) });
+			}
+			return;
+		}
+		ch = name;
+		if (ch === "message" && this.recs.size === 1 && !this.recs.has(ch)) {
+			ch = this.recs.keys().next().value; // a stream without ?event=channel
+		}
+		if (!this.recs.has(ch) || !cur || !hasOwn(cur, ch)) {
+			this.sink.error({ transport: c.name, message: "an event of no channel: " + name });
+			return;
+		}
+		this.frame(c, { type: "message", channel: ch, id: cur[ch], text: data });
 	};
 
 	// frame handles one object of the JSON transports.
@@ -1264,16 +1288,23 @@
 				}
 				break;
 			case "gap":
+				if (rec && Number(o.trimmed) > 0) {
+					rec.lost = Math.max(rec.lost || 0, Number(o.trimmed));
+				}
 				this.sink.gap({ channel: o.channel, since: o.since, trimmed: o.trimmed, transport: c.name });
 				break;
 			case "error":
 				this.sink.error({ transport: c.name, channel: o.channel, message: String(o.message || o.error || o.reason || "error"), code: o.code });
 				break;
 			case "close":
-				var r = String(o.reason || "");
+				// channelClose: an administrator closed a channel (a kick):
+				// stop. shutdown, slowConsumer: come back and resume.
+				var r = String(o.reason || ""),
+					kicked = FATAL_REASON.test(r);
 				this.ended(c, {
-					clean: !/kick|policy|forbid|disconnect/i.test(r),
-					fatal: /kick|policy|forbid|disconnect/i.test(r),
+					clean: !kicked,
+					fatal: kicked,
+					kicked: kicked,
 					reason: "the server closed the stream" + (r ? ": " + r : "")
 				});
 				break;
@@ -1285,8 +1316,8 @@
 		if (!rec || !(id >= 0)) {
 			return;
 		}
-		if (rec.last !== null && id <= rec.last) {
-			return; // had it already
+		if ((rec.last !== null && id <= rec.last) || id <= (rec.lost || 0)) {
+			return; // had it already, or its gap was reported
 		}
 		rec.last = id;
 		if (hasOwn(rec, "lastmsgreceived")) {
@@ -2082,6 +2113,7 @@
 			M.log("Channel " + name + ": server restarted its ids at " + lastId);
 			c.last = lastId;
 			c.lastmsgreceived = lastId;
+			c.lost = 0;
 		}
 	}
 
