@@ -70,9 +70,18 @@ func (s *session) close(logf func(string, ...any)) *shardReport {
 	return final
 }
 
-// release closes the subscribers if they are still open, and the counter.
+// release closes the subscribers if they are still open, waits until the
+// server has let them all go (so that the next run on the channel counts
+// from the right number), and closes the counter.
 func (s *session) release(logf func(string, ...any)) {
-	s.close(logf)
+	if s.fl != nil && !s.closed {
+		s.close(logf)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		if n, err := waitCount(ctx, s.cnt, s.c.channel, func(n int) bool { return n <= s.count0 }); err != nil {
+			logf("after closing, the server still counts %d subscribers: %v", n-s.count0, err)
+		}
+		cancel()
+	}
 	s.cnt.Close()
 }
 

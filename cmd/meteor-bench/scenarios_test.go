@@ -1,0 +1,224 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestFanoutTransports runs a short fan-out over every transport of an
+// in-process meteord, publishing over the line protocol and over HTTP:
+// every publication reaches every subscriber once, in order.
+func TestFanoutTransports(t *testing.T) {
+	srv := startServer(t)
+	for _, tc := range []struct{ transport, publish string }{
+		{transportStream, publishLine}, {transportSSE, publishLine}, {transportWS, publishLine},
+		{transportNDJSON, publishLine}, {transportStream, publishHTTP}, {transportWS, publishHTTP},
+	} {
+		t.Run(tc.transport+"/"+tc.publish, func(t *testing.T) {
+			c := testCommonTransport(t, srv, tc.transport, "f"+tc.transport+tc.publish, 6)
+			c.ep.Publish = tc.publish
+			res, err := fanout(context.Background(), c, fanoutParams{rate: 200, size: 64, duration: 200 * time.Millisecond, drain: 2 * time.Second}, t.Logf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkFanout(t, res, 6)
+		})
+	}
+}
+
+func checkFanout(t *testing.T, res *fanoutResult, n int) {
+	t.Helper()
+	if res.Published < 10 || res.Delivered != res.Expected || res.Expected != int64(n*res.Published) {
+		t.Fatalf("published %d, delivered %d of %d", res.Published, res.Delivered, res.Expected)
+	}
+	if res.Lost != 0 || res.Dups != 0 || res.Disorder != 0 || res.Malformed != 0 || res.ServerClosed != 0 {
+		t.Fatalf("lost %d dups %d disorder %d malformed %d closed %d; want none", res.Lost, res.Dups, res.Disorder, res.Malformed, res.ServerClosed)
+	}
+}
+
+func TestBurstSmall(t *testing.T) {
+	srv := startServer(t)
+	c := testCommonTransport(t, srv, transportWS, "burst", 8)
+	res, err := burst(context.Background(), c, 3, 64, 10*time.Millisecond, 2*time.Second, t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Delivered != 24 || res.Lost != 0 || res.Dups != 0 || len(res.LastUS) != 3 {
+		t.Fatalf("result %+v", res)
+	}
+	if res.LastP50us <= 0 || res.LastMaxus < res.LastP50us {
+		t.Fatalf("last delivery median %d µs, worst %d µs", res.LastP50us, res.LastMaxus)
+	}
+}
+
+func TestChurnSmall(t *testing.T) {
+	srv := startServer(t)
+	c := testCommonTransport(t, srv, transportSSE, "churn", 4)
+	p := fanoutParams{rate: 100, size: 64, duration: 500 * time.Millisecond, drain: 2 * time.Second,
+		churn: churnParams{rate: 100, hold: 100 * time.Millisecond, max: 100}}
+	res, err := fanout(context.Background(), c, p, t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkFanout(t, res, 4)
+	ch := res.Churn
+	if ch == nil || ch.Connects < 20 || ch.Failed != 0 || ch.Disconnects != ch.Connects || ch.BytesRead == 0 {
+		t.Fatalf("churn %+v", ch)
+	}
+	// Every short-lived subscriber has gone.
+	cnt, _ := c.ep.newCounter(context.Background())
+	defer cnt.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if n, err := waitCount(ctx, cnt, "churn", func(n int) bool { return n == 0 }); err != nil {
+		t.Fatalf("count %d after the run: %v", n, err)
+	}
+}
+
+func TestPublishSmall(t *testing.T) {
+	srv := startServer(t)
+	c := testCommon(t, srv, "x", 1)
+	for _, method := range []string{publishLine, publishHTTP} {
+		ep := c.ep
+		ep.Publish = method
+		res, err := publishRun(context.Background(), &ep, "p"+method, 2, 8, 32, 200*time.Millisecond, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Published < 10 || res.Errors != 0 {
+			t.Fatalf("%s: %+v", method, res)
+		}
+		// The server stored what was acknowledged (up to its buffer).
+		resp, err := http.Get(ep.PubURL + "/api/channels/p" + method + "0?history=0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !bytes.Contains(body, []byte(`"lastId":`)) {
+			t.Fatalf("%s: channel info %s", method, body)
+		}
+	}
+}
+
+func TestReport(t *testing.T) {
+	lines := strings.Join([]string{
+		`not a result`,
+		`{"scenario":"fanout","target":"meteor","transport":"stream","subscribers":100,"wanted_rate":10,"size":200,"delivery_rate":3000,"latency_p50_us":1000,"latency_p99_us":4000,"latency_max_us":9000}`,
+		`{"scenario":"fanout","target":"nchan","transport":"stream","subscribers":99,"failed":1,"wanted_rate":10,"size":200,"delivery_rate":1000,"latency_p50_us":2000,"latency_p99_us":2000,"latency_max_us":9000}`,
+		`{"scenario":"idle","target":"meteor","transport":"stream","subscribers":10,"pss_kib_per_subscriber":3.2,"cpu_percent":0}`,
+		`{"scenario":"publish","target":"meteor","publish":"line","conns":4,"pipeline":64,"rate":400000}`,
+	}, "\n")
+	results, err := readResults(strings.NewReader(lines))
+	if err != nil || len(results) != 4 {
+		t.Fatalf("read %d results, %v", len(results), err)
+	}
+	var table bytes.Buffer
+	rows := buildRows(results)
+	writeTable(&table, rows)
+	for _, want := range []string{
+		"| fanout, 100 subscribers, 10 msg/s x 200 B, stream | deliveries/s | 3,000 | 1,000 | 3.00 | Meteor, 3.00× |",
+		"| fanout, 100 subscribers, 10 msg/s x 200 B, stream | latency p99 (ms) | 4.00 | 2.00 | 2.00 | Nchan, 2.00× |",
+		"| fanout, 100 subscribers, 10 msg/s x 200 B, stream | latency max (ms) | 9.00 | 9.00 | 1.00 | even |",
+		"| idle, 10 subscribers, stream | memory per subscriber (PSS) (KiB) | 3.20 | – | – | – |",
+		"Meteor line protocol x 64 pipelined | messages/s | 400,000 | – |",
+	} {
+		if !strings.Contains(table.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, table.String())
+		}
+	}
+	var svg bytes.Buffer
+	writeSVG(&svg, rows, "a <title>")
+	dec := xml.NewDecoder(&svg)
+	for {
+		if _, err := dec.Token(); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatalf("SVG is not well-formed: %v", err)
+		}
+	}
+}
+
+// TestNchan runs short fan-outs against a real Nchan (nginx with
+// libnginx-mod-nchan, bench/nchan/nginx.conf on a free port) when it is
+// installed here (scripts/bench-compare installs it).
+func TestNchan(t *testing.T) {
+	nginx, err := exec.LookPath("nginx")
+	if err != nil {
+		t.Skip("nginx is not installed")
+	}
+	if _, err := os.Stat("/usr/lib/nginx/modules/ngx_nchan_module.so"); err != nil {
+		t.Skip("libnginx-mod-nchan is not installed")
+	}
+	conf, err := os.ReadFile("../../bench/nchan/nginx.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	prefix := t.TempDir()
+	os.MkdirAll(filepath.Join(prefix, "tmp"), 0o755)
+	text := strings.ReplaceAll(string(conf), "127.0.0.1:4680", addr)
+	text = strings.Replace(text, "worker_processes 2;", "worker_processes 1;", 1)
+	if err := os.WriteFile(filepath.Join(prefix, "nginx.conf"), []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(nginx, "-p", prefix+"/", "-c", filepath.Join(prefix, "nginx.conf"))
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(os.Interrupt) // nginx: fast shutdown
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+	})
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		resp, err := http.Get("http://" + addr + "/nchan_status")
+		if err == nil {
+			resp.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nginx did not come up: %v\n%s", err, stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for i, tr := range []string{transportStream, transportSSE, transportWS} {
+		t.Run(tr, func(t *testing.T) {
+			c := &common{ep: endpoint{Kind: targetNchan, Transport: tr, Addr: addr},
+				channel: fmt.Sprintf("n%d", i), n: 5, concurrency: 5, perWorker: 100,
+				connectTimeout: 5 * time.Second, timeout: 30 * time.Second, readBuffer: 512}
+			if err := c.check(); err != nil {
+				t.Fatal(err)
+			}
+			res, err := fanout(context.Background(), c, fanoutParams{rate: 200, size: 64, duration: 200 * time.Millisecond, drain: 2 * time.Second}, t.Logf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkFanout(t, res, 5)
+		})
+	}
+}
