@@ -103,10 +103,15 @@ func TestTransports(t *testing.T) {
 	for _, tr := range append(ladder, "xhrinteractive") {
 		t.Run(tr, func(t *testing.T) {
 			t.Parallel()
-			m := startServer(t, quickBeats)
+			m := startServer(t, func(c *config.Config) {
+				quickBeats(c)
+				c.Mode("xhrinteractive").PingInterval = 1
+			})
 			early := m.publish(t, "news", "before the page")
 			p := openModule(t, m.base)
-			p.newClient(clientOptions(tr), [2]any{"news", map[string]any{"history": "all"}})
+			o := clientOptions(tr)
+			o["heartbeatTimeout"] = 3000 // heartbeats come every second
+			p.newClient(o, [2]any{"news", map[string]any{"history": "all"}})
 			m.waitSubscribers(t, p, "news", 1)
 			want := []received{{early, "news", "before the page"}}
 			for _, text := range tricky {
@@ -132,8 +137,9 @@ func TestTransports(t *testing.T) {
 			if pwned {
 				t.Fatal("a message's text ran as script")
 			}
-			// Heartbeats keep an idle connection: no change of transport.
-			p.never("a reconnection while idle", `T.statuses.filter(function (s) { return s.indexOf("connecting") === 0; }).length > 1`, 2500*time.Millisecond)
+			// Heartbeats keep an idle connection past heartbeatTimeout: no
+			// reconnection.
+			p.never("a reconnection while idle", `T.statuses.filter(function (s) { return s.indexOf("connecting") === 0; }).length > 1`, 4*time.Second)
 			p.eval("C.close()")
 			p.wait("the iterator ended by close()", "T.iterDone === true")
 		})

@@ -10,7 +10,7 @@ export interface Message {
 	id: number;
 	channel: string;
 	text: string;
-	/** Publication time, Unix milliseconds (the JSON transports only). */
+	/** Publication time, Unix milliseconds (WebSocket, NDJSON and long-poll; SSE and xhrinteractive do not send it). */
 	time?: number;
 	/** Extra arguments of a template's p() call (xhrinteractive only). */
 	extra?: unknown[];
@@ -37,7 +37,7 @@ export interface ErrorEvent {
 	transport: Transport | null;
 	message: string;
 	channel?: string;
-	/** true: the client stopped and will not reconnect (kicked, policy). */
+	/** true: the client stopped and will not reconnect (an administrator closed a channel: WebSocket 4000 or channelClose; 1008, 1009). */
 	fatal?: boolean;
 	code?: number | string;
 }
