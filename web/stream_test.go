@@ -506,3 +506,52 @@ func TestKick(t *testing.T) {
 		})
 	}
 }
+
+// TestGapCleared: the channel's history is cleared while the client is
+// away, so that nothing after its position is left: the gap is reported
+// once, not again at every reconnection or poll, and what follows arrives.
+func TestGapCleared(t *testing.T) {
+	for _, tr := range ladder {
+		t.Run(tr, func(t *testing.T) {
+			t.Parallel()
+			m := startServer(t, quickBeats)
+			link := startProxy(t, strings.TrimPrefix(m.base, "http://"))
+			p := openModule(t, link.url())
+			p.newClient(clientOptions(tr), [2]any{"gc", map[string]any{}})
+			m.waitSubscribers(t, p, "gc", 1)
+			first := m.publish(t, "gc", "seen")
+			want := []received{{first, "gc", "seen"}}
+			p.expectGot(want)
+			link.setDown(true)
+			deadline := time.Now().Add(waitTimeout)
+			for m.subscribers(t, "gc") != 0 {
+				if time.Now().After(deadline) {
+					t.Fatalf("still subscribed with the link down\n%s", p.state())
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			m.publish(t, "gc", "away 1")
+			lost := m.publish(t, "gc", "away 2")
+			req, _ := http.NewRequest(http.MethodDelete, m.api()+"/api/channels/gc/messages", nil)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			link.setDown(false)
+			p.wait("the gap signal", "T.gaps.length >= 1")
+			m.waitSubscribers(t, p, "gc", 1)
+			want = append(want, received{m.publish(t, "gc", "after"), "gc", "after"})
+			p.expectGot(want)
+			var gaps []struct {
+				Channel string `json:"channel"`
+				Since   int    `json:"since"`
+				Trimmed int    `json:"trimmed"`
+			}
+			p.evalInto("T.gaps", &gaps)
+			if len(gaps) != 1 || gaps[0].Since != first || gaps[0].Trimmed != lost {
+				t.Errorf("gaps %+v, want one: since %d, trimmed %d", gaps, first, lost)
+			}
+		})
+	}
+}
