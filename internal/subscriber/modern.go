@@ -318,7 +318,13 @@ func (c *modernConn) collected(wait bool) {
 // with reason r. The caller holds c.mu.
 func (c *modernConn) answerLocked(r outq.Reason) {
 	c.done, c.held = true, false
-	body := transport.AppendPollBody(make([]byte, 0, 64), c.batch, c.cur, c.gaps, c.callback)
+	// A poll answered because the server stops or an administrator closed
+	// a channel says so, so that the client knows whether to poll again.
+	var closed string
+	if r == outq.ServerShutdown || r == outq.ChannelClosed {
+		closed = r.String()
+	}
+	body := transport.AppendPollBody(make([]byte, 0, 64), c.batch, c.cur, c.gaps, closed, c.callback)
 	ctype := "application/json"
 	if c.callback != "" {
 		ctype = "application/javascript"

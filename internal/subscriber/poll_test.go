@@ -118,7 +118,19 @@ func TestPollShutdown(t *testing.T) {
 	c := ts.get("/poll/s?timeout=20")
 	ts.waitSubscribers("s", 1)
 	ts.shutdown()
-	c.expectPoll("application/json", `{"messages":[],"cursor":"s:0"}`)
+	c.expectPoll("application/json", `{"messages":[],"cursor":"s:0","closed":"shutdown"}`)
+}
+
+// TestPollKick: a held poll whose channel an administrator closes answers
+// with the reason, so that the client stops polling.
+func TestPollKick(t *testing.T) {
+	ts := mStart(t, nil)
+	c := ts.get("/poll/k?timeout=20")
+	ts.waitSubscribers("k", 1)
+	if n := ts.Hub().Kick("k"); n != 1 {
+		t.Fatalf("Kick closed %d clients, want 1", n)
+	}
+	c.expectPoll("application/json", `{"messages":[],"cursor":"k:0","closed":"channelClose"}`)
 }
 
 // callbackRule is the rule ValidCallback implements.

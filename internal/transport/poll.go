@@ -19,7 +19,7 @@ type Gap struct {
 // once per message. When callback is not empty the object is wrapped as
 // /**/callback(...); callback must already be checked (ValidCallback in
 // package subscriber): it is written as it is.
-func AppendPollBody(b []byte, msgs []*engine.Message, cur Cursor, gaps []Gap, callback string) []byte {
+func AppendPollBody(b []byte, msgs []*engine.Message, cur Cursor, gaps []Gap, closed, callback string) []byte {
 	if callback != "" {
 		// The leading comment keeps a body that starts with attacker-chosen
 		// bytes from being read as another file type (Rosetta Flash).
@@ -46,6 +46,11 @@ func AppendPollBody(b []byte, msgs []*engine.Message, cur Cursor, gaps []Gap, ca
 			b = appendGapObject(b, g.Channel, g.Since, g.Trimmed)
 		}
 		b = append(b, ']')
+	}
+	if closed != "" {
+		b = append(b, `,"closed":"`...)
+		b = append(b, closed...)
+		b = append(b, '"')
 	}
 	b = append(b, '}')
 	if callback != "" {

@@ -56,12 +56,15 @@ func TestSSEEncoders(t *testing.T) {
 func TestPollBody(t *testing.T) {
 	m := &engine.Message{ID: 7, Channel: "c", Text: "</script>", Time: time.UnixMilli(1700000000123)}
 	cur := transport.Cursor{{"c", 7}, {"d", 0}}
-	got := string(transport.AppendPollBody(nil, []*engine.Message{m}, cur, []transport.Gap{{"c", 1, 5}}, "cb"))
+	got := string(transport.AppendPollBody(nil, []*engine.Message{m}, cur, []transport.Gap{{"c", 1, 5}}, "", "cb"))
 	want := `/**/cb({"messages":[{"type":"message","id":7,"channel":"c","text":"\u003c/script\u003e","time":1700000000123}],"cursor":"c:7,d:0","gaps":[{"channel":"c","since":1,"trimmed":5}]});`
 	if got != want {
 		t.Errorf("AppendPollBody = %s, want %s", got, want)
 	}
-	if got := string(transport.AppendPollBody(nil, nil, cur, nil, "")); got != `{"messages":[],"cursor":"c:7,d:0"}` {
+	if got, want := string(transport.AppendPollBody(nil, nil, cur, nil, "channelClose", "")), `{"messages":[],"cursor":"c:7,d:0","closed":"channelClose"}`; got != want {
+		t.Errorf("AppendPollBody closed = %s, want %s", got, want)
+	}
+	if got := string(transport.AppendPollBody(nil, nil, cur, nil, "", "")); got != `{"messages":[],"cursor":"c:7,d:0"}` {
 		t.Errorf("empty poll body = %s", got)
 	}
 }
