@@ -6,12 +6,45 @@
 // history is read from the engine, then the history and the held messages
 // are delivered in id order without a gap or a repeat, and the subscription
 // turns live. This holds whether the engine is local or shared.
+//
+// # Fan-out
+//
+// Once Start has run, the clients of each channel are sharded over
+// fan-out workers (GOMAXPROCS goroutines by default): a client joins the
+// channel's least used shard and stays in it, and shard i belongs to worker
+// i mod the number of workers. Handle, which the engine calls in id order
+// under its channel lock, queues the message once per shard that has
+// clients and returns; each worker hands it to its shard's clients. So the
+// write system calls of one publication run on every core, the publisher's
+// acknowledgement does not wait for them, and each client still gets a
+// channel's messages in id order (one shard, one FIFO queue). Each entry
+// remembers the newest id it was given, so a message that reaches a worker
+// after the client's activation delivered it (in the history or among the
+// held messages) is not delivered twice.
+//
+// Channels with fewer than Options.InlineBelow clients are delivered on the
+// publisher's goroutine, as before Start, when none of their messages is
+// still queued: handing a few writes to another goroutine costs more than
+// making them.
+//
+// The queues are bounded, in jobs and in deliveries (maxQueuedJobs,
+// maxQueuedDeliveries per worker). When a worker's queue is full Handle
+// blocks, holding the engine's channel lock: that is back-pressure on
+// publishers when the fan-out needs more CPU than there is. It is never a
+// wait for a subscriber: a delivery is a non-blocking write (outq), and a
+// subscriber that does not read is closed as a slow consumer.
+//
+// Lock order: Hub.mu, then channel.mu, then entry.mu. Workers take only
+// entry.mu; Handle takes Hub.mu briefly, then Hub.run (read) and a
+// worker's mu.
 package hub
 
 import (
 	"context"
+	"runtime"
 	"sort"
 	"sync"
+	"sync/atomic"
 
 	"github.com/meteorpush/meteor/internal/engine"
 )
@@ -21,8 +54,10 @@ type Client interface {
 	// Deliver hands the client messages of one channel, in id order: live
 	// is true for a message as it is published, false for history and for
 	// messages held while the history was read. Deliver must not block and
-	// must not call back into the hub. It reports whether the client still
-	// wants messages.
+	// must not call back into the hub, and must not keep msgs (the slice,
+	// not the messages) after it returns: the hub reuses it. It may be
+	// called concurrently for different channels. It reports whether the
+	// client still wants messages.
 	Deliver(msgs []*engine.Message, live bool) bool
 	// Lagged tells the client that the hub dropped messages meant for it
 	// (too many arrived while its history was read). The client must close
@@ -39,29 +74,106 @@ type Sub struct {
 	Query   engine.Query
 }
 
+// Options configure the fan-out workers that Start runs.
+type Options struct {
+	// Workers is the number of fan-out goroutines; 0 means GOMAXPROCS.
+	Workers int
+	// InlineBelow is the number of clients below which a channel's
+	// messages are delivered on the publisher's goroutine; 0 means
+	// DefaultInlineBelow, a negative value never.
+	InlineBelow int
+}
+
+// DefaultInlineBelow is Options.InlineBelow's default, chosen by
+// BenchmarkFanout* (see BENCHMARKS.md, "Parallel fan-out").
+const DefaultInlineBelow = 64
+
+const (
+	// maxQueuedJobs bounds each worker's queue in (message, shard) jobs.
+	maxQueuedJobs = 4096
+	// maxQueuedDeliveries bounds each worker's queue in deliveries, so that
+	// a backlog of large channels stays a fraction of a second of writes
+	// (a loopback write of a few hundred bytes costs a few µs) rather than
+	// maxQueuedJobs whole fan-outs. A job larger than the bound is still
+	// queued when the worker has nothing else queued.
+	maxQueuedDeliveries = 1 << 15
+)
+
 // Hub routes messages from the engine to clients.
 type Hub struct {
 	eng engine.Engine
 
 	mu       sync.RWMutex
 	channels map[string]*channel // guarded by mu; channels with clients
+	nshards  int                 // guarded by mu; shards of a new channel
+
+	// run is held for reading by Handle and Flush while they queue, and
+	// for writing by Start and Close.
+	run         sync.RWMutex
+	workers     []*worker // guarded by run; nil before Start and after Close
+	closed      bool      // guarded by run
+	inlineBelow int       // guarded by run; written by Start only
+	wg          sync.WaitGroup
+}
+
+// worker is one fan-out goroutine and its queue.
+type worker struct {
+	q chan job
+
+	mu      sync.Mutex
+	space   sync.Cond // signalled when queued shrinks; L is &mu
+	queued  int       // guarded by mu; deliveries in q
+	waiting int       // guarded by mu; Handles waiting for space
+}
+
+// job is one message for one shard of a channel, or a Flush barrier.
+type job struct {
+	sh   *shard
+	m    *engine.Message
+	n    int           // deliveries counted in worker.queued
+	done chan struct{} // set on a barrier only
 }
 
 type channel struct {
 	name string
 
-	mu    sync.Mutex
-	subs  []*entry          // guarded by mu
-	index map[Client]*entry // guarded by mu
-	dead  bool              // guarded by mu; removed from Hub.channels
+	// count is the number of clients, written under mu.
+	count atomic.Int32
+	// last is the id of the newest message Handle was given.
+	last atomic.Uint64
+	// inflight counts this channel's queued jobs that no worker has
+	// finished. Handle delivers inline only when it is zero, so that an
+	// inline delivery never overtakes a queued one.
+	inflight atomic.Int64
+
+	mu     sync.Mutex
+	index  map[Client]*entry // guarded by mu
+	shards []shard           // fixed at creation
+	dead   bool              // guarded by mu; removed from Hub.channels
+}
+
+// shard is one worker's share of a channel's clients.
+type shard struct {
+	ch *channel
+	// subs is read without a lock by whoever delivers, and replaced under
+	// ch.mu. It only grows in place (a new entry goes past the length any
+	// reader holds); a removed entry is marked gone and stays until more
+	// than half the entries are gone, when a compacted copy replaces it.
+	subs    atomic.Pointer[[]*entry]
+	live    int // guarded by ch.mu; entries in subs not gone
+	removed int // guarded by ch.mu; entries in subs gone
 }
 
 type entry struct {
-	c       Client
-	i       int               // position in channel.subs
-	live    bool              // history delivered; messages go straight out
-	pending []*engine.Message // held while not live
-	lagged  bool              // pending overflowed
+	c     Client
+	shard int // index in channel.shards, fixed
+
+	mu      sync.Mutex
+	gone    bool              // guarded by mu and channel.mu: set holding both
+	live    bool              // guarded by mu; history delivered, messages go straight out
+	last    uint64            // guarded by mu; newest id delivered or not wanted
+	pending []*engine.Message // guarded by mu; held while not live
+	lagged  bool              // guarded by mu; pending overflowed
 }
 
 // maxPending bounds the messages held for one subscription while its
@@ -69,10 +181,128 @@ type entry struct {
 // would be, rather than growing without limit.
 const maxPending = 4096
 
-// New returns a hub. The engine must deliver its messages to h.Publish's
-// counterpart, Handle.
+// New returns a hub that delivers on the publisher's goroutine until Start
+// runs. The engine must deliver its messages to h.Publish's counterpart,
+// Handle.
 func New() *Hub {
-	return &Hub{channels: make(map[string]*channel)}
+	return &Hub{channels: make(map[string]*channel), nshards: 1}
+}
+
+// Start starts the fan-out workers. It does nothing after Close or a
+// first Start. Close stops them.
+func (h *Hub) Start(opts Options) {
+	n := opts.Workers
+	if n <= 0 {
+		n = runtime.GOMAXPROCS(0)
+	}
+	h.run.Lock()
+	defer h.run.Unlock()
+	if h.closed || h.workers != nil {
+		return
+	}
+	h.inlineBelow = opts.InlineBelow
+	if h.inlineBelow == 0 {
+		h.inlineBelow = DefaultInlineBelow
+	}
+	// Channels that exist already keep their shards; shard i goes to
+	// worker i mod n either way.
+	h.mu.Lock()
+	h.nshards = n
+	h.mu.Unlock()
+	h.workers = make([]*worker, n)
+	for i := range h.workers {
+		w := &worker{q: make(chan job, maxQueuedJobs)}
+		w.space.L = &w.mu
+		h.workers[i] = w
+		h.wg.Add(1)
+		go h.work(w)
+	}
+}
+
+// Close delivers what is queued, stops the workers and waits for them.
+// Messages handled after Close are delivered on the publisher's goroutine.
+func (h *Hub) Close() {
+	h.run.Lock()
+	defer h.run.Unlock()
+	h.closed = true
+	for _, w := range h.workers {
+		close(w.q)
+	}
+	h.wg.Wait()
+	h.workers = nil
+}
+
+// Flush waits until every message given to Handle before Flush was called
+// has been handed to its clients.
+func (h *Hub) Flush() {
+	h.run.RLock()
+	dones := make([]chan struct{}, len(h.workers))
+	for i, w := range h.workers {
+		dones[i] = make(chan struct{})
+		w.q <- job{done: dones[i]}
+	}
+	h.run.RUnlock()
+	for _, d := range dones {
+		<-d
+	}
+}
+
+// work is a worker's goroutine.
+func (h *Hub) work(w *worker) {
+	defer h.wg.Done()
+	one := make([]*engine.Message, 1)
+	for j := range w.q {
+		if j.done != nil {
+			close(j.done)
+			continue
+		}
+		one[0] = j.m
+		if p := j.sh.subs.Load(); p != nil {
+			deliver(*p, one)
+		}
+		one[0] = nil
+		j.sh.ch.inflight.Add(-1)
+		w.mu.Lock()
+		w.queued -= j.n
+		if w.waiting > 0 {
+			w.space.Broadcast()
+		}
+		w.mu.Unlock()
+	}
+}
+
+// enqueue queues j, waiting while the worker has too much queued.
+func (w *worker) enqueue(j job) {
+	w.mu.Lock()
+	for w.queued > 0 && w.queued+j.n > maxQueuedDeliveries {
+		w.waiting++
+		w.space.Wait()
+		w.waiting--
+	}
+	w.queued += j.n
+	w.mu.Unlock()
+	w.q <- j
+}
+
+// deliver hands one[0] to every client in subs.
+func deliver(subs []*entry, one []*engine.Message) {
+	m := one[0]
+	for _, e := range subs {
+		e.mu.Lock()
+		switch {
+		case e.gone || m.ID <= e.last:
+		case !e.live:
+			if len(e.pending) < maxPending {
+				e.pending = append(e.pending, m)
+			} else {
+				e.lagged = true
+			}
+		default:
+			e.last = m.ID
+			e.c.Deliver(one, true)
+		}
+		e.mu.Unlock()
+	}
 }
 
 // SetEngine sets the engine that stores and delivers messages. It must be
@@ -89,7 +319,9 @@ func (h *Hub) Publish(ctx context.Context, channel, text string) (*engine.Messag
 }
 
 // Handle delivers m to the clients of its channel on this node. It is the
-// engine's handler.
+// engine's handler, called in id order within a channel. With workers
+// running it queues m for them and returns before the writes; it blocks
+// only while a worker's queue is full (see the package documentation).
 func (h *Hub) Handle(m *engine.Message) {
 	h.mu.RLock()
 	ch := h.channels[m.Channel]
@@ -97,18 +329,27 @@ func (h *Hub) Handle(m *engine.Message) {
 	if ch == nil {
 		return
 	}
-	one := []*engine.Message{m}
-	ch.mu.Lock()
-	defer ch.mu.Unlock()
-	for _, e := range ch.subs {
-		if e.live {
-			e.c.Deliver(one, true)
-		} else if len(e.pending) < maxPending {
-			e.pending = append(e.pending, m)
-		} else {
-			e.lagged = true
+	ch.last.Store(m.ID)
+	h.run.RLock()
+	ws := h.workers
+	if ws == nil || int(ch.count.Load()) < h.inlineBelow && ch.inflight.Load() == 0 {
+		h.run.RUnlock()
+		one := []*engine.Message{m}
+		for i := range ch.shards {
+			if p := ch.shards[i].subs.Load(); p != nil {
+				deliver(*p, one)
+			}
+		}
+		return
+	}
+	for i := range ch.shards {
+		sh := &ch.shards[i]
+		if p := sh.subs.Load(); p != nil && len(*p) > 0 {
+			ch.inflight.Add(1)
+			ws[i%len(ws)].enqueue(job{sh: sh, m: m, n: len(*p)})
 		}
 	}
+	h.run.RUnlock()
 }
 
 // Subscribe reads the history of each of subs for c. When persist is true
@@ -157,7 +398,10 @@ func (h *Hub) join(ctx context.Context, c Client, name string) *channel {
 		if ch == nil {
 			h.mu.Lock()
 			if ch = h.channels[name]; ch == nil {
-				ch = &channel{name: name, index: make(map[Client]*entry)}
+				ch = &channel{name: name, index: make(map[Client]*entry), shards: make([]shard, h.nshards)}
+				for i := range ch.shards {
+					ch.shards[i].ch = ch
+				}
 				h.channels[name] = ch
 			}
 			h.mu.Unlock()
@@ -171,22 +415,67 @@ func (h *Hub) join(ctx context.Context, c Client, name string) *channel {
 			continue
 		}
 		if _, ok := ch.index[c]; !ok {
-			e := &entry{c: c, i: len(ch.subs)}
-			ch.subs = append(ch.subs, e)
+			i := 0
+			for k := range ch.shards {
+				if ch.shards[k].live < ch.shards[i].live {
+					i = k
+				}
+			}
+			// Messages that Handle was given before now may still be
+			// queued: they are older than the subscription, not for it.
+			e := &entry{c: c, shard: i, last: ch.last.Load()}
+			ch.shards[i].addLocked(e)
 			ch.index[c] = e
+			ch.count.Add(1)
 		}
 		ch.mu.Unlock()
 		return ch
 	}
 }
 
+// addLocked adds e. The caller holds s.ch.mu.
+func (s *shard) addLocked(e *entry) {
+	var subs []*entry
+	if p := s.subs.Load(); p != nil {
+		subs = *p
+	}
+	// When append writes in place, it writes past every reader's length.
+	subs = append(subs, e)
+	s.subs.Store(&subs)
+	s.live++
+}
+
+// removeLocked counts one more entry of s gone, and compacts s when more
+// than half are. The caller holds s.ch.mu and has marked the entry gone.
+func (s *shard) removeLocked() {
+	s.live--
+	s.removed++
+	if s.removed <= s.live {
+		return
+	}
+	old := *s.subs.Load()
+	subs := make([]*entry, 0, s.live+s.live/4)
+	for _, e := range old {
+		if !e.gone {
+			subs = append(subs, e)
+		}
+	}
+	s.subs.Store(&subs)
+	s.removed = 0
+}
+
 // activate delivers hist and the held messages to c and turns it live. It
 // reports whether c still wants messages.
 func (ch *channel) activate(c Client, hist engine.History) bool {
 	ch.mu.Lock()
-	defer ch.mu.Unlock()
 	e := ch.index[c]
+	ch.mu.Unlock()
 	if e == nil {
+		return false
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.gone {
 		return false
 	}
 	if e.lagged {
@@ -198,18 +487,22 @@ func (ch *channel) activate(c Client, hist engine.History) bool {
 		ok = c.Deliver(hist.Messages, false)
 	}
 	// Messages stored before the history was read are in it, or were
-	// older than what the client asked for: skip them.
+	// older than what the client asked for: skip them, here and when a
+	// worker reaches them.
+	last := max(e.last, hist.LastID)
 	held := e.pending
 	e.pending = nil
 	e.live = true
-	for _, m := range held {
+	for i, m := range held {
 		if !ok {
 			break
 		}
-		if m.ID > hist.LastID {
-			ok = c.Deliver([]*engine.Message{m}, false)
+		if m.ID > last {
+			ok = c.Deliver(held[i:i+1], false)
+			last = m.ID
 		}
 	}
+	e.last = last
 	return ok
 }
 
@@ -234,14 +527,16 @@ func (h *Hub) Unsubscribe(c Client, names ...string) {
 		ch.mu.Lock()
 		e := ch.index[c]
 		if e != nil {
-			last := len(ch.subs) - 1
-			ch.subs[e.i] = ch.subs[last]
-			ch.subs[e.i].i = e.i
-			ch.subs[last] = nil
-			ch.subs = ch.subs[:last]
 			delete(ch.index, c)
+			ch.count.Add(-1)
+			// After this no delivery reaches c from this channel.
+			e.mu.Lock()
+			e.gone = true
+			e.pending = nil
+			e.mu.Unlock()
+			ch.shards[e.shard].removeLocked()
 		}
-		empty := len(ch.subs) == 0
+		empty := len(ch.index) == 0
 		ch.mu.Unlock()
 		if empty {
 			h.dropIfEmpty(ch)
@@ -252,7 +547,7 @@ func (h *Hub) Unsubscribe(c Client, names ...string) {
 func (h *Hub) dropIfEmpty(ch *channel) {
 	h.mu.Lock()
 	ch.mu.Lock()
-	drop := len(ch.subs) == 0 && !ch.dead && h.channels[ch.name] == ch
+	drop := len(ch.index) == 0 && !ch.dead && h.channels[ch.name] == ch
 	if drop {
 		ch.dead = true
 		delete(h.channels, ch.name)
@@ -275,7 +570,7 @@ func (h *Hub) CountSubscribers(name string) int {
 	}
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
-	return len(ch.subs)
+	return len(ch.index)
 }
 
 // Clients returns the clients registered on channel on this node.
@@ -288,9 +583,15 @@ func (h *Hub) Clients(name string) []Client {
 	}
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
-	out := make([]Client, len(ch.subs))
-	for i, e := range ch.subs {
-		out[i] = e.c
+	out := make([]Client, 0, len(ch.index))
+	for i := range ch.shards {
+		if p := ch.shards[i].subs.Load(); p != nil {
+			for _, e := range *p {
+				if !e.gone {
+					out = append(out, e.c)
+				}
+			}
+		}
 	}
 	return out
 }
@@ -332,7 +633,7 @@ func (h *Hub) Channels(ctx context.Context) ([]ChannelInfo, error) {
 	var extra []ChannelInfo
 	for name, ch := range h.channels {
 		ch.mu.Lock()
-		n := len(ch.subs)
+		n := len(ch.index)
 		ch.mu.Unlock()
 		if n == 0 {
 			continue

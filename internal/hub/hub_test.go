@@ -41,12 +41,21 @@ func (r *recorder) got() []uint64 {
 	return slices.Clone(r.ids)
 }
 
+// newHub returns a hub with its fan-out workers running, on a memory
+// engine. Channels of fewer than hub.DefaultInlineBelow clients are
+// delivered before Publish returns; larger ones need h.Flush.
 func newHub(t *testing.T, opts memory.Options) *hub.Hub {
+	t.Helper()
+	return newHubWith(t, opts, hub.Options{})
+}
+
+func newHubWith(t *testing.T, opts memory.Options, hopts hub.Options) *hub.Hub {
 	t.Helper()
 	h := hub.New()
 	eng := memory.New(opts, h.Handle)
 	h.SetEngine(eng)
-	t.Cleanup(func() { eng.Close() })
+	h.Start(hopts)
+	t.Cleanup(func() { h.Close(); eng.Close() })
 	return h
 }
 
@@ -123,6 +132,7 @@ func TestSubscribeNoGapNoRepeat(t *testing.T) {
 		time.Sleep(time.Duration(i%3) * 100 * time.Microsecond)
 	}
 	wg.Wait()
+	h.Flush()
 	slices.Sort(cIDs)
 	for i, s := range subs {
 		got := s.r.got()
