@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"math"
 	"math/bits"
 	"slices"
 	"strconv"
@@ -27,7 +28,8 @@ func stampText(seq int, t time.Time, size int) string {
 	return b.String()
 }
 
-// parseStamp reads seq and the publish time from a message text.
+// parseStamp reads seq and the publish time from a message text. It does
+// not allocate.
 func parseStamp(text []byte) (seq int, sent int64, ok bool) {
 	rest, found := bytes.CutPrefix(text, []byte("s="))
 	if !found {
@@ -37,8 +39,8 @@ func parseStamp(text []byte) (seq int, sent int64, ok bool) {
 	if sp < 0 {
 		return 0, 0, false
 	}
-	s, err := strconv.Atoi(string(rest[:sp]))
-	if err != nil || s < 0 {
+	s, ok := parseDigits(rest[:sp])
+	if !ok || s > 1<<31 {
 		return 0, 0, false
 	}
 	rest, found = bytes.CutPrefix(rest[sp+1:], []byte("t="))
@@ -48,40 +50,66 @@ func parseStamp(text []byte) (seq int, sent int64, ok bool) {
 	if sp = bytes.IndexByte(rest, ' '); sp >= 0 {
 		rest = rest[:sp]
 	}
-	t, err := strconv.ParseInt(string(rest), 10, 64)
-	if err != nil {
+	t, ok := parseDigits(rest)
+	if !ok {
 		return 0, 0, false
 	}
-	return s, t, true
+	return int(s), t, true
 }
 
-// histogram counts durations in log-linear buckets of microseconds: exact
-// below 32 µs, then 32 buckets per power of two (at most 3% wide).
-// Histograms merge by adding counts, so worker processes can send theirs.
+// parseDigits parses 1 to 19 decimal digits that fit an int64.
+func parseDigits(b []byte) (int64, bool) {
+	if len(b) == 0 || len(b) > 19 {
+		return 0, false
+	}
+	var v uint64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		v = v*10 + uint64(c-'0')
+	}
+	if v > math.MaxInt64 {
+		return 0, false
+	}
+	return int64(v), true
+}
+
+// histogram counts durations in HDR-style log-linear buckets of
+// microseconds: exact below 64 µs, then 64 buckets per power of two, so a
+// bucket's middle is within 1/128 (0.8 %) of every value in it.
+// Histograms merge by adding counts, so readers and worker processes can
+// keep their own and send them at the end.
 type histogram struct {
 	Counts map[int]int64 `json:"counts,omitempty"` // by bucket
 	Total  int64         `json:"total"`
 	Max    int64         `json:"max_us"`
 }
 
-const histSubBits = 5
+const (
+	histSubBits = 6
+	histSub     = 1 << histSubBits
+	// histBuckets covers up to 2^27 µs (134 s); longer lands in the last
+	// bucket (Max stays exact).
+	histBuckets = (27-histSubBits)*histSub + histSub
+)
 
 func bucketOf(us int64) int {
-	if us < 1<<histSubBits {
+	if us < histSub {
 		return int(max(us, 0))
 	}
 	shift := bits.Len64(uint64(us)) - histSubBits - 1
 	top := us >> shift
-	return (shift+1)<<histSubBits + int(top) - 1<<histSubBits
+	return (shift+1)<<histSubBits + int(top) - histSub
 }
 
 // bucketValue returns the middle of bucket i's range, in µs.
 func bucketValue(i int) int64 {
-	if i < 1<<histSubBits {
+	if i < histSub {
 		return int64(i)
 	}
 	shift := i>>histSubBits - 1
-	top := int64(i&(1<<histSubBits-1)) + 1<<histSubBits
+	top := int64(i&(histSub-1)) + histSub
 	lo := top << shift
 	return lo + (int64(1)<<shift)/2
 }
@@ -123,14 +151,64 @@ func (h *histogram) Quantile(q float64) int64 {
 	for _, k := range keys {
 		cum += h.Counts[k]
 		if cum >= want {
+			if k >= histBuckets-1 {
+				return h.Max // the last bucket holds everything beyond the range
+			}
 			return min(bucketValue(k), h.Max)
 		}
 	}
 	return h.Max
 }
 
-// connAccount is what one subscriber connection received in the fan-out
-// scenario.
+// denseHist is the histogram one reader (or one publishing worker) keeps
+// for itself: an array of counts, no map and no lock, allocated on the
+// first sample. Readers' histograms are summed at the end (merge) and sent
+// as a histogram (sparse).
+type denseHist struct {
+	counts []uint32
+	total  int64
+	max    int64
+}
+
+func (d *denseHist) add(us int64) {
+	if d.counts == nil {
+		d.counts = make([]uint32, histBuckets)
+	}
+	us = max(us, 0)
+	d.counts[min(bucketOf(us), histBuckets-1)]++
+	d.total++
+	d.max = max(d.max, us)
+}
+
+// merge adds o's counts to d.
+func (d *denseHist) merge(o *denseHist) {
+	if o.counts == nil {
+		return
+	}
+	if d.counts == nil {
+		d.counts = make([]uint32, histBuckets)
+	}
+	for i, v := range o.counts {
+		d.counts[i] += v
+	}
+	d.total += o.total
+	d.max = max(d.max, o.max)
+}
+
+// sparse returns d as a histogram.
+func (d *denseHist) sparse() *histogram {
+	h := &histogram{Counts: make(map[int]int64), Total: d.total, Max: d.max}
+	for i, v := range d.counts {
+		if v != 0 {
+			h.Counts[i] = int64(v)
+		}
+	}
+	return h
+}
+
+// connAccount is what one subscriber connection received. Only its reader
+// writes it; it is summed with the others' at the end, so that reading a
+// frame takes no lock shared with other connections.
 type connAccount struct {
 	seen     []uint64 // bit set of the seq numbers received
 	distinct int64
@@ -138,6 +216,41 @@ type connAccount struct {
 	dups     int64 // frames whose seq was already seen
 	disorder int64 // frames whose id was not above the previous one
 	lastID   int64
+
+	bytes, pings, eofs, malformed, foreign int64
+	lat                                    denseHist // latency of each first delivery, µs
+	seqLat                                 []int64   // seqLat[seq]: its latency, µs (0: not yet), for the first len(seqLat)
+}
+
+// frame accounts one parsed frame read at now (Unix ns).
+func (a *connAccount) frame(f *frame, now int64) {
+	switch f.Kind {
+	case framePing:
+		a.pings++
+	case frameEOF:
+		a.eofs++
+	case frameOther:
+		a.malformed++
+	case frameMessage:
+		seq, sent, ok := parseStamp(f.Text)
+		if !ok {
+			a.foreign++
+			return
+		}
+		id := f.ID
+		if id == 0 {
+			// Transports without a numeric id: the order of
+			// publication is the order expected.
+			id = int64(seq) + 1
+		}
+		if a.add(seq, id) {
+			us := max((now-sent)/1000, 0)
+			a.lat.add(us)
+			if seq < len(a.seqLat) {
+				a.seqLat[seq] = max(us, 1)
+			}
+		}
+	}
 }
 
 // add records publication seq, delivered with message id. It reports

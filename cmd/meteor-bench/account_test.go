@@ -1,7 +1,9 @@
 package main
 
 import (
+	"fmt"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 )
@@ -59,32 +61,101 @@ func TestConnAccount(t *testing.T) {
 }
 
 func TestHistogram(t *testing.T) {
-	for us := int64(0); us < 1<<20; us = us*9/8 + 1 {
+	for us := int64(0); us < 1<<27; us = us*17/16 + 1 {
 		v := bucketValue(bucketOf(us))
-		if d := v - us; d < -us/32-1 || d > us/32+1 {
-			t.Fatalf("%d µs lands in a bucket worth %d µs", us, v)
+		if d := v - us; d < -us/100 || d > us/100 {
+			t.Fatalf("%d µs lands in a bucket worth %d µs (more than 1 %% off)", us, v)
 		}
-		if bucketOf(us+1) < bucketOf(us) {
-			t.Fatalf("buckets not monotonic at %d", us)
+		if bucketOf(us+1) < bucketOf(us) || bucketOf(us) >= histBuckets {
+			t.Fatalf("buckets not monotonic or out of range at %d", us)
 		}
 	}
 	var h histogram
+	var d1, d2 denseHist
 	for i := 1; i <= 1000; i++ {
 		h.Add(time.Duration(i) * time.Microsecond)
+		if i%2 == 0 {
+			d1.add(int64(i))
+		} else {
+			d2.add(int64(i))
+		}
 	}
 	var m histogram
 	m.Merge(&h)
+	var d denseHist
+	d.merge(&d1)
+	d.merge(&d2)
+	d.merge(&denseHist{}) // an empty one (a reader that got nothing)
+	fromDense := d.sparse()
 	for _, c := range []struct {
 		q    float64
 		want int64
 	}{{0.5, 500}, {0.9, 900}, {0.99, 990}, {1, 1000}} {
-		got := m.Quantile(c.q)
-		if got < c.want*96/100 || got > c.want*104/100 {
-			t.Errorf("quantile %.2f = %d µs, want about %d", c.q, got, c.want)
+		for name, hh := range map[string]*histogram{"merged": &m, "dense": fromDense} {
+			got := hh.Quantile(c.q)
+			if got < c.want*99/100 || got > c.want*101/100 {
+				t.Errorf("%s: quantile %.2f = %d µs, want %d within 1 %%", name, c.q, got, c.want)
+			}
 		}
 	}
-	if m.Max != 1000 || m.Total != 1000 {
-		t.Fatalf("max %d total %d, want 1000 1000", m.Max, m.Total)
+	if m.Max != 1000 || m.Total != 1000 || fromDense.Max != 1000 || fromDense.Total != 1000 {
+		t.Fatalf("max %d total %d, dense max %d total %d; want 1000", m.Max, m.Total, fromDense.Max, fromDense.Total)
+	}
+	// Beyond the range: the last bucket, the exact maximum.
+	var big denseHist
+	big.add(1 << 40)
+	big.add(-5)
+	if big.sparse().Quantile(1) != 1<<40 || big.counts[0] != 1 {
+		t.Fatalf("out of range: %+v", big.sparse())
+	}
+}
+
+// TestReadPathNoAlloc feeds each transport's frames through its parser
+// and a connection's account, as a reader does: no allocation per frame
+// once the buffers have grown.
+func TestReadPathNoAlloc(t *testing.T) {
+	text := stampText(0, time.Now(), 200)
+	frames := map[string]func(seq int) []byte{
+		"meteor/stream": func(seq int) []byte {
+			return fmt.Appendf(nil, "<script>p(%d,\"c\",\"%s\");</script>\r\n", seq+1, stampText(seq, time.Now(), 200))
+		},
+		"nchan/stream": func(seq int) []byte { return fmt.Appendf(nil, "%s\n", stampText(seq, time.Now(), 200)) },
+		"meteor/sse": func(seq int) []byte {
+			return fmt.Appendf(nil, "id: %d\ndata: %s\n\n", seq+1, stampText(seq, time.Now(), 200))
+		},
+		"meteor/ws": func(seq int) []byte {
+			return wsFrame(true, 1, fmt.Appendf(nil, `{"type":"message","id":%d,"channel":"c","text":"%s","time":1}`, seq+1, stampText(seq, time.Now(), 200)))
+		},
+		"nchan/ws": func(seq int) []byte { return wsFrame(true, 1, []byte(stampText(seq, time.Now(), 200))) },
+	}
+	_ = text
+	for name, mk := range frames {
+		kind, tr, _ := strings.Cut(name, "/")
+		e := endpoint{Kind: kind, Transport: tr}
+		p := e.parser()
+		var a connAccount
+		a.seen = make([]uint64, 64) // room for 4096 publications
+		now := time.Now().UnixNano()
+		onFrame := func(f *frame) { a.frame(f, now) }
+		// Three frames per read, the last one cut in two.
+		var stream []byte
+		for seq := range 1200 {
+			stream = append(stream, mk(seq)...)
+		}
+		chunk := len(mk(5000))*3 + 7
+		p.Feed(stream[:chunk], onFrame) // grow the buffers
+		off := chunk
+		allocs := testing.AllocsPerRun(100, func() {
+			end := min(off+chunk, len(stream))
+			p.Feed(stream[off:end], onFrame)
+			off = end
+		})
+		if allocs > 0 {
+			t.Errorf("%s: %.1f allocations per read of 3 frames", name, allocs)
+		}
+		if a.distinct < 300 || a.malformed != 0 || a.foreign != 0 || a.dups != 0 || a.lat.total != a.distinct {
+			t.Errorf("%s: distinct %d malformed %d foreign %d dups %d latencies %d", name, a.distinct, a.malformed, a.foreign, a.dups, a.lat.total)
+		}
 	}
 }
 

@@ -70,6 +70,7 @@ func runBurst(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 func burst(ctx context.Context, c *common, bursts, size int, gap, drain time.Duration, logf func(string, ...any)) (*burstResult, error) {
 	res := &burstResult{label: c.label("burst"), Workers: c.workers, Bursts: bursts, Size: size}
+	c.trackSeqs = max(c.trackSeqs, bursts)
 	sess, err := openSession(ctx, c, logf)
 	if err != nil {
 		return nil, err

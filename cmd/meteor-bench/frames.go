@@ -31,6 +31,7 @@ type frame struct {
 // <script>...</script> (padding, the header if fed) are skipped. It keeps
 // only an unfinished element between calls.
 type frameParser struct {
+	f       frame
 	buf     []byte // the unfinished tail of the stream
 	scratch []byte // unescaped channel and text
 }
@@ -47,7 +48,7 @@ func (p *frameParser) Feed(data []byte, fn func(*frame)) {
 		p.buf = append(p.buf, data...)
 		buf = p.buf
 	}
-	var f frame
+	f := &p.f // not a local: fn would make it escape, one allocation per call
 	for {
 		i := bytes.Index(buf, scriptOpen)
 		if i < 0 {
@@ -61,8 +62,8 @@ func (p *frameParser) Feed(data []byte, fn func(*frame)) {
 			buf = buf[i:]
 			break
 		}
-		p.parse(body[:j], &f)
-		fn(&f)
+		p.parse(body[:j], f)
+		fn(f)
 		buf = body[j+len(scriptClose):]
 	}
 	p.buf = append(p.buf[:0], buf...)

@@ -22,6 +22,7 @@ type common struct {
 	workers, perWorker      int
 	connectTimeout, timeout time.Duration
 	readBuffer              int
+	trackSeqs               int // publications whose every delivery's latency is kept (burst)
 	jsonOut                 bool
 	parsedSources           []netip.Addr // sources, parsed by check
 	run                     string       // run token, set by check
@@ -37,7 +38,7 @@ func (c *common) register(fs *flag.FlagSet, channel string, n int) {
 	fs.IntVar(&c.perWorker, "per-worker", 15000, "most subscribers per process (each is an open file; the limit here is 20,000 per process)")
 	fs.DurationVar(&c.connectTimeout, "connect-timeout", 10*time.Second, "per connection: connect and read the header")
 	fs.DurationVar(&c.timeout, "timeout", 5*time.Minute, "the whole run")
-	fs.IntVar(&c.readBuffer, "read-buffer", 512, "bytes each subscriber reads per call")
+	fs.IntVar(&c.readBuffer, "read-buffer", 4096, "bytes each subscriber reads per call")
 	fs.BoolVar(&c.jsonOut, "json", false, "also print the result as one JSON line")
 }
 
@@ -86,7 +87,7 @@ func (c *common) shards() []shardConfig {
 	return splitShards(shardConfig{
 		EP: c.ep, Channel: c.channel,
 		Run: c.run, Sources: c.parsedSources, Concurrency: c.concurrency,
-		ConnectTimeout: c.connectTimeout, ReadBuffer: c.readBuffer,
+		ConnectTimeout: c.connectTimeout, ReadBuffer: c.readBuffer, TrackSeqs: c.trackSeqs,
 	}, c.n, c.workers)
 }
 
@@ -229,7 +230,7 @@ func idle(ctx context.Context, c *common, pid int, hold, settle time.Duration, s
 	res.PSSHeld = h.PSSMedian
 	res.PSSKiBPerSub = float64(res.PSSHeld-res.PSSBefore) / 1024 / float64(res.ServerCount)
 
-	st, err := sess.fl.ask(ctx, "status", "status")
+	st, err := sess.fl.ask(ctx, "end 0", "status")
 	if err != nil {
 		return res, err
 	}

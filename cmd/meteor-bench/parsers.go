@@ -28,6 +28,7 @@ var (
 // count as pings; a "close" event (Meteor's end of stream) as EOF; other
 // named events ("gap", Nchan's "ping") as other frames.
 type sseParser struct {
+	f     frame
 	buf   []byte // the unfinished line
 	data  []byte // data lines of the event being read
 	event []byte
@@ -41,7 +42,7 @@ func (p *sseParser) Feed(data []byte, fn func(*frame)) {
 		p.buf = append(p.buf, data...)
 		buf = p.buf
 	}
-	var f frame
+	f := &p.f // not a local: fn would make it escape, one allocation per call
 	for {
 		nl := bytes.IndexByte(buf, '\n')
 		if nl < 0 {
@@ -54,7 +55,7 @@ func (p *sseParser) Feed(data []byte, fn func(*frame)) {
 		}
 		switch {
 		case len(line) == 0:
-			p.dispatch(&f, fn)
+			p.dispatch(f, fn)
 		case line[0] == ':':
 			p.ping = true
 		default:
@@ -102,6 +103,7 @@ func (p *sseParser) dispatch(f *frame, fn func(*frame)) {
 // each line a JSON object) or Nchan's http-raw-stream (each non-empty line
 // a message's text).
 type lineParser struct {
+	f    frame
 	json bool
 	buf  []byte
 	js   jsonFrames
@@ -113,7 +115,7 @@ func (p *lineParser) Feed(data []byte, fn func(*frame)) {
 		p.buf = append(p.buf, data...)
 		buf = p.buf
 	}
-	var f frame
+	f := &p.f // not a local: fn would make it escape, one allocation per call
 	for {
 		nl := bytes.IndexByte(buf, '\n')
 		if nl < 0 {
@@ -123,11 +125,11 @@ func (p *lineParser) Feed(data []byte, fn func(*frame)) {
 		buf = buf[nl+1:]
 		switch {
 		case p.json:
-			p.js.parse(line, &f)
-			fn(&f)
+			p.js.parse(line, f)
+			fn(f)
 		case len(line) > 0:
-			f = frame{Kind: frameMessage, Text: line}
-			fn(&f)
+			*f = frame{Kind: frameMessage, Text: line}
+			fn(f)
 		}
 	}
 	p.buf = append(p.buf[:0], buf...)
@@ -197,6 +199,7 @@ func (j *jsonFrames) parse(b []byte, f *frame) {
 // or binary messages (fragments joined), control frames. Each message is
 // a JSON object (Meteor) or a message's bare text (Nchan).
 type wsParser struct {
+	f    frame
 	json bool
 	buf  []byte
 	msg  []byte // the fragments of an unfinished message
@@ -209,7 +212,7 @@ func (p *wsParser) Feed(data []byte, fn func(*frame)) {
 		p.buf = append(p.buf, data...)
 		buf = p.buf
 	}
-	var f frame
+	f := &p.f // not a local: fn would make it escape, one allocation per call
 	for len(buf) >= 2 {
 		fin, op := buf[0]&0x80 != 0, buf[0]&0x0f
 		masked := buf[1]&0x80 != 0
@@ -242,12 +245,12 @@ func (p *wsParser) Feed(data []byte, fn func(*frame)) {
 		buf = buf[hdr+int(n):]
 		switch op {
 		case 0x8: // close
-			f = frame{Kind: frameEOF}
-			fn(&f)
+			*f = frame{Kind: frameEOF}
+			fn(f)
 			continue
 		case 0x9, 0xa: // ping, pong
-			f = frame{Kind: framePing}
-			fn(&f)
+			*f = frame{Kind: framePing}
+			fn(f)
 			continue
 		}
 		if !fin || len(p.msg) > 0 {
@@ -258,11 +261,11 @@ func (p *wsParser) Feed(data []byte, fn func(*frame)) {
 			payload = p.msg
 		}
 		if p.json {
-			p.js.parse(payload, &f)
+			p.js.parse(payload, f)
 		} else {
-			f = frame{Kind: frameMessage, Text: payload}
+			*f = frame{Kind: frameMessage, Text: payload}
 		}
-		fn(&f)
+		fn(f)
 		p.msg = p.msg[:0]
 	}
 short:

@@ -20,8 +20,10 @@ import (
 
 // A shard is one process's share of the subscribers: it opens them, reads
 // and accounts what they receive, and reports on request. The parent talks
-// to it with lines ("status", "end <published>", "close") and reads one
-// JSON shardReport line per command. A shard runs in the parent (through
+// to it with lines and reads one JSON shardReport line per command:
+// "status" (cheap, for polling: connection counts and Distinct only),
+// "end <published>" (every count, the latency histogram, and the losses
+// among publications 0..published-1; 0: no losses counted) and "close". A shard runs in the parent (through
 // pipes) or in a worker process (through stdin and stdout): the same code
 // either way.
 
@@ -36,6 +38,7 @@ type shardConfig struct {
 	Concurrency    int           // connections being opened at once
 	ConnectTimeout time.Duration // per connection: connect and header
 	ReadBuffer     int           // bytes read per call
+	TrackSeqs      int           // publications 0..TrackSeqs-1 whose every delivery's latency is kept (burst)
 }
 
 // args renders c as the command line of a worker process.
@@ -45,7 +48,8 @@ func (c shardConfig) args() []string {
 		"-prefix", c.EP.Prefix, "-mode", c.EP.Mode, "-channel", c.Channel,
 		"-n", strconv.Itoa(c.N), "-first", strconv.Itoa(c.First), "-run", c.Run,
 		"-sources", formatSources(c.Sources), "-concurrency", strconv.Itoa(c.Concurrency),
-		"-connect-timeout", c.ConnectTimeout.String(), "-read-buffer", strconv.Itoa(c.ReadBuffer)}
+		"-connect-timeout", c.ConnectTimeout.String(), "-read-buffer", strconv.Itoa(c.ReadBuffer),
+		"-track-seqs", strconv.Itoa(c.TrackSeqs)}
 }
 
 // hostID returns the hostid of subscriber i (counted over all shards).
@@ -78,7 +82,7 @@ type shardReport struct {
 	Lost      int64      `json:"lost"`      // with "end": publications never received
 	Latency   *histogram `json:"latency,omitempty"`
 	// SeqMaxUS[seq] is the latest delivery of publication seq, in µs after
-	// its publication (with "end", for at most maxSeqTracked publications).
+	// its publication (with "end", for the first TrackSeqs publications).
 	SeqMaxUS []int64 `json:"seq_max_us,omitempty"`
 }
 
@@ -123,24 +127,24 @@ func (r *shardReport) merge(o *shardReport) {
 }
 
 type shard struct {
-	cfg     shardConfig
-	dialers *dialers
-	closing atomic.Bool
-	readers sync.WaitGroup
+	cfg          shardConfig
+	dialers      *dialers
+	closing      atomic.Bool
+	readers      sync.WaitGroup
+	serverClosed atomic.Int64 // once per connection, at its end
 
-	mu      sync.Mutex
-	conns   []*benchConn // guarded by mu
-	latency histogram    // guarded by mu
-	seqMax  []int64      // guarded by mu; see shardReport.SeqMaxUS
-
-	bytes, pings, eofs, malformed, foreign atomic.Int64
-	serverClosed                           atomic.Int64
+	mu    sync.Mutex
+	conns []*benchConn // guarded by mu
 }
 
-// benchConn is one subscriber connection.
+// benchConn is one subscriber connection. Its reader accounts a whole
+// read's frames under its own mutex, which nothing else takes until a
+// report is asked for: no lock or counter is shared between connections.
 type benchConn struct {
 	nc net.Conn
 	br io.Reader // the body
+
+	distinct atomic.Int64 // acct.distinct, stored after each read, for "status"
 
 	mu   sync.Mutex
 	acct connAccount // guarded by mu
@@ -180,13 +184,13 @@ func runShard(ctx context.Context, cfg shardConfig, cmds io.Reader, events io.Wr
 		cmd, arg, _ := strings.Cut(line, " ")
 		if !ok || cmd == "close" {
 			s.closeAll()
-			r := s.status(0)
+			r := s.status(0, true)
 			r.Event = "closed"
 			return enc.Encode(r)
 		}
 		switch cmd {
 		case "status":
-			r := s.status(0)
+			r := s.status(0, false)
 			r.Event = "status"
 			if err := enc.Encode(r); err != nil {
 				s.closeAll()
@@ -194,7 +198,7 @@ func runShard(ctx context.Context, cfg shardConfig, cmds io.Reader, events io.Wr
 			}
 		case "end":
 			published, _ := strconv.Atoi(arg)
-			r := s.status(published)
+			r := s.status(published, true)
 			r.Event = "status"
 			if err := enc.Encode(r); err != nil {
 				s.closeAll()
@@ -258,6 +262,9 @@ func (s *shard) open(ctx context.Context, i int) (retries int, err error) {
 			br, err = s.cfg.EP.subscribe(nc, hostID(s.cfg.Run, i), s.cfg.Channel, s.cfg.ConnectTimeout)
 			if err == nil {
 				c := &benchConn{nc: nc, br: br}
+				if s.cfg.TrackSeqs > 0 {
+					c.acct.seqLat = make([]int64, s.cfg.TrackSeqs)
+				}
 				s.mu.Lock()
 				s.conns = append(s.conns, c)
 				s.mu.Unlock()
@@ -276,55 +283,26 @@ func (s *shard) open(ctx context.Context, i int) (retries int, err error) {
 	}
 }
 
-// read reads c until it closes, parsing and accounting its frames.
+// read reads c until it closes, parsing and accounting its frames. Per
+// read it takes c's own mutex once and the clock once; per frame it
+// neither locks nor allocates.
 func (s *shard) read(c *benchConn) {
 	defer s.readers.Done()
 	buf := make([]byte, max(s.cfg.ReadBuffer, 64))
 	p := s.cfg.EP.parser()
-	var now time.Time
-	onFrame := func(f *frame) {
-		switch f.Kind {
-		case framePing:
-			s.pings.Add(1)
-		case frameEOF:
-			s.eofs.Add(1)
-		case frameOther:
-			s.malformed.Add(1)
-		case frameMessage:
-			seq, sent, ok := parseStamp(f.Text)
-			if !ok {
-				s.foreign.Add(1)
-				return
-			}
-			id := f.ID
-			if id == 0 {
-				// Transports without a numeric id: the order of
-				// publication is the order expected.
-				id = int64(seq) + 1
-			}
-			c.mu.Lock()
-			fresh := c.acct.add(seq, id)
-			c.mu.Unlock()
-			if fresh {
-				d := now.Sub(time.Unix(0, sent))
-				s.mu.Lock()
-				s.latency.Add(d)
-				if seq < maxSeqTracked {
-					for len(s.seqMax) <= seq {
-						s.seqMax = append(s.seqMax, 0)
-					}
-					s.seqMax[seq] = max(s.seqMax[seq], d.Microseconds())
-				}
-				s.mu.Unlock()
-			}
-		}
-	}
+	a := &c.acct
+	var now int64
+	onFrame := func(f *frame) { a.frame(f, now) }
 	for {
 		n, err := c.br.Read(buf)
 		if n > 0 {
-			now = time.Now()
-			s.bytes.Add(int64(n))
+			now = time.Now().UnixNano()
+			c.mu.Lock()
+			a.bytes += int64(n)
 			p.Feed(buf[:n], onFrame)
+			d := a.distinct
+			c.mu.Unlock()
+			c.distinct.Store(d)
 		}
 		if err != nil {
 			if !s.closing.Load() {
@@ -335,42 +313,54 @@ func (s *shard) read(c *benchConn) {
 	}
 }
 
-// status sums the shard's accounts; published > 0 also counts the losses
-// among publications 0..published-1.
-func (s *shard) status(published int) *shardReport {
+// status sums the shard's accounts. Without full, only the connection
+// counts and Distinct, from each connection's atomic copy (cheap enough
+// to poll); with full, everything, and published > 0 also counts the
+// losses among publications 0..published-1.
+func (s *shard) status(published int, full bool) *shardReport {
 	s.mu.Lock()
 	conns := s.conns
-	lat := histogram{}
-	lat.Merge(&s.latency)
-	var seqMax []int64
-	if published > 0 {
-		seqMax = append(seqMax, s.seqMax[:min(len(s.seqMax), published)]...)
-	}
 	s.mu.Unlock()
 	r := &shardReport{
 		Wanted:       s.cfg.N,
 		OK:           len(conns),
 		ServerClosed: int(s.serverClosed.Load()),
-		Bytes:        s.bytes.Load(),
-		Pings:        s.pings.Load(),
-		EOFs:         s.eofs.Load(),
-		Malformed:    s.malformed.Load(),
-		Foreign:      s.foreign.Load(),
-		Latency:      &lat,
-		SeqMaxUS:     seqMax,
 	}
 	r.Open = r.OK - r.ServerClosed
+	if !full {
+		for _, c := range conns {
+			r.Distinct += c.distinct.Load()
+		}
+		return r
+	}
+	var lat denseHist
+	var seqMax []int64
+	if s.cfg.TrackSeqs > 0 && published > 0 {
+		seqMax = make([]int64, min(s.cfg.TrackSeqs, published))
+	}
 	for _, c := range conns {
 		c.mu.Lock()
-		r.Received += c.acct.received
-		r.Distinct += c.acct.distinct
-		r.Dups += c.acct.dups
-		r.Disorder += c.acct.disorder
+		a := &c.acct
+		r.Received += a.received
+		r.Distinct += a.distinct
+		r.Dups += a.dups
+		r.Disorder += a.disorder
+		r.Bytes += a.bytes
+		r.Pings += a.pings
+		r.EOFs += a.eofs
+		r.Malformed += a.malformed
+		r.Foreign += a.foreign
 		if published > 0 {
-			r.Lost += c.acct.lost(published)
+			r.Lost += a.lost(published)
+		}
+		lat.merge(&a.lat)
+		for i := range seqMax {
+			seqMax[i] = max(seqMax[i], a.seqLat[i])
 		}
 		c.mu.Unlock()
 	}
+	r.Latency = lat.sparse()
+	r.SeqMaxUS = seqMax
 	return r
 }
 
@@ -404,7 +394,8 @@ func runShardCommand(ctx context.Context, args []string, stdin io.Reader, stdout
 	fs.StringVar(&sources, "sources", "", "")
 	fs.IntVar(&cfg.Concurrency, "concurrency", 100, "")
 	fs.DurationVar(&cfg.ConnectTimeout, "connect-timeout", 10*time.Second, "")
-	fs.IntVar(&cfg.ReadBuffer, "read-buffer", 512, "")
+	fs.IntVar(&cfg.ReadBuffer, "read-buffer", 4096, "")
+	fs.IntVar(&cfg.TrackSeqs, "track-seqs", 0, "")
 	timeout := fs.Duration("timeout", 10*time.Minute, "")
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -202,7 +202,7 @@ func (e *endpoint) subscribe(nc net.Conn, hostID, channel string, timeout time.D
 	if _, err := io.WriteString(nc, req.String()); err != nil {
 		return nil, err
 	}
-	br := bufio.NewReaderSize(nc, 2048)
+	br := bufio.NewReaderSize(nc, 4096)
 	status, err := br.ReadSlice('\n')
 	if err != nil {
 		return nil, fmt.Errorf("reading status line: %w", err)
