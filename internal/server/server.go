@@ -141,6 +141,9 @@ func (s *Server) Start() error {
 			return fmt.Errorf("HTTP API listener: %w", err)
 		}
 	}
+	// The fan-out workers run from before the first subscriber until
+	// Shutdown has let the last one go.
+	s.hub.Start(hub.Options{})
 	s.serve("subscriber", func() error { return s.sub.Serve(s.subLn) })
 	s.serve("controller", func() error { return s.ctl.Serve(s.ctlLn) })
 	if s.udp != nil {
@@ -249,7 +252,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	var subErr, ctlErr, apiErr error
 	var wg sync.WaitGroup
 	wg.Add(2)
-	go func() { defer wg.Done(); subErr = s.sub.Shutdown(ctx) }()
+	go func() {
+		defer wg.Done()
+		// Messages acknowledged before the shutdown began reach the
+		// subscribers before their shutdown message does.
+		s.hub.Flush()
+		subErr = s.sub.Shutdown(ctx)
+	}()
 	go func() { defer wg.Done(); ctlErr = s.ctl.Shutdown(ctx) }()
 	wg.Wait()
 	if s.api != nil && s.apiLn != nil {
@@ -257,6 +266,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	errs := []error{subErr, ctlErr, apiErr}
 	s.serves.Wait()
+	s.hub.Close()
 	errs = append(errs, s.eng.Close())
 	return errors.Join(errs...)
 }
