@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"time"
 )
 
@@ -29,9 +30,20 @@ type fanoutResult struct {
 	Failed       int          `json:"failed"`
 	Workers      int          `json:"workers"`
 	Published    int          `json:"published"`
+	Scheduled    int          `json:"scheduled"` // due in the window at -rate
 	PublishSecs  float64      `json:"publish_secs"`
 	PublishRate  float64      `json:"publish_rate"` // achieved, messages/s
 	WantedRate   float64      `json:"wanted_rate"`  // -rate
+	PublishConns int          `json:"publish_conns"`
+	PublishLagUS int64        `json:"publish_lag_max_us"` // latest send after its scheduled time
+	Valid        bool         `json:"valid"`              // achieved rate >= 95 % of the asked
+	Invalid      string       `json:"invalid,omitempty"`  // why not
+	Acked        int64        `json:"acked"`
+	AckErrors    int64        `json:"ack_errors"`
+	AckFirstErr  string       `json:"ack_first_err,omitempty"`
+	AckP50us     int64        `json:"ack_p50_us"` // send to acknowledgement
+	AckP99us     int64        `json:"ack_p99_us"`
+	AckMaxus     int64        `json:"ack_max_us"`
 	Size         int          `json:"size"`
 	Expected     int64        `json:"expected"`  // subscribers x published
 	Delivered    int64        `json:"delivered"` // distinct (subscriber, message) pairs
@@ -48,6 +60,8 @@ type fanoutResult struct {
 	LatencyMaxus int64        `json:"latency_max_us"`
 	CPUSecs      float64      `json:"server_cpu_secs,omitempty"`
 	CPUPercent   float64      `json:"server_cpu_percent,omitempty"`
+	GenCPUSecs   float64      `json:"generator_cpu_secs"` // this process and its workers, same interval
+	GenCPUPct    float64      `json:"generator_cpu_percent"`
 	Churn        *churnResult `json:"churn,omitempty"`
 }
 
@@ -58,6 +72,8 @@ type fanoutParams struct {
 	duration time.Duration
 	drain    time.Duration
 	pid      int
+	pubConns int         // HTTP: publishing connections
+	maxBurst int         // most messages sent back to back when behind
 	churn    churnParams // churn.rate > 0: connect and disconnect while publishing
 }
 
@@ -67,6 +83,8 @@ func (p *fanoutParams) register(fs *flag.FlagSet) {
 	fs.DurationVar(&p.duration, "duration", 10*time.Second, "how long to publish")
 	fs.DurationVar(&p.drain, "drain", 5*time.Second, "after publishing, how long to wait for deliveries to stop coming")
 	fs.IntVar(&p.pid, "pid", 0, "server process id, to read its CPU (and its children's) from /proc (optional)")
+	fs.IntVar(&p.pubConns, "pub-conns", 8, "HTTP publishing: concurrent kept-alive connections (the line protocol pipelines on one)")
+	fs.IntVar(&p.maxBurst, "max-burst", 0, "most messages sent back to back when the clock is behind (0: 2, or 5 ms' worth)")
 }
 
 func runFanout(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -113,24 +131,6 @@ func runFanoutLike(ctx context.Context, scenario string, args []string, stdout, 
 	return err
 }
 
-// pace publishes stamped messages on pub at rate for duration, and
-// returns how many it published and when it began.
-func pace(ctx context.Context, pub publisher, channel string, rate float64, size int, duration time.Duration) (int, time.Time, error) {
-	start := time.Now()
-	interval := time.Duration(float64(time.Second) / rate)
-	published := 0
-	for time.Since(start) < duration && ctx.Err() == nil {
-		if wait := time.Until(start.Add(time.Duration(published) * interval)); wait > 0 {
-			time.Sleep(wait)
-		}
-		if err := pub.Publish(channel, stampText(published, time.Now(), size)); err != nil {
-			return published, start, err
-		}
-		published++
-	}
-	return published, start, nil
-}
-
 func fanout(ctx context.Context, c *common, p fanoutParams, logf func(string, ...any)) (*fanoutResult, error) {
 	res := &fanoutResult{label: c.label("fanout"), Workers: c.workers, Size: p.size, WantedRate: p.rate}
 	sess, err := openSession(ctx, c, logf)
@@ -139,47 +139,72 @@ func fanout(ctx context.Context, c *common, p fanoutParams, logf func(string, ..
 	}
 	defer sess.release(logf)
 	res.Subscribers, res.Failed = sess.conn.OK, sess.conn.Failed
-	pub, err := c.ep.newPublisher(ctx)
+	if c.ep.Publish == publishHTTP {
+		res.PublishConns = max(p.pubConns, 1)
+	} else {
+		res.PublishConns = 1
+	}
+	pub, err := c.ep.newAsyncPublisher(ctx, c.channel, res.PublishConns)
 	if err != nil {
 		return nil, err
 	}
-	defer pub.Close()
+	finished := false
+	defer func() {
+		if !finished {
+			pub.finish(0)
+		}
+	}()
 
-	var cpu0 procSample
+	var cpu0, gen0 procSample
 	if p.pid > 0 {
 		if cpu0, err = readTree(p.pid); err != nil {
 			return nil, err
 		}
 	}
+	gen0, genErr := readTree(os.Getpid())
 	var ch *churner
 	if p.churn.rate > 0 {
 		ch = startChurn(ctx, c, p.churn, p.duration)
 	}
-	logf("publishing %.0f msg/s of %d bytes for %v (%s)", p.rate, p.size, p.duration, c.ep.Publish)
-	published, start, perr := pace(ctx, pub, c.channel, p.rate, p.size, p.duration)
-	res.PublishSecs = time.Since(start).Seconds()
+	logf("publishing %.0f msg/s of %d bytes for %v, open loop (%s, %d connection(s))", p.rate, p.size, p.duration, c.ep.Publish, res.PublishConns)
+	start := time.Now()
+	lr, perr := openLoop(ctx, pub, loopParams{rate: p.rate, size: p.size, duration: p.duration, maxBurst: p.maxBurst})
 	if ch != nil {
 		res.Churn = ch.stop()
 	}
 	if perr != nil {
 		return nil, perr
 	}
-	res.Published = published
-	res.PublishRate = float64(published) / res.PublishSecs
-	res.Expected = int64(sess.conn.OK) * int64(published)
+	res.Published, res.Scheduled, res.PublishSecs, res.PublishRate, res.PublishLagUS = lr.Published, lr.Scheduled, lr.Secs, lr.Rate, lr.LagMaxUS
+	res.Valid, res.Invalid = validRate(res.PublishRate, p.rate)
+	if !res.Valid {
+		logf("NOT VALID: %s", res.Invalid)
+	}
+	res.Expected = int64(sess.conn.OK) * int64(lr.Published)
 
 	_, lastChange, err := sess.waitDeliveries(ctx, res.Expected, p.drain, 50*time.Millisecond)
 	if err != nil {
 		return nil, err
 	}
 	res.DeliverySecs = lastChange.Sub(start).Seconds()
+	elapsed := time.Since(start).Seconds()
 	if p.pid > 0 {
 		if cpu1, err := readTree(p.pid); err == nil {
 			res.CPUSecs = float64(cpu1.CPU-cpu0.CPU) / clockTicks
-			res.CPUPercent = 100 * res.CPUSecs / time.Since(start).Seconds()
+			res.CPUPercent = 100 * res.CPUSecs / elapsed
 		}
 	}
-	st, err := sess.fl.ask(ctx, fmt.Sprintf("end %d", published), "status")
+	if gen1, err := readTree(os.Getpid()); err == nil && genErr == nil {
+		res.GenCPUSecs = float64(gen1.CPU-gen0.CPU) / clockTicks
+		res.GenCPUPct = 100 * res.GenCPUSecs / elapsed
+	}
+	finished = true
+	acks := pub.finish(p.drain)
+	res.Acked, res.AckErrors, res.AckFirstErr = acks.Acked, acks.Errors, acks.FirstErr
+	ah := acks.Latency.sparse()
+	res.AckP50us, res.AckP99us, res.AckMaxus = ah.Quantile(0.50), ah.Quantile(0.99), ah.Max
+
+	st, err := sess.fl.ask(ctx, fmt.Sprintf("end %d", lr.Published), "status")
 	if err != nil {
 		return nil, err
 	}
@@ -198,7 +223,14 @@ func fanout(ctx context.Context, c *common, p fanoutParams, logf func(string, ..
 func printFanout(w io.Writer, c *common, r *fanoutResult) {
 	fmt.Fprintf(w, "%s: %d subscribers (%d failed), %s %s, on channel %s, %d process(es)\n",
 		r.Scenario, r.Subscribers, r.Failed, c.ep.Kind, c.ep.Transport, c.channel, r.Workers)
-	fmt.Fprintf(w, "  published       %d messages of %d bytes in %.1f s (%.1f msg/s, %s)\n", r.Published, r.Size, r.PublishSecs, r.PublishRate, c.ep.Publish)
+	valid := "valid"
+	if !r.Valid {
+		valid = "NOT VALID: " + r.Invalid
+	}
+	fmt.Fprintf(w, "  published       %d of %d scheduled, %d bytes each, in %.1f s: %.1f msg/s of %g asked (%s); open loop, %s x %d conn(s), latest send %s behind schedule\n",
+		r.Published, r.Scheduled, r.Size, r.PublishSecs, r.PublishRate, r.WantedRate, valid, c.ep.Publish, r.PublishConns, us(r.PublishLagUS))
+	fmt.Fprintf(w, "  acknowledged    %d, %d errors%s; publish to acknowledgement p50 %s  p99 %s  max %s\n",
+		r.Acked, r.AckErrors, errNote(r.AckFirstErr), us(r.AckP50us), us(r.AckP99us), us(r.AckMaxus))
 	fmt.Fprintf(w, "  delivered       %d of %d (%.0f deliveries/s)\n", r.Delivered, r.Expected, r.DeliveryRate)
 	fmt.Fprintf(w, "  lost %d, duplicated %d, out of order %d, malformed frames %d, closed by the server %d\n",
 		r.Lost, r.Dups, r.Disorder, r.Malformed, r.ServerClosed)
@@ -207,6 +239,7 @@ func printFanout(w io.Writer, c *common, r *fanoutResult) {
 	if r.CPUSecs > 0 {
 		fmt.Fprintf(w, "  server CPU      %.2f s = %.1f%% of one core\n", r.CPUSecs, r.CPUPercent)
 	}
+	fmt.Fprintf(w, "  generator CPU   %.2f s = %.1f%% of one core (this process and its workers)\n", r.GenCPUSecs, r.GenCPUPct)
 	if ch := r.Churn; ch != nil {
 		fmt.Fprintf(w, "  churn           %d connects (%.0f/s), %d disconnects, %d failed%s; connect p50 %s p99 %s\n",
 			ch.Connects, ch.ConnectRate, ch.Disconnects, ch.Failed, errNote(ch.FirstErr), us(ch.ConnectP50us), us(ch.ConnectP99us))

@@ -95,7 +95,7 @@ func TestShardAccounting(t *testing.T) {
 	}
 	var st *shardReport
 	for deadline := time.Now().Add(10 * time.Second); ; {
-		if st, err = fl.ask(ctx, "status", "status"); err != nil {
+		if st, err = fl.ask(ctx, "end 0", "status"); err != nil {
 			t.Fatal(err)
 		}
 		if st.Received+st.Foreign >= 5*subs || time.Now().After(deadline) {
@@ -144,6 +144,12 @@ func TestFanoutSmall(t *testing.T) {
 	}
 	if res.LatencyP50us <= 0 || res.LatencyP50us > res.LatencyP99us || res.LatencyP99us > res.LatencyMaxus {
 		t.Fatalf("latencies p50 %d p99 %d max %d µs not ordered", res.LatencyP50us, res.LatencyP99us, res.LatencyMaxus)
+	}
+	if !res.Valid || res.Acked != int64(res.Published) || res.AckErrors != 0 || res.AckP50us <= 0 || res.AckP50us > res.AckMaxus {
+		t.Fatalf("valid %v (%s), acked %d of %d, %d errors, ack p50 %d max %d µs", res.Valid, res.Invalid, res.Acked, res.Published, res.AckErrors, res.AckP50us, res.AckMaxus)
+	}
+	if res.Scheduled != 60 || res.PublishRate < 190 || res.GenCPUSecs < 0 {
+		t.Fatalf("scheduled %d, rate %.1f, generator CPU %.2f s", res.Scheduled, res.PublishRate, res.GenCPUSecs)
 	}
 	var out bytes.Buffer
 	printFanout(&out, c, res)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/xml"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -44,6 +45,9 @@ func checkFanout(t *testing.T, res *fanoutResult, n int) {
 	}
 	if res.Lost != 0 || res.Dups != 0 || res.Disorder != 0 || res.Malformed != 0 || res.ServerClosed != 0 {
 		t.Fatalf("lost %d dups %d disorder %d malformed %d closed %d; want none", res.Lost, res.Dups, res.Disorder, res.Malformed, res.ServerClosed)
+	}
+	if !res.Valid || res.Acked != int64(res.Published) || res.AckErrors != 0 || res.AckMaxus <= 0 {
+		t.Fatalf("valid %v (%s), acked %d of %d, %d errors (%s), ack max %d µs", res.Valid, res.Invalid, res.Acked, res.Published, res.AckErrors, res.AckFirstErr, res.AckMaxus)
 	}
 }
 
@@ -150,10 +154,18 @@ func TestReport(t *testing.T) {
 	}
 }
 
+var nchanFlag = flag.Bool("nchan", false, "TestNchan: run against a real Nchan (nginx with libnginx-mod-nchan) when installed")
+
 // TestNchan runs short fan-outs against a real Nchan (nginx with
-// libnginx-mod-nchan, bench/nchan/nginx.conf on a free port) when it is
-// installed here (scripts/bench-compare installs it).
+// libnginx-mod-nchan, bench/nchan/nginx.conf on a free port). It starts a
+// server of its own, so it runs only when asked for and installed
+// (scripts/bench-compare installs it):
+//
+//	go test ./cmd/meteor-bench -run TestNchan -nchan
 func TestNchan(t *testing.T) {
+	if !*nchanFlag || testing.Short() {
+		t.Skip("set -nchan to run against a real Nchan")
+	}
 	nginx, err := exec.LookPath("nginx")
 	if err != nil {
 		t.Skip("nginx is not installed")
