@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -92,14 +91,20 @@ type Server struct {
 	// Metrics, when set before Serve, receives the transports' metrics.
 	Metrics *metrics.Metrics
 
-	settings atomic.Pointer[Settings]
-	watcher  *outq.Watcher
-	http     *http.Server
-	group    sync.WaitGroup // flushers, close hooks, the ticker
-	stop     chan struct{}
-	stopOnce sync.Once
+	settings       atomic.Pointer[Settings]
+	watcher        *outq.Watcher
+	requestTimeout time.Duration  // RequestTimeout: to send the request header
+	maxHeader      int            // MaxHeaderBytes: of the request line and header
+	group          sync.WaitGroup // flushers, close hooks, the ticker
+	accepting      sync.WaitGroup // connections until their request is routed
+	stop           chan struct{}
+	stopOnce       sync.Once
 
-	mu       sync.Mutex
+	mu        sync.Mutex
+	listeners map[net.Listener]struct{} // guarded by mu; being served
+	// accepted holds the connections whose request is being read (true)
+	// or routed (false); guarded by mu.
+	accepted map[net.Conn]bool
 	clients  map[conn]struct{}  // guarded by mu; open hijacked subscriber connections
 	byHost   map[string]*client // guarded by mu; persistent legacy ones by hostid
 	shutting bool               // guarded by mu
@@ -110,7 +115,6 @@ type client struct {
 	transport.LegacyClient
 	hostID   string
 	ip       string
-	agent    string
 	channels []string
 	start    time.Time
 	nextPing time.Time // owned by the ticker goroutine
@@ -167,23 +171,19 @@ func New(h *hub.Hub, st *stats.Stats, logger *slog.Logger, set *Settings, reques
 		return nil, err
 	}
 	s := &Server{
-		hub:     h,
-		stats:   st,
-		log:     logger,
-		watcher: w,
-		stop:    make(chan struct{}),
-		clients: make(map[conn]struct{}),
-		byHost:  make(map[string]*client),
+		hub:            h,
+		stats:          st,
+		log:            logger,
+		watcher:        w,
+		requestTimeout: requestTimeout,
+		maxHeader:      maxHeader,
+		stop:           make(chan struct{}),
+		listeners:      make(map[net.Listener]struct{}),
+		accepted:       make(map[net.Conn]bool),
+		clients:        make(map[conn]struct{}),
+		byHost:         make(map[string]*client),
 	}
 	s.settings.Store(set)
-	s.http = &http.Server{
-		Handler:           s,
-		ReadHeaderTimeout: requestTimeout,
-		IdleTimeout:       requestTimeout,
-		MaxHeaderBytes:    maxHeader,
-		ConnState:         s.connState,
-		ErrorLog:          log.New(slogWriter{logger}, "", 0),
-	}
 	s.group.Add(1)
 	go s.tick()
 	return s, nil
@@ -195,25 +195,6 @@ func (s *Server) Reload(set *Settings) { s.settings.Store(set) }
 
 // ClearDocuments drops the static file cache.
 func (s *Server) ClearDocuments() { s.settings.Load().docs.reset() }
-
-// Serve accepts subscriber connections on ln until Shutdown.
-func (s *Server) Serve(ln net.Listener) error {
-	err := s.http.Serve(ln)
-	if errors.Is(err, http.ErrServerClosed) {
-		return nil
-	}
-	return err
-}
-
-func (s *Server) connState(_ net.Conn, st http.ConnState) {
-	switch st {
-	case http.StateNew:
-		s.stats.Inc(stats.SubscriberConnectionsAccepted)
-		s.stats.Inc(stats.CurrentSubscribers)
-	case http.StateClosed:
-		s.stats.Dec(stats.CurrentSubscribers)
-	}
-}
 
 // ServeHTTP routes one request. Every response is written raw on the
 // hijacked connection, as Meteor 1.06 wrote it.
@@ -246,13 +227,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// hijack takes the connection from net/http, clearing its deadlines.
+// hijack takes the connection from the accept loop, clearing its
+// deadlines.
 func hijack(w http.ResponseWriter) (net.Conn, error) {
-	hj, ok := w.(http.Hijacker)
-	if !ok {
-		return nil, errors.New("connection cannot be hijacked")
+	var nc net.Conn
+	var err error
+	if ac, ok := w.(*acceptedConn); ok {
+		nc, err = ac.take() // without Hijack's buffers
+	} else if hj, ok := w.(http.Hijacker); ok {
+		nc, _, err = hj.Hijack()
+	} else {
+		err = errors.New("connection cannot be hijacked")
 	}
-	nc, _, err := hj.Hijack()
 	if err != nil {
 		return nil, err
 	}
@@ -290,9 +276,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, mode *transport.Le
 func (s *Server) badRequest(w http.ResponseWriter, r *http.Request, why string) {
 	s.stats.Inc(stats.ErrorsServed)
 	s.log.Info("bad request", "ip", remoteIP(r), "reason", why, "uri", r.RequestURI)
-	body := why + "\n"
-	b := fmt.Appendf(nil, "HTTP/1.1 400 Bad Request\r\nServer: %s\r\nContent-Type: text/plain; charset=utf-8\r\nCache-Control: no-store\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", ServerName, len(body), body)
-	s.reply(w, b, s.settings.Load().WriteTimeout)
+	s.reply(w, badRequestResponse(why), s.settings.Load().WriteTimeout)
 }
 
 func (s *Server) document(w http.ResponseWriter, r *http.Request, set *Settings, p string) {
@@ -342,10 +326,11 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request, set *Settings, res
 	if err != nil {
 		return
 	}
+	// The user agent is logged on joining only: an idle subscriber does
+	// not keep it.
 	c := &client{
 		hostID: req.HostID,
 		ip:     remoteIP(r),
-		agent:  r.UserAgent(),
 		start:  time.Now(),
 	}
 	c.Mode, c.Stats, c.Metrics = mode, s.stats, s.Metrics.For(metrics.Legacy)
@@ -391,7 +376,7 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request, set *Settings, res
 		info = mode.AppendChannelInfo(info, ch.Name, hist[i], max(n, 0))
 		if s.log.Enabled(context.Background(), slog.LevelInfo) {
 			s.log.Info("joinchannel", "ip", c.ip, "hostid", c.hostID, "channel", ch.Name,
-				"mode", req.Mode, "start", startOf(ch.Query, hist[i]), "useragent", c.agent)
+				"mode", req.Mode, "start", startOf(ch.Query, hist[i]), "useragent", r.UserAgent())
 		}
 	}
 	c.Write(mode.Header("200 OK", ServerName, c.start, info))
@@ -513,17 +498,18 @@ func (s *Server) tick() {
 	}
 }
 
-// Shutdown stops accepting, sends every persistent subscriber its mode's
+// Shutdown stops accepting, closes the connections still sending their
+// request, sends every persistent subscriber its mode's
 // SubscriberShutdownMsg, and waits until their output is flushed or ctx
 // ends, when it closes what is left.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.shutting = true
 	s.mu.Unlock()
+	s.closeAccepting()
 	hctx, cancel := context.WithTimeout(ctx, time.Second)
-	s.http.Shutdown(hctx)
+	s.waitAccepting(hctx)
 	cancel()
-	s.http.Close()
 
 	s.mu.Lock()
 	open := make([]conn, 0, len(s.clients))
@@ -579,13 +565,4 @@ func remoteIP(r *http.Request) string {
 		return r.RemoteAddr
 	}
 	return host
-}
-
-// slogWriter sends net/http's own error lines (bad requests, TLS noise) to
-// the logger at debug level: they are caused by clients.
-type slogWriter struct{ l *slog.Logger }
-
-func (w slogWriter) Write(p []byte) (int, error) {
-	w.l.Debug("http", "msg", strings.TrimSpace(string(p)))
-	return len(p), nil
 }

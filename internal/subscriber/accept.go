@@ -1,0 +1,442 @@
+package subscriber
+
+// The subscriber listener's accept loop. net/http is not used to serve this
+// port: every response is written raw after a hijack, so its per-connection
+// state (a 4 KiB bufio.Reader, a 4 KiB bufio.Writer, its conn and response)
+// was allocated for each subscriber only to be dropped at once, and that
+// garbage, with the GC's headroom over it, was most of the memory an idle
+// subscriber cost. Here a connection has a goroutine only while its request
+// is read, from a pooled 1 KiB reader that goes back to the pool as soon as
+// the request is parsed; then the route runs and the connection belongs to
+// its transport, which holds no goroutine and no buffer while idle.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/textproto"
+	"net/url"
+	"os"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/meteorpush/meteor/internal/stats"
+)
+
+// requestBufferSize is the size of the pooled readers that requests are
+// read from. A subscription request is a few hundred bytes; textproto
+// joins longer lines itself, so a request near MaxHeaderBytes is read too.
+const requestBufferSize = 1 << 10
+
+// requestReaders holds *bufio.Reader of requestBufferSize bytes.
+var requestReaders sync.Pool
+
+// Bounds of the back-off after a failed accept (too many open files).
+const (
+	acceptBackoffMin = 5 * time.Millisecond
+	acceptBackoffMax = time.Second
+)
+
+// tooLargeLinger bounds how long the input of a client whose header was too
+// large is read and discarded after the 431, so that the kernel does not
+// reset the connection before the client reads the answer.
+const (
+	tooLargeLinger  = 500 * time.Millisecond
+	tooLargeDiscard = 256 << 10
+)
+
+var (
+	// errHeaderTooLarge means a request header passed MaxHeaderBytes.
+	errHeaderTooLarge = errors.New("request header too large")
+	// errRawOnly means a handler used the ResponseWriter's Write or
+	// WriteHeader: on this port responses are written raw after Hijack.
+	errRawOnly = errors.New("subscriber: responses are written on the hijacked connection")
+)
+
+// response431 is net/http's answer to a header past MaxHeaderBytes, byte
+// for byte.
+const response431 = "HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n431 Request Header Fields Too Large"
+
+// testHookRequest, when set by a test, runs before each parsed request is
+// routed.
+var testHookRequest func(*http.Request)
+
+// acceptedConn is one connection from its accept until its request has been
+// routed. It is the limited reader the request is parsed from and the
+// http.ResponseWriter and http.Hijacker handed to the route.
+type acceptedConn struct {
+	nc   net.Conn
+	left int // header bytes the client may still send
+	// readErr is the error of the last read: a request cut short by a
+	// hang-up or the timeout can look malformed to the parser, which sees
+	// its partial last line as a whole one.
+	readErr error
+	// rest is what the client sent after the request, when it sent
+	// anything, for Hijack's bufio.Reader.
+	rest     []byte
+	hijacked bool
+	header   http.Header // made on first use; never sent
+}
+
+var (
+	_ http.ResponseWriter = (*acceptedConn)(nil)
+	_ http.Hijacker       = (*acceptedConn)(nil)
+)
+
+// Read reads from the connection until MaxHeaderBytes have been read.
+func (c *acceptedConn) Read(p []byte) (int, error) {
+	if c.left <= 0 {
+		return 0, errHeaderTooLarge
+	}
+	if len(p) > c.left {
+		p = p[:c.left]
+	}
+	n, err := c.nc.Read(p)
+	c.left -= n
+	c.readErr = err
+	return n, err
+}
+
+// Header returns a header that is never sent: every response on this port
+// is written raw.
+func (c *acceptedConn) Header() http.Header {
+	if c.header == nil {
+		c.header = make(http.Header)
+	}
+	return c.header
+}
+
+func (c *acceptedConn) Write([]byte) (int, error) { return 0, errRawOnly }
+
+func (c *acceptedConn) WriteHeader(int) {}
+
+// Hijack hands over the connection. The bufio.Reader holds what the client
+// sent after its request; the bufio.Writer is a small one of its own, for
+// gorilla/websocket's handshake.
+func (c *acceptedConn) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	nc, err := c.take()
+	if err != nil {
+		return nil, nil, err
+	}
+	var br *bufio.Reader
+	if len(c.rest) > 0 {
+		br = bufio.NewReaderSize(io.MultiReader(bytes.NewReader(c.rest), nc), len(c.rest))
+		br.Peek(len(c.rest))
+		c.rest = nil
+	} else {
+		br = bufio.NewReaderSize(nc, 16)
+	}
+	return nc, bufio.NewReadWriter(br, bufio.NewWriterSize(nc, 256)), nil
+}
+
+// take hands over the connection without buffers.
+func (c *acceptedConn) take() (net.Conn, error) {
+	if c.hijacked {
+		return nil, http.ErrHijacked
+	}
+	c.hijacked = true
+	return c.nc, nil
+}
+
+// Serve accepts subscriber connections on ln until Shutdown. A failure to
+// accept that may pass (too many open files) is retried after a pause
+// that doubles up to a second.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.shutting {
+		s.mu.Unlock()
+		ln.Close()
+		return nil
+	}
+	s.listeners[ln] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, ln)
+		s.mu.Unlock()
+	}()
+	var backoff time.Duration
+	failures := 0
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if s.isShutting() {
+				return nil
+			}
+			if !temporaryAcceptError(err) {
+				return err
+			}
+			backoff = min(max(2*backoff, acceptBackoffMin), acceptBackoffMax)
+			if failures == 0 {
+				s.log.Warn("subscriber accept failed; backing off", "err", err)
+			}
+			failures++
+			select {
+			case <-time.After(backoff):
+			case <-s.stop:
+				return nil
+			}
+			continue
+		}
+		if failures > 0 {
+			s.log.Warn("subscriber accept works again", "failures", failures)
+			backoff, failures = 0, 0
+		}
+		s.mu.Lock()
+		if s.shutting {
+			s.mu.Unlock()
+			nc.Close()
+			return nil
+		}
+		s.accepted[nc] = true
+		s.accepting.Add(1)
+		s.mu.Unlock()
+		s.stats.Inc(stats.SubscriberConnectionsAccepted)
+		s.stats.Inc(stats.CurrentSubscribers)
+		go s.serveConn(nc)
+	}
+}
+
+// temporaryAcceptError reports whether an accept that failed with err may
+// work later: the process or the system is out of files or memory.
+func temporaryAcceptError(err error) bool {
+	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) ||
+		errors.Is(err, syscall.ENOBUFS) || errors.Is(err, syscall.ENOMEM)
+}
+
+func (s *Server) isShutting() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.shutting
+}
+
+// serveConn reads one request from nc, within RequestTimeout, and routes
+// it. A connection that is not hijacked by its route is closed here.
+func (s *Server) serveConn(nc net.Conn) {
+	c := &acceptedConn{nc: nc, left: s.maxHeader}
+	defer func() {
+		if p := recover(); p != nil {
+			s.log.Error("panic serving a subscriber connection", "remote", nc.RemoteAddr().String(),
+				"panic", p, "stack", string(debug.Stack()))
+			if c.hijacked {
+				// The connection may belong to a transport by now: shut
+				// it down without closing the file, so that its owner
+				// (the outq.Watcher, a WebSocket read loop) sees a
+				// hang-up and closes it by its own path, counters and
+				// registry included.
+				if tc, ok := nc.(*net.TCPConn); ok {
+					tc.CloseRead()
+					tc.CloseWrite()
+				}
+			}
+		}
+		if !c.hijacked {
+			nc.Close()
+			s.stats.Dec(stats.CurrentSubscribers)
+		}
+		s.mu.Lock()
+		delete(s.accepted, nc)
+		s.mu.Unlock()
+		s.accepting.Done()
+	}()
+	r, err := s.readRequest(c)
+	s.mu.Lock()
+	s.accepted[nc] = false // routed from here on
+	s.mu.Unlock()
+	if err != nil {
+		s.refuseRequest(c, err)
+		return
+	}
+	if testHookRequest != nil {
+		testHookRequest(r)
+	}
+	s.ServeHTTP(c, r)
+	if !c.hijacked {
+		s.log.Debug("request not answered", "remote", r.RemoteAddr, "uri", r.RequestURI)
+	}
+}
+
+// readRequest reads and checks the request of c, as net/http's server
+// does, from a pooled reader that is returned before the request is routed.
+func (s *Server) readRequest(c *acceptedConn) (*http.Request, error) {
+	c.nc.SetReadDeadline(time.Now().Add(s.requestTimeout))
+	br, _ := requestReaders.Get().(*bufio.Reader)
+	if br == nil {
+		br = bufio.NewReaderSize(c, requestBufferSize)
+	} else {
+		br.Reset(c)
+	}
+	r, err := http.ReadRequest(br)
+	if err == nil && br.Buffered() > 0 {
+		// Input after the request is ignored, as it always was, except
+		// that a WebSocket handshake refuses it.
+		b, _ := br.Peek(br.Buffered())
+		c.rest = bytes.Clone(b)
+	}
+	br.Reset(nil)
+	requestReaders.Put(br)
+	if err != nil {
+		if c.left <= 0 {
+			return nil, errHeaderTooLarge
+		}
+		return nil, err
+	}
+	if err := checkRequest(r); err != nil {
+		return nil, err
+	}
+	// The body, if any, was in the pooled reader: no route reads one.
+	r.Body = http.NoBody
+	r.RemoteAddr = c.nc.RemoteAddr().String()
+	return r, nil
+}
+
+// requestError is a request that breaks HTTP/1.1; its text is the reason
+// given in the 400.
+type requestError string
+
+func (e requestError) Error() string { return string(e) }
+
+// checkRequest applies the rules net/http's server adds to ReadRequest's.
+func checkRequest(r *http.Request) error {
+	if r.ProtoMajor != 1 {
+		return requestError("unsupported protocol version")
+	}
+	// ReadRequest moved Host from the header to r.Host; an absolute URL's
+	// host wins over the header.
+	if r.ProtoAtLeast(1, 1) && r.Host == "" {
+		return requestError("missing required Host header")
+	}
+	if !validHost(r.Host) {
+		return requestError("malformed Host header")
+	}
+	return nil
+}
+
+// validHost reports whether h has only the bytes a Host header may have
+// (net/http's rule: httpguts.ValidHostHeader).
+func validHost(h string) bool {
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case strings.IndexByte("!$%&'()*+,-.:;=[]_~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// refuseRequest answers a request that could not be read: 431 when its
+// header is too large, 400 with the reason when it is malformed, nothing
+// when the client hung up or sent nothing in time. These are the client's
+// doing, so they are logged at debug level.
+func (s *Server) refuseRequest(c *acceptedConn, err error) {
+	dbg := s.log.Enabled(context.Background(), slog.LevelDebug)
+	var (
+		re requestError
+		pe textproto.ProtocolError
+		ue *url.Error
+		oe *net.OpError
+	)
+	why := "malformed request"
+	switch {
+	case errors.Is(err, errHeaderTooLarge):
+		if dbg {
+			s.log.Debug("request refused", "remote", c.nc.RemoteAddr().String(), "status", 431, "reason", err.Error())
+		}
+		s.answerAndLinger(c.nc, []byte(response431))
+		return
+	case c.readErr != nil, errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.As(err, &oe),
+		errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, net.ErrClosed):
+		// Hung up, sent nothing in time, closed by Shutdown, or a network
+		// error: there is no one to answer.
+		if dbg {
+			s.log.Debug("request not read", "remote", c.nc.RemoteAddr().String(), "err", err)
+		}
+		return
+	case errors.As(err, &re):
+		why = string(re)
+	case errors.As(err, &pe):
+		why = "malformed header"
+	case errors.As(err, &ue):
+		why = "malformed request target"
+	}
+	if dbg {
+		s.log.Debug("request refused", "remote", c.nc.RemoteAddr().String(), "status", 400, "reason", why, "err", err)
+	}
+	c.nc.SetWriteDeadline(time.Now().Add(s.settings.Load().WriteTimeout))
+	c.nc.Write(badRequestResponse(why))
+}
+
+// answerAndLinger writes b, ends the output, and reads and discards what
+// the client still sends, for a while, before the connection is closed:
+// closing a socket with unread input resets it, and the client might lose
+// the answer.
+func (s *Server) answerAndLinger(nc net.Conn, b []byte) {
+	nc.SetWriteDeadline(time.Now().Add(s.settings.Load().WriteTimeout))
+	if _, err := nc.Write(b); err != nil {
+		return
+	}
+	if tc, ok := nc.(*net.TCPConn); ok {
+		tc.CloseWrite()
+	}
+	nc.SetReadDeadline(time.Now().Add(tooLargeLinger))
+	io.CopyN(io.Discard, nc, tooLargeDiscard)
+}
+
+// badRequestResponse is the whole 400 answer with why in plain text.
+func badRequestResponse(why string) []byte {
+	body := why + "\n"
+	b := make([]byte, 0, 160+len(body))
+	b = append(b, "HTTP/1.1 400 Bad Request\r\nServer: "+ServerName+"\r\nContent-Type: text/plain; charset=utf-8\r\nCache-Control: no-store\r\nContent-Length: "...)
+	b = strconv.AppendInt(b, int64(len(body)), 10)
+	b = append(b, "\r\nConnection: close\r\n\r\n"...)
+	return append(b, body...)
+}
+
+// closeAccepting stops the listeners and closes the connections still
+// reading their request. The caller has set s.shutting.
+func (s *Server) closeAccepting() {
+	s.mu.Lock()
+	for ln := range s.listeners {
+		ln.Close()
+	}
+	for nc, reading := range s.accepted {
+		if reading {
+			nc.Close()
+		}
+	}
+	s.mu.Unlock()
+}
+
+// waitAccepting waits until every connection's request has been routed.
+// When ctx ends first, the connections still being routed are closed, and
+// then it waits for them.
+func (s *Server) waitAccepting(ctx context.Context) {
+	done := make(chan struct{})
+	go func() {
+		s.accepting.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return
+	case <-ctx.Done():
+	}
+	s.mu.Lock()
+	for nc := range s.accepted {
+		nc.Close()
+	}
+	s.mu.Unlock()
+	<-done
+}
