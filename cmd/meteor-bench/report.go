@@ -10,6 +10,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"slices"
 	"strings"
 )
 
@@ -17,7 +18,11 @@ import (
 // scenarios, one JSON object a line, any number of files) and writes a
 // markdown table that sets each Meteor figure beside the Nchan figure of
 // the same scenario and parameters, with their ratio, and an SVG chart of
-// those ratios. Lines that are not results are skipped.
+// those ratios. Lines that are not results are skipped. Repeated runs of
+// the same scenario and parameters are summarised: each figure's median,
+// and its minimum and maximum in parentheses; ratios are of the medians.
+// A fan-out or churn group in which any run published below 95 % of the
+// asked rate is marked "not valid" and has no verdict and no bar.
 
 // anyResult holds the fields of every scenario's result that the report
 // uses; a field a scenario does not have stays zero.
@@ -34,6 +39,10 @@ type anyResult struct {
 
 	PublishRate  float64 `json:"publish_rate"`
 	WantedRate   float64 `json:"wanted_rate"`
+	Valid        *bool   `json:"valid"` // fan-out and churn; absent in older results
+	AckP50us     int64   `json:"ack_p50_us"`
+	AckP99us     int64   `json:"ack_p99_us"`
+	GenCPU       float64 `json:"generator_cpu_percent"`
 	Expected     int64   `json:"expected"`
 	Delivered    int64   `json:"delivered"`
 	DeliveryRate float64 `json:"delivery_rate"`
@@ -71,8 +80,12 @@ func (r *anyResult) key() string {
 	return r.Scenario
 }
 
+// notValid says whether r is a fan-out or churn run that did not publish
+// at the asked rate.
+func (r *anyResult) notValid() bool { return r.Valid != nil && !*r.Valid }
+
 // metric is one figure of a result. better says which way is good: +1
-// higher, -1 lower.
+// higher, -1 lower, 0 neither (no verdict).
 type metric struct {
 	name   string
 	better int
@@ -88,14 +101,19 @@ var metrics = map[string][]metric{
 		{"server CPU while idle", -1, "% of a core", func(r *anyResult) (float64, bool) { return r.IdleCPU, true }},
 	},
 	"fanout": {
+		{"publish rate achieved", 0, "msg/s", func(r *anyResult) (float64, bool) { return r.PublishRate, r.PublishRate > 0 }},
+		{"publish acknowledged, p50", -1, "ms", func(r *anyResult) (float64, bool) { return ms(r.AckP50us), r.AckP50us > 0 }},
+		{"publish acknowledged, p99", -1, "ms", func(r *anyResult) (float64, bool) { return ms(r.AckP99us), r.AckP99us > 0 }},
 		{"deliveries/s", +1, "", func(r *anyResult) (float64, bool) { return r.DeliveryRate, true }},
 		{"latency p50", -1, "ms", func(r *anyResult) (float64, bool) { return ms(r.LatencyP50us), true }},
 		{"latency p99", -1, "ms", func(r *anyResult) (float64, bool) { return ms(r.LatencyP99us), true }},
 		{"latency max", -1, "ms", func(r *anyResult) (float64, bool) { return ms(r.LatencyMaxus), true }},
 		{"lost + duplicated", -1, "", func(r *anyResult) (float64, bool) { return float64(r.Lost + r.Dups), true }},
 		{"server CPU", -1, "% of a core", func(r *anyResult) (float64, bool) { return r.ServerCPU, r.ServerCPU > 0 }},
+		{"generator CPU", 0, "% of a core", func(r *anyResult) (float64, bool) { return r.GenCPU, r.GenCPU > 0 }},
 	},
 	"churn": {
+		{"publish rate achieved", 0, "msg/s", func(r *anyResult) (float64, bool) { return r.PublishRate, r.PublishRate > 0 }},
 		{"connects/s", +1, "", func(r *anyResult) (float64, bool) {
 			if r.Churn == nil {
 				return 0, false
@@ -121,21 +139,36 @@ var metrics = map[string][]metric{
 	},
 }
 
-// reportRow is one metric of one comparable group.
+// reportRow is one metric of one comparable group, over its runs.
 type reportRow struct {
 	group, metric, unit string
 	better              int
-	meteor, nchan       float64
-	hasM, hasN          bool
+	m, n                []float64 // the figure of each run, sorted
+	invalid             bool      // some run of the group (either target) is not valid
+	text                [2]string // when set: the Meteor and Nchan cells as they are
 }
 
-// advantage returns how many times better Meteor's figure is than
+// stat returns the median, minimum and maximum of sorted v.
+func stat(v []float64) (med, lo, hi float64, ok bool) {
+	if len(v) == 0 {
+		return 0, 0, 0, false
+	}
+	k := len(v)
+	med = v[k/2]
+	if k%2 == 0 {
+		med = (v[k/2-1] + v[k/2]) / 2
+	}
+	return med, v[0], v[k-1], true
+}
+
+// advantage returns how many times better Meteor's median is than
 // Nchan's (above 1: Meteor better), or false when it cannot be said.
 func (r *reportRow) advantage() (float64, bool) {
-	if !r.hasM || !r.hasN {
+	a, _, _, okM := stat(r.m)
+	b, _, _, okN := stat(r.n)
+	if !okM || !okN || r.better == 0 || r.invalid {
 		return 0, false
 	}
-	a, b := r.meteor, r.nchan
 	if r.better < 0 {
 		a, b = b, a
 	}
@@ -147,39 +180,79 @@ func (r *reportRow) advantage() (float64, bool) {
 
 func buildRows(results []*anyResult) []*reportRow {
 	var order []string
-	byKey := map[string]map[string]*anyResult{}
+	byKey := map[string]map[string][]*anyResult{}
 	for _, r := range results {
 		k := r.key()
 		if r.Scenario == "publish" && r.Target == targetMeteor && r.Publish == publishLine {
 			k = fmt.Sprintf("publish, %d conns, Meteor line protocol x %d pipelined", r.Conns, r.Pipeline)
 		}
 		if byKey[k] == nil {
-			byKey[k] = map[string]*anyResult{}
+			byKey[k] = map[string][]*anyResult{}
 			order = append(order, k)
 		}
-		byKey[k][r.Target] = r // the last run of a key wins
+		byKey[k][r.Target] = append(byKey[k][r.Target], r)
 	}
 	var rows []*reportRow
 	for _, k := range order {
 		m, n := byKey[k][targetMeteor], byKey[k][targetNchan]
-		some := m
-		if some == nil {
-			some = n
+		some := append(slices.Clone(m), n...)
+		scenario := some[0].Scenario
+		validM, validN := 0, 0
+		for _, r := range m {
+			if !r.notValid() {
+				validM++
+			}
 		}
-		for _, mt := range metrics[some.Scenario] {
-			row := &reportRow{group: k, metric: mt.name, unit: mt.unit, better: mt.better}
-			if m != nil {
-				row.meteor, row.hasM = mt.get(m)
+		for _, r := range n {
+			if !r.notValid() {
+				validN++
 			}
-			if n != nil {
-				row.nchan, row.hasN = mt.get(n)
+		}
+		invalid := validM < len(m) || validN < len(n)
+		if scenario == "fanout" || scenario == "churn" {
+			row := &reportRow{group: k, metric: "valid runs (published ≥ 95 % of the asked rate)", invalid: invalid,
+				text: [2]string{"–", "–"}}
+			if len(m) > 0 {
+				row.text[0] = fmt.Sprintf("%d of %d", validM, len(m))
 			}
-			if row.hasM || row.hasN {
+			if len(n) > 0 {
+				row.text[1] = fmt.Sprintf("%d of %d", validN, len(n))
+			}
+			rows = append(rows, row)
+		}
+		for _, mt := range metrics[scenario] {
+			row := &reportRow{group: k, metric: mt.name, unit: mt.unit, better: mt.better, invalid: invalid}
+			for _, r := range m {
+				if v, ok := mt.get(r); ok {
+					row.m = append(row.m, v)
+				}
+			}
+			for _, r := range n {
+				if v, ok := mt.get(r); ok {
+					row.n = append(row.n, v)
+				}
+			}
+			slices.Sort(row.m)
+			slices.Sort(row.n)
+			if len(row.m) > 0 || len(row.n) > 0 {
 				rows = append(rows, row)
 			}
 		}
 	}
 	return rows
+}
+
+// fmtRuns formats sorted figures: the median, and with more than one run
+// (min–max).
+func fmtRuns(v []float64) string {
+	med, lo, hi, ok := stat(v)
+	if !ok {
+		return "–"
+	}
+	if len(v) == 1 {
+		return fmtFigure(med, true)
+	}
+	return fmt.Sprintf("%s (%s–%s)", fmtFigure(med, true), fmtFigure(lo, true), fmtFigure(hi, true))
 }
 
 func fmtFigure(v float64, ok bool) string {
@@ -219,8 +292,10 @@ func writeTable(w io.Writer, rows []*reportRow) {
 			unit = " (" + r.unit + ")"
 		}
 		ratio := "–"
-		if r.hasM && r.hasN && r.nchan != 0 {
-			ratio = fmt.Sprintf("%.2f", r.meteor/r.nchan)
+		mm, _, _, okM := stat(r.m)
+		nm, _, _, okN := stat(r.n)
+		if okM && okN && nm != 0 && r.better != 0 {
+			ratio = fmt.Sprintf("%.2f", mm/nm)
 		}
 		better := "–"
 		if adv, ok := r.advantage(); ok {
@@ -232,11 +307,16 @@ func writeTable(w io.Writer, rows []*reportRow) {
 			default:
 				better = "even"
 			}
-		} else if r.hasM && r.hasN && r.meteor == r.nchan {
+		} else if r.invalid {
+			better = "**not valid**"
+		} else if okM && okN && mm == nm && r.better != 0 {
 			better = "even"
 		}
-		fmt.Fprintf(w, "| %s | %s%s | %s | %s | %s | %s |\n", r.group, r.metric, unit,
-			fmtFigure(r.meteor, r.hasM), fmtFigure(r.nchan, r.hasN), ratio, better)
+		cm, cn := fmtRuns(r.m), fmtRuns(r.n)
+		if r.text[0] != "" {
+			cm, cn = r.text[0], r.text[1]
+		}
+		fmt.Fprintf(w, "| %s | %s%s | %s | %s | %s | %s |\n", r.group, r.metric, unit, cm, cn, ratio, better)
 	}
 }
 

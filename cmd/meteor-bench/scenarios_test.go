@@ -142,6 +142,32 @@ func TestReport(t *testing.T) {
 			t.Errorf("table lacks %q:\n%s", want, table.String())
 		}
 	}
+	// Three runs a side: medians, (min–max), ratios of the medians; one
+	// run below the asked rate makes the group not valid.
+	var runs []string
+	for i, v := range []string{`"delivery_rate":3000,"valid":true`, `"delivery_rate":1000,"valid":true`, `"delivery_rate":2000,"valid":true`} {
+		runs = append(runs, fmt.Sprintf(`{"scenario":"fanout","target":"meteor","transport":"ws","subscribers":50,"wanted_rate":20,"size":200,"publish_rate":%d,%s}`, 20-i, v),
+			fmt.Sprintf(`{"scenario":"fanout","target":"nchan","transport":"ws","subscribers":50,"wanted_rate":20,"size":200,"publish_rate":20,"delivery_rate":%d,"valid":true}`, 1000+100*i))
+	}
+	runs = append(runs, strings.ReplaceAll(strings.ReplaceAll(runs[0], `"transport":"ws"`, `"transport":"sse"`), `"valid":true`, `"valid":false`),
+		strings.ReplaceAll(runs[1], `"transport":"ws"`, `"transport":"sse"`))
+	results, err = readResults(strings.NewReader(strings.Join(runs, "\n")))
+	if err != nil || len(results) != 8 {
+		t.Fatalf("read %d results, %v", len(results), err)
+	}
+	table.Reset()
+	writeTable(&table, buildRows(results))
+	for _, want := range []string{
+		"| fanout, 50 subscribers, 20 msg/s x 200 B, ws | valid runs (published ≥ 95 % of the asked rate) | 3 of 3 | 3 of 3 | – | – |",
+		"| fanout, 50 subscribers, 20 msg/s x 200 B, ws | publish rate achieved (msg/s) | 19.0 (18.0–20.0) | 20.0 (20.0–20.0) | – | – |",
+		"| fanout, 50 subscribers, 20 msg/s x 200 B, ws | deliveries/s | 2,000 (1,000–3,000) | 1,100 (1,000–1,200) | 1.82 | Meteor, 1.82× |",
+		"| fanout, 50 subscribers, 20 msg/s x 200 B, sse | valid runs (published ≥ 95 % of the asked rate) | 0 of 1 | 1 of 1 | – | **not valid** |",
+		"| fanout, 50 subscribers, 20 msg/s x 200 B, sse | deliveries/s | 3,000 | 1,000 | 3.00 | **not valid** |",
+	} {
+		if !strings.Contains(table.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, table.String())
+		}
+	}
 	var svg bytes.Buffer
 	writeSVG(&svg, rows, "a <title>")
 	dec := xml.NewDecoder(&svg)
