@@ -84,9 +84,11 @@ type Options struct {
 	InlineBelow int
 }
 
-// DefaultInlineBelow is Options.InlineBelow's default, chosen by
-// BenchmarkFanout* (see BENCHMARKS.md, "Parallel fan-out").
-const DefaultInlineBelow = 64
+// DefaultInlineBelow is Options.InlineBelow's default. BenchmarkFanoutTCP
+// chose it (BENCHMARKS.md, "Parallel fan-out"): over real sockets, two
+// workers already match the publisher's goroutine at 4 clients and are
+// 1.6× faster at 16; below that the hand-off costs more than it saves.
+const DefaultInlineBelow = 4
 
 const (
 	// maxQueuedJobs bounds each worker's queue in (message, shard) jobs.
@@ -96,7 +98,7 @@ const (
 	// (a loopback write of a few hundred bytes costs a few µs) rather than
 	// maxQueuedJobs whole fan-outs. A job larger than the bound is still
 	// queued when the worker has nothing else queued.
-	maxQueuedDeliveries = 1 << 15
+	maxQueuedDeliveries = 1 << 13
 )
 
 // Hub routes messages from the engine to clients.

@@ -2,6 +2,7 @@ package hub_test
 
 import (
 	"context"
+	"net"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -11,6 +12,7 @@ import (
 	"github.com/meteorpush/meteor/internal/engine"
 	"github.com/meteorpush/meteor/internal/engine/memory"
 	"github.com/meteorpush/meteor/internal/hub"
+	"github.com/meteorpush/meteor/internal/outq"
 )
 
 // countingClient is a hub.Client that only counts what it is given, so that
@@ -28,43 +30,173 @@ func (c *countingClient) Kick()   {}
 
 var _ hub.Client = (*countingClient)(nil)
 
+// fanoutModes are the ways a hub fans out: on the publisher's goroutine
+// (no workers), and on GOMAXPROCS workers for every channel.
+var fanoutModes = []struct {
+	name  string
+	start bool
+}{
+	{"inline", false},
+	{"workers", true},
+}
+
+// benchHub returns a hub on a memory engine, with its workers started (and
+// every channel queued to them) when start is set.
+func benchHub(b *testing.B, start bool) *hub.Hub {
+	h := hub.New()
+	eng := memory.New(memory.Options{MaxMessages: 250, MaxAge: 2 * time.Hour}, h.Handle)
+	h.SetEngine(eng)
+	if start {
+		h.Start(hub.Options{InlineBelow: -1})
+	}
+	b.Cleanup(func() { h.Close(); eng.Close() })
+	return h
+}
+
+func subscribeAll(b *testing.B, h *hub.Hub, clients []hub.Client) {
+	for _, c := range clients {
+		_, activate, err := h.Subscribe(context.Background(), c, []hub.Sub{{Channel: "bench"}}, true)
+		if err != nil {
+			b.Fatal(err)
+		}
+		activate()
+	}
+}
+
 // BenchmarkFanout publishes one message per iteration, through the memory
-// engine, to a channel with n live clients. The allocations per op are the
+// engine, to a channel with n live clients, and waits for the workers at
+// the end only: it measures throughput. The allocations per op are the
 // message's own; none may be per delivery.
 func BenchmarkFanout(b *testing.B) {
-	for _, n := range []int{1, 1000, 10000} {
-		b.Run("clients="+strconv.Itoa(n), func(b *testing.B) {
-			h := hub.New()
-			eng := memory.New(memory.Options{MaxMessages: 250, MaxAge: 2 * time.Hour}, h.Handle)
-			defer eng.Close()
-			h.SetEngine(eng)
-			ctx := context.Background()
-			clients := make([]*countingClient, n)
-			for i := range clients {
-				clients[i] = &countingClient{}
-				_, activate, err := h.Subscribe(ctx, clients[i], []hub.Sub{{Channel: "bench"}}, true)
-				if err != nil {
-					b.Fatal(err)
+	for _, mode := range fanoutModes {
+		for _, n := range []int{1, 1000, 10000} {
+			b.Run(mode.name+"/clients="+strconv.Itoa(n), func(b *testing.B) {
+				h := benchHub(b, mode.start)
+				clients := make([]*countingClient, n)
+				all := make([]hub.Client, n)
+				for i := range clients {
+					clients[i] = &countingClient{}
+					all[i] = clients[i]
 				}
-				activate()
-			}
-			text := strings.Repeat("x", 100)
-			b.ReportAllocs()
-			b.ResetTimer()
-			for b.Loop() {
-				if _, err := h.Publish(ctx, "bench", text); err != nil {
-					b.Fatal(err)
+				subscribeAll(b, h, all)
+				ctx := context.Background()
+				text := strings.Repeat("x", 100)
+				b.ReportAllocs()
+				b.ResetTimer()
+				for b.Loop() {
+					if _, err := h.Publish(ctx, "bench", text); err != nil {
+						b.Fatal(err)
+					}
 				}
-			}
-			b.StopTimer()
-			var got int64
-			for _, c := range clients {
-				got += c.msgs.Load()
-			}
-			if want := int64(b.N) * int64(n); got != want {
-				b.Fatalf("%d deliveries, want %d", got, want)
-			}
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(got), "ns/delivery")
-		})
+				h.Flush()
+				b.StopTimer()
+				var got int64
+				for _, c := range clients {
+					got += c.msgs.Load()
+				}
+				if want := int64(b.N) * int64(n); got != want {
+					b.Fatalf("%d deliveries, want %d", got, want)
+				}
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(got), "ns/delivery")
+			})
+		}
 	}
+}
+
+// rawEncoder renders a message as its text and a newline.
+type rawEncoder struct{}
+
+func (rawEncoder) Encode(m *engine.Message) []byte { return append([]byte(m.Text), '\n') }
+
+// sockClient writes each message to a real socket through outq, as the
+// transports do.
+type sockClient struct{ out *outq.Conn }
+
+var enc rawEncoder
+
+func (c *sockClient) Deliver(msgs []*engine.Message, _ bool) bool {
+	ok := true
+	for _, m := range msgs {
+		ok = c.out.Write(m.Encoded(enc))
+	}
+	return ok
+}
+func (c *sockClient) Lagged() {}
+func (c *sockClient) Kick()   {}
+
+// BenchmarkFanoutTCP measures whole fan-outs over n loopback TCP
+// connections: an op publishes one 200-byte message and waits until every
+// client's write(2) returned (the kernel's send and loopback receive path
+// included). The readers are drained between ops, off the clock, so the
+// sockets never fill.
+func BenchmarkFanoutTCP(b *testing.B) {
+	for _, mode := range fanoutModes {
+		for _, n := range []int{4, 16, 64, 256, 2000} {
+			b.Run(mode.name+"/clients="+strconv.Itoa(n), func(b *testing.B) {
+				benchFanoutTCP(b, mode.start, n)
+			})
+		}
+	}
+}
+
+func benchFanoutTCP(b *testing.B, start bool, n int) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	readers := make([]net.Conn, n)
+	clients := make([]hub.Client, n)
+	for i := range n {
+		rc, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			b.Fatal(err)
+		}
+		sc, err := ln.Accept()
+		if err != nil {
+			b.Fatal(err)
+		}
+		readers[i] = rc
+		out := outq.New(sc, outq.Options{})
+		clients[i] = &sockClient{out: out}
+		b.Cleanup(func() { out.Close(outq.ServerShutdown); rc.Close() })
+	}
+	h := benchHub(b, start)
+	subscribeAll(b, h, clients)
+	ctx := context.Background()
+	text := strings.Repeat("x", 199)
+	buf := make([]byte, 64<<10)
+	var want int64
+	drain := func() {
+		for _, rc := range readers {
+			for got := int64(0); got < want; {
+				rc.SetReadDeadline(time.Now().Add(5 * time.Second))
+				m, err := rc.Read(buf)
+				if err != nil {
+					b.Fatalf("reader: %v", err)
+				}
+				got += int64(m)
+			}
+		}
+		want = 0
+	}
+	b.SetBytes(int64(n) * 200)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		if _, err := h.Publish(ctx, "bench", text); err != nil {
+			b.Fatal(err)
+		}
+		h.Flush()
+		want += 200
+		if i%32 == 31 {
+			b.StopTimer()
+			drain()
+			b.StartTimer()
+		}
+	}
+	b.StopTimer()
+	drain()
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/1e3, "µs/fanout")
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/delivery")
 }
