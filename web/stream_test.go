@@ -466,7 +466,7 @@ func (m *meteord) closeChannel(t *testing.T, channel string) {
 // NDJSON close event with reason channelClose): the client stops and does
 // not come back; the global Meteor reports eof.
 func TestKick(t *testing.T) {
-	for _, tr := range []string{"websocket", "sse", "ndjson", "global"} {
+	for _, tr := range []string{"websocket", "sse", "ndjson", "poll", "global"} {
 		t.Run(tr, func(t *testing.T) {
 			t.Parallel()
 			m := startServer(t, quickBeats)

@@ -961,6 +961,12 @@
 							e.frame(c, { type: "subscribed", channel: name, lastId: cur[name] });
 						}
 					}
+					// An answer forced by a kick or a shutdown says so: a
+					// kick stops the client, a shutdown makes it come back.
+					if (body.closed && !c.dead) {
+						e.frame(c, { type: "close", reason: body.closed });
+						return;
+					}
 					timer = window.setTimeout(poll, 0);
 				})
 				.catch(function (err) {
