@@ -326,6 +326,7 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request, set *Settings, res
 	if err != nil {
 		return
 	}
+	compact(&req)
 	// The user agent is logged on joining only: an idle subscriber does
 	// not keep it.
 	c := &client{
@@ -387,6 +388,27 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request, set *Settings, res
 	if c.Out.Closed() {
 		// It may have closed before it was registered everywhere.
 		s.forget(c)
+	}
+}
+
+// compact copies req's hostid and channel names into one new string, so
+// that a subscriber keeps a few bytes instead of the request line they
+// were cut from.
+func compact(req *Push) {
+	n := len(req.HostID)
+	for _, ch := range req.Channels {
+		n += len(ch.Name)
+	}
+	var b strings.Builder
+	b.Grow(n)
+	b.WriteString(req.HostID)
+	for _, ch := range req.Channels {
+		b.WriteString(ch.Name)
+	}
+	all := b.String()
+	req.HostID, all = all[:len(req.HostID)], all[len(req.HostID):]
+	for i := range req.Channels {
+		req.Channels[i].Name, all = all[:len(req.Channels[i].Name)], all[len(req.Channels[i].Name):]
 	}
 }
 
