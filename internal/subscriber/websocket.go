@@ -208,9 +208,9 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, set *Set
 	}
 	s.log.Debug("websocket open", "ip", c.ip, "useragent", c.agent)
 	// The read loop gets a goroutine of its own and this one returns, so
-	// that net/http's per-connection state (its 4 KB reader, the request,
-	// a stack grown while parsing) is freed: an idle connection keeps only
-	// a small stack, gorilla's 256-byte reader and a few structs.
+	// that the accept path's per-connection state (the request, a stack
+	// grown while parsing it) is freed: an idle connection keeps only a
+	// small stack, gorilla's 256-byte reader and a few structs.
 	go s.wsRead(c, ws)
 }
 
