@@ -19,6 +19,7 @@ import (
 
 	"github.com/meteorpush/meteor/internal/config"
 	"github.com/meteorpush/meteor/internal/server"
+	"github.com/meteorpush/meteor/internal/testkit"
 )
 
 func TestMain(m *testing.M) {
@@ -28,37 +29,11 @@ func TestMain(m *testing.M) {
 // wait bounds every read and poll in these tests.
 const wait = 5 * time.Second
 
-// syncBuffer is a log sink safe for concurrent use.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // testConfig is the built-in configuration with every listener on a
 // loopback port chosen by the kernel.
 func testConfig() *config.Config {
-	cfg := config.Defaults()
-	cfg.SubscriberIP, cfg.SubscriberPort = "127.0.0.1", 0
-	cfg.ControllerIP, cfg.ControllerPort = "127.0.0.1", 0
-	cfg.AdminIP, cfg.AdminPort = "127.0.0.1", 0
+	cfg := testkit.Config()
 	cfg.AdminAPI = true
-	cfg.SubscriberDocumentRoot = ""
-	cfg.Default.PingInterval = 0
-	for _, m := range cfg.Modes {
-		m.PingInterval = 0
-	}
 	return cfg
 }
 
@@ -81,7 +56,7 @@ func start(t *testing.T, edit func(*config.Config)) *testServer {
 	if edit != nil {
 		edit(cfg)
 	}
-	buf := &syncBuffer{}
+	buf := &testkit.Log{}
 	logger := slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	srv, err := server.New(cfg, logger)
 	if err != nil {

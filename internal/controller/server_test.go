@@ -19,6 +19,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/meteorpush/meteor/internal/stats"
+	"github.com/meteorpush/meteor/internal/testkit"
 )
 
 func TestMain(m *testing.M) {
@@ -85,25 +86,7 @@ func (b *fakeBackend) texts(channel string) []string {
 	return out
 }
 
-// syncBuffer is a log sink safe for concurrent use.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func testLogger(buf *syncBuffer) *slog.Logger {
+func testLogger(buf *testkit.Log) *slog.Logger {
 	return slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
@@ -397,7 +380,7 @@ func TestByteByByte(t *testing.T) {
 }
 
 func TestLineTooLong(t *testing.T) {
-	var logs syncBuffer
+	var logs testkit.Log
 	be := newFakeBackend()
 	srv := newServer(be)
 	srv.MaxLine = 32
@@ -610,7 +593,7 @@ func TestShutdownNoMessage(t *testing.T) {
 }
 
 func TestPanicRecovery(t *testing.T) {
-	var logs syncBuffer
+	var logs testkit.Log
 	be := newFakeBackend()
 	srv := newServer(be)
 	srv.Logger = testLogger(&logs)
@@ -633,7 +616,7 @@ func TestPanicRecovery(t *testing.T) {
 }
 
 func TestUDP(t *testing.T) {
-	var logs syncBuffer
+	var logs testkit.Log
 	be := newFakeBackend()
 	srv := newServer(be)
 	srv.Logger = testLogger(&logs)

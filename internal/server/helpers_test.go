@@ -2,7 +2,6 @@ package server
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -18,6 +17,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/meteorpush/meteor/internal/config"
+	"github.com/meteorpush/meteor/internal/testkit"
 )
 
 func TestMain(m *testing.M) {
@@ -27,30 +27,12 @@ func TestMain(m *testing.M) {
 // wait bounds every read and poll in these tests.
 const wait = 5 * time.Second
 
-// syncBuffer is a log sink safe for concurrent use.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // testServer is a running server and what a test needs to talk to it.
 type testServer struct {
 	*Server
 	t      *testing.T
 	cfg    *config.Config
-	log    *syncBuffer
+	log    *testkit.Log
 	ctl    *ctlConn
 	once   sync.Once
 	downAt time.Duration
@@ -59,19 +41,7 @@ type testServer struct {
 // testConfig is the built-in configuration on loopback ports chosen by the
 // kernel, with no document root on disk and no pings (tests that want pings
 // set them).
-func testConfig() *config.Config {
-	cfg := config.Defaults()
-	cfg.SubscriberIP, cfg.SubscriberPort = "127.0.0.1", 0
-	cfg.ControllerIP, cfg.ControllerPort = "127.0.0.1", 0
-	cfg.AdminIP, cfg.AdminPort = "127.0.0.1", 0
-	cfg.AdminIP, cfg.AdminPort = "127.0.0.1", 0
-	cfg.SubscriberDocumentRoot = ""
-	cfg.Default.PingInterval = 0
-	for _, m := range cfg.Modes {
-		m.PingInterval = 0
-	}
-	return cfg
-}
+func testConfig() *config.Config { return testkit.Config() }
 
 // start runs a server on cfg (testConfig when nil, changed by edit) and
 // shuts it down when the test ends.
@@ -81,7 +51,7 @@ func start(t *testing.T, edit func(*config.Config)) *testServer {
 	if edit != nil {
 		edit(cfg)
 	}
-	buf := &syncBuffer{}
+	buf := &testkit.Log{}
 	logger := slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	srv, err := New(cfg, logger)
 	if err != nil {

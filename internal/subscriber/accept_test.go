@@ -18,39 +18,21 @@ import (
 	"testing"
 	"time"
 
-	"github.com/meteorpush/meteor/internal/config"
 	"github.com/meteorpush/meteor/internal/engine/memory"
 	"github.com/meteorpush/meteor/internal/hub"
 	"github.com/meteorpush/meteor/internal/stats"
+	"github.com/meteorpush/meteor/internal/testkit"
 )
 
 // aWait bounds every read and poll in these tests.
 const aWait = 5 * time.Second
-
-// syncBuffer is a log destination safe for concurrent use.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
 
 // acceptServer is a running subscriber Server.
 type acceptServer struct {
 	*Server
 	t      *testing.T
 	ln     net.Listener
-	log    *syncBuffer
+	log    *testkit.Log
 	served chan error // Serve's result
 	down   bool       // Shutdown has run
 }
@@ -60,12 +42,7 @@ type acceptServer struct {
 // down when the test ends.
 func startAccept(t *testing.T, ln net.Listener, requestTimeout time.Duration, maxHeader int) *acceptServer {
 	t.Helper()
-	cfg := config.Defaults()
-	cfg.SubscriberDocumentRoot = ""
-	cfg.Default.PingInterval = 0
-	for _, m := range cfg.Modes {
-		m.PingInterval = 0
-	}
+	cfg := testkit.Config()
 	set, err := NewSettings(cfg, nil)
 	if err != nil {
 		t.Fatalf("NewSettings: %v", err)
@@ -73,7 +50,7 @@ func startAccept(t *testing.T, ln net.Listener, requestTimeout time.Duration, ma
 	h := hub.New()
 	eng := memory.New(memory.Options{MaxMessages: 10}, h.Handle)
 	h.SetEngine(eng)
-	lg := &syncBuffer{}
+	lg := &testkit.Log{}
 	s, err := New(h, stats.New(), slog.New(slog.NewTextHandler(lg, &slog.HandlerOptions{Level: slog.LevelDebug})), set, requestTimeout, maxHeader)
 	if err != nil {
 		t.Fatalf("New: %v", err)

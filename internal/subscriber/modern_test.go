@@ -23,6 +23,7 @@ import (
 	"github.com/meteorpush/meteor/internal/engine"
 	"github.com/meteorpush/meteor/internal/server"
 	"github.com/meteorpush/meteor/internal/stats"
+	"github.com/meteorpush/meteor/internal/testkit"
 	"github.com/meteorpush/meteor/internal/transport"
 )
 
@@ -36,25 +37,7 @@ type mServer struct {
 	mu  sync.Mutex // guards ctl and r: tests publish from several goroutines
 	ctl net.Conn
 	r   *bufio.Reader
-	log *mLog
-}
-
-// mLog is a log sink safe for concurrent use.
-type mLog struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *mLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *mLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	log *testkit.Log
 }
 
 // decodeJSON decodes one JSON value strictly into v.
@@ -72,21 +55,12 @@ func decodeJSON(t *testing.T, s string, v any) {
 // the test ends.
 func mStart(t *testing.T, edit func(*config.Config)) *mServer {
 	t.Helper()
-	cfg := config.Defaults()
-	cfg.SubscriberIP, cfg.SubscriberPort = "127.0.0.1", 0
-	cfg.ControllerIP, cfg.ControllerPort = "127.0.0.1", 0
-	cfg.SubscriberDocumentRoot = ""
-	cfg.AdminIP, cfg.AdminPort = "127.0.0.1", 0
-	cfg.HeartbeatInterval = 0
+	cfg := testkit.Config()
 	cfg.SSERetry = 0
-	cfg.Default.PingInterval = 0
-	for _, m := range cfg.Modes {
-		m.PingInterval = 0
-	}
 	if edit != nil {
 		edit(cfg)
 	}
-	lg := &mLog{}
+	lg := &testkit.Log{}
 	srv, err := server.New(cfg, slog.New(slog.NewTextHandler(lg, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	if err != nil {
 		t.Fatalf("New: %v", err)

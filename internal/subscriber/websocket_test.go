@@ -24,6 +24,7 @@ import (
 	"github.com/meteorpush/meteor/internal/config"
 	"github.com/meteorpush/meteor/internal/server"
 	"github.com/meteorpush/meteor/internal/stats"
+	"github.com/meteorpush/meteor/internal/testkit"
 )
 
 // wsWait bounds every read and poll in these tests.
@@ -35,40 +36,18 @@ type wsServer struct {
 	t   *testing.T
 	ctl net.Conn
 	r   *bufio.Reader
-	log *wsLog
-}
-
-type wsLog struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *wsLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *wsLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	log *testkit.Log
 }
 
 // wsStart runs a server on loopback ports with the built-in configuration,
 // changed by edit, and shuts it down when the test ends.
 func wsStart(t *testing.T, edit func(*config.Config)) *wsServer {
 	t.Helper()
-	cfg := config.Defaults()
-	cfg.SubscriberIP, cfg.SubscriberPort = "127.0.0.1", 0
-	cfg.ControllerIP, cfg.ControllerPort = "127.0.0.1", 0
-	cfg.SubscriberDocumentRoot = ""
-	cfg.AdminIP, cfg.AdminPort = "127.0.0.1", 0
-	cfg.HeartbeatInterval = 0
+	cfg := testkit.Config()
 	if edit != nil {
 		edit(cfg)
 	}
-	lg := &wsLog{}
+	lg := &testkit.Log{}
 	srv, err := server.New(cfg, slog.New(slog.NewTextHandler(lg, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	if err != nil {
 		t.Fatalf("New: %v", err)
