@@ -42,6 +42,7 @@ package hub
 import (
 	"context"
 	"runtime"
+	"runtime/debug"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -82,6 +83,9 @@ type Options struct {
 	// messages are delivered on the publisher's goroutine; 0 means
 	// DefaultInlineBelow, a negative value never.
 	InlineBelow int
+	// OnPanic, when set, is told of a panic recovered from a client's
+	// Deliver, with the stack; the server logs it.
+	OnPanic func(p any, stack []byte)
 }
 
 // DefaultInlineBelow is Options.InlineBelow's default. BenchmarkFanoutTCP
@@ -112,9 +116,10 @@ type Hub struct {
 	// run is held for reading by Handle and Flush while they queue, and
 	// for writing by Start and Close.
 	run         sync.RWMutex
-	workers     []*worker // guarded by run; nil before Start and after Close
-	closed      bool      // guarded by run
-	inlineBelow int       // guarded by run; written by Start only
+	workers     []*worker                 // guarded by run; nil before Start and after Close
+	closed      bool                      // guarded by run
+	inlineBelow int                       // guarded by run; written by Start only
+	onPanic     func(p any, stack []byte) // written by Start only
 	wg          sync.WaitGroup
 }
 
@@ -202,6 +207,7 @@ func (h *Hub) Start(opts Options) {
 	if h.closed || h.workers != nil {
 		return
 	}
+	h.onPanic = opts.OnPanic
 	h.inlineBelow = opts.InlineBelow
 	if h.inlineBelow == 0 {
 		h.inlineBelow = DefaultInlineBelow
@@ -260,7 +266,7 @@ func (h *Hub) work(w *worker) {
 		}
 		one[0] = j.m
 		if p := j.sh.subs.Load(); p != nil {
-			deliver(*p, one)
+			h.deliver(*p, one)
 		}
 		one[0] = nil
 		j.sh.ch.inflight.Add(-1)
@@ -287,7 +293,7 @@ func (w *worker) enqueue(j job) {
 }
 
 // deliver hands one[0] to every client in subs.
-func deliver(subs []*entry, one []*engine.Message) {
+func (h *Hub) deliver(subs []*entry, one []*engine.Message) {
 	m := one[0]
 	for _, e := range subs {
 		e.mu.Lock()
@@ -301,10 +307,28 @@ func deliver(subs []*entry, one []*engine.Message) {
 			}
 		default:
 			e.last = m.ID
-			e.c.Deliver(one, true)
+			h.deliverOne(e, one)
 		}
 		e.mu.Unlock()
 	}
+}
+
+// deliverOne hands one to e's client; the caller holds e.mu. A panic in the
+// client's code is contained: the client gets nothing more and is closed as
+// lagged, and the panic is reported, so that one connection's bug neither
+// takes the server down nor stops the fan-out to the others.
+func (h *Hub) deliverOne(e *entry, one []*engine.Message) {
+	defer func() {
+		if p := recover(); p != nil {
+			e.gone = true
+			if h.onPanic != nil {
+				h.onPanic(p, debug.Stack())
+			}
+			defer func() { recover() }()
+			e.c.Lagged()
+		}
+	}()
+	e.c.Deliver(one, true)
 }
 
 // SetEngine sets the engine that stores and delivers messages. It must be
@@ -339,7 +363,7 @@ func (h *Hub) Handle(m *engine.Message) {
 		one := []*engine.Message{m}
 		for i := range ch.shards {
 			if p := ch.shards[i].subs.Load(); p != nil {
-				deliver(*p, one)
+				h.deliver(*p, one)
 			}
 		}
 		return

@@ -2,7 +2,9 @@ package hub_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -298,5 +300,68 @@ func TestKickAndChannels(t *testing.T) {
 	publish(t, h, "k", "y")
 	if got := a.got(); !slices.Equal(got, []uint64{2}) {
 		t.Errorf("got %v", got)
+	}
+}
+
+// panicker is a client whose Deliver panics.
+type panicker struct{ recorder }
+
+func (p *panicker) Deliver([]*engine.Message, bool) bool { panic("transport bug") }
+
+// TestDeliverPanicContained: a client whose Deliver panics is closed as
+// lagged and reported, and the other clients of the channel get every
+// message, inline and through the workers alike.
+func TestDeliverPanicContained(t *testing.T) {
+	for _, inline := range []int{-1, 1000} {
+		t.Run(fmt.Sprintf("inlineBelow=%d", inline), func(t *testing.T) {
+			var mu sync.Mutex
+			var reports []any
+			h := newHubWith(t, memory.Options{MaxMessages: 10}, hub.Options{InlineBelow: inline, OnPanic: func(p any, stack []byte) {
+				mu.Lock()
+				reports = append(reports, p)
+				mu.Unlock()
+				if !strings.Contains(string(stack), "Deliver") {
+					t.Errorf("stack without the panicking Deliver:\n%s", stack)
+				}
+			}})
+			bad := &panicker{}
+			var good []*recorder
+			subscribe := func(c hub.Client) {
+				_, activate, err := h.Subscribe(context.Background(), c, []hub.Sub{{Channel: "p"}}, true)
+				if err != nil {
+					t.Fatal(err)
+				}
+				activate()
+			}
+			for i := range 8 {
+				if i == 3 {
+					subscribe(bad)
+				}
+				r := &recorder{}
+				good = append(good, r)
+				subscribe(r)
+			}
+			var want []uint64
+			for i := range 5 {
+				want = append(want, publish(t, h, "p", fmt.Sprint(i)))
+			}
+			h.Flush()
+			for i, r := range good {
+				if got := r.got(); !slices.Equal(got, want) {
+					t.Errorf("client %d got %v, want %v", i, got, want)
+				}
+			}
+			bad.mu.Lock()
+			lagged := bad.lagged
+			bad.mu.Unlock()
+			if !lagged {
+				t.Error("the panicking client was not closed as lagged")
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(reports) != 1 || reports[0] != "transport bug" {
+				t.Errorf("reports %v, want one panic (no delivery after the first)", reports)
+			}
+		})
 	}
 }

@@ -143,7 +143,9 @@ func (s *Server) Start() error {
 	}
 	// The fan-out workers run from before the first subscriber until
 	// Shutdown has let the last one go.
-	s.hub.Start(hub.Options{})
+	s.hub.Start(hub.Options{OnPanic: func(p any, stack []byte) {
+		s.log.Error("panic in a subscriber's delivery; that subscriber is closed", "panic", p, "stack", string(stack))
+	}})
 	s.serve("subscriber", func() error { return s.sub.Serve(s.subLn) })
 	s.serve("controller", func() error { return s.ctl.Serve(s.ctlLn) })
 	if s.udp != nil {

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -513,11 +514,25 @@ func (s *Server) tick() {
 			}
 			s.mu.Unlock()
 			for _, c := range snap {
-				c.tick(now)
+				s.tickOne(c, now)
 			}
 			clear(snap)
 		}
 	}
+}
+
+// tickOne runs c's tick. A panic in it is logged and closes c alone, so
+// that one connection's bug does not stop the pings of all the others or
+// take the server down.
+func (s *Server) tickOne(c conn, now time.Time) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.log.Error("panic in a connection's tick; that connection is closed", "panic", p, "stack", string(debug.Stack()))
+			defer func() { recover() }()
+			c.abort()
+		}
+	}()
+	c.tick(now)
 }
 
 // Shutdown stops accepting, closes the connections still sending their
