@@ -138,31 +138,55 @@ func (c *Conn) writeLocked(b []byte) bool {
 
 // tryWrite writes as much of b as the socket takes now.
 func (c *Conn) tryWrite(b []byte) (int, error) {
-	var n int
-	var werr error
-	err := c.rc.Write(func(fd uintptr) bool {
-		for {
-			m, e := syscall.Write(int(fd), b[n:])
-			if m > 0 {
-				n += m
-			}
-			switch {
-			case e == syscall.EINTR:
-				continue
-			case e == syscall.EAGAIN:
-				return true
-			case e != nil:
-				werr = e
-				return true
-			case n == len(b) || m == 0:
-				return true
-			}
-		}
-	})
+	w := rawWriters.Get().(*rawWriter)
+	w.b, w.n, w.err = b, 0, nil
+	err := c.rc.Write(w.fn)
+	n, werr := w.n, w.err
+	w.b, w.err = nil, nil
+	rawWriters.Put(w)
 	if err != nil {
 		return n, err
 	}
 	return n, werr
+}
+
+// rawWriter is the state of one non-blocking write. RawConn.Write takes a
+// function; a closure over the write's variables would be allocated on
+// every write, once per delivery, so pooled writers carry a function bound
+// to them once.
+type rawWriter struct {
+	b   []byte
+	n   int
+	err error
+	fn  func(fd uintptr) bool
+}
+
+var rawWriters = sync.Pool{New: func() any {
+	w := &rawWriter{}
+	w.fn = w.write
+	return w
+}}
+
+// write writes w.b[w.n:] to fd until the socket is full, and reports true:
+// a non-blocking write never waits for the socket to become writable.
+func (w *rawWriter) write(fd uintptr) bool {
+	for {
+		m, e := syscall.Write(int(fd), w.b[w.n:])
+		if m > 0 {
+			w.n += m
+		}
+		switch {
+		case e == syscall.EINTR:
+			continue
+		case e == syscall.EAGAIN:
+			return true
+		case e != nil:
+			w.err = e
+			return true
+		case w.n == len(w.b) || m == 0:
+			return true
+		}
+	}
 }
 
 // flush drains the queue with blocking writes bounded by the timeout.
