@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -187,6 +188,14 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /api/channels", s.channels)
 	m.HandleFunc("POST /api/publish", s.publishBatch)
 	m.HandleFunc("GET /api/stats", s.statsHandler)
+
+	// Go's profiles, for finding where time and memory go in production,
+	// behind the same credentials as the rest of the API.
+	m.HandleFunc("GET /debug/pprof/", pprof.Index)
+	m.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+	m.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	m.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	m.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 }
 
 // ServeHTTP checks the credentials and routes the request. Unknown paths and

@@ -109,3 +109,15 @@ func TestHostWithToken(t *testing.T) {
 		t.Fatalf("status = %d, want 200", resp.StatusCode)
 	}
 }
+
+// TestPprof checks that the profiles are served, behind the token.
+func TestPprof(t *testing.T) {
+	ts := start(t, func(c *config.Config) { c.APIToken = "s3cret" })
+	if r := ts.do("GET", "/debug/pprof/heap?debug=1", "", nil); r.status != http.StatusOK || !strings.Contains(string(r.body), "heap profile") {
+		t.Errorf("heap profile: %d %.80q", r.status, r.body)
+	}
+	ts.token = ""
+	if r := ts.do("GET", "/debug/pprof/heap?debug=1", "", nil); r.status != http.StatusUnauthorized {
+		t.Errorf("heap profile without the token: %d, want 401", r.status)
+	}
+}
