@@ -108,6 +108,7 @@ type Config struct {
 	SSERetry               int    // milliseconds, the SSE retry: hint
 	LongPollTimeout        int    // seconds a JSON long-poll may wait
 	MaxMessageBytes        int    // largest message text the HTTP API accepts
+	SubscriberNoDelay      bool   // TCP_NODELAY on subscriber connections
 
 	Default Mode             // the global per-mode values (Name "")
 	Modes   map[string]*Mode // named modes by lower-case name, fully resolved

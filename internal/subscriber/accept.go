@@ -222,6 +222,7 @@ func (s *Server) isShutting() bool {
 // serveConn reads one request from nc, within RequestTimeout, and routes
 // it. A connection that is not hijacked by its route is closed here.
 func (s *Server) serveConn(nc net.Conn) {
+	setNoDelay(nc, s.settings.Load().NoDelay)
 	c := &acceptedConn{nc: nc, left: s.maxHeader}
 	defer func() {
 		if p := recover(); p != nil {
@@ -439,4 +440,13 @@ func (s *Server) waitAccepting(ctx context.Context) {
 	}
 	s.mu.Unlock()
 	<-done
+}
+
+// setNoDelay sets TCP_NODELAY on nc. Go turns it on for every connection;
+// SubscriberNoDelay 0 turns it off, so that the kernel may coalesce a
+// subscriber's small writes while earlier bytes are unacknowledged.
+func setNoDelay(nc net.Conn, on bool) {
+	if tc, ok := nc.(*net.TCPConn); ok && !on {
+		tc.SetNoDelay(false)
+	}
 }

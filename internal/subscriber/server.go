@@ -43,6 +43,7 @@ type Settings struct {
 	CORSOrigins  string        // CORSOrigins as configured: "" same origin only, "*" any
 	SSERetry     time.Duration // SSERetry, the SSE reconnection hint; 0: none
 	PollTimeout  time.Duration // LongPollTimeout, the longest a JSON long-poll is held
+	NoDelay      bool          // SubscriberNoDelay: TCP_NODELAY on subscriber connections
 	docs         *documents
 }
 
@@ -55,6 +56,7 @@ func NewSettings(cfg *config.Config, builtin fs.FS) (*Settings, error) {
 		MaxChannels:  cfg.MaxChannelsPerRequest,
 		WriteTimeout: time.Duration(cfg.SubscriberWriteTimeout) * time.Second,
 		MaxPending:   cfg.MaxPendingBytes,
+		NoDelay:      cfg.SubscriberNoDelay,
 		Heartbeat:    time.Duration(cfg.HeartbeatInterval) * time.Second,
 		CORSOrigins:  cfg.CORSOrigins,
 	}
