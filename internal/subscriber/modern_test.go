@@ -85,8 +85,8 @@ func mStart(t *testing.T, edit func(*config.Config)) *mServer {
 	return ts
 }
 
-// publish adds a message over the controller socket and returns its id.
-func (ts *mServer) publish(channel, text string) uint64 {
+// cmd sends a controller command and returns its one-line reply.
+func (ts *mServer) cmd(line string) string {
 	ts.t.Helper()
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
@@ -98,17 +98,24 @@ func (ts *mServer) publish(channel, text string) uint64 {
 		ts.ctl, ts.r = nc, bufio.NewReader(nc)
 	}
 	ts.ctl.SetDeadline(time.Now().Add(mWait))
-	if _, err := io.WriteString(ts.ctl, "ADDMESSAGE "+channel+" "+text+"\n"); err != nil {
+	if _, err := io.WriteString(ts.ctl, line+"\n"); err != nil {
 		ts.t.Fatalf("controller write: %v", err)
 	}
 	l, err := ts.r.ReadString('\n')
 	if err != nil {
-		ts.t.Fatalf("ADDMESSAGE %s: %v", channel, err)
+		ts.t.Fatalf("controller reply to %.40q: %v", line, err)
 	}
-	id, ok := strings.CutPrefix(strings.TrimSuffix(l, "\r\n"), "OK\t")
+	return strings.TrimSuffix(l, "\r\n")
+}
+
+// publish adds a message over the controller socket and returns its id.
+func (ts *mServer) publish(channel, text string) uint64 {
+	ts.t.Helper()
+	r := ts.cmd("ADDMESSAGE " + channel + " " + text)
+	id, ok := strings.CutPrefix(r, "OK\t")
 	n, err := strconv.ParseUint(id, 10, 64)
 	if !ok || err != nil {
-		ts.t.Fatalf("ADDMESSAGE %s: got %q", channel, l)
+		ts.t.Fatalf("ADDMESSAGE %s: got %q", channel, r)
 	}
 	return n
 }

@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"regexp"
@@ -22,87 +21,21 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/meteorpush/meteor/internal/config"
-	"github.com/meteorpush/meteor/internal/server"
 	"github.com/meteorpush/meteor/internal/stats"
-	"github.com/meteorpush/meteor/internal/testkit"
 )
 
 // wsWait bounds every read and poll in these tests.
 const wsWait = 5 * time.Second
 
-// wsServer is a running server with a controller connection to publish.
-type wsServer struct {
-	*server.Server
-	t   *testing.T
-	ctl net.Conn
-	r   *bufio.Reader
-	log *testkit.Log
-}
+// wsServer is a running server with a controller connection to publish:
+// the same as the other transports' tests use.
+type wsServer struct{ *mServer }
 
 // wsStart runs a server on loopback ports with the built-in configuration,
 // changed by edit, and shuts it down when the test ends.
 func wsStart(t *testing.T, edit func(*config.Config)) *wsServer {
 	t.Helper()
-	cfg := testkit.Config()
-	if edit != nil {
-		edit(cfg)
-	}
-	lg := &testkit.Log{}
-	srv, err := server.New(cfg, slog.New(slog.NewTextHandler(lg, &slog.HandlerOptions{Level: slog.LevelDebug})))
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatalf("Start: %v", err)
-	}
-	ts := &wsServer{Server: srv, t: t, log: lg}
-	t.Cleanup(func() {
-		if ts.ctl != nil {
-			ts.ctl.Close()
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), wsWait)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-		if t.Failed() {
-			t.Logf("server log:\n%s", lg.String())
-		}
-	})
-	return ts
-}
-
-// cmd sends a controller command and returns its one-line reply.
-func (ts *wsServer) cmd(line string) string {
-	ts.t.Helper()
-	if ts.ctl == nil {
-		nc, err := net.Dial("tcp", ts.ControllerAddr().String())
-		if err != nil {
-			ts.t.Fatalf("dial controller: %v", err)
-		}
-		ts.ctl, ts.r = nc, bufio.NewReader(nc)
-	}
-	ts.ctl.SetDeadline(time.Now().Add(wsWait))
-	if _, err := io.WriteString(ts.ctl, line+"\n"); err != nil {
-		ts.t.Fatalf("controller write: %v", err)
-	}
-	l, err := ts.r.ReadString('\n')
-	if err != nil {
-		ts.t.Fatalf("controller reply to %.40q: %v", line, err)
-	}
-	return strings.TrimSuffix(l, "\r\n")
-}
-
-// publish adds a message and returns its id.
-func (ts *wsServer) publish(channel, text string) uint64 {
-	ts.t.Helper()
-	r := ts.cmd("ADDMESSAGE " + channel + " " + text)
-	id, ok := strings.CutPrefix(r, "OK\t")
-	n, err := strconv.ParseUint(id, 10, 64)
-	if !ok || err != nil {
-		ts.t.Fatalf("ADDMESSAGE %s: got %q", channel, r)
-	}
-	return n
+	return &wsServer{mStart(t, edit)}
 }
 
 // waitCount polls the hub until channel has n subscribers.
