@@ -207,6 +207,7 @@ func (m *meteord) shutdown() error {
 type proxy struct {
 	ln     net.Listener
 	target string
+	handle func(c net.Conn) // serves one accepted connection; p.pipe by default
 
 	mu    sync.Mutex
 	down  bool                  // guarded by mu
@@ -215,12 +216,23 @@ type proxy struct {
 }
 
 func startProxy(t *testing.T, target string) *proxy {
+	return startProxyWith(t, target, nil)
+}
+
+// startProxyWith starts a proxy whose accepted connections are served by
+// handle (after tracking; handle must untrack them), or piped to target
+// when handle is nil.
+func startProxyWith(t *testing.T, target string, handle func(*proxy, net.Conn)) *proxy {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	p := &proxy{ln: ln, target: target, conns: make(map[net.Conn]struct{})}
+	p.handle = p.pipe
+	if handle != nil {
+		p.handle = func(c net.Conn) { handle(p, c) }
+	}
 	p.wg.Add(1)
 	go p.serve()
 	t.Cleanup(func() {
@@ -245,7 +257,7 @@ func (p *proxy) serve() {
 			continue
 		}
 		p.wg.Add(1)
-		go p.pipe(c)
+		go p.handle(c)
 	}
 }
 
@@ -270,6 +282,12 @@ func (p *proxy) untrack(c net.Conn) {
 func (p *proxy) pipe(c net.Conn) {
 	defer p.wg.Done()
 	defer p.untrack(c)
+	p.splice(c, c)
+}
+
+// splice dials the target and copies in (what is left of c's input) to
+// it and its answers to c, until either side closes.
+func (p *proxy) splice(c net.Conn, in io.Reader) {
 	s, err := net.DialTimeout("tcp", p.target, 5*time.Second)
 	if err != nil {
 		return
@@ -281,7 +299,7 @@ func (p *proxy) pipe(c net.Conn) {
 	defer p.untrack(s)
 	done := make(chan struct{})
 	go func() {
-		io.Copy(s, c)
+		io.Copy(s, in)
 		s.Close()
 		close(done)
 	}()

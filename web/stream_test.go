@@ -203,36 +203,14 @@ type wsProxy struct {
 
 func startWSProxy(t *testing.T, target, ws string) *wsProxy {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &wsProxy{proxy: &proxy{ln: ln, target: target, conns: make(map[net.Conn]struct{})}, ws: ws}
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			if !p.track(c) {
-				c.Close()
-				continue
-			}
-			p.wg.Add(1)
-			go p.serveConn(c)
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		p.setDown(true)
-		p.wg.Wait()
-	})
+	p := &wsProxy{ws: ws}
+	p.proxy = startProxyWith(t, target, func(px *proxy, c net.Conn) { serveWSProxied(px, ws, c) })
 	return p
 }
 
-func (p *wsProxy) serveConn(c net.Conn) {
+// serveWSProxied serves one connection of a proxy that plays a broken
+// WebSocket (ws: "refuse" or "silent") and passes everything else on.
+func serveWSProxied(p *proxy, ws string, c net.Conn) {
 	defer p.wg.Done()
 	defer p.untrack(c)
 	br := bufio.NewReader(c)
@@ -245,7 +223,7 @@ func (p *wsProxy) serveConn(c net.Conn) {
 		if err != nil {
 			return
 		}
-		if p.ws == "refuse" {
+		if ws == "refuse" {
 			io.WriteString(c, "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
 			return
 		}
@@ -255,24 +233,7 @@ func (p *wsProxy) serveConn(c net.Conn) {
 		io.Copy(io.Discard, br) // and never a word back
 		return
 	}
-	s, err := net.DialTimeout("tcp", p.target, 5*time.Second)
-	if err != nil {
-		return
-	}
-	if !p.track(s) {
-		s.Close()
-		return
-	}
-	defer p.untrack(s)
-	done := make(chan struct{})
-	go func() {
-		io.Copy(s, br)
-		s.Close()
-		close(done)
-	}()
-	io.Copy(c, s)
-	c.Close()
-	<-done
+	p.splice(c, br)
 }
 
 // TestFallback: with WebSocket refused, or accepted and then silent, the
