@@ -773,6 +773,10 @@ func TestDisconnectURL(t *testing.T) {
 	m := startServer(t, nil)
 	p := openClient(t, m)
 	hostid := p.connect(clientSetup{Settings: map[string]any{"mode": "xhrinteractive", "pollfreq": 100}, Channels: [][2]any{{"du", 0}}})
+	// Status 4 comes with the channel information of the stream the client
+	// keeps; on a loaded machine an earlier attempt may time out, and
+	// /disconnect must name the stream that stays, not the abandoned one.
+	p.wait("the stream ready", "Meteor.status >= 4")
 	m.waitSubscribers(t, p, "du", 1)
 	m.disconnect(t, hostid)
 	p.wait("status 6", "Meteor.status === 6")
