@@ -27,6 +27,12 @@
 // still queued: handing a few writes to another goroutine costs more than
 // making them.
 //
+// A worker takes what waits in its queue in batches (up to maxBatchJobs
+// jobs): the messages of one shard that queued up while the worker was
+// busy reach each client in a single Deliver, so a single write. Nothing
+// waits for a batch to fill; batches form only under load, where they cut
+// the write system calls that are most of a fan-out's cost.
+//
 // The queues are bounded, in jobs and in deliveries (maxQueuedJobs,
 // maxQueuedDeliveries per worker). When a worker's queue is full Handle
 // blocks, holding the engine's channel lock: that is back-pressure on
@@ -99,10 +105,13 @@ const (
 	maxQueuedJobs = 4096
 	// maxQueuedDeliveries bounds each worker's queue in deliveries, so that
 	// a backlog of large channels stays a fraction of a second of writes
-	// (a loopback write of a few hundred bytes costs a few µs) rather than
-	// maxQueuedJobs whole fan-outs. A job larger than the bound is still
-	// queued when the worker has nothing else queued.
-	maxQueuedDeliveries = 1 << 13
+	// (a loopback write of a few hundred bytes costs a few µs, and a batch
+	// of queued messages goes to a client in one write) rather than
+	// maxQueuedJobs whole fan-outs. It lets several messages of a channel
+	// of 20,000 clients wait, so that they can be batched. A job larger
+	// than the bound is still queued when the worker has nothing else
+	// queued.
+	maxQueuedDeliveries = 1 << 16
 )
 
 // Hub routes messages from the engine to clients.
@@ -255,28 +264,109 @@ func (h *Hub) Flush() {
 	}
 }
 
-// work is a worker's goroutine.
+// work is a worker's goroutine. It takes what is queued in batches: jobs
+// for the same shard that wait in the queue together are handed to each
+// client as one Deliver, so that a client gets the messages that piled up
+// while the worker was busy in one write rather than one write each. Under
+// light load a batch is one message and nothing waits for a batch to fill;
+// under heavy load the write system calls, which are most of the cost of a
+// fan-out, fall with the backlog.
 func (h *Hub) work(w *worker) {
 	defer h.wg.Done()
-	one := make([]*engine.Message, 1)
+	var b batcher
 	for j := range w.q {
-		if j.done != nil {
-			close(j.done)
-			continue
+		for {
+			if j.done != nil {
+				// Everything queued before the barrier is delivered.
+				h.deliverBatch(w, &b)
+				close(j.done)
+			} else {
+				b.add(j)
+				if len(b.jobs) < maxBatchJobs {
+					select {
+					case next, ok := <-w.q:
+						if ok {
+							j = next
+							continue
+						}
+					default:
+					}
+				}
+				h.deliverBatch(w, &b)
+			}
+			break
 		}
-		one[0] = j.m
-		if p := j.sh.subs.Load(); p != nil {
-			h.deliver(*p, one)
-		}
-		one[0] = nil
-		j.sh.ch.inflight.Add(-1)
-		w.mu.Lock()
-		w.queued -= j.n
-		if w.waiting > 0 {
-			w.space.Broadcast()
-		}
-		w.mu.Unlock()
 	}
+	h.deliverBatch(w, &b)
+}
+
+// maxBatchJobs bounds the jobs one batch takes from a worker's queue.
+const maxBatchJobs = 64
+
+// batcher groups the jobs a worker took at once by shard, in queue order.
+type batcher struct {
+	jobs   []job
+	groups []group
+	msgs   []*engine.Message // reused for each group's Deliver
+}
+
+// group is one shard's jobs within a batch: jobs[i] for i in idx.
+type group struct {
+	sh  *shard
+	idx []int
+}
+
+func (b *batcher) add(j job) {
+	b.jobs = append(b.jobs, j)
+	for i := range b.groups {
+		if b.groups[i].sh == j.sh {
+			b.groups[i].idx = append(b.groups[i].idx, len(b.jobs)-1)
+			return
+		}
+	}
+	if len(b.groups) < cap(b.groups) {
+		// Reuse the index slice left in the spare capacity.
+		b.groups = b.groups[:len(b.groups)+1]
+		g := &b.groups[len(b.groups)-1]
+		g.sh, g.idx = j.sh, append(g.idx[:0], len(b.jobs)-1)
+		return
+	}
+	b.groups = append(b.groups, group{sh: j.sh, idx: []int{len(b.jobs) - 1}})
+}
+
+// deliverBatch hands each group's messages to its shard's clients, then
+// releases the jobs' room in the queue.
+func (h *Hub) deliverBatch(w *worker, b *batcher) {
+	if len(b.jobs) == 0 {
+		return
+	}
+	n := 0
+	for gi := range b.groups {
+		g := &b.groups[gi]
+		msgs := b.msgs[:0]
+		for _, i := range g.idx {
+			msgs = append(msgs, b.jobs[i].m)
+		}
+		if p := g.sh.subs.Load(); p != nil {
+			h.deliver(*p, msgs)
+		}
+		clear(msgs)
+		b.msgs = msgs[:0]
+		g.sh.ch.inflight.Add(-int64(len(g.idx)))
+		g.sh = nil
+	}
+	for i := range b.jobs {
+		n += b.jobs[i].n
+		b.jobs[i] = job{}
+	}
+	b.jobs = b.jobs[:0]
+	b.groups = b.groups[:0]
+	w.mu.Lock()
+	w.queued -= n
+	if w.waiting > 0 {
+		w.space.Broadcast()
+	}
+	w.mu.Unlock()
 }
 
 // enqueue queues j, waiting while the worker has too much queued.
@@ -292,32 +382,41 @@ func (w *worker) enqueue(j job) {
 	w.q <- j
 }
 
-// deliver hands one[0] to every client in subs.
-func (h *Hub) deliver(subs []*entry, one []*engine.Message) {
-	m := one[0]
+// deliver hands msgs, one channel's messages in id order, to every client
+// in subs: to each the ones newer than what it was given.
+func (h *Hub) deliver(subs []*entry, msgs []*engine.Message) {
+	newest := msgs[len(msgs)-1].ID
 	for _, e := range subs {
 		e.mu.Lock()
-		switch {
-		case e.gone || m.ID <= e.last:
-		case !e.live:
-			if len(e.pending) < maxPending {
-				e.pending = append(e.pending, m)
-			} else {
-				e.lagged = true
+		if e.gone || newest <= e.last {
+			e.mu.Unlock()
+			continue
+		}
+		todo := msgs
+		for todo[0].ID <= e.last {
+			todo = todo[1:]
+		}
+		if !e.live {
+			for _, m := range todo {
+				if len(e.pending) < maxPending {
+					e.pending = append(e.pending, m)
+				} else {
+					e.lagged = true
+				}
 			}
-		default:
-			e.last = m.ID
-			h.deliverOne(e, one)
+		} else {
+			e.last = newest
+			h.deliverOne(e, todo)
 		}
 		e.mu.Unlock()
 	}
 }
 
-// deliverOne hands one to e's client; the caller holds e.mu. A panic in the
+// deliverOne hands msgs to e's client; the caller holds e.mu. A panic in the
 // client's code is contained: the client gets nothing more and is closed as
 // lagged, and the panic is reported, so that one connection's bug neither
 // takes the server down nor stops the fan-out to the others.
-func (h *Hub) deliverOne(e *entry, one []*engine.Message) {
+func (h *Hub) deliverOne(e *entry, msgs []*engine.Message) {
 	defer func() {
 		if p := recover(); p != nil {
 			e.gone = true
@@ -328,7 +427,7 @@ func (h *Hub) deliverOne(e *entry, one []*engine.Message) {
 			e.c.Lagged()
 		}
 	}()
-	e.c.Deliver(one, true)
+	e.c.Deliver(msgs, true)
 }
 
 // SetEngine sets the engine that stores and delivers messages. It must be

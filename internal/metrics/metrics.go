@@ -164,6 +164,14 @@ func (t *Transport) Delivered(n, size int, published time.Time) {
 	}
 }
 
+// Latency observes the publish-to-write latency of one more live message
+// of a delivery that Delivered counted.
+func (t *Transport) Latency(published time.Time) {
+	if t != nil {
+		t.latency.Observe(time.Since(published).Seconds())
+	}
+}
+
 // Sent counts bytes that are not messages (headers, pings).
 func (t *Transport) Sent(size int) {
 	if t != nil {

@@ -11,6 +11,7 @@
 package outq
 
 import (
+	"bytes"
 	"errors"
 	"net"
 	"sync"
@@ -98,11 +99,24 @@ func (c *Conn) Write(b []byte) bool {
 	if c.state != open {
 		return false
 	}
-	return c.writeLocked(b)
+	return c.writeLocked(b, false)
 }
 
-// writeLocked writes or queues b. The caller holds c.mu.
-func (c *Conn) writeLocked(b []byte) bool {
+// WriteCopy is Write for a b that the caller reuses once WriteCopy
+// returns (a pooled buffer): what the socket does not take at once is
+// copied into the queue.
+func (c *Conn) WriteCopy(b []byte) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state != open {
+		return false
+	}
+	return c.writeLocked(b, true)
+}
+
+// writeLocked writes or queues b, a copy of it when borrowed. The caller
+// holds c.mu.
+func (c *Conn) writeLocked(b []byte, borrowed bool) bool {
 	if len(b) == 0 {
 		return true
 	}
@@ -119,6 +133,9 @@ func (c *Conn) writeLocked(b []byte) bool {
 			return true
 		}
 		b = b[n:]
+	}
+	if borrowed {
+		b = bytes.Clone(b)
 	}
 	c.queue = append(c.queue, b)
 	c.pending += len(b)
@@ -255,7 +272,7 @@ func (c *Conn) CloseAfter(final []byte, r Reason) {
 		return
 	}
 	c.reason = r
-	if !c.writeLocked(final) {
+	if !c.writeLocked(final, false) {
 		return
 	}
 	if c.flushing {

@@ -165,6 +165,46 @@ func TestQueueWhenPeerDoesNotRead(t *testing.T) {
 	}
 }
 
+// TestWriteCopyReusedBuffer writes with WriteCopy from one buffer that is
+// overwritten after every call, into a socket that fills up: what the
+// peer reads must be what each call was given, so the part that was
+// queued must have been copied.
+func TestWriteCopyReusedBuffer(t *testing.T) {
+	s, c := tcpPair(t)
+	var g sync.WaitGroup
+	q := New(s, Options{Limit: 64 << 20, Group: &g})
+	buf := make([]byte, 64<<10)
+	var sent []byte
+	for i := 0; len(sent) < 16<<20; i++ {
+		for k := range buf {
+			buf[k] = byte('a' + i%26)
+		}
+		if !q.WriteCopy(buf) {
+			t.Fatalf("WriteCopy refused after %d bytes", len(sent))
+		}
+		sent = append(sent, buf...)
+	}
+	if waitGroup(&g, 50*time.Millisecond) {
+		t.Fatalf("no flusher running: the socket never filled, nothing was queued")
+	}
+	for k := range buf {
+		buf[k] = '!'
+	}
+	q.CloseAfter(nil, MaxMessagesReached)
+	c.SetReadDeadline(time.Now().Add(wait))
+	got, err := io.ReadAll(c)
+	if err != nil || !bytes.Equal(got, sent) {
+		i := 0
+		for i < len(got) && i < len(sent) && got[i] == sent[i] {
+			i++
+		}
+		t.Fatalf("peer read %d bytes (err %v), want %d; first difference at %d", len(got), err, len(sent), i)
+	}
+	if !waitGroup(&g, wait) {
+		t.Errorf("flusher still running")
+	}
+}
+
 func TestSlowConsumer(t *testing.T) {
 	s, _ := tcpPair(t)
 	var g sync.WaitGroup

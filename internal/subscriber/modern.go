@@ -174,7 +174,7 @@ func (c *modernConn) Deliver(msgs []*engine.Message, live bool) bool {
 	if i < 0 {
 		return false
 	}
-	var b []byte
+	var ok bool
 	switch c.kind {
 	case kindPoll:
 		c.batch = append(c.batch, msgs...)
@@ -188,34 +188,24 @@ func (c *modernConn) Deliver(msgs []*engine.Message, live bool) bool {
 		}
 		return true
 	case kindNDJSON:
-		if len(msgs) == 1 {
-			b = msgs[0].Encoded(transport.NDJSONFormat) // shared, not copied
-		} else {
-			for _, m := range msgs {
-				b = append(b, m.Encoded(transport.NDJSONFormat)...)
-			}
-		}
 		c.cur[i].ID = msgs[len(msgs)-1].ID
+		ok = c.WriteEach(msgs, transport.NDJSONFormat, live)
 	case kindSSE:
 		// The event lines are shared; the id line is this connection's
-		// cursor after the message. One buffer per delivery keeps it one
-		// write (one system call) per message.
-		idLen := len("id: \n")
-		for _, p := range c.cur {
-			idLen += len(p.Channel) + len(":,18446744073709551615") // at most
-		}
-		n := 0
-		for _, m := range msgs {
-			n += idLen + len(m.Encoded(c.sse))
-		}
-		b = make([]byte, 0, n)
+		// cursor after the message. The whole delivery is rendered into
+		// one pooled buffer: one write (one system call), no allocation.
+		p := transport.GetBuffer()
+		b := *p
 		for _, m := range msgs {
 			c.cur[i].ID = m.ID
 			b = transport.AppendSSEID(b, c.cur)
 			b = append(b, m.Encoded(c.sse)...)
 		}
+		ok = c.WriteMessagesCopy(b, msgs, live)
+		*p = b
+		transport.PutBuffer(p)
 	}
-	if !c.WriteMessages(b, msgs, live) {
+	if !ok {
 		c.done = true
 		return false
 	}

@@ -125,15 +125,7 @@ func (c *LegacyClient) Deliver(msgs []*engine.Message, live bool) bool {
 	if c.done || len(msgs) == 0 {
 		return !c.done
 	}
-	var b []byte
-	if len(msgs) == 1 {
-		b = msgs[0].Encoded(c.Mode)
-	} else {
-		for _, m := range msgs {
-			b = append(b, m.Encoded(c.Mode)...)
-		}
-	}
-	if !c.WriteMessages(b, msgs, live) {
+	if !c.WriteEach(msgs, c.Mode, live) {
 		c.done = true
 		return false
 	}

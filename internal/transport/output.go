@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"sync"
 	"time"
 
 	"github.com/meteorpush/meteor/internal/engine"
@@ -32,22 +33,83 @@ func (o *Output) Write(b []byte) bool {
 }
 
 // WriteMessages writes b, the rendering of msgs, and counts the messages,
-// the bytes and, when they are live, the delivery latency. It reports
-// whether the connection still takes writes.
+// the bytes and, when they are live, each one's delivery latency. b must
+// not change afterwards (it is usually a message's shared encoding). It
+// reports whether the connection still takes writes.
 func (o *Output) WriteMessages(b []byte, msgs []*engine.Message, live bool) bool {
 	if !o.Out.Write(b) {
 		return false
 	}
+	o.count(len(b), msgs, live)
+	return true
+}
+
+// WriteMessagesCopy is WriteMessages for a b that the caller reuses once
+// it returns (a buffer from GetBuffer).
+func (o *Output) WriteMessagesCopy(b []byte, msgs []*engine.Message, live bool) bool {
+	if !o.Out.WriteCopy(b) {
+		return false
+	}
+	o.count(len(b), msgs, live)
+	return true
+}
+
+// WriteEach writes msgs rendered by enc: a single message's shared
+// encoding as it is, several as one write (one system call) through a
+// pooled buffer, so that a batch costs neither an allocation nor more than
+// one write.
+func (o *Output) WriteEach(msgs []*engine.Message, enc engine.Encoder, live bool) bool {
+	if len(msgs) == 1 {
+		return o.WriteMessages(msgs[0].Encoded(enc), msgs, live)
+	}
+	p := GetBuffer()
+	b := *p
+	for _, m := range msgs {
+		b = append(b, m.Encoded(enc)...)
+	}
+	ok := o.WriteMessagesCopy(b, msgs, live)
+	*p = b
+	PutBuffer(p)
+	return ok
+}
+
+func (o *Output) count(size int, msgs []*engine.Message, live bool) {
 	if o.Stats != nil {
 		o.Stats.Add(stats.MessagesServed, int64(len(msgs)))
-		o.Stats.Add(stats.TotalOutboundBytes, int64(len(b)))
+		o.Stats.Add(stats.TotalOutboundBytes, int64(size))
 	}
 	var published time.Time
 	if live && len(msgs) > 0 {
 		published = msgs[0].Time
 	}
-	o.Metrics.Delivered(len(msgs), len(b), published)
-	return true
+	o.Metrics.Delivered(len(msgs), size, published)
+	if live {
+		for _, m := range msgs[1:] {
+			o.Metrics.Latency(m.Time)
+		}
+	}
+}
+
+// maxPooledBuffer is the largest buffer PutBuffer keeps: a large history
+// delivered once should not pin its memory in the pool.
+const maxPooledBuffer = 64 << 10
+
+var buffers = sync.Pool{New: func() any {
+	b := make([]byte, 0, 4096)
+	return &b
+}}
+
+// GetBuffer returns an empty buffer from a pool, for rendering one
+// delivery; PutBuffer gives it back once written with WriteMessagesCopy.
+func GetBuffer() *[]byte { return buffers.Get().(*[]byte) }
+
+// PutBuffer returns p, obtained from GetBuffer, to the pool.
+func PutBuffer(p *[]byte) {
+	if cap(*p) > maxPooledBuffer {
+		return
+	}
+	*p = (*p)[:0]
+	buffers.Put(p)
 }
 
 // CloseAfter writes final (which holds no message and may be empty), counts

@@ -375,20 +375,7 @@ func (c *WebSocketClient) Deliver(msgs []*engine.Message, live bool) bool {
 	if c.closing != 0 || len(msgs) == 0 {
 		return c.closing == 0
 	}
-	var b []byte
-	if len(msgs) == 1 {
-		b = msgs[0].Encoded(WebSocketFrame)
-	} else {
-		n := 0
-		for _, m := range msgs {
-			n += len(m.Encoded(WebSocketFrame))
-		}
-		b = make([]byte, 0, n)
-		for _, m := range msgs {
-			b = append(b, m.Encoded(WebSocketFrame)...)
-		}
-	}
-	if !c.WriteMessages(b, msgs, live) {
+	if !c.WriteEach(msgs, WebSocketFrame, live) {
 		return false
 	}
 	c.sent += len(msgs)
