@@ -16,10 +16,11 @@ import (
 // messages on a clock, at the asked rate, whether or not the server has
 // acknowledged the earlier ones, so that every server gets the same
 // offered load. Acknowledgements are read on their own (the line
-// protocol's replies on another goroutine, HTTP replies on several
-// kept-alive connections) and timed apart from the deliveries. A run that
-// could not send at 95 % of the asked rate (the server stopped taking
-// commands, or every HTTP connection was waiting) is marked not valid.
+// protocol's and the WebSocket publisher's replies on another goroutine,
+// HTTP replies on several kept-alive connections) and timed apart from
+// the deliveries. A run that could not send at 95 % of the asked rate (the
+// server stopped taking commands, or every HTTP connection was waiting)
+// is marked not valid.
 
 // minValidRate is the share of the asked rate below which a run is not
 // valid.
@@ -63,10 +64,14 @@ type ackStats struct {
 }
 
 // newAsyncPublisher connects e's publisher to channel: one controller
-// connection for the line protocol, conns kept-alive connections for HTTP.
+// connection for the line protocol, one WebSocket for ws, conns
+// kept-alive connections for HTTP.
 func (e *endpoint) newAsyncPublisher(ctx context.Context, channel string, conns int) (asyncPublisher, error) {
 	if e.Publish == publishLine {
 		return dialLinePub(ctx, e.Ctl, channel)
+	}
+	if e.Publish == publishWS {
+		return dialWSPub(ctx, e, channel, 1<<16)
 	}
 	return startHTTPPub(e, channel, max(conns, 1)), nil
 }

@@ -16,10 +16,10 @@ import (
 )
 
 // The publish scenario measures how many messages a server accepts per
-// second, with no subscriber: on Meteor's controller line protocol with
-// -pipeline commands in flight per connection, or with HTTP POSTs (one
-// request at a time per kept-alive connection; Go's client does not
-// pipeline HTTP). -conns connections publish at once, each to its own
+// second, with no subscriber: on Meteor's controller line protocol or on a
+// WebSocket to Nchan's publisher location, with -pipeline messages in
+// flight per connection, or with HTTP POSTs (one request at a time per
+// kept-alive connection; Go's client does not pipeline HTTP). -conns connections publish at once, each to its own
 // channel, for -duration.
 
 // publishResult is the publish scenario's outcome.
@@ -44,7 +44,7 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	ep.register(fs)
 	channel := fs.String("channel", "pub", "channel name prefix; connection i publishes to <channel><i>")
 	conns := fs.Int("conns", 4, "publishing connections")
-	pipeline := fs.Int("pipeline", 64, "line protocol: commands in flight per connection")
+	pipeline := fs.Int("pipeline", 64, "line protocol and ws: messages in flight per connection")
 	size := fs.Int("size", 200, "message text bytes")
 	duration := fs.Duration("duration", 5*time.Second, "how long to publish")
 	pid := fs.Int("pid", 0, "server process id, to read its CPU from /proc (optional)")
@@ -63,7 +63,7 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	res, err := publishRun(ctx, &ep, *channel, *conns, *pipeline, *size, *duration, *pid)
 	if res != nil {
 		fmt.Fprintf(stdout, "publish: %s over %s, %d connection(s)%s, %d-byte messages\n", ep.Kind, ep.Publish, res.Conns,
-			map[bool]string{true: fmt.Sprintf(" x %d in flight", res.Pipeline), false: ""}[ep.Publish == publishLine], res.Size)
+			map[bool]string{true: fmt.Sprintf(" x %d in flight", res.Pipeline), false: ""}[res.Pipeline > 0], res.Size)
 		fmt.Fprintf(stdout, "  acknowledged    %d in %.1f s = %.0f messages/s; %d errors%s\n", res.Published, res.Secs, res.Rate, res.Errors, errNote(res.FirstErr))
 		if res.CPUSecs > 0 {
 			fmt.Fprintf(stdout, "  server CPU      %.2f s = %.1f%% of one core\n", res.CPUSecs, res.CPUPercent)
@@ -78,7 +78,7 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 func publishRun(ctx context.Context, ep *endpoint, channel string, conns, pipeline, size int, duration time.Duration, pid int) (*publishResult, error) {
 	res := &publishResult{label: label{Scenario: "publish", Target: ep.Kind, Transport: "-", Publish: ep.Publish},
 		Conns: conns, Size: size}
-	if ep.Publish == publishLine {
+	if ep.Publish == publishLine || ep.Publish == publishWS {
 		res.Pipeline = pipeline
 	}
 	var cpu0 procSample
@@ -108,6 +108,12 @@ func publishRun(ctx context.Context, ep *endpoint, channel string, conns, pipeli
 			defer wg.Done()
 			if ep.Publish == publishLine {
 				if err := pipelineADD(ctx, ep.Ctl, ch, pipeline, size, deadline, &ok); err != nil {
+					fail(err)
+				}
+				return
+			}
+			if ep.Publish == publishWS {
+				if err := pipelineWS(ctx, ep, ch, pipeline, size, deadline, &ok); err != nil {
 					fail(err)
 				}
 				return
@@ -210,4 +216,58 @@ func pipelineADD(ctx context.Context, addr, channel string, window, size int, de
 		}
 	}
 	return nil
+}
+
+// pipelineWS publishes on one WebSocket until deadline, with at most
+// window messages unanswered, and counts the acknowledged in ok once all
+// are answered (or 30 s have passed). Every message the window allows
+// goes out in one write.
+func pipelineWS(ctx context.Context, ep *endpoint, channel string, window, size int, deadline time.Time, ok *atomic.Int64) error {
+	p, err := dialWSPub(ctx, ep, channel, window)
+	if err != nil {
+		return err
+	}
+	var sent int
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		n := 0
+		for {
+			took, err := p.trySend(stampText(sent, time.Now(), size), time.Now())
+			if err != nil {
+				acks := p.finish(0)
+				ok.Add(acks.Acked)
+				return errors.Join(err, errorOf(acks))
+			}
+			if !took {
+				break
+			}
+			sent++
+			n++
+		}
+		if err := p.flush(); err != nil {
+			acks := p.finish(0)
+			ok.Add(acks.Acked)
+			return err
+		}
+		if n == 0 {
+			select {
+			case <-p.reply:
+			case <-p.done:
+			case <-time.After(time.Until(deadline)):
+			}
+		}
+	}
+	acks := p.finish(30 * time.Second)
+	ok.Add(acks.Acked)
+	if acks.Acked < int64(sent) {
+		return errors.Join(fmt.Errorf("websocket publisher: %d of %d acknowledged", acks.Acked, sent), errorOf(acks))
+	}
+	return errorOf(acks)
+}
+
+// errorOf returns the first acknowledgement error, or nil.
+func errorOf(a ackStats) error {
+	if a.Errors == 0 {
+		return nil
+	}
+	return fmt.Errorf("%d errors, the first: %s", a.Errors, a.FirstErr)
 }

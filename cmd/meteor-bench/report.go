@@ -183,8 +183,10 @@ func buildRows(results []*anyResult) []*reportRow {
 	byKey := map[string]map[string][]*anyResult{}
 	for _, r := range results {
 		k := r.key()
-		if r.Scenario == "publish" && r.Target == targetMeteor && r.Publish == publishLine {
-			k = fmt.Sprintf("publish, %d conns, Meteor line protocol x %d pipelined", r.Conns, r.Pipeline)
+		if r.Scenario == "publish" && r.Pipeline > 0 {
+			// Meteor's line protocol and Nchan's WebSocket publisher are
+			// the pipelined methods: one group.
+			k = fmt.Sprintf("publish, %d conns x %d pipelined (Meteor line protocol, Nchan WebSocket)", r.Conns, r.Pipeline)
 		}
 		if byKey[k] == nil {
 			byKey[k] = map[string][]*anyResult{}

@@ -123,9 +123,11 @@ func TestReport(t *testing.T) {
 		`{"scenario":"fanout","target":"nchan","transport":"stream","subscribers":99,"failed":1,"wanted_rate":10,"size":200,"delivery_rate":1000,"latency_p50_us":2000,"latency_p99_us":2000,"latency_max_us":9000}`,
 		`{"scenario":"idle","target":"meteor","transport":"stream","subscribers":10,"pss_kib_per_subscriber":3.2,"cpu_percent":0}`,
 		`{"scenario":"publish","target":"meteor","publish":"line","conns":4,"pipeline":64,"rate":400000}`,
+		`{"scenario":"publish","target":"nchan","publish":"ws","conns":4,"pipeline":64,"rate":100000}`,
+		`{"scenario":"publish","target":"nchan","publish":"http","conns":4,"pipeline":0,"rate":30000}`,
 	}, "\n")
 	results, err := readResults(strings.NewReader(lines))
-	if err != nil || len(results) != 4 {
+	if err != nil || len(results) != 6 {
 		t.Fatalf("read %d results, %v", len(results), err)
 	}
 	var table bytes.Buffer
@@ -136,7 +138,8 @@ func TestReport(t *testing.T) {
 		"| fanout, 100 subscribers, 10 msg/s x 200 B, stream | latency p99 (ms) | 4.00 | 2.00 | 2.00 | Nchan, 2.00× |",
 		"| fanout, 100 subscribers, 10 msg/s x 200 B, stream | latency max (ms) | 9.00 | 9.00 | 1.00 | even |",
 		"| idle, 10 subscribers, stream | memory per subscriber (PSS) (KiB) | 3.20 | – | – | – |",
-		"Meteor line protocol x 64 pipelined | messages/s | 400,000 | – |",
+		"| publish, 4 conns x 64 pipelined (Meteor line protocol, Nchan WebSocket) | messages/s | 400,000 | 100,000 | 4.00 | Meteor, 4.00× |",
+		"| publish, 4 conns, HTTP | messages/s | – | 30,000 | – | – |",
 	} {
 		if !strings.Contains(table.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, table.String())

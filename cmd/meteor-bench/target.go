@@ -40,11 +40,13 @@ const (
 	transportNDJSON = "ndjson"
 )
 
-// Publish methods: Meteor's controller line protocol, or HTTP (Meteor's
-// API, Nchan's publisher location).
+// Publish methods: Meteor's controller line protocol, HTTP (Meteor's API,
+// Nchan's publisher location), or a WebSocket to Nchan's publisher
+// location (wspub.go).
 const (
 	publishLine = "line"
 	publishHTTP = "http"
+	publishWS   = "ws"
 )
 
 // endpoint is where one server's subscribers and publisher connect, and in
@@ -57,7 +59,7 @@ type endpoint struct {
 	Mode      string // Meteor's mode (stream)
 	Ctl       string // Meteor's controller, host:port
 	PubURL    string // HTTP publish base: Meteor's API or Nchan's listener, http://host:port
-	Publish   string // publishLine or publishHTTP
+	Publish   string // publishLine, publishHTTP or publishWS
 }
 
 // defaults fills in the addresses left empty and checks e.
@@ -111,8 +113,8 @@ func (e *endpoint) check() error {
 		default:
 			return fmt.Errorf("nchan: unknown transport %q (stream, sse, ws)", e.Transport)
 		}
-		if e.Publish != publishHTTP {
-			return errors.New("nchan publishes over HTTP only (-publish http)")
+		if e.Publish != publishHTTP && e.Publish != publishWS {
+			return fmt.Errorf("nchan: unknown publish method %q (http, ws)", e.Publish)
 		}
 	case "pushpin":
 		return errors.New("target pushpin is not implemented yet (it needs a GRIP origin)")
@@ -245,6 +247,9 @@ type publisher interface {
 
 // newPublisher connects e's publisher.
 func (e *endpoint) newPublisher(ctx context.Context) (publisher, error) {
+	if e.Publish == publishWS {
+		return &wsSyncPublisher{ctx: ctx, e: e}, nil
+	}
 	if e.Publish == publishLine {
 		c, err := dialCtl(ctx, e.Ctl)
 		if err != nil {
