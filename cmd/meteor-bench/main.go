@@ -21,6 +21,11 @@
 //
 // -target meteor|nchan chooses the server (Nchan as bench/nchan/nginx.conf
 // configures it), -transport stream|sse|ws the subscribers' wire format.
+// -publish line|http|ws how messages are published: Meteor's controller
+// line protocol (Meteor's default), HTTP POSTs (Nchan's default), or, on
+// Nchan, text frames pipelined on one WebSocket to its publisher location,
+// each answered with a channel-info frame that is timed as the
+// acknowledgement (wspub.go).
 //
 // One process holds at most -per-worker connections (the machine allows
 // 20,000 open files per process); a larger -n is spread over worker
@@ -96,6 +101,11 @@ Every scenario takes -target meteor|nchan and -transport stream|sse|ws
 (ndjson on meteor); the message text carries its sequence number and
 publication time, so loss, duplicates and latency are counted the same way
 for every server.
+
+Fan-out, churn, burst and publish take -publish line|http|ws: Meteor's
+controller line protocol (Meteor's default), HTTP POSTs (Nchan's default),
+or ws, Nchan's WebSocket publisher: text frames pipelined on one
+connection, each answered with a channel-info frame (the acknowledgement).
 
 Run "meteor-bench <scenario> -h" for the flags of a scenario.
 `)
