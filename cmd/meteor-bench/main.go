@@ -71,6 +71,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = runReport(args[1:], stdout, stderr)
 	case "shard":
 		err = runShardCommand(ctx, args[1:], stdin, stdout)
+	case "floor-server":
+		err = runFloor(ctx, args[1:], stdin, stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		usage(stdout)
 		return 0
@@ -96,6 +98,7 @@ scenarios:
   churn    fanout while short-lived subscribers connect and disconnect at a rate
   publish  publishing throughput, pipelined line protocol or HTTP, no subscribers
   report   JSON results (-json lines) to a markdown table and an SVG chart
+  floor-server  the least work a server must do for burst (meteor protocol): the machine's floor
 
 Every scenario takes -target meteor|nchan and -transport stream|sse|ws
 (ndjson on meteor); the message text carries its sequence number and
