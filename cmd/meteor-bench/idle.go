@@ -44,11 +44,11 @@ func (c *common) register(fs *flag.FlagSet, channel string, n int) {
 
 // register adds the flags that choose the server and its transport.
 func (e *endpoint) register(fs *flag.FlagSet) {
-	fs.StringVar(&e.Kind, "target", targetMeteor, "server: meteor or nchan (bench/nchan/nginx.conf)")
+	fs.StringVar(&e.Kind, "target", targetMeteor, "server: meteor, nchan (bench/nchan/nginx.conf) or pushpin (bench/pushpin/pushpin.conf, with meteor-bench grip-origin behind it)")
 	fs.StringVar(&e.Transport, "transport", transportStream, "stream (Meteor xhrinteractive, Nchan http-raw-stream), sse, ws, or ndjson (Meteor)")
-	fs.StringVar(&e.Addr, "addr", "", "subscriber listener, host:port (default 127.0.0.1:4670 for meteor, 127.0.0.1:4680 for nchan)")
+	fs.StringVar(&e.Addr, "addr", "", "subscriber listener, host:port (default 127.0.0.1:4670 for meteor, 127.0.0.1:4680 for nchan, 127.0.0.1:4690 for pushpin)")
 	fs.StringVar(&e.Ctl, "controller", "127.0.0.1:4671", "meteor: controller listener, host:port")
-	fs.StringVar(&e.PubURL, "pub-url", "", "HTTP publishing base URL (default http://127.0.0.1:4672, meteor's API; http://<addr> for nchan)")
+	fs.StringVar(&e.PubURL, "pub-url", "", "HTTP publishing base URL (default http://127.0.0.1:4672, meteor's API; http://<addr> for nchan; http://127.0.0.1:4691 for pushpin)")
 	fs.StringVar(&e.Publish, "publish", "", "how to publish: line (meteor's controller), http, or ws (nchan: text frames on a WebSocket to the publisher location, pipelined) (default line for meteor, http for nchan)")
 	fs.StringVar(&e.Prefix, "prefix", "/push", "meteor stream: SubscriberDynamicPageAddress")
 	fs.StringVar(&e.Mode, "mode", "xhrinteractive", "meteor stream: subscriber mode (a streaming one)")

@@ -26,6 +26,9 @@
 // Nchan, text frames pipelined on one WebSocket to its publisher location,
 // each answered with a channel-info frame that is timed as the
 // acknowledgement (wspub.go).
+// -target pushpin drives Pushpin (bench/pushpin/pushpin.conf) with the
+// hidden grip-origin scenario as the origin behind it (pushpin.go):
+// meteor-bench grip-origin -listen 127.0.0.1:4695.
 //
 // One process holds at most -per-worker connections (the machine allows
 // 20,000 open files per process); a larger -n is spread over worker
@@ -71,6 +74,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = runReport(args[1:], stdout, stderr)
 	case "shard":
 		err = runShardCommand(ctx, args[1:], stdin, stdout)
+	case "grip-origin":
+		err = runGripOrigin(ctx, args[1:], stdout, stderr)
 	case "floor-server":
 		err = runFloor(ctx, args[1:], stdin, stdout, stderr)
 	case "-h", "-help", "--help", "help":
@@ -109,6 +114,10 @@ Fan-out, churn, burst and publish take -publish line|http|ws: Meteor's
 controller line protocol (Meteor's default), HTTP POSTs (Nchan's default),
 or ws, Nchan's WebSocket publisher: text frames pipelined on one
 connection, each answered with a channel-info frame (the acknowledgement).
+
+-target pushpin is Pushpin (bench/pushpin/pushpin.conf), with
+"meteor-bench grip-origin -listen 127.0.0.1:4695" as its GRIP origin; it
+publishes over HTTP only (POST /publish/).
 
 Run "meteor-bench <scenario> -h" for the flags of a scenario.
 `)

@@ -113,17 +113,18 @@ func summarise(samples []procSample) rssStats {
 	return rssStats{Median: rss[len(rss)/2], Min: rss[0], Max: rss[len(rss)-1], AnonMedian: anon[len(anon)/2], PSSMedian: pss[len(pss)/2]}
 }
 
-// readTree samples process pid and its children (nginx's workers under
-// its master) and sums them. PSS shares each page among the processes
-// that map it, so the sum counts shared memory (Nchan's shared zone) once;
-// RSS sums count it in every process.
+// readTree samples process pid and its descendants (nginx's workers under
+// its master; Pushpin's condure, zurl, pushpin-proxy and pushpin-handler
+// under its runner) and sums them. PSS shares each page among the
+// processes that map it, so the sum counts shared memory (Nchan's shared
+// zone) once; RSS sums count it in every process.
 func readTree(pid int) (procSample, error) {
 	s, err := readProc(pid)
 	if err != nil {
 		return s, err
 	}
 	s.PSS = readPSS(pid)
-	for _, child := range childrenOf(pid) {
+	for _, child := range descendantsOf(pid) {
 		c, err := readProc(child)
 		if err != nil {
 			continue // it ended between the listing and the read
@@ -156,16 +157,38 @@ func readPSS(pid int) int64 {
 	return 0
 }
 
-// childrenOf lists the processes whose parent is pid.
-func childrenOf(pid int) []int {
+// descendantsOf lists pid's children, their children, and so on.
+func descendantsOf(pid int) []int {
+	children := map[int][]int{}
+	for _, p := range processes() {
+		children[p.ppid] = append(children[p.ppid], p.pid)
+	}
+	var out []int
+	for next := []int{pid}; len(next) > 0; {
+		p := next[0]
+		next = next[1:]
+		for _, c := range children[p] {
+			if c != pid && !slices.Contains(out, c) {
+				out = append(out, c)
+				next = append(next, c)
+			}
+		}
+	}
+	return out
+}
+
+type procParent struct{ pid, ppid int }
+
+// processes lists every process with its parent.
+func processes() []procParent {
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
 		return nil
 	}
-	var out []int
+	var out []procParent
 	for _, e := range ents {
 		p, err := strconv.Atoi(e.Name())
-		if err != nil || p == pid {
+		if err != nil {
 			continue
 		}
 		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
@@ -178,8 +201,8 @@ func childrenOf(pid int) []int {
 		}
 		f := bytes.Fields(stat[i+1:])
 		if len(f) > 1 {
-			if pp, err := strconv.Atoi(string(f[1])); err == nil && pp == pid {
-				out = append(out, p)
+			if pp, err := strconv.Atoi(string(f[1])); err == nil {
+				out = append(out, procParent{p, pp})
 			}
 		}
 	}

@@ -16,9 +16,9 @@ import (
 
 // The report scenario reads result lines (the -json output of the other
 // scenarios, one JSON object a line, any number of files) and writes a
-// markdown table that sets each Meteor figure beside the Nchan figure of
-// the same scenario and parameters, with their ratio, and an SVG chart of
-// those ratios. Lines that are not results are skipped. Repeated runs of
+// markdown table that sets each Meteor figure beside the Nchan figure (or,
+// with -versus pushpin, the Pushpin figure) of the same scenario and
+// parameters, with their ratio, and an SVG chart of those ratios. Lines that are not results are skipped. Repeated runs of
 // the same scenario and parameters are summarised: each figure's median,
 // and its minimum and maximum in parentheses; ratios are of the medians.
 // A fan-out or churn group in which any run published below 95 % of the
@@ -178,10 +178,28 @@ func (r *reportRow) advantage() (float64, bool) {
 	return a / b, true
 }
 
-func buildRows(results []*anyResult) []*reportRow {
+// targetName is how the table and the chart name a target.
+func targetName(target string) string {
+	switch target {
+	case targetNchan:
+		return "Nchan"
+	case targetPushpin:
+		return "Pushpin"
+	case targetMeteor:
+		return "Meteor"
+	}
+	return target
+}
+
+// buildRows sets Meteor's results beside other's (targetNchan or
+// targetPushpin); results of any third target are left out.
+func buildRows(results []*anyResult, other string) []*reportRow {
 	var order []string
 	byKey := map[string]map[string][]*anyResult{}
 	for _, r := range results {
+		if r.Target != targetMeteor && r.Target != other {
+			continue
+		}
 		k := r.key()
 		if r.Scenario == "publish" && r.Pipeline > 0 {
 			// Meteor's line protocol and Nchan's WebSocket publisher are
@@ -196,7 +214,7 @@ func buildRows(results []*anyResult) []*reportRow {
 	}
 	var rows []*reportRow
 	for _, k := range order {
-		m, n := byKey[k][targetMeteor], byKey[k][targetNchan]
+		m, n := byKey[k][targetMeteor], byKey[k][other]
 		some := append(slices.Clone(m), n...)
 		scenario := some[0].Scenario
 		validM, validN := 0, 0
@@ -284,9 +302,11 @@ func commas(n int64) string {
 	return s
 }
 
-// writeTable writes rows as a markdown table.
-func writeTable(w io.Writer, rows []*reportRow) {
-	fmt.Fprintln(w, "| scenario | figure | Meteor | Nchan | Meteor / Nchan | better |")
+// writeTable writes rows as a markdown table; other is the target beside
+// Meteor.
+func writeTable(w io.Writer, rows []*reportRow, other string) {
+	name := targetName(other)
+	fmt.Fprintf(w, "| scenario | figure | Meteor | %s | Meteor / %s | better |\n", name, name)
 	fmt.Fprintln(w, "|---|---|---|---|---|---|")
 	for _, r := range rows {
 		unit := ""
@@ -305,7 +325,7 @@ func writeTable(w io.Writer, rows []*reportRow) {
 			case adv >= 1.05:
 				better = fmt.Sprintf("Meteor, %.2f×", adv)
 			case adv <= 1/1.05:
-				better = fmt.Sprintf("Nchan, %.2f×", 1/adv)
+				better = fmt.Sprintf("%s, %.2f×", name, 1/adv)
 			default:
 				better = "even"
 			}
@@ -325,7 +345,7 @@ func writeTable(w io.Writer, rows []*reportRow) {
 // writeSVG draws one horizontal bar per row that has both figures: how
 // many times better Meteor is (right of the 1× line) or worse (left), on a
 // log scale from 1/8× to 8×.
-func writeSVG(w io.Writer, rows []*reportRow, title string) {
+func writeSVG(w io.Writer, rows []*reportRow, title, other string) {
 	type bar struct {
 		label string
 		adv   float64
@@ -353,7 +373,7 @@ func writeSVG(w io.Writer, rows []*reportRow, title string) {
 		width, height, width, height)
 	fmt.Fprintf(w, `<rect width="100%%" height="100%%" fill="white"/>`+"\n")
 	fmt.Fprintf(w, `<text x="10" y="20" font-size="14" font-weight="bold">%s</text>`+"\n", html.EscapeString(title))
-	fmt.Fprintf(w, `<text x="10" y="38" fill="#555">bars: how many times better Meteor is than Nchan (right of 1×) or worse (left); log scale, clipped at 8×</text>`+"\n")
+	fmt.Fprintf(w, `<text x="10" y="38" fill="#555">bars: how many times better Meteor is than %s (right of 1×) or worse (left); log scale, clipped at 8×</text>`+"\n", targetName(other))
 	for _, t := range []float64{0.125, 0.25, 0.5, 1, 2, 4, 8} {
 		stroke := "#ddd"
 		if t == 1 {
@@ -405,12 +425,19 @@ func runReport(args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	out := fs.String("o", "", "markdown table file (default: standard output)")
 	svg := fs.String("svg", "", "SVG chart file (default: none)")
-	title := fs.String("title", "Meteor vs Nchan", "chart title")
+	versus := fs.String("versus", targetNchan, "the target set beside Meteor: nchan or pushpin")
+	title := fs.String("title", "", "chart title (default: Meteor vs <the -versus target>)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() == 0 {
-		return errors.New("usage: meteor-bench report [-o table.md] [-svg chart.svg] results.jsonl...")
+		return errors.New("usage: meteor-bench report [-versus nchan|pushpin] [-o table.md] [-svg chart.svg] results.jsonl...")
+	}
+	if *versus != targetNchan && *versus != targetPushpin {
+		return fmt.Errorf("-versus %q: nchan or pushpin", *versus)
+	}
+	if *title == "" {
+		*title = "Meteor vs " + targetName(*versus)
 	}
 	var results []*anyResult
 	for _, name := range fs.Args() {
@@ -428,7 +455,7 @@ func runReport(args []string, stdout, stderr io.Writer) error {
 	if len(results) == 0 {
 		return errors.New("no results in the files given")
 	}
-	rows := buildRows(results)
+	rows := buildRows(results, *versus)
 	w := stdout
 	if *out != "" {
 		f, err := os.Create(*out)
@@ -438,13 +465,13 @@ func runReport(args []string, stdout, stderr io.Writer) error {
 		defer f.Close()
 		w = f
 	}
-	writeTable(w, rows)
+	writeTable(w, rows, *versus)
 	if *svg != "" {
 		f, err := os.Create(*svg)
 		if err != nil {
 			return err
 		}
-		writeSVG(f, rows, *title)
+		writeSVG(f, rows, *title, *versus)
 		if err := f.Close(); err != nil {
 			return err
 		}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -131,8 +132,8 @@ func TestReport(t *testing.T) {
 		t.Fatalf("read %d results, %v", len(results), err)
 	}
 	var table bytes.Buffer
-	rows := buildRows(results)
-	writeTable(&table, rows)
+	rows := buildRows(results, targetNchan)
+	writeTable(&table, rows, targetNchan)
 	for _, want := range []string{
 		"| fanout, 100 subscribers, 10 msg/s x 200 B, stream | deliveries/s | 3,000 | 1,000 | 3.00 | Meteor, 3.00× |",
 		"| fanout, 100 subscribers, 10 msg/s x 200 B, stream | latency p99 (ms) | 4.00 | 2.00 | 2.00 | Nchan, 2.00× |",
@@ -159,7 +160,7 @@ func TestReport(t *testing.T) {
 		t.Fatalf("read %d results, %v", len(results), err)
 	}
 	table.Reset()
-	writeTable(&table, buildRows(results))
+	writeTable(&table, buildRows(results, targetNchan), targetNchan)
 	for _, want := range []string{
 		"| fanout, 50 subscribers, 20 msg/s x 200 B, ws | valid runs (published ≥ 95 % of the asked rate) | 3 of 3 | 3 of 3 | – | – |",
 		"| fanout, 50 subscribers, 20 msg/s x 200 B, ws | publish rate achieved (msg/s) | 19.0 (18.0–20.0) | 20.0 (20.0–20.0) | – | – |",
@@ -171,8 +172,28 @@ func TestReport(t *testing.T) {
 			t.Errorf("table lacks %q:\n%s", want, table.String())
 		}
 	}
+	// Beside Pushpin: Nchan's results are left out.
+	results, err = readResults(strings.NewReader(lines + "\n" +
+		`{"scenario":"fanout","target":"pushpin","transport":"stream","subscribers":100,"wanted_rate":10,"size":200,"delivery_rate":500,"latency_p50_us":1000,"latency_p99_us":8000,"latency_max_us":9000}`))
+	if err != nil || len(results) != 7 {
+		t.Fatalf("read %d results, %v", len(results), err)
+	}
+	table.Reset()
+	writeTable(&table, buildRows(results, targetPushpin), targetPushpin)
+	for _, want := range []string{
+		"| scenario | figure | Meteor | Pushpin | Meteor / Pushpin | better |",
+		"| fanout, 100 subscribers, 10 msg/s x 200 B, stream | deliveries/s | 3,000 | 500 | 6.00 | Meteor, 6.00× |",
+		"| fanout, 100 subscribers, 10 msg/s x 200 B, stream | latency max (ms) | 9.00 | 9.00 | 1.00 | even |",
+	} {
+		if !strings.Contains(table.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, table.String())
+		}
+	}
+	if strings.Contains(table.String(), "30,000") || strings.Contains(table.String(), "100,000") || strings.Contains(table.String(), "publish, 4 conns, HTTP") {
+		t.Errorf("Nchan's results in the table beside Pushpin:\n%s", table.String())
+	}
 	var svg bytes.Buffer
-	writeSVG(&svg, rows, "a <title>")
+	writeSVG(&svg, rows, "a <title>", targetNchan)
 	dec := xml.NewDecoder(&svg)
 	for {
 		if _, err := dec.Token(); err == io.EOF {
@@ -247,9 +268,10 @@ func TestNchan(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	for i, tr := range []string{transportStream, transportSSE, transportWS} {
+	for i, tr := range []string{transportStream, transportSSE, transportWS, transportStream + "/" + publishWS, transportWS + "/" + publishWS} {
 		t.Run(tr, func(t *testing.T) {
-			c := &common{ep: endpoint{Kind: targetNchan, Transport: tr, Addr: addr},
+			tr, pub, _ := strings.Cut(tr, "/")
+			c := &common{ep: endpoint{Kind: targetNchan, Transport: tr, Addr: addr, Publish: pub},
 				channel: fmt.Sprintf("n%d", i), n: 5, concurrency: 5, perWorker: 100,
 				connectTimeout: 5 * time.Second, timeout: 30 * time.Second, readBuffer: 512}
 			if err := c.check(); err != nil {
@@ -261,5 +283,112 @@ func TestNchan(t *testing.T) {
 			}
 			checkFanout(t, res, 5)
 		})
+	}
+}
+
+var pushpinFlag = flag.Bool("pushpin", false, "TestPushpin: run against a real Pushpin when installed")
+
+// freePort returns a port on 127.0.0.1 that nothing listened on a moment
+// ago.
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// TestPushpin runs short fan-outs against a real Pushpin
+// (bench/pushpin/pushpin.conf on free ports, its run and log directories
+// in a temporary one) with the GRIP origin in the test. It runs only when
+// asked for and installed:
+//
+//	go test ./cmd/meteor-bench -run TestPushpin -pushpin
+func TestPushpin(t *testing.T) {
+	if !*pushpinFlag || testing.Short() {
+		t.Skip("set -pushpin to run against a real Pushpin")
+	}
+	bin, err := exec.LookPath("pushpin")
+	if err != nil {
+		t.Skip("pushpin is not installed")
+	}
+	conf, err := os.ReadFile("../../bench/pushpin/pushpin.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	origin := &gripOrigin{}
+	osrv := httptest.NewServer(origin)
+	defer osrv.Close()
+	dir := t.TempDir()
+	text := string(conf)
+	ports := map[string]int{}
+	for _, p := range []string{"4690", "4691", "4692", "4693", "4694"} {
+		ports[p] = freePort(t)
+		text = strings.ReplaceAll(text, "127.0.0.1:"+p, fmt.Sprintf("127.0.0.1:%d", ports[p]))
+		text = strings.ReplaceAll(text, "port="+p, fmt.Sprintf("port=%d", ports[p]))
+	}
+	if err := os.WriteFile(filepath.Join(dir, "pushpin.conf"), []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "routes"), []byte("* "+strings.TrimPrefix(osrv.URL, "http://")+",over_http\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "--config", filepath.Join(dir, "pushpin.conf"))
+	cmd.Dir = dir
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(os.Interrupt) // the runner stops its services
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+	})
+	addr := fmt.Sprintf("127.0.0.1:%d", ports["4690"])
+	pubURL := fmt.Sprintf("http://127.0.0.1:%d", ports["4691"])
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		resp, err := http.Get(pubURL + "/")
+		if err == nil {
+			resp.Body.Close()
+			if nc, err := net.Dial("tcp", addr); err == nil {
+				nc.Close()
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pushpin did not come up: %v\n%s", err, out.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for i, tr := range []string{transportStream, transportSSE, transportWS} {
+		t.Run(tr, func(t *testing.T) {
+			c := &common{ep: endpoint{Kind: targetPushpin, Transport: tr, Addr: addr, PubURL: pubURL},
+				channel: fmt.Sprintf("p%d", i), n: 5, concurrency: 5, perWorker: 100,
+				connectTimeout: 5 * time.Second, timeout: 30 * time.Second, readBuffer: 512}
+			if err := c.check(); err != nil {
+				t.Fatal(err)
+			}
+			res, err := fanout(context.Background(), c, fanoutParams{rate: 200, size: 64, duration: 200 * time.Millisecond, drain: 2 * time.Second, pubConns: 1, pid: cmd.Process.Pid}, t.Logf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkFanout(t, res, 5)
+		})
+	}
+	if origin.holds.Load() != 10 || origin.opens.Load() != 5 {
+		t.Errorf("the origin held %d streams and opened %d websockets; want 10 and 5", origin.holds.Load(), origin.opens.Load())
+	}
+	// The runner's services are its children: -pid sums them.
+	if s, err := readTree(cmd.Process.Pid); err != nil || s.Procs < 4 {
+		t.Errorf("pushpin's process tree: %d processes besides the runner, %v; want condure, zurl, pushpin-proxy, pushpin-handler", s.Procs, err)
 	}
 }

@@ -26,8 +26,9 @@ import (
 
 // Targets.
 const (
-	targetMeteor = "meteor"
-	targetNchan  = "nchan"
+	targetMeteor  = "meteor"
+	targetNchan   = "nchan"
+	targetPushpin = "pushpin" // behind it, meteor-bench grip-origin (pushpin.go)
 )
 
 // Transports. stream is each server's plain streaming response: Meteor's
@@ -52,22 +53,26 @@ const (
 // endpoint is where one server's subscribers and publisher connect, and in
 // which wire formats.
 type endpoint struct {
-	Kind      string // targetMeteor or targetNchan
+	Kind      string // targetMeteor, targetNchan or targetPushpin
 	Transport string
 	Addr      string // subscriber listener, host:port
 	Prefix    string // Meteor's SubscriberDynamicPageAddress (stream)
 	Mode      string // Meteor's mode (stream)
 	Ctl       string // Meteor's controller, host:port
-	PubURL    string // HTTP publish base: Meteor's API or Nchan's listener, http://host:port
+	PubURL    string // HTTP publish base: Meteor's API, Nchan's listener or Pushpin's publish endpoint, http://host:port
 	Publish   string // publishLine, publishHTTP or publishWS
 }
 
 // defaults fills in the addresses left empty and checks e.
 func (e *endpoint) defaults() error {
 	if e.Addr == "" {
-		e.Addr = "127.0.0.1:4670"
-		if e.Kind == targetNchan {
+		switch e.Kind {
+		case targetNchan:
 			e.Addr = "127.0.0.1:4680"
+		case targetPushpin:
+			e.Addr = "127.0.0.1:4690"
+		default:
+			e.Addr = "127.0.0.1:4670"
 		}
 	}
 	if e.Publish == "" {
@@ -77,9 +82,13 @@ func (e *endpoint) defaults() error {
 		}
 	}
 	if e.PubURL == "" {
-		e.PubURL = "http://127.0.0.1:4672"
-		if e.Kind == targetNchan {
+		switch e.Kind {
+		case targetNchan:
 			e.PubURL = "http://" + e.Addr
+		case targetPushpin:
+			e.PubURL = "http://127.0.0.1:4691" // bench/pushpin/pushpin.conf's push_in_http_port
+		default:
+			e.PubURL = "http://127.0.0.1:4672"
 		}
 	}
 	if e.Ctl == "" {
@@ -116,10 +125,17 @@ func (e *endpoint) check() error {
 		if e.Publish != publishHTTP && e.Publish != publishWS {
 			return fmt.Errorf("nchan: unknown publish method %q (http, ws)", e.Publish)
 		}
-	case "pushpin":
-		return errors.New("target pushpin is not implemented yet (it needs a GRIP origin)")
+	case targetPushpin:
+		switch e.Transport {
+		case transportStream, transportSSE, transportWS:
+		default:
+			return fmt.Errorf("pushpin: unknown transport %q (stream, sse, ws)", e.Transport)
+		}
+		if e.Publish != publishHTTP {
+			return errors.New("pushpin publishes over HTTP only (-publish http)")
+		}
 	default:
-		return fmt.Errorf("unknown target %q (meteor, nchan)", e.Kind)
+		return fmt.Errorf("unknown target %q (meteor, nchan, pushpin)", e.Kind)
 	}
 	return nil
 }
@@ -141,6 +157,12 @@ func (e *endpoint) subscribePath(hostID, channel string) string {
 		return "/sub/sse/" + channel
 	case "nchan/ws":
 		return "/sub/ws/" + channel
+	case "pushpin/stream":
+		return "/sub/stream/" + channel
+	case "pushpin/sse":
+		return "/sub/sse/" + channel
+	case "pushpin/ws":
+		return "/sub/ws/" + channel
 	}
 	return "/"
 }
@@ -155,7 +177,7 @@ func (e *endpoint) parser() streamParser {
 	case transportWS:
 		return &wsParser{json: e.Kind == targetMeteor}
 	}
-	if e.Kind == targetNchan {
+	if e.Kind == targetNchan || e.Kind == targetPushpin {
 		return &lineParser{}
 	}
 	return &frameParser{}
@@ -262,8 +284,11 @@ func (e *endpoint) newPublisher(ctx context.Context) (publisher, error) {
 
 // publishURL returns the URL that an HTTP POST publishes to channel on.
 func (e *endpoint) publishURL(channel string) string {
-	if e.Kind == targetNchan {
+	switch e.Kind {
+	case targetNchan:
 		return e.PubURL + "/pub/" + url.PathEscape(channel)
+	case targetPushpin:
+		return e.PubURL + "/publish/" // the channel is in the body
 	}
 	return e.PubURL + "/api/channels/" + url.PathEscape(channel) + "/messages"
 }
@@ -280,11 +305,15 @@ func newHTTPPublisher(e *endpoint) *httpPublisher {
 }
 
 func (p *httpPublisher) Publish(channel, text string) error {
-	req, err := http.NewRequest(http.MethodPost, p.e.publishURL(channel), strings.NewReader(text))
+	body, ctype := text, "text/plain"
+	if p.e.Kind == targetPushpin {
+		body, ctype = pushpinItems(p.e.Transport, channel, text), "application/json"
+	}
+	req, err := http.NewRequest(http.MethodPost, p.e.publishURL(channel), strings.NewReader(body))
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Content-Type", "text/plain")
+	req.Header.Set("Content-Type", ctype)
 	resp, err := p.client.Do(req)
 	if err != nil {
 		return fmt.Errorf("publish: %w", err)
@@ -322,6 +351,9 @@ type counter interface {
 func (e *endpoint) newCounter(ctx context.Context) (counter, error) {
 	if e.Kind == targetMeteor {
 		return dialCtl(ctx, e.Ctl)
+	}
+	if e.Kind == targetPushpin {
+		return newPushpinCounter(e.Addr)
 	}
 	return &nchanCounter{e: e, client: &http.Client{Timeout: 10 * time.Second}}, nil
 }
