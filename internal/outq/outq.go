@@ -8,6 +8,12 @@
 // the queue with a write deadline and exits when the queue is empty. A queue
 // that grows past its byte bound, or a write that makes no progress within
 // the deadline, closes that connection alone with a named Reason.
+//
+// A connection watched by a Watcher (on Linux) also leaves Go's network
+// poller: Conn keeps the bare file descriptor, the Watcher's epoll set
+// reports both hang-ups and, for a flusher, room in the socket. An idle
+// subscriber then costs no runtime poll descriptor, no net.Conn and no
+// addresses, only its Conn.
 package outq
 
 import (
@@ -30,12 +36,32 @@ type Options struct {
 	// OnClose runs once, after the socket is closed, with the reason and the
 	// number of bytes written. It must not block.
 	OnClose func(r Reason, written int64)
-	// Group, when set, tracks the flusher goroutines so that their owner
-	// can wait for them.
+	// OnOwnerClose is OnClose for the connections that share these Options
+	// (Open): it is told which one closed by the owner that Open was given.
+	// It must not block.
+	OnOwnerClose func(owner any, r Reason, written int64)
+	// Group, when set, tracks the flusher goroutines and the close hooks so
+	// that their owner can wait for them.
 	Group *sync.WaitGroup
 	// Watcher, when set, closes the connection as RemoteClosed when the
-	// peer hangs up, without a goroutine per connection.
+	// peer hangs up, without a goroutine per connection. On Linux a
+	// connection with a file descriptor then leaves Go's network poller:
+	// the Conn keeps a duplicate of the descriptor and closes nc.
 	Watcher *Watcher
+}
+
+func (o *Options) limit() int {
+	if o.Limit <= 0 {
+		return 1 << 20
+	}
+	return o.Limit
+}
+
+func (o *Options) timeout() time.Duration {
+	if o.Timeout <= 0 {
+		return 120 * time.Second
+	}
+	return o.Timeout
 }
 
 type state uint8
@@ -49,46 +75,80 @@ const (
 // Conn is one subscriber connection's output side. It is safe for
 // concurrent use.
 type Conn struct {
-	nc   net.Conn
-	rc   syscall.RawConn // nil when nc has no file descriptor
-	opts Options
-	stop func() // cancels the hang-up watch
+	opts  *Options // shared by the Conns of one owner; never modified
+	owner any      // handed to OnOwnerClose
+	// net is the connection while it is in Go's network poller; nil once
+	// its descriptor is detached.
+	net *netSide
+	fd  int32 // the detached descriptor; -1 once closed
+	// gen identifies fd's registration with opts.Watcher, so that an event
+	// for a descriptor that was closed and reused is not taken for this
+	// Conn's; 0 while not registered. Guarded by the Watcher's mu.
+	gen uint32
 
 	mu       sync.Mutex
-	queue    net.Buffers // guarded by mu; not yet handed to the flusher
-	pending  int         // guarded by mu; bytes queued or being flushed
-	flushing bool        // guarded by mu; a flusher goroutine owns the socket
-	state    state       // guarded by mu
-	written  int64       // guarded by mu
-	reason   Reason      // guarded by mu
+	queue    net.Buffers   // guarded by mu; not yet written
+	pending  int           // guarded by mu; bytes queued or being flushed
+	written  int64         // guarded by mu
+	wake     chan struct{} // guarded by mu; detached: the flusher's, made once
+	flushing bool          // guarded by mu; a flusher goroutine owns the socket
+	state    state         // guarded by mu
+	reason   Reason        // guarded by mu
 }
 
-// New wraps nc. The caller gives up nc: Conn closes it.
+// netSide is the state of a Conn whose socket stays a net.Conn: one that
+// is not watched, one without a descriptor, or one outside Linux.
+type netSide struct {
+	nc   net.Conn
+	rc   syscall.RawConn // nil when nc has no file descriptor
+	stop func()          // ends a watch by reading; nil when not watched
+}
+
+// New wraps nc. The caller gives up nc: Conn closes it (or, when it
+// detaches nc's descriptor, at once).
 func New(nc net.Conn, opts Options) *Conn {
-	if opts.Limit <= 0 {
-		opts.Limit = 1 << 20
-	}
-	if opts.Timeout <= 0 {
-		opts.Timeout = 120 * time.Second
-	}
-	c := &Conn{nc: nc, opts: opts}
+	return Open(nc, &opts, nil)
+}
+
+// Open is New for connections that share opts, which must not change once
+// in use: a Conn keeps only a pointer to them. owner is passed to
+// opts.OnOwnerClose when the connection closes.
+func Open(nc net.Conn, opts *Options, owner any) *Conn {
+	c := &Conn{opts: opts, owner: owner, fd: -1}
+	var rc syscall.RawConn
 	if sc, ok := nc.(syscall.Conn); ok {
-		if rc, err := sc.SyscallConn(); err == nil {
-			c.rc = rc
+		if r, err := sc.SyscallConn(); err == nil {
+			rc = r
 		}
 	}
-	if opts.Watcher != nil {
-		// The watch may fire before Watch returns (a peer that has already
-		// hung up); holding mu makes its Close wait until stop is set.
+	w := opts.Watcher
+	if w != nil && rc != nil {
+		if fd, ok := detach(rc); ok {
+			// The Watcher's event may fire before add returns (a peer
+			// that has already hung up); holding mu makes its Close wait
+			// until the registration is complete.
+			c.mu.Lock()
+			c.fd = int32(fd)
+			err := w.add(c)
+			c.mu.Unlock()
+			if err == nil {
+				// The socket stays open through fd: closing nc only
+				// drops Go's poll descriptor, netFD and addresses.
+				nc.Close()
+				return c
+			}
+			syscall.Close(fd)
+			c.fd = -1
+		}
+	}
+	c.net = &netSide{nc: nc, rc: rc}
+	if w != nil {
 		c.mu.Lock()
-		c.stop = opts.Watcher.Watch(nc, c.rc, func() { c.Close(RemoteClosed) })
+		c.net.stop = watchByReading(nc, func() { c.Close(RemoteClosed) })
 		c.mu.Unlock()
 	}
 	return c
 }
-
-// NetConn returns the underlying connection, for its addresses.
-func (c *Conn) NetConn() net.Conn { return c.nc }
 
 // Write queues b for the connection and returns at once. b must not be
 // modified afterwards: frames are shared between connections. Write reports
@@ -120,7 +180,7 @@ func (c *Conn) writeLocked(b []byte, borrowed bool) bool {
 	if len(b) == 0 {
 		return true
 	}
-	if !c.flushing && c.rc != nil {
+	if !c.flushing && (c.net == nil || c.net.rc != nil) {
 		// A non-blocking write cannot wait, so holding mu across it is
 		// safe; it keeps frames in order without a second queue.
 		n, err := c.tryWrite(b)
@@ -139,7 +199,7 @@ func (c *Conn) writeLocked(b []byte, borrowed bool) bool {
 	}
 	c.queue = append(c.queue, b)
 	c.pending += len(b)
-	if c.pending > c.opts.Limit {
+	if c.pending > c.opts.limit() {
 		c.closeLocked(SlowConsumer)
 		return false
 	}
@@ -148,16 +208,26 @@ func (c *Conn) writeLocked(b []byte, borrowed bool) bool {
 		if c.opts.Group != nil {
 			c.opts.Group.Add(1)
 		}
-		go c.flush()
+		if c.net == nil {
+			if c.wake == nil {
+				c.wake = make(chan struct{}, 1)
+			}
+			go c.flushFD()
+		} else {
+			go c.flush()
+		}
 	}
 	return true
 }
 
 // tryWrite writes as much of b as the socket takes now.
 func (c *Conn) tryWrite(b []byte) (int, error) {
+	if c.net == nil {
+		return writeFD(int(c.fd), b)
+	}
 	w := rawWriters.Get().(*rawWriter)
 	w.b, w.n, w.err = b, 0, nil
-	err := c.rc.Write(w.fn)
+	err := c.net.rc.Write(w.fn)
 	n, werr := w.n, w.err
 	w.b, w.err = nil, nil
 	rawWriters.Put(w)
@@ -184,33 +254,43 @@ var rawWriters = sync.Pool{New: func() any {
 	return w
 }}
 
-// write writes w.b[w.n:] to fd until the socket is full, and reports true:
-// a non-blocking write never waits for the socket to become writable.
+// write writes w.b to fd until the socket is full, and reports true: a
+// non-blocking write never waits for the socket to become writable.
 func (w *rawWriter) write(fd uintptr) bool {
-	for {
-		m, e := syscall.Write(int(fd), w.b[w.n:])
+	w.n, w.err = writeFD(int(fd), w.b)
+	return true
+}
+
+// writeFD writes b to the non-blocking descriptor fd until it is written
+// or the socket is full.
+func writeFD(fd int, b []byte) (int, error) {
+	n := 0
+	for n < len(b) {
+		m, e := syscall.Write(fd, b[n:])
 		if m > 0 {
-			w.n += m
+			n += m
 		}
 		switch {
 		case e == syscall.EINTR:
 			continue
 		case e == syscall.EAGAIN:
-			return true
+			return n, nil
 		case e != nil:
-			w.err = e
-			return true
-		case w.n == len(w.b) || m == 0:
-			return true
+			return n, e
+		case m == 0:
+			return n, nil
 		}
 	}
+	return n, nil
 }
 
-// flush drains the queue with blocking writes bounded by the timeout.
+// flush drains the queue of a net.Conn with blocking writes bounded by the
+// timeout.
 func (c *Conn) flush() {
 	if c.opts.Group != nil {
 		defer c.opts.Group.Done()
 	}
+	nc := c.net.nc
 	for {
 		c.mu.Lock()
 		if c.state == closed {
@@ -236,8 +316,8 @@ func (c *Conn) flush() {
 		var err error
 		for len(bufs) > 0 && err == nil {
 			var n int64
-			c.nc.SetWriteDeadline(time.Now().Add(c.opts.Timeout))
-			n, err = bufs.WriteTo(c.nc)
+			nc.SetWriteDeadline(time.Now().Add(c.opts.timeout()))
+			n, err = bufs.WriteTo(nc)
 			c.mu.Lock()
 			c.written += n
 			c.pending -= int(n)
@@ -260,6 +340,119 @@ func (c *Conn) flush() {
 			return
 		}
 	}
+}
+
+// flushFD drains the queue of a detached descriptor: it writes what the
+// socket takes, holding mu (a non-blocking write does not wait, and the
+// descriptor cannot be closed under it), then waits for the Watcher to
+// report room. Timeout without a single byte taken is stuck.
+func (c *Conn) flushFD() {
+	if c.opts.Group != nil {
+		defer c.opts.Group.Done()
+	}
+	timeout := c.opts.timeout()
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	progress := time.Now()
+	for {
+		c.mu.Lock()
+		if c.state == closed {
+			c.flushing = false
+			c.mu.Unlock()
+			return
+		}
+		n, err := c.writeQueueLocked()
+		now := time.Now()
+		if n > 0 {
+			progress = now
+		}
+		switch {
+		case err != nil:
+			c.flushing = false
+			c.closeLocked(WriteFailed)
+		case len(c.queue) == 0:
+			c.flushing = false
+			if c.state == draining {
+				c.closeLocked(c.reason)
+			} else if err := c.opts.Watcher.arm(c, false); err != nil {
+				c.closeLocked(WriteFailed)
+			}
+		case now.Sub(progress) >= timeout:
+			c.flushing = false
+			c.closeLocked(WriteStuck)
+		default:
+			if err := c.opts.Watcher.arm(c, true); err != nil {
+				c.flushing = false
+				c.closeLocked(WriteFailed)
+				break
+			}
+			wake := c.wake
+			c.mu.Unlock()
+			t.Reset(progress.Add(timeout).Sub(now))
+			select {
+			case <-wake:
+			case <-t.C:
+			}
+			continue
+		}
+		c.mu.Unlock()
+		return
+	}
+}
+
+// maxIovecs bounds the buffers of one writev.
+const maxIovecs = 64
+
+// writeQueueLocked writes the queue to the detached descriptor until it is
+// empty or the socket is full, and returns the bytes written. The caller
+// holds c.mu.
+func (c *Conn) writeQueueLocked() (int, error) {
+	total := 0
+	for len(c.queue) > 0 {
+		n, err := writev(int(c.fd), c.queue, maxIovecs)
+		total += n
+		c.written += int64(n)
+		c.pending -= n
+		c.consume(n)
+		if err != nil {
+			if err == syscall.EAGAIN {
+				return total, nil
+			}
+			return total, err
+		}
+		if n == 0 {
+			return total, nil
+		}
+	}
+	return total, nil
+}
+
+// consume drops the first n bytes of the queue.
+func (c *Conn) consume(n int) {
+	for n > 0 && len(c.queue) > 0 {
+		if n < len(c.queue[0]) {
+			c.queue[0] = c.queue[0][n:]
+			return
+		}
+		n -= len(c.queue[0])
+		c.queue[0] = nil
+		c.queue = c.queue[1:]
+	}
+	if len(c.queue) == 0 {
+		c.queue = nil
+	}
+}
+
+// writable wakes the flusher of a detached descriptor: the socket has room.
+func (c *Conn) writable() {
+	c.mu.Lock()
+	if c.wake != nil {
+		select {
+		case c.wake <- struct{}{}:
+		default:
+		}
+	}
+	c.mu.Unlock()
 }
 
 // CloseAfter queues final (which may be empty) and closes the connection
@@ -289,6 +482,26 @@ func (c *Conn) Close(r Reason) {
 	c.mu.Unlock()
 }
 
+// Shutdown shuts the socket down in both directions without closing it or
+// the Conn: a watched connection then sees a hang-up and closes as
+// RemoteClosed by its own path. It is for a caller that cannot know how far
+// the connection's owner got (a recovered panic).
+func (c *Conn) Shutdown() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state == closed {
+		return
+	}
+	if c.net == nil {
+		syscall.Shutdown(int(c.fd), syscall.SHUT_RDWR)
+		return
+	}
+	if tc, ok := c.net.nc.(*net.TCPConn); ok {
+		tc.CloseRead()
+		tc.CloseWrite()
+	}
+}
+
 // closeLocked closes the socket. The caller holds c.mu.
 func (c *Conn) closeLocked(r Reason) {
 	if c.state == closed {
@@ -297,29 +510,52 @@ func (c *Conn) closeLocked(r Reason) {
 	c.state = closed
 	c.reason = r
 	c.queue = nil
-	if c.stop != nil {
-		c.stop()
-	}
-	if tc, ok := c.nc.(*net.TCPConn); ok && r != SlowConsumer && r != WriteStuck {
-		// Send FIN after the data so that the client reads the end of
-		// the stream rather than a reset.
-		tc.CloseWrite()
-	}
-	c.nc.Close()
-	if c.opts.OnClose != nil {
-		// OnClose runs on its own goroutine: Write is called by fan-out
-		// with hub locks held, and OnClose unsubscribes from the hub.
-		written := c.written
-		if c.opts.Group != nil {
-			c.opts.Group.Add(1)
+	// Send FIN after the data so that the client reads the end of the
+	// stream rather than a reset; a stuck or slow one is cut off.
+	fin := r != SlowConsumer && r != WriteStuck
+	if c.net == nil {
+		c.opts.Watcher.remove(c)
+		if fin {
+			syscall.Shutdown(int(c.fd), syscall.SHUT_WR)
 		}
-		go func() {
-			if c.opts.Group != nil {
-				defer c.opts.Group.Done()
+		syscall.Close(int(c.fd))
+		c.fd = -1
+		if c.wake != nil {
+			select {
+			case c.wake <- struct{}{}:
+			default:
 			}
-			c.opts.OnClose(r, written)
-		}()
+		}
+	} else {
+		if c.net.stop != nil {
+			c.net.stop()
+		}
+		if tc, ok := c.net.nc.(*net.TCPConn); ok && fin {
+			tc.CloseWrite()
+		}
+		c.net.nc.Close()
 	}
+	o := c.opts
+	if o.OnClose == nil && o.OnOwnerClose == nil {
+		return
+	}
+	// The hook runs on its own goroutine: Write is called by fan-out with
+	// hub locks held, and the hook unsubscribes from the hub.
+	written := c.written
+	if o.Group != nil {
+		o.Group.Add(1)
+	}
+	go func() {
+		if o.Group != nil {
+			defer o.Group.Done()
+		}
+		if o.OnClose != nil {
+			o.OnClose(r, written)
+		}
+		if o.OnOwnerClose != nil {
+			o.OnOwnerClose(c.owner, r, written)
+		}
+	}()
 }
 
 // Closed reports whether the connection is closed or closing.

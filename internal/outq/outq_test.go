@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -79,11 +80,38 @@ func waitGroup(wg *sync.WaitGroup, d time.Duration) bool {
 	}
 }
 
-func TestDirectWrite(t *testing.T) {
+// sides runs f on both kinds of Conn: one that stays a net.Conn in Go's
+// network poller (no Watcher), and one whose descriptor is detached and
+// watched by a Watcher's epoll set (Linux), which writes, flushes and
+// closes by other code.
+func sides(t *testing.T, f func(t *testing.T, w *Watcher)) {
+	t.Run("net", func(t *testing.T) { f(t, nil) })
+	t.Run("detached", func(t *testing.T) {
+		w, err := NewWatcher()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer w.Close()
+		f(t, w)
+	})
+}
+
+// checkSide fails when q is not the kind of Conn that sides asked for.
+func checkSide(t *testing.T, q *Conn, w *Watcher) {
+	t.Helper()
+	if detached := q.net == nil; detached != (w != nil && runtime.GOOS == "linux") {
+		t.Fatalf("detached = %v with Watcher %v", detached, w != nil)
+	}
+}
+
+func TestDirectWrite(t *testing.T) { sides(t, testDirectWrite) }
+
+func testDirectWrite(t *testing.T, w *Watcher) {
 	s, c := tcpPair(t)
 	var g sync.WaitGroup
 	cl := newCloses()
-	q := New(s, Options{Group: &g, OnClose: cl.fn})
+	q := New(s, Options{Group: &g, OnClose: cl.fn, Watcher: w})
+	checkSide(t, q, w)
 	if !q.Write([]byte("hello ")) || !q.Write(nil) || !q.Write([]byte("world")) {
 		t.Fatal("Write refused on an open connection")
 	}
@@ -134,11 +162,14 @@ func fill(q *Conn, size, total int) []byte {
 	return all
 }
 
-func TestQueueWhenPeerDoesNotRead(t *testing.T) {
+func TestQueueWhenPeerDoesNotRead(t *testing.T) { sides(t, testQueueWhenPeerDoesNotRead) }
+
+func testQueueWhenPeerDoesNotRead(t *testing.T, w *Watcher) {
 	s, c := tcpPair(t)
 	var g sync.WaitGroup
 	cl := newCloses()
-	q := New(s, Options{Limit: 64 << 20, Group: &g, OnClose: cl.fn})
+	q := New(s, Options{Limit: 64 << 20, Group: &g, OnClose: cl.fn, Watcher: w})
+	checkSide(t, q, w)
 	t0 := time.Now()
 	sent := fill(q, 64<<10, 24<<20)
 	if len(sent) != 24<<20 {
@@ -169,10 +200,13 @@ func TestQueueWhenPeerDoesNotRead(t *testing.T) {
 // overwritten after every call, into a socket that fills up: what the
 // peer reads must be what each call was given, so the part that was
 // queued must have been copied.
-func TestWriteCopyReusedBuffer(t *testing.T) {
+func TestWriteCopyReusedBuffer(t *testing.T) { sides(t, testWriteCopyReusedBuffer) }
+
+func testWriteCopyReusedBuffer(t *testing.T, w *Watcher) {
 	s, c := tcpPair(t)
 	var g sync.WaitGroup
-	q := New(s, Options{Limit: 64 << 20, Group: &g})
+	q := New(s, Options{Limit: 64 << 20, Group: &g, Watcher: w})
+	checkSide(t, q, w)
 	buf := make([]byte, 64<<10)
 	var sent []byte
 	for i := 0; len(sent) < 16<<20; i++ {
@@ -205,11 +239,14 @@ func TestWriteCopyReusedBuffer(t *testing.T) {
 	}
 }
 
-func TestSlowConsumer(t *testing.T) {
+func TestSlowConsumer(t *testing.T) { sides(t, testSlowConsumer) }
+
+func testSlowConsumer(t *testing.T, w *Watcher) {
 	s, _ := tcpPair(t)
 	var g sync.WaitGroup
 	cl := newCloses()
-	q := New(s, Options{Limit: 1 << 20, Group: &g, OnClose: cl.fn})
+	q := New(s, Options{Limit: 1 << 20, Group: &g, OnClose: cl.fn, Watcher: w})
+	checkSide(t, q, w)
 	sent := fill(q, 32<<10, 256<<20)
 	if len(sent) >= 256<<20 {
 		t.Fatalf("never refused")
@@ -228,11 +265,14 @@ func TestSlowConsumer(t *testing.T) {
 	}
 }
 
-func TestWriteTimeout(t *testing.T) {
+func TestWriteTimeout(t *testing.T) { sides(t, testWriteTimeout) }
+
+func testWriteTimeout(t *testing.T, w *Watcher) {
 	s, _ := tcpPair(t)
 	var g sync.WaitGroup
 	cl := newCloses()
-	q := New(s, Options{Limit: 256 << 20, Timeout: 300 * time.Millisecond, Group: &g, OnClose: cl.fn})
+	q := New(s, Options{Limit: 256 << 20, Timeout: 300 * time.Millisecond, Group: &g, OnClose: cl.fn, Watcher: w})
+	checkSide(t, q, w)
 	t0 := time.Now()
 	fill(q, 64<<10, 32<<20)
 	cl.wait(t, WriteStuck)
@@ -246,11 +286,14 @@ func TestWriteTimeout(t *testing.T) {
 
 // TestCloseAfterStuck: CloseAfter on a peer that never reads closes after
 // the write timeout rather than never.
-func TestCloseAfterStuck(t *testing.T) {
+func TestCloseAfterStuck(t *testing.T) { sides(t, testCloseAfterStuck) }
+
+func testCloseAfterStuck(t *testing.T, w *Watcher) {
 	s, _ := tcpPair(t)
 	var g sync.WaitGroup
 	cl := newCloses()
-	q := New(s, Options{Limit: 256 << 20, Timeout: 200 * time.Millisecond, Group: &g, OnClose: cl.fn})
+	q := New(s, Options{Limit: 256 << 20, Timeout: 200 * time.Millisecond, Group: &g, OnClose: cl.fn, Watcher: w})
+	checkSide(t, q, w)
 	fill(q, 64<<10, 32<<20)
 	q.CloseAfter([]byte("bye"), ServerShutdown)
 	cl.wait(t, WriteStuck)
@@ -385,4 +428,40 @@ func TestReasonNames(t *testing.T) {
 			t.Errorf("%d.String() = %q, want %q", r, r.String(), want)
 		}
 	}
+}
+
+// TestOpenShared: Conns opened on one Options share it, and its
+// OnOwnerClose is told, once, which owner's connection closed.
+func TestOpenShared(t *testing.T) {
+	sides(t, func(t *testing.T, w *Watcher) {
+		var g sync.WaitGroup
+		var mu sync.Mutex
+		got := map[any]Reason{}
+		n := 0
+		opts := &Options{Group: &g, Watcher: w, OnOwnerClose: func(owner any, r Reason, _ int64) {
+			mu.Lock()
+			got[owner] = r
+			n++
+			mu.Unlock()
+		}}
+		s1, _ := tcpPair(t)
+		s2, c2 := tcpPair(t)
+		a, b := Open(s1, opts, "a"), Open(s2, opts, "b")
+		checkSide(t, a, w)
+		if a.opts != opts || b.opts != opts {
+			t.Errorf("Open copied its Options")
+		}
+		a.Close(ServerShutdown)
+		a.Close(WriteFailed)
+		b.Close(SlowConsumer)
+		c2.Close()
+		if !waitGroup(&g, wait) {
+			t.Fatal("goroutines still running")
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if n != 2 || got["a"] != ServerShutdown || got["b"] != SlowConsumer {
+			t.Errorf("OnOwnerClose calls %d: %v", n, got)
+		}
+	})
 }

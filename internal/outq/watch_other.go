@@ -2,22 +2,23 @@
 
 package outq
 
-import (
-	"net"
-	"syscall"
-)
+import "syscall"
 
 // Watcher reports peers that hang up. Outside Linux each watched connection
-// gets a goroutine that reads and discards its input.
+// gets a goroutine that reads and discards its input, and stays in Go's
+// network poller.
 type Watcher struct{}
 
 // NewWatcher returns a Watcher.
 func NewWatcher() (*Watcher, error) { return &Watcher{}, nil }
 
-// Watch calls fn once when the peer of nc hangs up.
-func (w *Watcher) Watch(nc net.Conn, _ syscall.RawConn, fn func()) (stop func()) {
-	return watchByReading(nc, fn)
-}
-
 // Close does nothing.
 func (w *Watcher) Close() error { return nil }
+
+// detach never takes a descriptor out of Go's poller here.
+func detach(syscall.RawConn) (int, bool) { return -1, false }
+
+func (w *Watcher) add(*Conn) error           { return syscall.EINVAL }
+func (w *Watcher) arm(*Conn, bool) error     { return syscall.EINVAL }
+func (w *Watcher) remove(*Conn)              {}
+func writev(int, [][]byte, int) (int, error) { return 0, syscall.EINVAL }

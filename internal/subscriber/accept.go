@@ -29,6 +29,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/meteorpush/meteor/internal/outq"
 	"github.com/meteorpush/meteor/internal/stats"
 )
 
@@ -85,6 +86,9 @@ type acceptedConn struct {
 	rest     []byte
 	hijacked bool
 	header   http.Header // made on first use; never sent
+	// out is the output queue the route made for the connection, if any:
+	// the connection's descriptor may have left nc by then.
+	out *outq.Conn
 }
 
 var (
@@ -228,12 +232,14 @@ func (s *Server) serveConn(nc net.Conn) {
 		if p := recover(); p != nil {
 			s.log.Error("panic serving a subscriber connection", "remote", nc.RemoteAddr().String(),
 				"panic", p, "stack", string(debug.Stack()))
-			if c.hijacked {
+			if c.out != nil {
 				// The connection may belong to a transport by now: shut
 				// it down without closing the file, so that its owner
 				// (the outq.Watcher, a WebSocket read loop) sees a
 				// hang-up and closes it by its own path, counters and
 				// registry included.
+				c.out.Shutdown()
+			} else if c.hijacked {
 				if tc, ok := nc.(*net.TCPConn); ok {
 					tc.CloseRead()
 					tc.CloseWrite()

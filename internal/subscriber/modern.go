@@ -382,13 +382,7 @@ func (s *Server) openModern(w http.ResponseWriter, r *http.Request, set *Setting
 		hsubs[i] = hub.Sub{Channel: sub.Name, Query: sub.Query}
 	}
 	c.Metrics.Connected()
-	c.Out = outq.New(nc, outq.Options{
-		Limit:   set.MaxPending,
-		Timeout: set.WriteTimeout,
-		Group:   &s.group,
-		Watcher: s.watcher,
-		OnClose: func(reason outq.Reason, written int64) { s.modernClosed(c, reason, written) },
-	})
+	c.Out = s.openOut(w, nc, set, c, true)
 	if !s.register(c, nil) {
 		c.Out.Close(outq.ServerShutdown)
 		return

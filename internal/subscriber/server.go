@@ -95,6 +95,7 @@ type Server struct {
 	Metrics *metrics.Metrics
 
 	settings       atomic.Pointer[Settings]
+	out            atomic.Pointer[outOptions] // of the latest settings used
 	watcher        *outq.Watcher
 	requestTimeout time.Duration  // RequestTimeout: to send the request header
 	maxHeader      int            // MaxHeaderBytes: of the request line and header
@@ -111,6 +112,62 @@ type Server struct {
 	clients  map[conn]struct{}  // guarded by mu; open hijacked subscriber connections
 	byHost   map[string]*client // guarded by mu; persistent legacy ones by hostid
 	shutting bool               // guarded by mu
+}
+
+// outOptions are the outq.Options that every connection opened under one
+// Settings shares: a connection keeps a pointer to them rather than a copy
+// and a close hook of its own.
+type outOptions struct {
+	set     *Settings
+	watched outq.Options // hang-ups seen by the Watcher
+	ws      outq.Options // hang-ups seen by the WebSocket read loop
+}
+
+// outOptions returns the shared outq.Options for set.
+func (s *Server) outOptions(set *Settings) *outOptions {
+	if o := s.out.Load(); o != nil && o.set == set {
+		return o
+	}
+	o := &outOptions{set: set}
+	o.ws = outq.Options{
+		Limit:        set.MaxPending,
+		Timeout:      set.WriteTimeout,
+		Group:        &s.group,
+		OnOwnerClose: s.connClosed,
+	}
+	o.watched = o.ws
+	o.watched.Watcher = s.watcher
+	s.out.Store(o)
+	return o
+}
+
+// openOut makes the output queue of a hijacked connection owned by owner,
+// watched for hang-ups by s.watcher unless its transport reads the
+// connection itself, and records it on w for the accept loop's panic
+// recovery.
+func (s *Server) openOut(w http.ResponseWriter, nc net.Conn, set *Settings, owner conn, watched bool) *outq.Conn {
+	o := s.outOptions(set)
+	opts := &o.ws
+	if watched {
+		opts = &o.watched
+	}
+	q := outq.Open(nc, opts, owner)
+	if ac, ok := w.(*acceptedConn); ok {
+		ac.out = q
+	}
+	return q
+}
+
+// connClosed runs once when the connection of owner has closed.
+func (s *Server) connClosed(owner any, reason outq.Reason, written int64) {
+	switch c := owner.(type) {
+	case *client:
+		s.closed(c, reason, written)
+	case *modernConn:
+		s.modernClosed(c, reason, written)
+	case *wsConn:
+		s.wsClosed(c, reason, written)
+	}
 }
 
 // client is one subscriber connection in a template mode.
@@ -339,13 +396,7 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request, set *Settings, res
 	}
 	c.Mode, c.Stats, c.Metrics = mode, s.stats, s.Metrics.For(metrics.Legacy)
 	c.Metrics.Connected()
-	c.Out = outq.New(nc, outq.Options{
-		Limit:   set.MaxPending,
-		Timeout: set.WriteTimeout,
-		Group:   &s.group,
-		Watcher: s.watcher,
-		OnClose: func(reason outq.Reason, written int64) { s.closed(c, reason, written) },
-	})
+	c.Out = s.openOut(w, nc, set, c, true)
 	c.nextPing = c.start.Add(mode.PingInterval)
 	if !s.add(c, mode.Persist) {
 		c.Finish(mode.Shutdown, outq.ServerShutdown)

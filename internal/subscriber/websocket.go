@@ -193,12 +193,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, set *Set
 	c.Stats, c.Metrics = s.stats, s.Metrics.For(metrics.WebSocket)
 	c.Metrics.Connected()
 	// Hang-ups are seen by the read loop, so no outq.Watcher.
-	c.Out = outq.New(hj.nc.Conn, outq.Options{
-		Limit:   set.MaxPending,
-		Timeout: set.WriteTimeout,
-		Group:   &s.group,
-		OnClose: func(reason outq.Reason, written int64) { s.wsClosed(c, reason, written) },
-	})
+	c.Out = s.openOut(w, hj.nc.Conn, set, c, false)
 	hj.nc.c.Store(c)
 	// The read loop joins s.group while s.mu is held and shutdown has not
 	// begun, so that Shutdown's Wait never races this Add.
