@@ -229,8 +229,12 @@ func printFanout(w io.Writer, c *common, r *fanoutResult) {
 	}
 	fmt.Fprintf(w, "  published       %d of %d scheduled, %d bytes each, in %.1f s: %.1f msg/s of %g asked (%s); open loop, %s x %d conn(s), latest send %s behind schedule\n",
 		r.Published, r.Scheduled, r.Size, r.PublishSecs, r.PublishRate, r.WantedRate, valid, c.ep.Publish, r.PublishConns, us(r.PublishLagUS))
-	fmt.Fprintf(w, "  acknowledged    %d, %d errors%s; publish to acknowledgement p50 %s  p99 %s  max %s\n",
-		r.Acked, r.AckErrors, errNote(r.AckFirstErr), us(r.AckP50us), us(r.AckP99us), us(r.AckMaxus))
+	if c.ep.Publish == publishZMQ {
+		fmt.Fprintf(w, "  acknowledged    none to wait for (a ZeroMQ PUSH socket has no acknowledgements)\n")
+	} else {
+		fmt.Fprintf(w, "  acknowledged    %d, %d errors%s; publish to acknowledgement p50 %s  p99 %s  max %s\n",
+			r.Acked, r.AckErrors, errNote(r.AckFirstErr), us(r.AckP50us), us(r.AckP99us), us(r.AckMaxus))
+	}
 	fmt.Fprintf(w, "  delivered       %d of %d (%.0f deliveries/s)\n", r.Delivered, r.Expected, r.DeliveryRate)
 	fmt.Fprintf(w, "  lost %d, duplicated %d, out of order %d, malformed frames %d, closed by the server %d\n",
 		r.Lost, r.Dups, r.Disorder, r.Malformed, r.ServerClosed)

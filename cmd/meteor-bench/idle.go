@@ -49,7 +49,8 @@ func (e *endpoint) register(fs *flag.FlagSet) {
 	fs.StringVar(&e.Addr, "addr", "", "subscriber listener, host:port (default 127.0.0.1:4670 for meteor, 127.0.0.1:4680 for nchan, 127.0.0.1:4690 for pushpin)")
 	fs.StringVar(&e.Ctl, "controller", "127.0.0.1:4671", "meteor: controller listener, host:port")
 	fs.StringVar(&e.PubURL, "pub-url", "", "HTTP publishing base URL (default http://127.0.0.1:4672, meteor's API; http://<addr> for nchan; http://127.0.0.1:4691 for pushpin)")
-	fs.StringVar(&e.Publish, "publish", "", "how to publish: line (meteor's controller), http, or ws (nchan: text frames on a WebSocket to the publisher location, pipelined) (default line for meteor, http for nchan)")
+	fs.StringVar(&e.Publish, "publish", "", "how to publish: line (meteor's controller), http, ws (nchan: text frames on a WebSocket to the publisher location, pipelined), or zmq (pushpin: its ZeroMQ PULL socket, pipelined, no acknowledgements) (default line for meteor, http for the others)")
+	fs.StringVar(&e.ZMQ, "pub-zmq", "127.0.0.1:4692", "pushpin -publish zmq: the handler's push_in_spec, host:port")
 	fs.StringVar(&e.Prefix, "prefix", "/push", "meteor stream: SubscriberDynamicPageAddress")
 	fs.StringVar(&e.Mode, "mode", "xhrinteractive", "meteor stream: subscriber mode (a streaming one)")
 }

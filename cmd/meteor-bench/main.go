@@ -117,7 +117,8 @@ connection, each answered with a channel-info frame (the acknowledgement).
 
 -target pushpin is Pushpin (bench/pushpin/pushpin.conf), with
 "meteor-bench grip-origin -listen 127.0.0.1:4695" as its GRIP origin; it
-publishes over HTTP only (POST /publish/).
+publishes with -publish http (POST /publish/) or zmq (its handler's
+ZeroMQ PULL socket, -pub-zmq; pipelined, no acknowledgements).
 
 Run "meteor-bench <scenario> -h" for the flags of a scenario.
 `)

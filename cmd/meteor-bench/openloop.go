@@ -64,14 +64,17 @@ type ackStats struct {
 }
 
 // newAsyncPublisher connects e's publisher to channel: one controller
-// connection for the line protocol, one WebSocket for ws, conns
-// kept-alive connections for HTTP.
+// connection for the line protocol, one WebSocket for ws, one ZeroMQ
+// connection for zmq, conns kept-alive connections for HTTP.
 func (e *endpoint) newAsyncPublisher(ctx context.Context, channel string, conns int) (asyncPublisher, error) {
 	if e.Publish == publishLine {
 		return dialLinePub(ctx, e.Ctl, channel)
 	}
 	if e.Publish == publishWS {
 		return dialWSPub(ctx, e, channel, 1<<16)
+	}
+	if e.Publish == publishZMQ {
+		return dialZMQPub(ctx, e.ZMQ, e.Transport, channel)
 	}
 	return startHTTPPub(e, channel, max(conns, 1)), nil
 }

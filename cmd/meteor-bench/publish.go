@@ -55,6 +55,9 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err := ep.defaults(); err != nil {
 		return err
 	}
+	if ep.Publish == publishZMQ {
+		return errors.New("-publish zmq has no acknowledgements to count: use http")
+	}
 	if *conns <= 0 || *pipeline <= 0 || *duration <= 0 {
 		return errors.New("-conns, -pipeline and -duration must be positive")
 	}

@@ -33,15 +33,22 @@ import (
 //	                        connection with a c:{"type":"subscribe"} message
 //
 // Publishing is an HTTP POST of {"items":[...]} to Pushpin's publish
-// endpoint (push_in_http_port, /publish/); the item carries the message in
-// the format of the run's transport. Pushpin answers "Published" before it
-// fans out. Pushpin has no subscriber count to ask for, so the counter
+// endpoint (push_in_http_port, /publish/), or a message on its ZeroMQ PULL
+// socket (-publish zmq, zmqpub.go); the item carries the message in the
+// format of the run's transport. Over HTTP Pushpin answers "Published"
+// before it fans out, and closes the connection. Pushpin has no subscriber count to ask for, so the counter
 // counts the established connections on its client port (the kernel's
 // /proc/net/tcp): the connections Pushpin holds.
 
-// pushpinItems returns the publish request body for text on channel, in
-// the format transport's subscribers read.
+// pushpinItems returns the HTTP publish request body for text on channel,
+// in the format transport's subscribers read.
 func pushpinItems(transport, channel, text string) string {
+	return `{"items":[` + string(pushpinItem(transport, channel, text)) + `]}`
+}
+
+// pushpinItem returns the publish item (JSON) for text on channel, in the
+// format transport's subscribers read.
+func pushpinItem(transport, channel, text string) []byte {
 	formats := map[string]any{}
 	switch transport {
 	case transportWS:
@@ -51,8 +58,8 @@ func pushpinItems(transport, channel, text string) string {
 	default:
 		formats["http-stream"] = map[string]string{"content": text + "\n"}
 	}
-	b, _ := json.Marshal(map[string]any{"items": []any{map[string]any{"channel": channel, "formats": formats}}})
-	return string(b)
+	b, _ := json.Marshal(map[string]any{"channel": channel, "formats": formats})
+	return b
 }
 
 // gripOrigin answers Pushpin's proxied requests with GRIP instructions.

@@ -47,6 +47,12 @@ func checkFanout(t *testing.T, res *fanoutResult, n int) {
 	if res.Lost != 0 || res.Dups != 0 || res.Disorder != 0 || res.Malformed != 0 || res.ServerClosed != 0 {
 		t.Fatalf("lost %d dups %d disorder %d malformed %d closed %d; want none", res.Lost, res.Dups, res.Disorder, res.Malformed, res.ServerClosed)
 	}
+	if res.Publish == publishZMQ { // no acknowledgements
+		if !res.Valid || res.Acked != 0 || res.AckErrors != 0 {
+			t.Fatalf("valid %v (%s), acked %d, %d errors (%s); want valid and none", res.Valid, res.Invalid, res.Acked, res.AckErrors, res.AckFirstErr)
+		}
+		return
+	}
 	if !res.Valid || res.Acked != int64(res.Published) || res.AckErrors != 0 || res.AckMaxus <= 0 {
 		t.Fatalf("valid %v (%s), acked %d of %d, %d errors (%s), ack max %d µs", res.Valid, res.Invalid, res.Acked, res.Published, res.AckErrors, res.AckFirstErr, res.AckMaxus)
 	}
@@ -369,9 +375,11 @@ func TestPushpin(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	for i, tr := range []string{transportStream, transportSSE, transportWS} {
+	zmqAddr := fmt.Sprintf("127.0.0.1:%d", ports["4692"])
+	for i, tr := range []string{transportStream, transportSSE, transportWS, transportStream + "/" + publishZMQ, transportWS + "/" + publishZMQ} {
 		t.Run(tr, func(t *testing.T) {
-			c := &common{ep: endpoint{Kind: targetPushpin, Transport: tr, Addr: addr, PubURL: pubURL},
+			tr, pub, _ := strings.Cut(tr, "/")
+			c := &common{ep: endpoint{Kind: targetPushpin, Transport: tr, Addr: addr, PubURL: pubURL, ZMQ: zmqAddr, Publish: pub},
 				channel: fmt.Sprintf("p%d", i), n: 5, concurrency: 5, perWorker: 100,
 				connectTimeout: 5 * time.Second, timeout: 30 * time.Second, readBuffer: 512}
 			if err := c.check(); err != nil {
@@ -384,8 +392,8 @@ func TestPushpin(t *testing.T) {
 			checkFanout(t, res, 5)
 		})
 	}
-	if origin.holds.Load() != 10 || origin.opens.Load() != 5 {
-		t.Errorf("the origin held %d streams and opened %d websockets; want 10 and 5", origin.holds.Load(), origin.opens.Load())
+	if origin.holds.Load() != 15 || origin.opens.Load() != 10 {
+		t.Errorf("the origin held %d streams and opened %d websockets; want 15 and 10", origin.holds.Load(), origin.opens.Load())
 	}
 	// The runner's services are its children: -pid sums them.
 	if s, err := readTree(cmd.Process.Pid); err != nil || s.Procs < 4 {

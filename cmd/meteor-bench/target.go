@@ -7,7 +7,6 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -42,12 +41,14 @@ const (
 )
 
 // Publish methods: Meteor's controller line protocol, HTTP (Meteor's API,
-// Nchan's publisher location), or a WebSocket to Nchan's publisher
-// location (wspub.go).
+// Nchan's publisher location, Pushpin's publish endpoint), a WebSocket to
+// Nchan's publisher location (wspub.go), or Pushpin's ZeroMQ PULL socket
+// (zmqpub.go).
 const (
 	publishLine = "line"
 	publishHTTP = "http"
 	publishWS   = "ws"
+	publishZMQ  = "zmq"
 )
 
 // endpoint is where one server's subscribers and publisher connect, and in
@@ -60,7 +61,8 @@ type endpoint struct {
 	Mode      string // Meteor's mode (stream)
 	Ctl       string // Meteor's controller, host:port
 	PubURL    string // HTTP publish base: Meteor's API, Nchan's listener or Pushpin's publish endpoint, http://host:port
-	Publish   string // publishLine, publishHTTP or publishWS
+	Publish   string // publishLine, publishHTTP, publishWS or publishZMQ
+	ZMQ       string // Pushpin's ZeroMQ publish socket (push_in_spec), host:port
 }
 
 // defaults fills in the addresses left empty and checks e.
@@ -93,6 +95,9 @@ func (e *endpoint) defaults() error {
 	}
 	if e.Ctl == "" {
 		e.Ctl = "127.0.0.1:4671"
+	}
+	if e.ZMQ == "" {
+		e.ZMQ = "127.0.0.1:4692" // bench/pushpin/pushpin.conf's push_in_spec
 	}
 	if e.Prefix == "" {
 		e.Prefix = "/push"
@@ -131,8 +136,8 @@ func (e *endpoint) check() error {
 		default:
 			return fmt.Errorf("pushpin: unknown transport %q (stream, sse, ws)", e.Transport)
 		}
-		if e.Publish != publishHTTP {
-			return errors.New("pushpin publishes over HTTP only (-publish http)")
+		if e.Publish != publishHTTP && e.Publish != publishZMQ {
+			return fmt.Errorf("pushpin: unknown publish method %q (http, zmq)", e.Publish)
 		}
 	default:
 		return fmt.Errorf("unknown target %q (meteor, nchan, pushpin)", e.Kind)
@@ -271,6 +276,9 @@ type publisher interface {
 func (e *endpoint) newPublisher(ctx context.Context) (publisher, error) {
 	if e.Publish == publishWS {
 		return &wsSyncPublisher{ctx: ctx, e: e}, nil
+	}
+	if e.Publish == publishZMQ {
+		return &zmqSyncPublisher{ctx: ctx, e: e}, nil
 	}
 	if e.Publish == publishLine {
 		c, err := dialCtl(ctx, e.Ctl)
