@@ -87,13 +87,19 @@ type Conn struct {
 	gen uint32
 
 	mu       sync.Mutex
-	queue    net.Buffers   // guarded by mu; not yet written
-	pending  int           // guarded by mu; bytes queued or being flushed
-	written  int64         // guarded by mu
-	wake     chan struct{} // guarded by mu; detached: the flusher's, made once
-	flushing bool          // guarded by mu; a flusher goroutine owns the socket
-	state    state         // guarded by mu
-	reason   Reason        // guarded by mu
+	b        *backlog // guarded by mu; made when the socket first fills
+	written  int64    // guarded by mu
+	flushing bool     // guarded by mu; a flusher goroutine owns the socket
+	state    state    // guarded by mu
+	reason   Reason   // guarded by mu
+}
+
+// backlog is the part of a Conn that only one whose socket has filled up
+// uses: an idle connection, or one that keeps up, does not carry it.
+type backlog struct {
+	queue   net.Buffers   // not yet written
+	pending int           // bytes queued or being flushed
+	wake    chan struct{} // detached: the flusher's
 }
 
 // netSide is the state of a Conn whose socket stays a net.Conn: one that
@@ -197,9 +203,12 @@ func (c *Conn) writeLocked(b []byte, borrowed bool) bool {
 	if borrowed {
 		b = bytes.Clone(b)
 	}
-	c.queue = append(c.queue, b)
-	c.pending += len(b)
-	if c.pending > c.opts.limit() {
+	if c.b == nil {
+		c.b = &backlog{}
+	}
+	c.b.queue = append(c.b.queue, b)
+	c.b.pending += len(b)
+	if c.b.pending > c.opts.limit() {
 		c.closeLocked(SlowConsumer)
 		return false
 	}
@@ -209,8 +218,8 @@ func (c *Conn) writeLocked(b []byte, borrowed bool) bool {
 			c.opts.Group.Add(1)
 		}
 		if c.net == nil {
-			if c.wake == nil {
-				c.wake = make(chan struct{}, 1)
+			if c.b.wake == nil {
+				c.b.wake = make(chan struct{}, 1)
 			}
 			go c.flushFD()
 		} else {
@@ -298,7 +307,7 @@ func (c *Conn) flush() {
 			c.mu.Unlock()
 			return
 		}
-		if len(c.queue) == 0 {
+		if len(c.b.queue) == 0 {
 			c.flushing = false
 			if c.state == draining {
 				c.closeLocked(c.reason)
@@ -306,8 +315,8 @@ func (c *Conn) flush() {
 			c.mu.Unlock()
 			return
 		}
-		bufs := c.queue
-		c.queue = nil
+		bufs := c.b.queue
+		c.b.queue = nil
 		c.mu.Unlock()
 
 		// A reader that keeps taking bytes is slow, not stuck: when the
@@ -320,7 +329,7 @@ func (c *Conn) flush() {
 			n, err = bufs.WriteTo(nc)
 			c.mu.Lock()
 			c.written += n
-			c.pending -= int(n)
+			c.b.pending -= int(n)
 			c.mu.Unlock()
 			var ne net.Error
 			if n > 0 && errors.As(err, &ne) && ne.Timeout() {
@@ -370,7 +379,7 @@ func (c *Conn) flushFD() {
 		case err != nil:
 			c.flushing = false
 			c.closeLocked(WriteFailed)
-		case len(c.queue) == 0:
+		case len(c.b.queue) == 0:
 			c.flushing = false
 			if c.state == draining {
 				c.closeLocked(c.reason)
@@ -386,7 +395,7 @@ func (c *Conn) flushFD() {
 				c.closeLocked(WriteFailed)
 				break
 			}
-			wake := c.wake
+			wake := c.b.wake
 			c.mu.Unlock()
 			t.Reset(progress.Add(timeout).Sub(now))
 			select {
@@ -408,11 +417,11 @@ const maxIovecs = 64
 // holds c.mu.
 func (c *Conn) writeQueueLocked() (int, error) {
 	total := 0
-	for len(c.queue) > 0 {
-		n, err := writev(int(c.fd), c.queue, maxIovecs)
+	for len(c.b.queue) > 0 {
+		n, err := writev(int(c.fd), c.b.queue, maxIovecs)
 		total += n
 		c.written += int64(n)
-		c.pending -= n
+		c.b.pending -= n
 		c.consume(n)
 		if err != nil {
 			if err == syscall.EAGAIN {
@@ -429,26 +438,26 @@ func (c *Conn) writeQueueLocked() (int, error) {
 
 // consume drops the first n bytes of the queue.
 func (c *Conn) consume(n int) {
-	for n > 0 && len(c.queue) > 0 {
-		if n < len(c.queue[0]) {
-			c.queue[0] = c.queue[0][n:]
+	for n > 0 && len(c.b.queue) > 0 {
+		if n < len(c.b.queue[0]) {
+			c.b.queue[0] = c.b.queue[0][n:]
 			return
 		}
-		n -= len(c.queue[0])
-		c.queue[0] = nil
-		c.queue = c.queue[1:]
+		n -= len(c.b.queue[0])
+		c.b.queue[0] = nil
+		c.b.queue = c.b.queue[1:]
 	}
-	if len(c.queue) == 0 {
-		c.queue = nil
+	if len(c.b.queue) == 0 {
+		c.b.queue = nil
 	}
 }
 
 // writable wakes the flusher of a detached descriptor: the socket has room.
 func (c *Conn) writable() {
 	c.mu.Lock()
-	if c.wake != nil {
+	if c.b != nil && c.b.wake != nil {
 		select {
-		case c.wake <- struct{}{}:
+		case c.b.wake <- struct{}{}:
 		default:
 		}
 	}
@@ -509,7 +518,16 @@ func (c *Conn) closeLocked(r Reason) {
 	}
 	c.state = closed
 	c.reason = r
-	c.queue = nil
+	if c.b != nil {
+		c.b.queue = nil
+		if c.b.wake != nil {
+			// The flusher of a detached descriptor ends.
+			select {
+			case c.b.wake <- struct{}{}:
+			default:
+			}
+		}
+	}
 	// Send FIN after the data so that the client reads the end of the
 	// stream rather than a reset; a stuck or slow one is cut off.
 	fin := r != SlowConsumer && r != WriteStuck
@@ -520,12 +538,6 @@ func (c *Conn) closeLocked(r Reason) {
 		}
 		syscall.Close(int(c.fd))
 		c.fd = -1
-		if c.wake != nil {
-			select {
-			case c.wake <- struct{}{}:
-			default:
-			}
-		}
 	} else {
 		if c.net.stop != nil {
 			c.net.stop()

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
 	"go.uber.org/goleak"
 )
@@ -464,4 +465,24 @@ func TestOpenShared(t *testing.T) {
 			t.Errorf("OnOwnerClose calls %d: %v", n, got)
 		}
 	})
+}
+
+// TestIdleFootprint: an idle Conn stays within its size class; the queue
+// and the flusher's state are in backlog, made only when the socket fills.
+func TestIdleFootprint(t *testing.T) {
+	if n := unsafe.Sizeof(Conn{}); n > 80 {
+		t.Errorf("Conn is %d bytes, more than 80", n)
+	}
+	s, c := tcpPair(t)
+	q := New(s, Options{})
+	defer q.Close(ServerShutdown)
+	q.Write([]byte("x"))
+	c.SetReadDeadline(time.Now().Add(wait))
+	io.ReadFull(c, make([]byte, 1))
+	q.mu.Lock()
+	b := q.b
+	q.mu.Unlock()
+	if b != nil {
+		t.Errorf("a backlog was made for a write the socket took whole")
+	}
 }

@@ -118,32 +118,48 @@ func startPosition(sub modernSub, h engine.History) uint64 {
 }
 
 // modernConn is one SSE, NDJSON or JSON long-poll connection. It is the
-// hub.Client of each of its channels and a conn of the Server.
+// hub.Client of each of its channels and a conn of the Server. What only a
+// long-poll needs is in poll, so that an idle stream does not carry it.
 type modernConn struct {
 	transport.Output
-	kind      modernKind
-	sse       engine.Encoder // kindSSE: transport.SSEData or SSENamed
-	ip        string
-	agent     string
-	channels  []string // in request order
-	start     time.Time
-	heartbeat time.Duration // kindSSE, kindNDJSON; 0: none
-	nextBeat  time.Time     // owned by the ticker goroutine
-	deadline  time.Time     // kindPoll: when a held poll answers empty
-	callback  string        // kindPoll: the JSONP function, "" for JSON
-	cors      []byte        // kindPoll: CORS header lines of the answer
+	kind  modernKind
+	named bool // kindSSE: events named after their channel (?event=channel)
+	done  bool // guarded by mu; closing, or the poll answered
 	// subscribed is the number of channels counted in the subscriptions
 	// metric; guarded by Server.mu.
-	subscribed int
+	subscribed int32
+	ip         string        // shares one allocation with the channel names
+	start      instant       // when the connection was opened
+	heartbeat  time.Duration // kindSSE, kindNDJSON; 0: none
+	nextBeat   instant       // owned by the ticker goroutine
+	poll       *pollState    // kindPoll only
 
-	mu    sync.Mutex
-	cur   transport.Cursor  // guarded by mu; position per channel, request order
-	done  bool              // guarded by mu; closing, or the poll answered
-	sent  int               // guarded by mu; messages written
-	held  bool              // guarded by mu; kindPoll: waiting for a live message
-	batch []*engine.Message // guarded by mu; kindPoll: messages to answer with
-	gaps  []transport.Gap   // guarded by mu; kindPoll: gaps to answer with
-	live  time.Time         // guarded by mu; kindPoll: publication time of a live message in batch
+	mu sync.Mutex
+	// cur is the position per channel, in request order; guarded by mu.
+	// The names are set before the connection is registered and do not
+	// change.
+	cur  transport.Cursor
+	sent int // guarded by mu; messages written
+}
+
+// pollState is the part of a modernConn that only a JSON long-poll uses.
+type pollState struct {
+	deadline instant // when a held poll answers empty
+	callback string  // the JSONP function, "" for JSON
+	cors     []byte  // CORS header lines of the answer
+
+	held  bool              // guarded by modernConn.mu; waiting for a live message
+	batch []*engine.Message // guarded by modernConn.mu; messages to answer with
+	gaps  []transport.Gap   // guarded by modernConn.mu; gaps to answer with
+	live  time.Time         // guarded by modernConn.mu; publication time of a live message in batch
+}
+
+// sseEncoder returns the engine.Encoder of a kindSSE connection's events.
+func (c *modernConn) sseEncoder() engine.Encoder {
+	if c.named {
+		return transport.SSENamed
+	}
+	return transport.SSEData
 }
 
 var (
@@ -177,12 +193,13 @@ func (c *modernConn) Deliver(msgs []*engine.Message, live bool) bool {
 	var ok bool
 	switch c.kind {
 	case kindPoll:
-		c.batch = append(c.batch, msgs...)
+		p := c.poll
+		p.batch = append(p.batch, msgs...)
 		c.cur[i].ID = msgs[len(msgs)-1].ID
-		if live && c.live.IsZero() {
-			c.live = msgs[0].Time
+		if live && p.live.IsZero() {
+			p.live = msgs[0].Time
 		}
-		if c.held {
+		if p.held {
 			c.answerLocked(outq.ResponseComplete)
 			return false
 		}
@@ -196,10 +213,11 @@ func (c *modernConn) Deliver(msgs []*engine.Message, live bool) bool {
 		// one pooled buffer: one write (one system call), no allocation.
 		p := transport.GetBuffer()
 		b := *p
+		enc := c.sseEncoder()
 		for _, m := range msgs {
 			c.cur[i].ID = m.ID
 			b = transport.AppendSSEID(b, c.cur)
-			b = append(b, m.Encoded(c.sse)...)
+			b = append(b, m.Encoded(enc)...)
 		}
 		ok = c.WriteMessagesCopy(b, msgs, live)
 		*p = b
@@ -238,19 +256,19 @@ func (c *modernConn) abort() { c.Out.Close(outq.ServerShutdown) }
 // tick sends a stream's heartbeat, and answers a held poll whose time is up.
 func (c *modernConn) tick(now time.Time) {
 	// Due at the tick nearest the time, as legacy pings are.
-	due := now.Add(tickPeriod / 2)
+	due := instantOf(now.Add(tickPeriod / 2))
 	if c.kind == kindPoll {
-		if due.Before(c.deadline) {
+		if due < c.poll.deadline {
 			return
 		}
 		c.mu.Lock()
-		if c.held && !c.done {
+		if c.poll.held && !c.done {
 			c.answerLocked(outq.ResponseComplete)
 		}
 		c.mu.Unlock()
 		return
 	}
-	if c.heartbeat <= 0 || due.Before(c.nextBeat) {
+	if c.heartbeat <= 0 || due < c.nextBeat {
 		return
 	}
 	if c.kind == kindSSE {
@@ -258,9 +276,9 @@ func (c *modernConn) tick(now time.Time) {
 	} else {
 		c.Write(transport.NDJSONPing)
 	}
-	c.nextBeat = c.nextBeat.Add(c.heartbeat)
-	if c.nextBeat.Before(due) {
-		c.nextBeat = now.Add(c.heartbeat) // fell behind
+	c.nextBeat += instant(c.heartbeat)
+	if c.nextBeat < due {
+		c.nextBeat = instantOf(now) + instant(c.heartbeat) // fell behind
 	}
 }
 
@@ -297,43 +315,44 @@ func (c *modernConn) collected(wait bool) {
 	if c.done {
 		return
 	}
-	if len(c.batch) > 0 || len(c.gaps) > 0 || !wait {
+	if len(c.poll.batch) > 0 || len(c.poll.gaps) > 0 || !wait {
 		c.answerLocked(outq.ResponseComplete)
 		return
 	}
-	c.held = true
+	c.poll.held = true
 }
 
 // answerLocked sends a poll's whole response and closes the connection
 // with reason r. The caller holds c.mu.
 func (c *modernConn) answerLocked(r outq.Reason) {
-	c.done, c.held = true, false
+	p := c.poll
+	c.done, p.held = true, false
 	// A poll answered because the server stops or an administrator closed
 	// a channel says so, so that the client knows whether to poll again.
 	var closed string
 	if r == outq.ServerShutdown || r == outq.ChannelClosed {
 		closed = r.String()
 	}
-	body := transport.AppendPollBody(make([]byte, 0, 64), c.batch, c.cur, c.gaps, closed, c.callback)
+	body := transport.AppendPollBody(make([]byte, 0, 64), p.batch, c.cur, p.gaps, closed, p.callback)
 	ctype := "application/json"
-	if c.callback != "" {
+	if p.callback != "" {
 		ctype = "application/javascript"
 	}
-	b := responseHeader(ctype, c.cors, len(body))
+	b := responseHeader(ctype, p.cors, len(body))
 	b = append(b, body...)
 	c.Out.CloseAfter(b, r)
-	n := len(c.batch)
+	n := len(p.batch)
 	c.sent += n
 	if c.Stats != nil {
 		c.Stats.Add(stats.MessagesServed, int64(n))
 		c.Stats.Add(stats.TotalOutboundBytes, int64(len(b)))
 	}
 	if n > 0 {
-		c.Metrics.Delivered(n, len(b), c.live)
+		c.Metrics.Delivered(n, len(b), p.live)
 	} else {
 		c.Metrics.Sent(len(b))
 	}
-	c.batch = nil
+	p.batch = nil
 }
 
 // Sent returns the number of messages written.
@@ -372,14 +391,22 @@ func (s *Server) openModern(w http.ResponseWriter, r *http.Request, set *Setting
 	if err != nil {
 		return
 	}
-	c.ip, c.agent, c.start = remoteIP(r), r.UserAgent(), time.Now()
-	c.nextBeat = c.start.Add(c.heartbeat)
+	c.ip, c.start = remoteIP(r), instantOf(time.Now())
+	c.nextBeat = c.start + instant(c.heartbeat)
 	c.Stats, c.Metrics = s.stats, s.Metrics.For(c.kind.metricsName())
-	c.channels = make([]string, len(subs))
+	// The names are copied out of the request line, with the address,
+	// into one small allocation that the connection keeps.
+	c.cur = make(transport.Cursor, len(subs))
+	names := make([]*string, 0, len(subs)+1)
+	names = append(names, &c.ip)
+	for i := range subs {
+		c.cur[i].Channel = subs[i].Name
+		names = append(names, &c.cur[i].Channel)
+	}
+	compactStrings("", 0, names...)
 	hsubs := make([]hub.Sub, len(subs))
 	for i, sub := range subs {
-		c.channels[i] = sub.Name
-		hsubs[i] = hub.Sub{Channel: sub.Name, Query: sub.Query}
+		hsubs[i] = hub.Sub{Channel: c.cur[i].Channel, Query: sub.Query}
 	}
 	c.Metrics.Connected()
 	c.Out = s.openOut(w, nc, set, c, true)
@@ -402,8 +429,8 @@ func (s *Server) openModern(w http.ResponseWriter, r *http.Request, set *Setting
 	s.mu.Lock()
 	_, open := s.clients[c]
 	if open {
-		c.subscribed = len(subs)
-		s.Metrics.Subscribed(c.subscribed)
+		c.subscribed = int32(len(subs))
+		s.Metrics.Subscribed(int(c.subscribed))
 	}
 	s.mu.Unlock()
 	if !open {
@@ -413,20 +440,18 @@ func (s *Server) openModern(w http.ResponseWriter, r *http.Request, set *Setting
 		return
 	}
 	var gaps []transport.Gap
-	cur := make(transport.Cursor, len(subs))
+	c.mu.Lock()
 	for i, sub := range subs {
 		h := hist[i]
 		pos := startPosition(sub, h)
 		if sub.resume && h.Gap(sub.since+1) {
-			gaps = append(gaps, transport.Gap{Channel: sub.Name, Since: sub.since, Trimmed: h.Trimmed})
+			gaps = append(gaps, transport.Gap{Channel: c.cur[i].Channel, Since: sub.since, Trimmed: h.Trimmed})
 			pos = max(pos, h.Trimmed) // what is lost is not asked for again
 		}
-		cur[i] = transport.Position{Channel: sub.Name, ID: pos}
+		c.cur[i].ID = pos
 	}
-	c.mu.Lock()
-	c.cur = cur
 	if c.kind == kindPoll {
-		c.gaps = gaps
+		c.poll.gaps = gaps
 	}
 	c.mu.Unlock()
 	if preamble != nil {
@@ -435,7 +460,7 @@ func (s *Server) openModern(w http.ResponseWriter, r *http.Request, set *Setting
 	if s.log.Enabled(context.Background(), slog.LevelInfo) {
 		for i, sub := range subs {
 			s.log.Info("joinchannel", "ip", c.ip, "transport", c.kind.metricsName(), "channel", sub.Name,
-				"start", startOf(sub.Query, hist[i]), "useragent", c.agent)
+				"start", startOf(sub.Query, hist[i]), "useragent", r.UserAgent())
 		}
 	}
 	activate()
@@ -448,7 +473,7 @@ func (s *Server) openModern(w http.ResponseWriter, r *http.Request, set *Setting
 func (s *Server) forgetModern(c *modernConn) {
 	s.mu.Lock()
 	delete(s.clients, c)
-	s.Metrics.Subscribed(-c.subscribed)
+	s.Metrics.Subscribed(-int(c.subscribed))
 	c.subscribed = 0
 	s.mu.Unlock()
 	s.hub.Unsubscribe(c)
@@ -462,10 +487,13 @@ func (s *Server) modernClosed(c *modernConn, reason outq.Reason, written int64) 
 	s.stats.Dec(stats.CurrentSubscribers)
 	c.Metrics.Closed(reason.String())
 	if c.kind != kindPoll && s.log.Enabled(context.Background(), slog.LevelInfo) {
-		secs := int64(time.Since(c.start) / time.Second)
-		for _, ch := range c.channels {
-			s.log.Info("leavechannel", "ip", c.ip, "transport", c.kind.metricsName(), "channel", ch,
-				"seconds", secs, "messages", c.Sent(), "bytes", written, "reason", reason.String())
+		secs := int64(since(c.start) / time.Second)
+		c.mu.Lock()
+		sent := c.sent
+		c.mu.Unlock()
+		for _, p := range c.cur {
+			s.log.Info("leavechannel", "ip", c.ip, "transport", c.kind.metricsName(), "channel", p.Channel,
+				"seconds", secs, "messages", sent, "bytes", written, "reason", reason.String())
 		}
 	}
 }

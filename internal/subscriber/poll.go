@@ -50,8 +50,8 @@ func (s *Server) servePoll(w http.ResponseWriter, r *http.Request, set *Settings
 		s.badRequest(w, r, errPollCallback.Error())
 		return
 	}
-	c := &modernConn{kind: kindPoll, callback: callback, cors: corsHeader(set, r)}
-	c.deadline = time.Now().Add(timeout)
+	c := &modernConn{kind: kindPoll, poll: &pollState{callback: callback, cors: corsHeader(set, r)}}
+	c.poll.deadline = instantOf(time.Now().Add(timeout))
 	s.openModern(w, r, set, c, subs, nil, timeout > 0)
 }
 

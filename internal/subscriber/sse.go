@@ -32,11 +32,11 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request, set *Settings,
 		return
 	}
 	applyCursor(subs, cur)
-	c := &modernConn{kind: kindSSE, sse: transport.SSEData, heartbeat: set.Heartbeat}
+	c := &modernConn{kind: kindSSE, heartbeat: set.Heartbeat}
 	switch q.Get("event") {
 	case "":
 	case "channel":
-		c.sse = transport.SSENamed
+		c.named = true
 	default:
 		s.badRequest(w, r, errSSEEvent.Error())
 		return
