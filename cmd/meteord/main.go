@@ -14,6 +14,7 @@ import (
 	"log/syslog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -48,6 +49,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	defer closeLog()
 
+	logger.Info("garbage collector", "GCPercent", applyGCPercent(cfg))
 	srv, err := server.New(cfg, logger)
 	if err != nil {
 		logger.Error("start-up failed", "err", err)
@@ -81,6 +83,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 				logger.Error("reload refused; the running configuration stays", "err", err)
 				continue
 			}
+			if next.GCPercent != cfg.GCPercent {
+				logger.Info("garbage collector", "GCPercent", applyGCPercent(next))
+			}
 			cfg = next
 		case syscall.SIGUSR1:
 			srv.ClearHistories()
@@ -100,6 +105,26 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	return 0
+}
+
+// startGCPercent is the garbage collector's target that the process
+// started with: the GOGC environment variable's, else Go's default, 100.
+var startGCPercent = func() int {
+	p := debug.SetGCPercent(100)
+	debug.SetGCPercent(p)
+	return p
+}()
+
+// applyGCPercent sets the garbage collector's target to cfg.GCPercent, or
+// back to the one the process started with when it is 0, and returns the
+// target in force (-1: collection off, by GOGC=off).
+func applyGCPercent(cfg *config.Config) int {
+	p := cfg.GCPercent
+	if p == 0 {
+		p = startGCPercent
+	}
+	debug.SetGCPercent(p)
+	return p
 }
 
 // newLogger builds the logger that cfg asks for: stderr (text or JSON) or

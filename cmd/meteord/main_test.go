@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -112,6 +114,7 @@ type proc struct {
 	cmd     *exec.Cmd
 	sub     string
 	ctl     string
+	api     string
 	mu      sync.Mutex
 	stderr  bytes.Buffer
 	exited  chan struct{}
@@ -120,18 +123,28 @@ type proc struct {
 
 func startProc(t *testing.T, conf string, extra ...string) *proc {
 	t.Helper()
+	return startProcEnv(t, nil, conf, extra...)
+}
+
+// startProcEnv is startProc with env added to meteord's environment.
+func startProcEnv(t *testing.T, env []string, conf string, extra ...string) *proc {
+	t.Helper()
 	p := &proc{t: t, exited: make(chan struct{})}
-	subPort, ctlPort := freePort(t), freePort(t)
+	subPort, ctlPort, apiPort := freePort(t), freePort(t), freePort(t)
 	p.sub = net.JoinHostPort("127.0.0.1", strconv.Itoa(subPort))
 	p.ctl = net.JoinHostPort("127.0.0.1", strconv.Itoa(ctlPort))
+	p.api = net.JoinHostPort("127.0.0.1", strconv.Itoa(apiPort))
 	args := append([]string{
 		"-ConfigFileLocation", conf,
 		"-SubscriberIP", "127.0.0.1", "-SubscriberPort", strconv.Itoa(subPort),
 		"-ControllerIP", "127.0.0.1", "-ControllerPort", strconv.Itoa(ctlPort),
-		"-AdminPort", strconv.Itoa(freePort(t)),
+		"-AdminPort", strconv.Itoa(apiPort),
 		"-SubscriberDocumentRoot", "",
 	}, extra...)
 	p.cmd = exec.Command(binary, args...)
+	if env != nil {
+		p.cmd.Env = append(os.Environ(), env...)
+	}
 	errPipe, err := p.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -364,4 +377,58 @@ func TestTermWithStuckSubscriber(t *testing.T) {
 	if !errors.As(p.waitErr, &ee) || ee.ExitCode() != 1 || !strings.Contains(p.log(), "shutdown incomplete") {
 		t.Errorf("exit %v, want status 1 and a warning that shutdown was incomplete", p.waitErr)
 	}
+}
+
+// TestApplyGCPercent: GCPercent sets the collector's target; 0 gives back
+// the one the process started with (GOGC, else 100).
+func TestApplyGCPercent(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	for _, tt := range []struct{ set, want int }{{37, 37}, {0, startGCPercent}, {250, 250}} {
+		if got := applyGCPercent(&config.Config{GCPercent: tt.set}); got != tt.want {
+			t.Errorf("applyGCPercent(%d) = %d, want %d", tt.set, got, tt.want)
+		}
+		if got := debug.SetGCPercent(100); got != tt.want {
+			t.Errorf("after applyGCPercent(%d) the runtime's target is %d, want %d", tt.set, got, tt.want)
+		}
+	}
+}
+
+// gogc returns the collector's target that meteord reports in /metrics.
+func (p *proc) gogc() string {
+	p.t.Helper()
+	resp, err := http.Get("http://" + p.api + "/metrics")
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for l := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "go_gc_gogc_percent "); ok {
+			return v
+		}
+	}
+	p.t.Fatalf("no go_gc_gogc_percent in /metrics")
+	return ""
+}
+
+// TestGCPercent: the running server's collector target follows GCPercent
+// at start and on HUP, and 0 leaves it to GOGC in the environment.
+func TestGCPercent(t *testing.T) {
+	conf := filepath.Join(t.TempDir(), "meteord.conf")
+	os.WriteFile(conf, []byte("GCPercent 37\n"), 0o644)
+	p := startProcEnv(t, []string{"GOGC=80"}, conf)
+	p.waitLog("GCPercent=37")
+	if got := p.gogc(); got != "37" {
+		t.Errorf("target %s at start with GCPercent 37, want 37", got)
+	}
+	os.WriteFile(conf, []byte("GCPercent 0\n"), 0o644)
+	p.signal(syscall.SIGHUP)
+	p.waitLog("GCPercent=80")
+	if got := p.gogc(); got != "80" {
+		t.Errorf("target %s after a reload to GCPercent 0 with GOGC=80, want 80", got)
+	}
+	os.WriteFile(conf, []byte("\n"), 0o644)
+	p.signal(syscall.SIGHUP)
+	p.waitLogN("configuration reloaded", 2)
+	eventually(t, "the default target", func() bool { return p.gogc() == "50" })
 }

@@ -109,6 +109,7 @@ type Config struct {
 	LongPollTimeout        int    // seconds a JSON long-poll may wait
 	MaxMessageBytes        int    // largest message text the HTTP API accepts
 	SubscriberNoDelay      bool   // TCP_NODELAY on subscriber connections
+	GCPercent              int    // the garbage collector's target (GOGC), 50; 0 = the GOGC environment variable
 
 	Default Mode             // the global per-mode values (Name "")
 	Modes   map[string]*Mode // named modes by lower-case name, fully resolved

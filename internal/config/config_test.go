@@ -42,6 +42,7 @@ func TestDefaults(t *testing.T) {
 		LongPollTimeout:              30,
 		MaxMessageBytes:              65536,
 		SubscriberNoDelay:            true,
+		GCPercent:                    50,
 		Default: Mode{
 			ChannelInfoTemplate:   "<script>ch(\"~name~\", ~lastMsgID~);</script>\r\n",
 			HeaderTemplate:        "HTTP/1.1 ~status~\r\nServer: ~server~\r\nContent-Type: text/html; charset=utf-8\r\nPragma: no-cache\r\nCache-Control: no-cache, no-store, must-revalidate\r\nExpires: Thu, 1 Jan 1970 00:00:00 GMT\r\n\r\n",
