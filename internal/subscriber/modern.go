@@ -122,17 +122,15 @@ func startPosition(sub modernSub, h engine.History) uint64 {
 // long-poll needs is in poll, so that an idle stream does not carry it.
 type modernConn struct {
 	transport.Output
-	kind  modernKind
-	named bool // kindSSE: events named after their channel (?event=channel)
-	done  bool // guarded by mu; closing, or the poll answered
-	// subscribed is the number of channels counted in the subscriptions
-	// metric; guarded by Server.mu.
-	subscribed int32
-	ip         string        // shares one allocation with the channel names
-	start      instant       // when the connection was opened
-	heartbeat  time.Duration // kindSSE, kindNDJSON; 0: none
-	nextBeat   instant       // owned by the ticker goroutine
-	poll       *pollState    // kindPoll only
+	registered
+	kind      modernKind
+	named     bool          // kindSSE: events named after their channel (?event=channel)
+	done      bool          // guarded by mu; closing, or the poll answered
+	ip        string        // shares one allocation with the channel names
+	start     instant       // when the connection was opened
+	heartbeat time.Duration // kindSSE, kindNDJSON; 0: none
+	nextBeat  instant       // owned by the ticker goroutine
+	poll      *pollState    // kindPoll only
 
 	mu sync.Mutex
 	// cur is the position per channel, in request order; guarded by mu.
@@ -427,7 +425,7 @@ func (s *Server) openModern(w http.ResponseWriter, r *http.Request, set *Setting
 		return
 	}
 	s.mu.Lock()
-	_, open := s.clients[c]
+	open := c.slot != 0
 	if open {
 		c.subscribed = int32(len(subs))
 		s.Metrics.Subscribed(int(c.subscribed))
@@ -472,7 +470,7 @@ func (s *Server) openModern(w http.ResponseWriter, r *http.Request, set *Setting
 // forgetModern removes c from the registry and the hub. It is idempotent.
 func (s *Server) forgetModern(c *modernConn) {
 	s.mu.Lock()
-	delete(s.clients, c)
+	s.removeLocked(c)
 	s.Metrics.Subscribed(-int(c.subscribed))
 	c.subscribed = 0
 	s.mu.Unlock()

@@ -9,7 +9,10 @@ import (
 )
 
 // tickPanicker is a connection whose tick panics.
-type tickPanicker struct{ aborted bool }
+type tickPanicker struct {
+	registered
+	aborted bool
+}
 
 func (c *tickPanicker) tick(time.Time) { panic("tick bug") }
 func (c *tickPanicker) shutdown()      {}

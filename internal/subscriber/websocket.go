@@ -68,6 +68,7 @@ var (
 // every channel it joins.
 type wsConn struct {
 	transport.WebSocketClient
+	registered
 	ip        string
 	agent     string
 	start     time.Time
@@ -336,7 +337,7 @@ func (s *Server) wsSubscribe(c *wsConn, m transport.ClientMessage) error {
 		return nil
 	}
 	s.mu.Lock()
-	_, open := s.clients[c]
+	open := c.slot != 0
 	if open {
 		c.channels = append(c.channels, m.Channel)
 		s.Metrics.Subscribed(1)
@@ -388,7 +389,7 @@ func (s *Server) wsUnsubscribe(c *wsConn, name string) error {
 // sees c unregistered or is undone here.
 func (s *Server) wsClosed(c *wsConn, reason outq.Reason, written int64) {
 	s.mu.Lock()
-	delete(s.clients, c)
+	s.removeLocked(c)
 	chans := c.channels
 	c.channels = nil
 	s.Metrics.Subscribed(-len(chans))
