@@ -2,20 +2,17 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
-	"crypto/rand"
-	"crypto/sha1"
-	"encoding/base64"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"net"
-	"net/url"
+	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/gorilla/websocket"
 )
 
 // Publishing over a WebSocket, as Nchan's publisher location allows
@@ -31,17 +28,24 @@ import (
 // the publisher pipelines on one connection, as on Meteor's controller,
 // and the replies are the acknowledgements, in order.
 //
-// Server pings (Nchan sends none unless nchan_websocket_ping_interval is
-// set) are read and ignored: a pong would be a second writer on the
-// socket.
+// The WebSocket client is gorilla/websocket's: one writer (the caller of
+// trySend, flush and finish) and one reader (readReplies) at a time, as
+// it allows. Nchan reads no continuation frames (it closes the connection
+// at a fragmented message), and gorilla's client cuts a message into
+// frames of its write buffer, so the buffer is as large as the largest
+// message sent (a prepared message is no way around it: gorilla prepares
+// a client's in frames of 4 KiB).
+
+// wsMaxMessage is the write buffer of the publisher's connection, so the
+// largest message it sends.
+const wsMaxMessage = 1 << 20
 
 // wsPub publishes to one channel on one WebSocket connection: trySend
-// buffers masked text frames, flush writes them, a reader goroutine takes
-// the reply frames in order and times them.
+// buffers a text frame, flush writes what is buffered, a reader goroutine
+// takes the reply frames in order and times them.
 type wsPub struct {
-	nc      net.Conn
-	br      *bufio.Reader // the handshake's reader: it may hold the first frames
-	bw      *bufio.Writer
+	c       *websocket.Conn
+	bc      *wsBatchConn
 	sends   chan int64 // send times of the messages not yet answered, in order
 	sent    int64
 	replies atomic.Int64  // answered, well or not
@@ -50,184 +54,69 @@ type wsPub struct {
 	done    chan struct{}
 	mu      sync.Mutex
 	stats   ackStats // guarded by mu; written by the reader until done
-	scratch []byte
-}
-
-// wsMaskKey masks every frame the publisher sends. A client must mask its
-// frames; the key need not be secret here (no proxy in between).
-var wsMaskKey = [4]byte{0x12, 0x34, 0x56, 0x78}
-
-// appendWSClientFrame appends a final, masked frame of opcode op with
-// payload to b.
-func appendWSClientFrame(b []byte, op byte, payload []byte) []byte {
-	b = append(b, 0x80|op)
-	switch n := len(payload); {
-	case n < 126:
-		b = append(b, 0x80|byte(n))
-	case n < 1<<16:
-		b = append(b, 0x80|126, byte(n>>8), byte(n))
-	default:
-		b = append(b, 0x80|127)
-		b = binary.BigEndian.AppendUint64(b, uint64(n))
-	}
-	b = append(b, wsMaskKey[:]...)
-	for i, c := range payload {
-		b = append(b, c^wsMaskKey[i&3])
-	}
-	return b
-}
-
-// wsAccept is the Sec-WebSocket-Accept a server must answer key with.
-func wsAccept(key string) string {
-	h := sha1.Sum([]byte(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
-	return base64.StdEncoding.EncodeToString(h[:])
 }
 
 // dialWSPub opens a WebSocket publisher on e's publish URL for channel;
 // window is the most messages sent and not yet answered (trySend reports
 // false beyond it).
 func dialWSPub(ctx context.Context, e *endpoint, channel string, window int) (*wsPub, error) {
-	u, err := url.Parse(e.publishURL(channel))
-	if err != nil {
-		return nil, err
+	u := e.publishURL(channel)
+	if rest, ok := strings.CutPrefix(u, "http"); ok { // http: -> ws:, https: -> wss:
+		u = "ws" + rest
 	}
-	var d net.Dialer
-	nc, err := d.DialContext(ctx, "tcp", u.Host)
+	var bc *wsBatchConn
+	d := websocket.Dialer{HandshakeTimeout: 10 * time.Second, ReadBufferSize: 16 << 10, WriteBufferSize: wsMaxMessage,
+		NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			var nd net.Dialer
+			nc, err := nd.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			bc = &wsBatchConn{Conn: nc}
+			return bc, nil
+		}}
+	c, resp, err := d.DialContext(ctx, u, http.Header{"User-Agent": {"meteor-bench"}})
 	if err != nil {
-		return nil, fmt.Errorf("publisher: %w", err)
-	}
-	br, err := wsHandshake(nc, u, 10*time.Second)
-	if err != nil {
-		nc.Close()
+		if resp != nil { // the server answered, not with an upgrade
+			err = fmt.Errorf("%w: %s", err, resp.Status)
+		}
 		return nil, fmt.Errorf("publisher %s: %w", u, err)
 	}
-	p := &wsPub{nc: nc, br: br, bw: bufio.NewWriterSize(nc, 64<<10),
-		sends: make(chan int64, max(window, 1)), reply: make(chan struct{}, 1), done: make(chan struct{})}
+	c.SetReadLimit(16 << 20)
+	bc.batch()
+	c.SetPingHandler(func(data string) error { // as gorilla's, and the pong leaves at once
+		c.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
+		bc.flush()
+		return nil
+	})
+	p := &wsPub{c: c, bc: bc, sends: make(chan int64, max(window, 1)), reply: make(chan struct{}, 1), done: make(chan struct{})}
 	go p.readReplies()
 	return p, nil
 }
 
-// wsHandshake upgrades nc to a WebSocket on u's path and returns the
-// reader of what follows the response header.
-func wsHandshake(nc net.Conn, u *url.URL, timeout time.Duration) (*bufio.Reader, error) {
-	nc.SetDeadline(time.Now().Add(timeout))
-	defer nc.SetDeadline(time.Time{})
-	var k [16]byte
-	rand.Read(k[:])
-	key := base64.StdEncoding.EncodeToString(k[:])
-	req := "GET " + u.RequestURI() + " HTTP/1.1\r\nHost: " + u.Host + "\r\nUser-Agent: meteor-bench\r\n" +
-		"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: " + key + "\r\n\r\n"
-	if _, err := io.WriteString(nc, req); err != nil {
-		return nil, err
-	}
-	br := bufio.NewReaderSize(nc, 16<<10)
-	status, err := br.ReadSlice('\n')
-	if err != nil {
-		return nil, fmt.Errorf("reading status line: %w", err)
-	}
-	if !bytes.HasPrefix(status, []byte("HTTP/1.1 101 ")) {
-		return nil, fmt.Errorf("%w: %q", errStatus, bytes.TrimSpace(status))
-	}
-	accept := ""
-	for {
-		line, err := br.ReadSlice('\n')
-		if err != nil {
-			return nil, fmt.Errorf("reading header: %w", err)
-		}
-		line = bytes.TrimRight(line, "\r\n")
-		if len(line) == 0 {
-			break
-		}
-		if k, v, ok := bytes.Cut(line, []byte(":")); ok && bytes.EqualFold(bytes.TrimSpace(k), []byte("Sec-WebSocket-Accept")) {
-			accept = string(bytes.TrimSpace(v))
-		}
-	}
-	if accept != wsAccept(key) {
-		return nil, fmt.Errorf("Sec-WebSocket-Accept %q, want %q", accept, wsAccept(key))
-	}
-	return br, nil
-}
-
-// readWSFrame reads one frame of a server (unmasked; a masked one is
-// unmasked all the same) into buf and returns its opcode, whether it is
-// final, and the payload, which is valid until the next call.
-func readWSFrame(br *bufio.Reader, buf []byte) (op byte, fin bool, payload, newBuf []byte, err error) {
-	var h [14]byte
-	if _, err = io.ReadFull(br, h[:2]); err != nil {
-		return 0, false, nil, buf, err
-	}
-	fin, op = h[0]&0x80 != 0, h[0]&0x0f
-	masked := h[1]&0x80 != 0
-	n := uint64(h[1] & 0x7f)
-	switch n {
-	case 126:
-		if _, err = io.ReadFull(br, h[2:4]); err != nil {
-			return 0, false, nil, buf, err
-		}
-		n = uint64(binary.BigEndian.Uint16(h[2:4]))
-	case 127:
-		if _, err = io.ReadFull(br, h[2:10]); err != nil {
-			return 0, false, nil, buf, err
-		}
-		n = binary.BigEndian.Uint64(h[2:10])
-	}
-	if n > 16<<20 {
-		return 0, false, nil, buf, fmt.Errorf("websocket frame of %d bytes", n)
-	}
-	var key [4]byte
-	if masked {
-		if _, err = io.ReadFull(br, key[:]); err != nil {
-			return 0, false, nil, buf, err
-		}
-	}
-	if uint64(cap(buf)) < n {
-		buf = make([]byte, n)
-	}
-	payload = buf[:n]
-	if _, err = io.ReadFull(br, payload); err != nil {
-		return 0, false, nil, buf, err
-	}
-	if masked {
-		for i := range payload {
-			payload[i] ^= key[i&3]
-		}
-	}
-	return op, fin, payload, buf, nil
-}
-
-// readReplies takes Nchan's answers: a text frame acknowledges the oldest
-// message not yet answered; a close frame ends the connection (its code
-// and reason are the error).
+// readReplies takes Nchan's answers: a text message acknowledges the
+// oldest message not yet answered; a close frame ends the connection (its
+// code and reason are the error). Within ReadMessage gorilla answers a
+// ping (the handler dialWSPub sets, which also flushes the pong) and a
+// close frame (buffered, written at the next flush or at finish).
 func (p *wsPub) readReplies() {
 	defer close(p.done)
-	var buf []byte
 	for {
-		op, fin, payload, b, err := readWSFrame(p.br, buf)
-		buf = b
+		op, payload, err := p.c.ReadMessage()
 		if err != nil {
+			var ce *websocket.CloseError
+			if errors.As(err, &ce) && !p.closing.Load() { // not the answer to ours
+				why := "closed by the server"
+				if ce.Code != websocket.CloseNoStatusReceived {
+					why = fmt.Sprintf("closed by the server: %d %s", ce.Code, ce.Text)
+				}
+				p.mu.Lock()
+				p.fail(why)
+				p.mu.Unlock()
+			}
 			return
 		}
 		now := time.Now().UnixNano()
-		switch op {
-		case 0x9, 0xa: // ping, pong
-			continue
-		case 0x8: // close
-			if p.closing.Load() {
-				return // the answer to ours
-			}
-			why := "closed by the server"
-			if len(payload) >= 2 {
-				why = fmt.Sprintf("closed by the server: %d %s", binary.BigEndian.Uint16(payload), payload[2:])
-			}
-			p.mu.Lock()
-			p.fail(why)
-			p.mu.Unlock()
-			return
-		case 0x0: // a continuation: replies are short, one frame each
-			if !fin {
-				continue
-			}
-		}
 		var t0 int64
 		select {
 		case t0 = <-p.sends:
@@ -237,8 +126,8 @@ func (p *wsPub) readReplies() {
 		switch {
 		case t0 == 0:
 			p.fail(fmt.Sprintf("a reply to no message: %q", payload))
-		case op != 0x1 && op != 0x0:
-			p.fail(fmt.Sprintf("a reply frame of opcode %d", op))
+		case op != websocket.TextMessage:
+			p.fail(fmt.Sprintf("a reply message of type %d", op))
 		default:
 			p.stats.Acked++
 			p.stats.Latency.add((now - t0) / 1000)
@@ -261,6 +150,9 @@ func (p *wsPub) fail(why string) {
 }
 
 func (p *wsPub) trySend(text string, t time.Time) (bool, error) {
+	if len(text) > wsMaxMessage {
+		return false, fmt.Errorf("websocket publisher: a message of %d bytes, over %d (it would go in several frames, which Nchan does not read)", len(text), wsMaxMessage)
+	}
 	select {
 	case <-p.done:
 		return false, errors.New("websocket publisher: the server closed the connection")
@@ -271,16 +163,11 @@ func (p *wsPub) trySend(text string, t time.Time) (bool, error) {
 	default:
 		return false, nil // the window is full
 	}
-	p.scratch = appendWSClientFrame(p.scratch[:0], 0x1, []byte(text))
-	_, err := p.bw.Write(p.scratch)
 	p.sent++
-	return true, err
+	return true, p.c.WriteMessage(websocket.TextMessage, []byte(text))
 }
 
-func (p *wsPub) flush() error {
-	p.nc.SetWriteDeadline(time.Now().Add(10 * time.Second))
-	return p.bw.Flush()
-}
+func (p *wsPub) flush() error { return p.bc.flush() }
 
 // finish waits until every message sent is answered, the server closes or
 // wait has passed, then closes the connection (a close frame first, as a
@@ -295,12 +182,55 @@ func (p *wsPub) finish(wait time.Duration) ackStats {
 		}
 	}
 	p.closing.Store(true)
-	p.nc.SetWriteDeadline(time.Now().Add(time.Second))
-	p.bw.Write(appendWSClientFrame(nil, 0x8, []byte{0x03, 0xe8})) // 1000, normal closure
-	p.bw.Flush()
-	p.nc.Close()
+	p.c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
+	p.bc.flush()
+	p.c.Close()
 	<-p.done
 	return p.stats
+}
+
+// wsBatchConn is the connection under the publisher's websocket.Conn.
+// Once the handshake is done it holds what gorilla writes (each frame in
+// one Write) until flush, so that the messages trySend took in one round
+// go out in one write, as the controller's do: a write a message would
+// cost the load generator a system call each at the publish scenario's
+// rates. mu orders the frames the reader goroutine writes (gorilla's
+// answers to a ping or a close) with the writer's. gorilla's write
+// deadlines are left aside: a write that reaches the socket gets 10 s.
+type wsBatchConn struct {
+	net.Conn
+	mu sync.Mutex
+	bw *bufio.Writer // nil until batch
+}
+
+func (b *wsBatchConn) batch() {
+	b.mu.Lock()
+	b.bw = bufio.NewWriterSize(b.Conn, 64<<10)
+	b.mu.Unlock()
+}
+
+func (b *wsBatchConn) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.bw == nil {
+		return b.Conn.Write(p) // the handshake (gorilla's deadline)
+	}
+	if len(p) > b.bw.Available() {
+		b.Conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	}
+	return b.bw.Write(p)
+}
+
+func (b *wsBatchConn) SetWriteDeadline(time.Time) error { return nil }
+
+func (b *wsBatchConn) flush() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.bw.Buffered() == 0 {
+		return nil
+	}
+	b.Conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	return b.bw.Flush()
 }
 
 // errCount returns the errors so far and the first.

@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"encoding/binary"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -21,10 +24,14 @@ import (
 // after delay, answered with one text frame of channel information, as
 // Nchan answers. closeAfter > 0 closes the connection with status 1011,
 // as Nchan does when a publish fails, instead of answering that message.
+// ping sends a ping before each answer and counts the pongs that come
+// back.
 type fakeWSPublisherLocation struct {
 	t          *testing.T
 	delay      time.Duration
 	closeAfter atomic.Int64
+	ping       atomic.Bool
+	pongs      atomic.Int64
 
 	mu       sync.Mutex
 	messages map[string][]string // by channel
@@ -56,6 +63,7 @@ func (f *fakeWSPublisherLocation) ServeHTTP(w http.ResponseWriter, r *http.Reque
 	}
 	defer c.Close()
 	f.conns.Add(1)
+	c.SetPongHandler(func(string) error { f.pongs.Add(1); return nil })
 	for n := 1; ; n++ {
 		op, msg, err := c.ReadMessage()
 		if err != nil {
@@ -80,6 +88,11 @@ func (f *fakeWSPublisherLocation) ServeHTTP(w http.ResponseWriter, r *http.Reque
 			return
 		}
 		time.Sleep(f.delay)
+		if f.ping.Load() {
+			if err := c.WriteControl(websocket.PingMessage, []byte("p"), time.Now().Add(time.Second)); err != nil {
+				return
+			}
+		}
 		info := fmt.Sprintf("queued messages: %d\r\nlast requested: -1 sec. ago\r\nactive subscribers: 0\r\nlast message id: 1764100000:%d", min(n, 250), n-1)
 		if err := c.WriteMessage(websocket.TextMessage, []byte(info)); err != nil {
 			return
@@ -147,21 +160,95 @@ func TestWSPubOpenLoop(t *testing.T) {
 	}
 }
 
-// TestWSPubFrameSizes: payloads of each WebSocket length encoding (7-bit,
-// 16-bit, 64-bit) arrive intact, in one batch and one flush.
+// rawFrame is a frame as the client put it on the wire.
+type rawFrame struct {
+	fin     bool
+	op      byte
+	payload []byte
+}
+
+// readRawFrame reads one client frame from r, unmasked, so that a test
+// sees the frames and not only the messages gorilla's server reassembles.
+func readRawFrame(r io.Reader) (rawFrame, error) {
+	var h [8]byte
+	if _, err := io.ReadFull(r, h[:2]); err != nil {
+		return rawFrame{}, err
+	}
+	f := rawFrame{fin: h[0]&0x80 != 0, op: h[0] & 0x0f}
+	if h[1]&0x80 == 0 {
+		return f, errors.New("an unmasked client frame")
+	}
+	n := uint64(h[1] & 0x7f)
+	switch n {
+	case 126:
+		if _, err := io.ReadFull(r, h[:2]); err != nil {
+			return f, err
+		}
+		n = uint64(binary.BigEndian.Uint16(h[:2]))
+	case 127:
+		if _, err := io.ReadFull(r, h[:8]); err != nil {
+			return f, err
+		}
+		n = binary.BigEndian.Uint64(h[:8])
+	}
+	var key [4]byte
+	if _, err := io.ReadFull(r, key[:]); err != nil {
+		return f, err
+	}
+	f.payload = make([]byte, n)
+	if _, err := io.ReadFull(r, f.payload); err != nil {
+		return f, err
+	}
+	for i := range f.payload {
+		f.payload[i] ^= key[i&3]
+	}
+	return f, nil
+}
+
+// TestWSPubFrameSizes: every message, whatever its size (each WebSocket
+// length encoding, beyond gorilla's default write buffer, up to
+// wsMaxMessage), goes out as one final text frame, intact, as Nchan needs
+// (it closes the connection at a continuation frame), and is
+// acknowledged; a larger one is refused.
 func TestWSPubFrameSizes(t *testing.T) {
-	f, e := newFakeWSPublisherLocation(t, 0)
+	frames := make(chan rawFrame, 100)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := (&websocket.Upgrader{}).Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		nc := c.UnderlyingConn() // nothing read past the handshake yet
+		for {
+			f, err := readRawFrame(nc)
+			if err != nil {
+				close(frames)
+				return
+			}
+			frames <- f
+			if f.op == websocket.CloseMessage {
+				close(frames)
+				return
+			}
+			c.WriteMessage(websocket.TextMessage, []byte("queued messages: 1"))
+		}
+	}))
+	defer srv.Close()
+	e := &endpoint{Kind: targetNchan, Transport: transportStream, Publish: publishWS, PubURL: srv.URL}
 	p, err := dialWSPub(context.Background(), e, "sizes", 16)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sizes := []int{40, 125, 126, 200, 65535, 65536, 70000}
+	sizes := []int{40, 125, 126, 200, 4096, 4097, 65535, 65536, 200_000, wsMaxMessage}
 	var sent []string
 	for i, size := range sizes {
 		sent = append(sent, stampText(i, time.Now(), size))
 		if ok, err := p.trySend(sent[i], time.Now()); !ok || err != nil {
 			t.Fatalf("trySend %d: %v %v", i, ok, err)
 		}
+	}
+	if ok, err := p.trySend(stampText(len(sizes), time.Now(), wsMaxMessage+1), time.Now()); ok || err == nil {
+		t.Fatalf("trySend of %d bytes: %v, %v; want an error", wsMaxMessage+1, ok, err)
 	}
 	if err := p.flush(); err != nil {
 		t.Fatal(err)
@@ -170,18 +257,62 @@ func TestWSPubFrameSizes(t *testing.T) {
 	if acks.Acked != int64(len(sizes)) || acks.Errors != 0 {
 		t.Fatalf("acked %d of %d, %d errors (%s)", acks.Acked, len(sizes), acks.Errors, acks.FirstErr)
 	}
-	msgs, errs := f.got("sizes")
+	i := 0
+	for f := range frames {
+		if f.op == websocket.CloseMessage {
+			break
+		}
+		if i == len(sent) {
+			t.Fatalf("a frame after the %d messages: op %d, %d bytes", len(sent), f.op, len(f.payload))
+		}
+		if !f.fin || f.op != websocket.TextMessage || string(f.payload) != sent[i] {
+			t.Fatalf("frame %d: final %v, op %d, %d bytes %.50q; sent %d bytes %.50q as one text frame", i, f.fin, f.op, len(f.payload), f.payload, len(sent[i]), sent[i])
+		}
+		i++
+	}
+	if i != len(sent) {
+		t.Fatalf("%d frames before the close; %d messages sent", i, len(sent))
+	}
+}
+
+// TestWSPubPing: the server's pings are answered (the pong leaves at
+// once, not at the next flush) and the replies still count in order.
+func TestWSPubPing(t *testing.T) {
+	f, e := newFakeWSPublisherLocation(t, 0)
+	f.ping.Store(true)
+	p, err := dialWSPub(context.Background(), e, "ping", 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if ok, err := p.trySend(stampText(i, time.Now(), 50), time.Now()); !ok || err != nil {
+			t.Fatalf("trySend %d: %v %v", i, ok, err)
+		}
+		if err := p.flush(); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-p.reply:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no reply to message %d", i)
+		}
+		// The server reads the pong while it waits for the next message,
+		// which is not sent yet.
+		for deadline := time.Now().Add(5 * time.Second); f.pongs.Load() < int64(i+1); time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d pongs after %d pings", f.pongs.Load(), i+1)
+			}
+		}
+	}
+	acks := p.finish(5 * time.Second)
+	if acks.Acked != 3 || acks.Errors != 0 {
+		t.Fatalf("acked %d of 3, %d errors (%s)", acks.Acked, acks.Errors, acks.FirstErr)
+	}
+	msgs, errs := f.got("ping")
 	if len(errs) > 0 {
 		t.Fatalf("the server's reads ended with %v", errs)
 	}
-	if len(msgs) != len(sizes) {
-		t.Fatalf("received %d messages, sent %d", len(msgs), len(sizes))
-	}
-	for i, m := range msgs {
-		if m != sent[i] {
-			t.Fatalf("message %d: %d bytes %.50q; sent %d bytes %.50q", i, len(m), m, len(sent[i]), sent[i])
-		}
-	}
+	checkStamps(t, msgs, 3, 50)
 }
 
 // TestWSPubWindow: with a window of 3, a fourth message waits for an
@@ -301,11 +432,4 @@ func TestPublishWS(t *testing.T) {
 	}
 	checkStamps(t, a, len(a), 100)
 	checkStamps(t, b, len(b), 100)
-}
-
-// TestWSAccept: RFC 6455's example handshake.
-func TestWSAccept(t *testing.T) {
-	if got := wsAccept("dGhlIHNhbXBsZSBub25jZQ=="); got != "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" {
-		t.Fatalf("wsAccept: %s", got)
-	}
 }
