@@ -275,7 +275,7 @@ func (w *rawWriter) write(fd uintptr) bool {
 func writeFD(fd int, b []byte) (int, error) {
 	n := 0
 	for n < len(b) {
-		m, e := sysWrite(fd, b[n:])
+		m, e := syscall.Write(fd, b[n:])
 		if m > 0 {
 			n += m
 		}
