@@ -398,3 +398,30 @@ func TestAcceptTemporaryErrors(t *testing.T) {
 		t.Errorf("log %q: want the recovery with the count", log)
 	}
 }
+
+// TestAcceptPanicAfterOpen: a panic once the route has made the
+// connection's output queue (its descriptor detached from the net.Conn)
+// shuts that socket down, so that the watcher closes it by the usual path:
+// the client sees the end, and the counters and the hub let it go.
+func TestAcceptPanicAfterOpen(t *testing.T) {
+	testHookOpened = func(c conn) {
+		if cl, ok := c.(*client); ok && cl.hostID == "boom" {
+			panic("test panic after open")
+		}
+	}
+	t.Cleanup(func() { testHookOpened = nil })
+	ts := startAccept(t, nil, aWait, 8192)
+	nc := ts.dial()
+	io.WriteString(nc, "GET /push/boom/xhrinteractive/c HTTP/1.1\r\nHost: x\r\n\r\n")
+	nc.SetReadDeadline(time.Now().Add(aWait))
+	if b, err := io.ReadAll(nc); err != nil {
+		t.Errorf("the client read %q and %v, want the end of the stream", b, err)
+	}
+	if !strings.Contains(ts.log.String(), "test panic after open") {
+		t.Errorf("the panic was not logged")
+	}
+	ts.waitCurrent(0)
+	if n := ts.hub.CountSubscribers("c"); n != 0 {
+		t.Errorf("%d subscribers on c after the panic", n)
+	}
+}

@@ -200,8 +200,15 @@ func (s *Server) openOut(w http.ResponseWriter, nc net.Conn, set *Settings, owne
 	if ac, ok := w.(*acceptedConn); ok {
 		ac.out = q
 	}
+	if testHookOpened != nil {
+		testHookOpened(owner)
+	}
 	return q
 }
+
+// testHookOpened, when set by a test, runs once a route has made a
+// connection's output queue.
+var testHookOpened func(conn)
 
 // connClosed runs once when the connection of owner has closed.
 func (s *Server) connClosed(owner any, reason outq.Reason, written int64) {
