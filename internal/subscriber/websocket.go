@@ -269,7 +269,7 @@ func (s *Server) wsRead(c *wsConn, ws *websocket.Conn) {
 		if typ != websocket.TextMessage {
 			err = errWSBinary
 		} else {
-			err = s.wsOp(c, p)
+			err = onOwnStack(func() error { return s.wsOp(c, p) })
 		}
 		if err == nil {
 			continue
@@ -290,6 +290,18 @@ func (s *Server) wsRead(c *wsConn, ws *websocket.Conn) {
 		}
 		c.Write(transport.ErrorFrame(err.Error()))
 	}
+}
+
+// onOwnStack runs op on a goroutine of its own and waits for it. An
+// operation goes deep (parsing, the hub, the engine's history): run on the
+// read loop, it would grow the loop's stack to 8 KB, which the loop, parked
+// for most of a connection's life, would keep. Client operations are rare
+// (a subscribe, an unsubscribe), so a goroutine each costs little, and the
+// read loop keeps the small stack it started with.
+func onOwnStack(op func() error) error {
+	done := make(chan error, 1)
+	go func() { done <- op() }()
+	return <-done
 }
 
 // wsOp runs one client message. An error is reported to the client in an

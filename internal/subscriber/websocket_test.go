@@ -517,12 +517,16 @@ var (
 //	go test -run IdleMemory -v ./internal/subscriber/ -args -ws.idle=2000
 //
 // The clients are raw sockets in the same process; their few hundred bytes
-// each are included in the figure.
+// each are included in the figure. Without -ws.idle it opens 200 and
+// checks that the read loops kept small stacks: a subscribe runs on a
+// goroutine of its own (onOwnStack), so the loop's stack stays at 4 KB
+// instead of growing to 8 KB (not checked under the race detector, whose
+// goroutines need larger stacks).
 func TestWebSocketIdleMemory(t *testing.T) {
-	if *wsIdle == 0 {
-		t.Skip("set -ws.idle N")
+	n, check := *wsIdle, false
+	if n == 0 {
+		n, check = 200, !raceEnabled
 	}
-	n := *wsIdle
 	ts := wsStart(t, func(cfg *config.Config) { cfg.HeartbeatInterval = 0 })
 	ts.publish("idle", "warm")
 	measure := func() (heap, stack uint64) {
@@ -569,6 +573,9 @@ func TestWebSocketIdleMemory(t *testing.T) {
 	per := func(a, b uint64) float64 { return float64(int64(b)-int64(a)) / float64(n) }
 	t.Logf("%d idle WebSocket connections: heap %.0f B, stacks %.0f B, total %.0f B per connection (client sockets included; goroutines %d)",
 		n, per(h0, h1), per(s0, s1), per(h0+s0, h1+s1), runtime.NumGoroutine())
+	if stacks := per(s0, s1); check && stacks > 6<<10 {
+		t.Errorf("stacks take %.0f B per idle connection, want about 4 KiB: a read loop's stack grew", stacks)
+	}
 }
 
 // maskedText is a client text frame (masked with a zero key).
