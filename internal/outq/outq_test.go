@@ -87,14 +87,18 @@ func waitGroup(wg *sync.WaitGroup, d time.Duration) bool {
 // closes by other code.
 func sides(t *testing.T, f func(t *testing.T, w *Watcher)) {
 	t.Run("net", func(t *testing.T) { f(t, nil) })
-	t.Run("detached", func(t *testing.T) {
-		w, err := NewWatcher()
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer w.Close()
-		f(t, w)
-	})
+	t.Run("detached", func(t *testing.T) { f(t, newWatcher(t)) })
+}
+
+// newWatcher returns a Watcher that is closed when the test ends.
+func newWatcher(t *testing.T) *Watcher {
+	t.Helper()
+	w, err := NewWatcher()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	return w
 }
 
 // checkSide fails when q is not the kind of Conn that sides asked for.
@@ -307,11 +311,7 @@ func TestOnCloseOnce(t *testing.T) {
 	s, c := tcpPair(t)
 	var g sync.WaitGroup
 	cl := newCloses()
-	w, err := NewWatcher()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
+	w := newWatcher(t)
 	q := New(s, Options{Group: &g, OnClose: cl.fn, Watcher: w})
 	var wg sync.WaitGroup
 	for i := range 8 {
@@ -340,11 +340,7 @@ func TestOnCloseOnce(t *testing.T) {
 
 // TestWatcherRemoteClose: a peer that hangs up is noticed without a write.
 func TestWatcherRemoteClose(t *testing.T) {
-	w, err := NewWatcher()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
+	w := newWatcher(t)
 	var g sync.WaitGroup
 	type pair struct {
 		q  *Conn
@@ -390,11 +386,7 @@ func TestWatcherRemoteClose(t *testing.T) {
 func TestNoFileDescriptor(t *testing.T) {
 	s, c := net.Pipe()
 	defer c.Close()
-	w, err := NewWatcher()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
+	w := newWatcher(t)
 	var g sync.WaitGroup
 	cl := newCloses()
 	q := New(s, Options{Group: &g, OnClose: cl.fn, Watcher: w, Timeout: time.Second})

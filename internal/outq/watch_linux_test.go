@@ -29,11 +29,7 @@ func openFiles(t *testing.T) int {
 // the peer.
 func TestDetached(t *testing.T) {
 	s, c := tcpPair(t)
-	w, err := NewWatcher()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
+	w := newWatcher(t)
 	var g sync.WaitGroup
 	cl := newCloses()
 	before := openFiles(t)
@@ -69,11 +65,7 @@ func TestDetached(t *testing.T) {
 // writability event), so a peer that then hangs up is still noticed.
 func TestHangUpAfterFlush(t *testing.T) {
 	s, c := tcpPair(t)
-	w, err := NewWatcher()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
+	w := newWatcher(t)
 	var g sync.WaitGroup
 	cl := newCloses()
 	q := New(s, Options{Limit: 64 << 20, Group: &g, OnClose: cl.fn, Watcher: w})
@@ -115,11 +107,7 @@ func TestHangUpAfterFlush(t *testing.T) {
 // room ends the flusher at once, not after the write timeout.
 func TestHangUpWhileFlushing(t *testing.T) {
 	s, c := tcpPair(t)
-	w, err := NewWatcher()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
+	w := newWatcher(t)
 	var g sync.WaitGroup
 	cl := newCloses()
 	q := New(s, Options{Limit: 64 << 20, Timeout: time.Minute, Group: &g, OnClose: cl.fn, Watcher: w})
@@ -142,11 +130,7 @@ func TestHangUpWhileFlushing(t *testing.T) {
 // TestStaleEvent: an event for a descriptor that was closed and then
 // reused by another connection does not reach the new one.
 func TestStaleEvent(t *testing.T) {
-	w, err := NewWatcher()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
+	w := newWatcher(t)
 	s1, _ := tcpPair(t)
 	a := New(s1, Options{Watcher: w})
 	fd, gen := a.fd, a.gen
@@ -169,11 +153,7 @@ func TestStaleEvent(t *testing.T) {
 // closes it as a hang-up, once.
 func TestShutdownSeenAsHangUp(t *testing.T) {
 	s, c := tcpPair(t)
-	w, err := NewWatcher()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
+	w := newWatcher(t)
 	var g sync.WaitGroup
 	cl := newCloses()
 	q := New(s, Options{Group: &g, OnClose: cl.fn, Watcher: w})
