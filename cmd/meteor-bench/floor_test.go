@@ -21,24 +21,7 @@ func TestFloorServerBurst(t *testing.T) {
 	} {
 		t.Run(floorName(cfg), func(t *testing.T) {
 			cfg.Addr, cfg.Ctl, cfg.Channel, cfg.MaxSubs = "127.0.0.1:0", "127.0.0.1:0", "floor", 100
-			s, err := newFloorServer(cfg, io.Discard)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithCancel(context.Background())
-			served := make(chan struct{})
-			go func() {
-				s.serve(ctx)
-				close(served)
-			}()
-			defer func() {
-				cancel()
-				select {
-				case <-served:
-				case <-time.After(10 * time.Second):
-					t.Fatal("the floor server did not stop")
-				}
-			}()
+			s, _ := startFloorServer(t, cfg)
 
 			const subs, bursts = 7, 4
 			c := &common{
@@ -89,6 +72,31 @@ func TestFloorServerBurst(t *testing.T) {
 	}
 }
 
+// startFloorServer starts a floor server on cfg and stops it when the test
+// ends; the context is the server's, done when it is told to stop.
+func startFloorServer(t *testing.T, cfg floorConfig) (*floorServer, context.Context) {
+	t.Helper()
+	s, err := newFloorServer(cfg, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan struct{})
+	go func() {
+		s.serve(ctx)
+		close(served)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-served:
+		case <-time.After(10 * time.Second):
+			t.Error("the floor server did not stop")
+		}
+	})
+	return s, ctx
+}
+
 func floorName(cfg floorConfig) string {
 	name := "writers" + string(rune('0'+cfg.Writers))
 	if cfg.Raw {
@@ -103,20 +111,7 @@ func floorName(cfg floorConfig) string {
 // TestFloorServerProtocol checks the replies the floor server gives to
 // what the burst scenario does not send.
 func TestFloorServerProtocol(t *testing.T) {
-	s, err := newFloorServer(floorConfig{Addr: "127.0.0.1:0", Ctl: "127.0.0.1:0", Channel: "one", Writers: 1, MaxSubs: 1}, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan struct{})
-	go func() {
-		s.serve(ctx)
-		close(served)
-	}()
-	defer func() {
-		cancel()
-		<-served
-	}()
+	s, ctx := startFloorServer(t, floorConfig{Addr: "127.0.0.1:0", Ctl: "127.0.0.1:0", Channel: "one", Writers: 1, MaxSubs: 1})
 	ctl, err := dialCtl(ctx, s.ControllerAddr())
 	if err != nil {
 		t.Fatal(err)

@@ -146,14 +146,56 @@ func validRate(achieved, wanted float64) (bool, string) {
 // writer (the clock) buffers commands, a reader goroutine takes the
 // "OK\t<id>" replies in order and times them.
 type linePub struct {
-	nc      net.Conn
-	bw      *bufio.Writer
-	prefix  string
-	sends   chan int64 // send times of the commands not yet answered, in order
-	sent    int64
-	replies atomic.Int64 // OK or not
-	done    chan struct{}
-	stats   ackStats // written by the reader until done
+	replyQueue
+	nc     net.Conn
+	bw     *bufio.Writer
+	prefix string
+	stats  ackStats // written by the reader until done
+}
+
+// replyQueue matches the replies of a pipelined connection, which come in
+// the order of the messages, with the messages' send times.
+type replyQueue struct {
+	sends   chan int64    // send times of the messages not yet answered, in order
+	sent    int64         // messages sent (by the writer)
+	replies atomic.Int64  // answered, well or not
+	done    chan struct{} // closed when the reader ends
+}
+
+// send records a message sent at t, or reports false when the window of
+// messages not yet answered is full.
+func (q *replyQueue) send(t time.Time) bool {
+	select {
+	case q.sends <- t.UnixNano():
+		q.sent++
+		return true
+	default:
+		return false
+	}
+}
+
+// oldest takes the send time of the oldest message not yet answered, for
+// the reply that came; 0 when none is (a reply to nothing sent).
+func (q *replyQueue) oldest() int64 {
+	select {
+	case t0 := <-q.sends:
+		return t0
+	default:
+		return 0
+	}
+}
+
+// await waits until every message sent is answered, the reader ends or
+// wait has passed.
+func (q *replyQueue) await(wait time.Duration) {
+	deadline := time.Now().Add(wait)
+	for q.replies.Load() < q.sent && time.Now().Before(deadline) {
+		select {
+		case <-q.done:
+			return
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
 }
 
 func dialLinePub(ctx context.Context, addr, channel string) (*linePub, error) {
@@ -163,7 +205,7 @@ func dialLinePub(ctx context.Context, addr, channel string) (*linePub, error) {
 		return nil, fmt.Errorf("controller: %w", err)
 	}
 	p := &linePub{nc: nc, bw: bufio.NewWriterSize(nc, 64<<10), prefix: "ADDMESSAGE " + channel + " ",
-		sends: make(chan int64, 1<<16), done: make(chan struct{})}
+		replyQueue: replyQueue{sends: make(chan int64, 1<<16), done: make(chan struct{})}}
 	go p.readReplies()
 	return p, nil
 }
@@ -177,11 +219,7 @@ func (p *linePub) readReplies() {
 			return
 		}
 		now := time.Now().UnixNano()
-		var t0 int64
-		select {
-		case t0 = <-p.sends:
-		default: // a reply to nothing sent: count it as an error
-		}
+		t0 := p.oldest()
 		if t0 != 0 && bytes.HasPrefix(line, []byte("OK")) {
 			p.stats.Acked++
 			p.stats.Latency.add((now - t0) / 1000)
@@ -196,15 +234,12 @@ func (p *linePub) readReplies() {
 }
 
 func (p *linePub) trySend(text string, t time.Time) (bool, error) {
-	select {
-	case p.sends <- t.UnixNano():
-	default:
+	if !p.send(t) {
 		return false, nil // 65,536 unanswered
 	}
 	p.bw.WriteString(p.prefix)
 	p.bw.WriteString(text)
 	_, err := p.bw.WriteString("\r\n")
-	p.sent++
 	return true, err
 }
 
@@ -214,14 +249,7 @@ func (p *linePub) flush() error {
 }
 
 func (p *linePub) finish(wait time.Duration) ackStats {
-	deadline := time.Now().Add(wait)
-	for p.replies.Load() < p.sent && time.Now().Before(deadline) {
-		select {
-		case <-p.done:
-			deadline = time.Now()
-		case <-time.After(2 * time.Millisecond):
-		}
-	}
+	p.await(wait)
 	p.nc.Close()
 	<-p.done
 	return p.stats

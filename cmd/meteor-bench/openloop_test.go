@@ -49,13 +49,23 @@ func slowController(t *testing.T, delay time.Duration) string {
 // every message is acknowledged in the end, late.
 func TestOpenLoopLine(t *testing.T) {
 	addr := slowController(t, 5*time.Millisecond)
-	ctx := context.Background()
 	e := endpoint{Kind: targetMeteor, Transport: transportStream, Publish: publishLine, Ctl: addr}
-	pub, err := e.newAsyncPublisher(ctx, "c", 1)
+	openLoopPastSlowServer(t, &e, 1, 64)
+}
+
+// openLoopPastSlowServer publishes on e's asynchronous publisher (over
+// conns connections) 400 messages a second of size bytes for 250 ms, to a
+// server that answers one message every 5 ms, and fails unless the
+// publisher still sent at the asked rate and every message was
+// acknowledged, the last after the whole backlog. It returns the run.
+func openLoopPastSlowServer(t *testing.T, e *endpoint, conns, size int) loopResult {
+	t.Helper()
+	ctx := context.Background()
+	pub, err := e.newAsyncPublisher(ctx, "c", conns)
 	if err != nil {
 		t.Fatal(err)
 	}
-	lr, err := openLoop(ctx, pub, loopParams{rate: 400, size: 64, duration: 250 * time.Millisecond})
+	lr, err := openLoop(ctx, pub, loopParams{rate: 400, size: size, duration: 250 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,6 +83,7 @@ func TestOpenLoopLine(t *testing.T) {
 	if h := acks.Latency.sparse(); h.Max < 150_000 || h.Total != acks.Acked {
 		t.Fatalf("acknowledgement latency max %d µs over %d; want the backlog's (over 150 ms)", h.Max, h.Total)
 	}
+	return lr
 }
 
 // TestOpenLoopHTTP: four kept-alive connections, each request 20 ms, take

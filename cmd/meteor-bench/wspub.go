@@ -44,14 +44,11 @@ const wsMaxMessage = 1 << 20
 // buffers a text frame, flush writes what is buffered, a reader goroutine
 // takes the reply frames in order and times them.
 type wsPub struct {
+	replyQueue
 	c       *websocket.Conn
 	bc      *wsBatchConn
-	sends   chan int64 // send times of the messages not yet answered, in order
-	sent    int64
-	replies atomic.Int64  // answered, well or not
 	closing atomic.Bool   // finish sent the client's close frame
 	reply   chan struct{} // a token after each reply (for a caller waiting for one)
-	done    chan struct{}
 	mu      sync.Mutex
 	stats   ackStats // guarded by mu; written by the reader until done
 }
@@ -89,7 +86,8 @@ func dialWSPub(ctx context.Context, e *endpoint, channel string, window int) (*w
 		bc.flush()
 		return nil
 	})
-	p := &wsPub{c: c, bc: bc, sends: make(chan int64, max(window, 1)), reply: make(chan struct{}, 1), done: make(chan struct{})}
+	p := &wsPub{c: c, bc: bc, reply: make(chan struct{}, 1),
+		replyQueue: replyQueue{sends: make(chan int64, max(window, 1)), done: make(chan struct{})}}
 	go p.readReplies()
 	return p, nil
 }
@@ -117,11 +115,7 @@ func (p *wsPub) readReplies() {
 			return
 		}
 		now := time.Now().UnixNano()
-		var t0 int64
-		select {
-		case t0 = <-p.sends:
-		default: // a reply to nothing sent: count it as an error
-		}
+		t0 := p.oldest()
 		p.mu.Lock()
 		switch {
 		case t0 == 0:
@@ -158,12 +152,9 @@ func (p *wsPub) trySend(text string, t time.Time) (bool, error) {
 		return false, errors.New("websocket publisher: the server closed the connection")
 	default:
 	}
-	select {
-	case p.sends <- t.UnixNano():
-	default:
+	if !p.send(t) {
 		return false, nil // the window is full
 	}
-	p.sent++
 	return true, p.c.WriteMessage(websocket.TextMessage, []byte(text))
 }
 
@@ -173,14 +164,7 @@ func (p *wsPub) flush() error { return p.bc.flush() }
 // wait has passed, then closes the connection (a close frame first, as a
 // client should).
 func (p *wsPub) finish(wait time.Duration) ackStats {
-	deadline := time.Now().Add(wait)
-	for p.replies.Load() < p.sent && time.Now().Before(deadline) {
-		select {
-		case <-p.done:
-			deadline = time.Now()
-		case <-time.After(2 * time.Millisecond):
-		}
-	}
+	p.await(wait)
 	p.closing.Store(true)
 	p.c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
 	p.bc.flush()

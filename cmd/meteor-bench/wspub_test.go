@@ -128,28 +128,7 @@ func checkStamps(t *testing.T, msgs []string, n, size int) {
 // message once, in order, intact, and every one is acknowledged, late.
 func TestWSPubOpenLoop(t *testing.T) {
 	f, e := newFakeWSPublisherLocation(t, 5*time.Millisecond)
-	ctx := context.Background()
-	pub, err := e.newAsyncPublisher(ctx, "c", 8)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lr, err := openLoop(ctx, pub, loopParams{rate: 400, size: 200, duration: 250 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	acks := pub.finish(5 * time.Second)
-	if lr.Scheduled != 100 || lr.Published < 95 {
-		t.Fatalf("published %d of %d scheduled", lr.Published, lr.Scheduled)
-	}
-	if ok, why := validRate(lr.Rate, 400); !ok {
-		t.Fatalf("not valid: %s", why)
-	}
-	if acks.Acked != int64(lr.Published) || acks.Errors != 0 {
-		t.Fatalf("acked %d of %d, %d errors (%s)", acks.Acked, lr.Published, acks.Errors, acks.FirstErr)
-	}
-	if h := acks.Latency.sparse(); h.Max < 150_000 || h.Total != acks.Acked {
-		t.Fatalf("acknowledgement latency max %d µs over %d; want the backlog's (over 150 ms)", h.Max, h.Total)
-	}
+	lr := openLoopPastSlowServer(t, e, 8, 200)
 	msgs, errs := f.got("c")
 	if len(errs) > 0 {
 		t.Fatalf("the server's reads ended with %v", errs)
