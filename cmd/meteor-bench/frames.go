@@ -32,7 +32,7 @@ type frame struct {
 // only an unfinished element between calls.
 type frameParser struct {
 	f       frame
-	buf     []byte // the unfinished tail of the stream
+	tail    carry
 	scratch []byte // unescaped channel and text
 }
 
@@ -43,11 +43,7 @@ var (
 
 // Feed parses data and calls fn for each complete frame, in order.
 func (p *frameParser) Feed(data []byte, fn func(*frame)) {
-	buf := data
-	if len(p.buf) > 0 {
-		p.buf = append(p.buf, data...)
-		buf = p.buf
-	}
+	buf := p.tail.join(data)
 	f := &p.f // not a local: fn would make it escape, one allocation per call
 	for {
 		i := bytes.Index(buf, scriptOpen)
@@ -66,8 +62,25 @@ func (p *frameParser) Feed(data []byte, fn func(*frame)) {
 		fn(f)
 		buf = body[j+len(scriptClose):]
 	}
-	p.buf = append(p.buf[:0], buf...)
+	p.tail.keep(buf)
 }
+
+// carry is a parser's unfinished tail of the stream, kept between reads.
+type carry struct{ buf []byte }
+
+// join returns what there is to parse: the tail kept from the last read,
+// then data.
+func (c *carry) join(data []byte) []byte {
+	if len(c.buf) == 0 {
+		return data
+	}
+	c.buf = append(c.buf, data...)
+	return c.buf
+}
+
+// keep keeps rest, the unparsed end of what join returned, for the next
+// read.
+func (c *carry) keep(rest []byte) { c.buf = append(c.buf[:0], rest...) }
 
 // parse reads one script body.
 func (p *frameParser) parse(b []byte, f *frame) {

@@ -63,8 +63,8 @@ func TestFrameParserSplit(t *testing.T) {
 	if fmt.Sprint(got) != fmt.Sprint(sampleFrames) {
 		t.Fatalf("byte by byte:\n got %v\nwant %v", got, sampleFrames)
 	}
-	if len(p.buf) > len(scriptOpen) {
-		t.Fatalf("parser keeps %d bytes after the stream, want at most %d", len(p.buf), len(scriptOpen))
+	if len(p.tail.buf) > len(scriptOpen) {
+		t.Fatalf("parser keeps %d bytes after the stream, want at most %d", len(p.tail.buf), len(scriptOpen))
 	}
 }
 
@@ -81,7 +81,7 @@ func TestFrameParserLongPadding(t *testing.T) {
 	// Padding without any element must not accumulate.
 	var p frameParser
 	collectFrames(&p, strings.Repeat(".", 100000))
-	if len(p.buf) >= len(scriptOpen) {
-		t.Fatalf("parser keeps %d bytes of padding", len(p.buf))
+	if len(p.tail.buf) >= len(scriptOpen) {
+		t.Fatalf("parser keeps %d bytes of padding", len(p.tail.buf))
 	}
 }

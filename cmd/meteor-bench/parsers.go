@@ -29,7 +29,7 @@ var (
 // named events ("gap", Nchan's "ping") as other frames.
 type sseParser struct {
 	f     frame
-	buf   []byte // the unfinished line
+	tail  carry  // the unfinished line
 	data  []byte // data lines of the event being read
 	event []byte
 	has   bool // a data line was read since the last dispatch
@@ -37,22 +37,14 @@ type sseParser struct {
 }
 
 func (p *sseParser) Feed(data []byte, fn func(*frame)) {
-	buf := data
-	if len(p.buf) > 0 {
-		p.buf = append(p.buf, data...)
-		buf = p.buf
-	}
+	buf := p.tail.join(data)
 	f := &p.f // not a local: fn would make it escape, one allocation per call
 	for {
-		nl := bytes.IndexByte(buf, '\n')
-		if nl < 0 {
+		line, rest, ok := nextLine(buf)
+		if !ok {
 			break
 		}
-		line := buf[:nl]
-		buf = buf[nl+1:]
-		if n := len(line); n > 0 && line[n-1] == '\r' {
-			line = line[:n-1]
-		}
+		buf = rest
 		switch {
 		case len(line) == 0:
 			p.dispatch(f, fn)
@@ -73,7 +65,7 @@ func (p *sseParser) Feed(data []byte, fn func(*frame)) {
 			}
 		}
 	}
-	p.buf = append(p.buf[:0], buf...)
+	p.tail.keep(buf)
 }
 
 func (p *sseParser) dispatch(f *frame, fn func(*frame)) {
@@ -99,30 +91,35 @@ func (p *sseParser) dispatch(f *frame, fn func(*frame)) {
 	p.has, p.ping = false, false
 }
 
+// nextLine cuts buf at its first LF: the line before it without a
+// trailing CR, and what follows; ok is false when buf holds no whole line.
+func nextLine(buf []byte) (line, rest []byte, ok bool) {
+	nl := bytes.IndexByte(buf, '\n')
+	if nl < 0 {
+		return nil, buf, false
+	}
+	return bytes.TrimSuffix(buf[:nl], []byte("\r")), buf[nl+1:], true
+}
+
 // lineParser reads one frame per line: Meteor's NDJSON stream (json set:
 // each line a JSON object) or Nchan's http-raw-stream (each non-empty line
 // a message's text).
 type lineParser struct {
 	f    frame
 	json bool
-	buf  []byte
+	tail carry
 	js   jsonFrames
 }
 
 func (p *lineParser) Feed(data []byte, fn func(*frame)) {
-	buf := data
-	if len(p.buf) > 0 {
-		p.buf = append(p.buf, data...)
-		buf = p.buf
-	}
+	buf := p.tail.join(data)
 	f := &p.f // not a local: fn would make it escape, one allocation per call
 	for {
-		nl := bytes.IndexByte(buf, '\n')
-		if nl < 0 {
+		line, rest, ok := nextLine(buf)
+		if !ok {
 			break
 		}
-		line := bytes.TrimSuffix(buf[:nl], []byte("\r"))
-		buf = buf[nl+1:]
+		buf = rest
 		switch {
 		case p.json:
 			p.js.parse(line, f)
@@ -132,7 +129,7 @@ func (p *lineParser) Feed(data []byte, fn func(*frame)) {
 			fn(f)
 		}
 	}
-	p.buf = append(p.buf[:0], buf...)
+	p.tail.keep(buf)
 }
 
 // jsonFrames reads the JSON objects of Meteor's WebSocket and NDJSON
@@ -201,17 +198,13 @@ func (j *jsonFrames) parse(b []byte, f *frame) {
 type wsParser struct {
 	f    frame
 	json bool
-	buf  []byte
+	tail carry
 	msg  []byte // the fragments of an unfinished message
 	js   jsonFrames
 }
 
 func (p *wsParser) Feed(data []byte, fn func(*frame)) {
-	buf := data
-	if len(p.buf) > 0 {
-		p.buf = append(p.buf, data...)
-		buf = p.buf
-	}
+	buf := p.tail.join(data)
 	f := &p.f // not a local: fn would make it escape, one allocation per call
 	for len(buf) >= 2 {
 		fin, op := buf[0]&0x80 != 0, buf[0]&0x0f
@@ -269,5 +262,5 @@ func (p *wsParser) Feed(data []byte, fn func(*frame)) {
 		p.msg = p.msg[:0]
 	}
 short:
-	p.buf = append(p.buf[:0], buf...)
+	p.tail.keep(buf)
 }
