@@ -67,22 +67,3 @@ func (c *ctlClient) Publish(channel, text string) (uint64, error) {
 	}
 	return strconv.ParseUint(id, 10, 64)
 }
-
-// waitCount polls COUNTSUBSCRIBERS until cond holds or ctx ends, and
-// returns the last count.
-func (c *ctlClient) waitCount(ctx context.Context, channel string, cond func(int) bool) (int, error) {
-	for {
-		n, err := c.Count(channel)
-		if err != nil {
-			return n, err
-		}
-		if cond(n) {
-			return n, nil
-		}
-		select {
-		case <-ctx.Done():
-			return n, fmt.Errorf("waiting for the subscriber count (last %d): %w", n, ctx.Err())
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-}

@@ -81,7 +81,7 @@ func TestShardAccounting(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ctl.Close()
-	if n, err := ctl.waitCount(ctx, "acct", func(n int) bool { return n == subs }); err != nil {
+	if n, err := waitCount(ctx, ctl, "acct", func(n int) bool { return n == subs }); err != nil {
 		t.Fatalf("count %d: %v", n, err)
 	}
 	// seq 2 is never published, seq 1 twice, and one message has no stamp.
@@ -122,7 +122,7 @@ func TestShardAccounting(t *testing.T) {
 	if err != nil || final.Event != "closed" {
 		t.Fatalf("close: %+v, %v", final, err)
 	}
-	if n, err := ctl.waitCount(ctx, "acct", func(n int) bool { return n == 0 }); err != nil {
+	if n, err := waitCount(ctx, ctl, "acct", func(n int) bool { return n == 0 }); err != nil {
 		t.Fatalf("count after close %d: %v", n, err)
 	}
 }

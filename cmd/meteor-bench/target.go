@@ -14,6 +14,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -111,38 +112,24 @@ func (e *endpoint) defaults() error {
 // check reports whether e names a known target, transport and publish
 // method that go together.
 func (e *endpoint) check() error {
-	switch e.Kind {
-	case targetMeteor:
-		switch e.Transport {
-		case transportStream, transportSSE, transportWS, transportNDJSON:
-		default:
-			return fmt.Errorf("meteor: unknown transport %q (stream, sse, ws, ndjson)", e.Transport)
-		}
-		if e.Publish != publishLine && e.Publish != publishHTTP {
-			return fmt.Errorf("meteor: unknown publish method %q (line, http)", e.Publish)
-		}
-	case targetNchan:
-		switch e.Transport {
-		case transportStream, transportSSE, transportWS:
-		default:
-			return fmt.Errorf("nchan: unknown transport %q (stream, sse, ws)", e.Transport)
-		}
-		if e.Publish != publishHTTP && e.Publish != publishWS {
-			return fmt.Errorf("nchan: unknown publish method %q (http, ws)", e.Publish)
-		}
-	case targetPushpin:
-		switch e.Transport {
-		case transportStream, transportSSE, transportWS:
-		default:
-			return fmt.Errorf("pushpin: unknown transport %q (stream, sse, ws)", e.Transport)
-		}
-		if e.Publish != publishHTTP && e.Publish != publishZMQ {
-			return fmt.Errorf("pushpin: unknown publish method %q (http, zmq)", e.Publish)
-		}
-	default:
+	m, ok := endpointMethods[e.Kind]
+	if !ok {
 		return fmt.Errorf("unknown target %q (meteor, nchan, pushpin)", e.Kind)
 	}
+	if !slices.Contains(m.transports, e.Transport) {
+		return fmt.Errorf("%s: unknown transport %q (%s)", e.Kind, e.Transport, strings.Join(m.transports, ", "))
+	}
+	if !slices.Contains(m.publish, e.Publish) {
+		return fmt.Errorf("%s: unknown publish method %q (%s)", e.Kind, e.Publish, strings.Join(m.publish, ", "))
+	}
 	return nil
+}
+
+// endpointMethods are the transports and publish methods of each target.
+var endpointMethods = map[string]struct{ transports, publish []string }{
+	targetMeteor:  {[]string{transportStream, transportSSE, transportWS, transportNDJSON}, []string{publishLine, publishHTTP}},
+	targetNchan:   {[]string{transportStream, transportSSE, transportWS}, []string{publishHTTP, publishWS}},
+	targetPushpin: {[]string{transportStream, transportSSE, transportWS}, []string{publishHTTP, publishZMQ}},
 }
 
 // subscribePath returns the request path of subscriber hostID to channel.
