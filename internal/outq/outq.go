@@ -7,7 +7,7 @@
 // socket is full does the connection get a flusher goroutine, which drains
 // the queue with a write deadline and exits when the queue is empty. A queue
 // that grows past its byte bound, or a write that makes no progress within
-// the deadline, closes that connection alone with a named Reason.
+// the deadline, closes that connection alone with a named reason (package reason).
 //
 // A connection watched by a Watcher (on Linux) also leaves Go's network
 // poller: Conn keeps the bare file descriptor, the Watcher's epoll set
@@ -23,27 +23,29 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/meteorpush/meteor/internal/reason"
 )
 
 // Options configure a Conn.
 type Options struct {
 	// Limit bounds the bytes queued and not yet written; past it the
-	// connection is closed as a SlowConsumer. Zero means 1 MiB.
+	// connection is closed as a reason.SlowConsumer. Zero means 1 MiB.
 	Limit int
 	// Timeout bounds how long a write may make no progress before the
-	// connection is closed as WriteStuck. Zero means 120 seconds.
+	// connection is closed as reason.WriteStuck. Zero means 120 seconds.
 	Timeout time.Duration
 	// OnClose runs once, after the socket is closed, with the reason and the
 	// number of bytes written. It must not block.
-	OnClose func(r Reason, written int64)
+	OnClose func(r reason.Reason, written int64)
 	// OnOwnerClose is OnClose for the connections that share these Options
 	// (Open): it is told which one closed by the owner that Open was given.
 	// It must not block.
-	OnOwnerClose func(owner any, r Reason, written int64)
+	OnOwnerClose func(owner any, r reason.Reason, written int64)
 	// Group, when set, tracks the flusher goroutines and the close hooks so
 	// that their owner can wait for them.
 	Group *sync.WaitGroup
-	// Watcher, when set, closes the connection as RemoteClosed when the
+	// Watcher, when set, closes the connection as reason.RemoteClosed when the
 	// peer hangs up, without a goroutine per connection. On Linux a
 	// connection with a file descriptor then leaves Go's network poller:
 	// the Conn keeps a duplicate of the descriptor and closes nc.
@@ -87,11 +89,11 @@ type Conn struct {
 	gen uint32
 
 	mu       sync.Mutex
-	b        *backlog // guarded by mu; made when the socket first fills
-	written  int64    // guarded by mu
-	flushing bool     // guarded by mu; a flusher goroutine owns the socket
-	state    state    // guarded by mu
-	reason   Reason   // guarded by mu
+	b        *backlog      // guarded by mu; made when the socket first fills
+	written  int64         // guarded by mu
+	flushing bool          // guarded by mu; a flusher goroutine owns the socket
+	state    state         // guarded by mu
+	reason   reason.Reason // guarded by mu
 }
 
 // backlog is the part of a Conn that only one whose socket has filled up
@@ -150,7 +152,7 @@ func Open(nc net.Conn, opts *Options, owner any) *Conn {
 	c.net = &netSide{nc: nc, rc: rc}
 	if w != nil {
 		c.mu.Lock()
-		c.net.stop = watchByReading(nc, func() { c.Close(RemoteClosed) })
+		c.net.stop = watchByReading(nc, func() { c.Close(reason.RemoteClosed) })
 		c.mu.Unlock()
 	}
 	return c
@@ -192,7 +194,7 @@ func (c *Conn) writeLocked(b []byte, borrowed bool) bool {
 		n, err := c.tryWrite(b)
 		c.written += int64(n)
 		if err != nil {
-			c.closeLocked(WriteFailed)
+			c.closeLocked(reason.WriteFailed)
 			return false
 		}
 		if n == len(b) {
@@ -209,7 +211,7 @@ func (c *Conn) writeLocked(b []byte, borrowed bool) bool {
 	c.b.queue = append(c.b.queue, b)
 	c.b.pending += len(b)
 	if c.b.pending > c.opts.limit() {
-		c.closeLocked(SlowConsumer)
+		c.closeLocked(reason.SlowConsumer)
 		return false
 	}
 	if !c.flushing {
@@ -341,9 +343,9 @@ func (c *Conn) flush() {
 			c.flushing = false
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
-				c.closeLocked(WriteStuck)
+				c.closeLocked(reason.WriteStuck)
 			} else {
-				c.closeLocked(WriteFailed)
+				c.closeLocked(reason.WriteFailed)
 			}
 			c.mu.Unlock()
 			return
@@ -378,21 +380,21 @@ func (c *Conn) flushFD() {
 		switch {
 		case err != nil:
 			c.flushing = false
-			c.closeLocked(WriteFailed)
+			c.closeLocked(reason.WriteFailed)
 		case len(c.b.queue) == 0:
 			c.flushing = false
 			if c.state == draining {
 				c.closeLocked(c.reason)
 			} else if err := c.opts.Watcher.arm(c, false); err != nil {
-				c.closeLocked(WriteFailed)
+				c.closeLocked(reason.WriteFailed)
 			}
 		case now.Sub(progress) >= timeout:
 			c.flushing = false
-			c.closeLocked(WriteStuck)
+			c.closeLocked(reason.WriteStuck)
 		default:
 			if err := c.opts.Watcher.arm(c, true); err != nil {
 				c.flushing = false
-				c.closeLocked(WriteFailed)
+				c.closeLocked(reason.WriteFailed)
 				break
 			}
 			wake := c.b.wake
@@ -467,7 +469,7 @@ func (c *Conn) writable() {
 // CloseAfter queues final (which may be empty) and closes the connection
 // with reason r once everything queued has been written, or after the write
 // timeout. Writes after CloseAfter are refused.
-func (c *Conn) CloseAfter(final []byte, r Reason) {
+func (c *Conn) CloseAfter(final []byte, r reason.Reason) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.state != open {
@@ -485,7 +487,7 @@ func (c *Conn) CloseAfter(final []byte, r Reason) {
 }
 
 // Close closes the connection at once with reason r, dropping what is queued.
-func (c *Conn) Close(r Reason) {
+func (c *Conn) Close(r reason.Reason) {
 	c.mu.Lock()
 	c.closeLocked(r)
 	c.mu.Unlock()
@@ -493,7 +495,7 @@ func (c *Conn) Close(r Reason) {
 
 // Shutdown shuts the socket down in both directions without closing it or
 // the Conn: a watched connection then sees a hang-up and closes as
-// RemoteClosed by its own path. It is for a caller that cannot know how far
+// reason.RemoteClosed by its own path. It is for a caller that cannot know how far
 // the connection's owner got (a recovered panic).
 func (c *Conn) Shutdown() {
 	c.mu.Lock()
@@ -512,7 +514,7 @@ func (c *Conn) Shutdown() {
 }
 
 // closeLocked closes the socket. The caller holds c.mu.
-func (c *Conn) closeLocked(r Reason) {
+func (c *Conn) closeLocked(r reason.Reason) {
 	if c.state == closed {
 		return
 	}
@@ -530,7 +532,7 @@ func (c *Conn) closeLocked(r Reason) {
 	}
 	// Send FIN after the data so that the client reads the end of the
 	// stream rather than a reset; a stuck or slow one is cut off.
-	fin := r != SlowConsumer && r != WriteStuck
+	fin := r != reason.SlowConsumer && r != reason.WriteStuck
 	if c.net == nil {
 		c.opts.Watcher.remove(c)
 		if fin {
@@ -577,12 +579,12 @@ func (c *Conn) Closed() bool {
 	return c.state != open
 }
 
-// Reason returns why the connection closed, or ReasonNone while it is open.
-func (c *Conn) Reason() Reason {
+// Reason returns why the connection closed, or reason.None while it is open.
+func (c *Conn) Reason() reason.Reason {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.state == closed {
 		return c.reason
 	}
-	return ReasonNone
+	return reason.None
 }

@@ -12,6 +12,8 @@ import (
 	"unsafe"
 
 	"go.uber.org/goleak"
+
+	"github.com/meteorpush/meteor/internal/reason"
 )
 
 func TestMain(m *testing.M) {
@@ -50,21 +52,21 @@ type closes struct {
 
 func newCloses() *closes { return &closes{done: make(chan struct{}, 16)} }
 
-func (c *closes) fn(r Reason, written int64) {
+func (c *closes) fn(r reason.Reason, written int64) {
 	c.n.Add(1)
 	c.reason.Store(uint32(r))
 	c.bytes.Store(written)
 	c.done <- struct{}{}
 }
 
-func (c *closes) wait(t *testing.T, want Reason) {
+func (c *closes) wait(t *testing.T, want reason.Reason) {
 	t.Helper()
 	select {
 	case <-c.done:
 	case <-time.After(wait):
 		t.Fatalf("OnClose not called; want %v", want)
 	}
-	if got := Reason(c.reason.Load()); got != want {
+	if got := reason.Reason(c.reason.Load()); got != want {
 		t.Fatalf("closed as %v, want %v", got, want)
 	}
 }
@@ -134,11 +136,11 @@ func testDirectWrite(t *testing.T, w *Watcher) {
 	if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "hello world" {
 		t.Fatalf("read %q, %v", buf, err)
 	}
-	if q.Closed() || q.Reason() != ReasonNone {
+	if q.Closed() || q.Reason() != reason.None {
 		t.Errorf("Closed %v, Reason %v on an open connection", q.Closed(), q.Reason())
 	}
-	q.CloseAfter([]byte("!"), ResponseComplete)
-	cl.wait(t, ResponseComplete)
+	q.CloseAfter([]byte("!"), reason.ResponseComplete)
+	cl.wait(t, reason.ResponseComplete)
 	if b, err := io.ReadAll(c); err != nil || string(b) != "!" {
 		t.Errorf("after CloseAfter read %q, %v", b, err)
 	}
@@ -186,13 +188,13 @@ func testQueueWhenPeerDoesNotRead(t *testing.T, w *Watcher) {
 	if waitGroup(&g, 50*time.Millisecond) {
 		t.Errorf("no flusher running while the queue is full")
 	}
-	q.CloseAfter([]byte("end"), MaxMessagesReached)
+	q.CloseAfter([]byte("end"), reason.MaxMessagesReached)
 	c.SetReadDeadline(time.Now().Add(wait))
 	got, err := io.ReadAll(c)
 	if err != nil || !bytes.Equal(got, append(sent, "end"...)) {
 		t.Fatalf("peer read %d bytes (err %v), want %d in order", len(got), err, len(sent)+3)
 	}
-	cl.wait(t, MaxMessagesReached)
+	cl.wait(t, reason.MaxMessagesReached)
 	if n := cl.bytes.Load(); n != int64(len(sent)+3) {
 		t.Errorf("written = %d, want %d", n, len(sent)+3)
 	}
@@ -229,7 +231,7 @@ func testWriteCopyReusedBuffer(t *testing.T, w *Watcher) {
 	for k := range buf {
 		buf[k] = '!'
 	}
-	q.CloseAfter(nil, MaxMessagesReached)
+	q.CloseAfter(nil, reason.MaxMessagesReached)
 	c.SetReadDeadline(time.Now().Add(wait))
 	got, err := io.ReadAll(c)
 	if err != nil || !bytes.Equal(got, sent) {
@@ -256,12 +258,12 @@ func testSlowConsumer(t *testing.T, w *Watcher) {
 	if len(sent) >= 256<<20 {
 		t.Fatalf("never refused")
 	}
-	cl.wait(t, SlowConsumer)
-	if q.Reason() != SlowConsumer || !q.Closed() {
+	cl.wait(t, reason.SlowConsumer)
+	if q.Reason() != reason.SlowConsumer || !q.Closed() {
 		t.Errorf("Reason %v", q.Reason())
 	}
-	q.Close(WriteFailed)
-	q.CloseAfter(nil, ResponseComplete)
+	q.Close(reason.WriteFailed)
+	q.CloseAfter(nil, reason.ResponseComplete)
 	if !waitGroup(&g, wait) {
 		t.Errorf("goroutines still running")
 	}
@@ -280,7 +282,7 @@ func testWriteTimeout(t *testing.T, w *Watcher) {
 	checkSide(t, q, w)
 	t0 := time.Now()
 	fill(q, 64<<10, 32<<20)
-	cl.wait(t, WriteStuck)
+	cl.wait(t, reason.WriteStuck)
 	if d := time.Since(t0); d > 3*time.Second {
 		t.Errorf("closed after %v with a 300 ms timeout", d)
 	}
@@ -300,8 +302,8 @@ func testCloseAfterStuck(t *testing.T, w *Watcher) {
 	q := New(s, Options{Limit: 256 << 20, Timeout: 200 * time.Millisecond, Group: &g, OnClose: cl.fn, Watcher: w})
 	checkSide(t, q, w)
 	fill(q, 64<<10, 32<<20)
-	q.CloseAfter([]byte("bye"), ServerShutdown)
-	cl.wait(t, WriteStuck)
+	q.CloseAfter([]byte("bye"), reason.ServerShutdown)
+	cl.wait(t, reason.WriteStuck)
 	if !waitGroup(&g, wait) {
 		t.Errorf("goroutines still running")
 	}
@@ -320,9 +322,9 @@ func TestOnCloseOnce(t *testing.T) {
 			defer wg.Done()
 			switch i % 3 {
 			case 0:
-				q.Close(ServerShutdown)
+				q.Close(reason.ServerShutdown)
 			case 1:
-				q.CloseAfter([]byte("x"), ResponseComplete)
+				q.CloseAfter([]byte("x"), reason.ResponseComplete)
 			case 2:
 				q.Write([]byte("y"))
 			}
@@ -355,7 +357,7 @@ func TestWatcherRemoteClose(t *testing.T) {
 	}
 	// Closing one peer closes that Conn only.
 	ps[2].c.Close()
-	ps[2].cl.wait(t, RemoteClosed)
+	ps[2].cl.wait(t, reason.RemoteClosed)
 	for i, p := range ps {
 		if i != 2 && p.q.Closed() {
 			t.Errorf("conn %d closed too", i)
@@ -369,7 +371,7 @@ func TestWatcherRemoteClose(t *testing.T) {
 	}
 	// Conns closed by the server end their watch; the fd may be reused.
 	for _, p := range ps {
-		p.q.Close(ServerShutdown)
+		p.q.Close(reason.ServerShutdown)
 	}
 	if !waitGroup(&g, wait) {
 		t.Errorf("goroutines still running")
@@ -398,28 +400,9 @@ func TestNoFileDescriptor(t *testing.T) {
 		t.Fatalf("read %q, %v", buf, err)
 	}
 	c.Close()
-	cl.wait(t, RemoteClosed)
+	cl.wait(t, reason.RemoteClosed)
 	if !waitGroup(&g, wait) {
 		t.Errorf("goroutines still running")
-	}
-}
-
-func TestReasonNames(t *testing.T) {
-	seen := map[string]bool{}
-	for _, r := range Reasons() {
-		s := r.String()
-		if s == "" || s == "unknown" || s == "none" || seen[s] {
-			t.Errorf("reason %d has name %q", r, s)
-		}
-		seen[s] = true
-	}
-	if Reason(200).String() != "unknown" || ReasonNone.String() != "none" {
-		t.Errorf("names of none/out-of-range")
-	}
-	for r, want := range map[Reason]string{SlowConsumer: "slowConsumer", WriteStuck: "writeTimeout", MaxMessagesReached: "maxMessageCountReached", NewSubscriberWithSameID: "newSubscriberWithSameID"} {
-		if r.String() != want {
-			t.Errorf("%d.String() = %q, want %q", r, r.String(), want)
-		}
 	}
 }
 
@@ -429,9 +412,9 @@ func TestOpenShared(t *testing.T) {
 	sides(t, func(t *testing.T, w *Watcher) {
 		var g sync.WaitGroup
 		var mu sync.Mutex
-		got := map[any]Reason{}
+		got := map[any]reason.Reason{}
 		n := 0
-		opts := &Options{Group: &g, Watcher: w, OnOwnerClose: func(owner any, r Reason, _ int64) {
+		opts := &Options{Group: &g, Watcher: w, OnOwnerClose: func(owner any, r reason.Reason, _ int64) {
 			mu.Lock()
 			got[owner] = r
 			n++
@@ -444,16 +427,16 @@ func TestOpenShared(t *testing.T) {
 		if a.opts != opts || b.opts != opts {
 			t.Errorf("Open copied its Options")
 		}
-		a.Close(ServerShutdown)
-		a.Close(WriteFailed)
-		b.Close(SlowConsumer)
+		a.Close(reason.ServerShutdown)
+		a.Close(reason.WriteFailed)
+		b.Close(reason.SlowConsumer)
 		c2.Close()
 		if !waitGroup(&g, wait) {
 			t.Fatal("goroutines still running")
 		}
 		mu.Lock()
 		defer mu.Unlock()
-		if n != 2 || got["a"] != ServerShutdown || got["b"] != SlowConsumer {
+		if n != 2 || got["a"] != reason.ServerShutdown || got["b"] != reason.SlowConsumer {
 			t.Errorf("OnOwnerClose calls %d: %v", n, got)
 		}
 	})
@@ -467,7 +450,7 @@ func TestIdleFootprint(t *testing.T) {
 	}
 	s, c := tcpPair(t)
 	q := New(s, Options{})
-	defer q.Close(ServerShutdown)
+	defer q.Close(reason.ServerShutdown)
 	q.Write([]byte("x"))
 	c.SetReadDeadline(time.Now().Add(wait))
 	io.ReadFull(c, make([]byte, 1))

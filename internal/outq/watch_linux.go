@@ -6,6 +6,8 @@ import (
 	"sync"
 	"syscall"
 	"unsafe"
+
+	"github.com/meteorpush/meteor/internal/reason"
 )
 
 // Watcher reports peers that hang up, for every watched connection, with
@@ -191,7 +193,7 @@ func (w *Watcher) loop() {
 		// Outside w.mu: the Conns take their own mu, which is held
 		// around add, arm and remove.
 		for i, c := range hungUp {
-			c.Close(RemoteClosed)
+			c.Close(reason.RemoteClosed)
 			hungUp[i] = nil
 		}
 		for i, c := range writable {

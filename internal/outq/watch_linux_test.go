@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/meteorpush/meteor/internal/reason"
 )
 
 // openFiles returns the number of open descriptors of the process.
@@ -46,12 +48,12 @@ func TestDetached(t *testing.T) {
 	if !q.Write([]byte("hello")) {
 		t.Fatal("Write refused")
 	}
-	q.CloseAfter([]byte(" bye"), ResponseComplete)
+	q.CloseAfter([]byte(" bye"), reason.ResponseComplete)
 	c.SetReadDeadline(time.Now().Add(wait))
 	if b, err := io.ReadAll(c); err != nil || string(b) != "hello bye" {
 		t.Errorf("peer read %q, %v; want the bytes and then EOF", b, err)
 	}
-	cl.wait(t, ResponseComplete)
+	cl.wait(t, reason.ResponseComplete)
 	if !waitGroup(&g, wait) {
 		t.Errorf("goroutines still running")
 	}
@@ -97,7 +99,7 @@ func TestHangUpAfterFlush(t *testing.T) {
 		}
 	}
 	c.Close()
-	cl.wait(t, RemoteClosed)
+	cl.wait(t, reason.RemoteClosed)
 	if !waitGroup(&g, wait) {
 		t.Errorf("goroutines still running")
 	}
@@ -119,7 +121,7 @@ func TestHangUpWhileFlushing(t *testing.T) {
 	case <-time.After(wait):
 		t.Fatal("not closed after the peer hung up")
 	}
-	if r := q.Reason(); r != RemoteClosed && r != WriteFailed {
+	if r := q.Reason(); r != reason.RemoteClosed && r != reason.WriteFailed {
 		t.Errorf("closed as %v", r)
 	}
 	if !waitGroup(&g, wait) {
@@ -134,10 +136,10 @@ func TestStaleEvent(t *testing.T) {
 	s1, _ := tcpPair(t)
 	a := New(s1, Options{Watcher: w})
 	fd, gen := a.fd, a.gen
-	a.Close(ServerShutdown)
+	a.Close(reason.ServerShutdown)
 	s2, _ := tcpPair(t)
 	b := New(s2, Options{Watcher: w})
-	defer b.Close(ServerShutdown)
+	defer b.Close(reason.ServerShutdown)
 	if b.fd != fd {
 		t.Skipf("the descriptor was not reused (%d, then %d)", fd, b.fd)
 	}
@@ -160,7 +162,7 @@ func TestShutdownSeenAsHangUp(t *testing.T) {
 	checkSide(t, q, w)
 	q.Write([]byte("a"))
 	q.Shutdown()
-	cl.wait(t, RemoteClosed)
+	cl.wait(t, reason.RemoteClosed)
 	c.SetReadDeadline(time.Now().Add(wait))
 	if b, _ := io.ReadAll(c); !bytes.Equal(b, []byte("a")) {
 		t.Errorf("peer read %q", b)

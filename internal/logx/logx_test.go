@@ -1,0 +1,27 @@
+package logx
+
+import (
+	"bytes"
+	"log/slog"
+	"strings"
+	"testing"
+)
+
+func TestLimiterKeepsBackAndCounts(t *testing.T) {
+	var buf bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&buf, nil))
+	var l Limiter
+	for range 5 {
+		l.Warn(log, "bad input")
+	}
+	if n := strings.Count(buf.String(), "bad input"); n != 1 {
+		t.Fatalf("logged %d times in a burst, want 1:\n%s", n, buf.String())
+	}
+	l.last.Store(0) // as if Every had passed
+	l.Error(log, "bad input")
+	if !strings.Contains(buf.String(), "suppressed=4") || !strings.Contains(buf.String(), "level=ERROR") {
+		t.Fatalf("the message after the pause does not count the 4 kept back:\n%s", buf.String())
+	}
+	var nilLimiter Limiter
+	nilLimiter.Warn(nil, "no logger") // must not panic
+}
