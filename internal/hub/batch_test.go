@@ -1,14 +1,13 @@
 package hub_test
 
 import (
-	"context"
 	"slices"
 	"sync"
 	"testing"
 
 	"github.com/meteorpush/meteor/internal/engine"
-	"github.com/meteorpush/meteor/internal/engine/memory"
 	"github.com/meteorpush/meteor/internal/hub"
+	"github.com/meteorpush/meteor/internal/reason"
 )
 
 // gateClient records each Deliver call's ids; its first live Deliver
@@ -44,8 +43,7 @@ func (c *gateClient) Deliver(msgs []*engine.Message, live bool) bool {
 	return true
 }
 
-func (c *gateClient) Lagged() {}
-func (c *gateClient) Kick()   {}
+func (c *gateClient) Close(reason.Reason) {}
 
 func (c *gateClient) got() [][]uint64 {
 	c.mu.Lock()
@@ -58,15 +56,10 @@ func (c *gateClient) got() [][]uint64 {
 // reaches each client in one Deliver, in id order, each client getting
 // only the messages published after it joined, none twice.
 func TestWorkerBatches(t *testing.T) {
-	h := newHubWith(t, memory.Options{}, hub.Options{Workers: 1, InlineBelow: -1})
-	ctx := context.Background()
+	h, _ := newHub(t, bare, engine.Limits{}, hub.Options{Workers: 1, InlineBelow: -1})
 	join := func(c hub.Client) {
 		t.Helper()
-		_, activate, err := h.Subscribe(ctx, c, []hub.Sub{{Channel: "c"}}, true)
-		if err != nil {
-			t.Fatal(err)
-		}
-		activate()
+		subscribe(t, h, c, hub.Sub{Channel: "c"})
 	}
 
 	first := newGateClient()
@@ -100,21 +93,12 @@ func TestWorkerBatches(t *testing.T) {
 // held worker and checks that each channel's clients get their own
 // channel's messages, in order, batched.
 func TestWorkerBatchesPerChannel(t *testing.T) {
-	h := newHubWith(t, memory.Options{}, hub.Options{Workers: 1, InlineBelow: -1})
-	ctx := context.Background()
+	h, _ := newHub(t, bare, engine.Limits{}, hub.Options{Workers: 1, InlineBelow: -1})
 	first := newGateClient()
-	if _, activate, err := h.Subscribe(ctx, first, []hub.Sub{{Channel: "a"}}, true); err != nil {
-		t.Fatal(err)
-	} else {
-		activate()
-	}
+	subscribe(t, h, first, hub.Sub{Channel: "a"})
 	b := newGateClient()
 	close(b.gate)
-	if _, activate, err := h.Subscribe(ctx, b, []hub.Sub{{Channel: "b"}}, true); err != nil {
-		t.Fatal(err)
-	} else {
-		activate()
-	}
+	subscribe(t, h, b, hub.Sub{Channel: "b"})
 	a0 := publish(t, h, "a", "a0")
 	<-first.entered
 	var as, bs []uint64

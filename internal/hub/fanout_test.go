@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/meteorpush/meteor/internal/engine"
-	"github.com/meteorpush/meteor/internal/engine/memory"
 	"github.com/meteorpush/meteor/internal/hub"
+	"github.com/meteorpush/meteor/internal/reason"
 )
 
 // chanRecorder is a hub.Client that records the ids it is given per
@@ -31,8 +31,7 @@ func (r *chanRecorder) Deliver(msgs []*engine.Message, _ bool) bool {
 	return true
 }
 
-func (r *chanRecorder) Lagged() {}
-func (r *chanRecorder) Kick()   {}
+func (r *chanRecorder) Close(reason.Reason) {}
 
 func (r *chanRecorder) got(ch string) []uint64 {
 	r.mu.Lock()
@@ -58,7 +57,7 @@ func TestFanoutConcurrent(t *testing.T) {
 }
 
 func testFanoutConcurrent(t *testing.T, hopts hub.Options) {
-	h := newHubWith(t, memory.Options{MaxMessages: 1 << 20}, hopts)
+	h, eng := newHub(t, bare, engine.Limits{MaxMessages: 1 << 20}, hopts)
 	ctx := context.Background()
 	channels := []string{"a", "b", "c"}
 	var stop atomic.Bool
@@ -69,7 +68,7 @@ func testFanoutConcurrent(t *testing.T, hopts hub.Options) {
 			defer pubs.Done()
 			rng := rand.New(rand.NewPCG(uint64(p), 1))
 			for i := 0; !stop.Load() || i < 500; i++ {
-				if _, err := h.Publish(ctx, channels[rng.IntN(len(channels))], "x"); err != nil {
+				if _, err := h.Publish(ctx, engine.Publication{Channel: channels[rng.IntN(len(channels))], Text: "x"}); err != nil {
 					t.Error(err)
 					return
 				}
@@ -110,7 +109,7 @@ func testFanoutConcurrent(t *testing.T, hopts hub.Options) {
 					case 2:
 						q = engine.Query{Kind: engine.QueryLast, Last: 3}
 					case 3:
-						q = engine.Query{Kind: engine.QuerySince, Since: uint64(rng.IntN(2000))}
+						q = engine.Query{Kind: engine.QueryAfter, After: engine.Position{ID: uint64(time.Now().Add(-time.Duration(rng.IntN(2000)) * time.Millisecond).UnixMicro())}}
 					}
 					hs = append(hs, hub.Sub{Channel: ch, Query: q})
 					s.chans = append(s.chans, ch)
@@ -118,12 +117,14 @@ func testFanoutConcurrent(t *testing.T, hopts hub.Options) {
 				if len(hs) == 0 {
 					continue
 				}
-				hist, activate, err := h.Subscribe(ctx, s.r, hs, true)
-				if err != nil {
-					t.Error(err)
-					return
+				res, activate := h.Subscribe(ctx, s.r, hs, true)
+				for _, j := range res {
+					if j.Err != nil {
+						t.Error(j.Err)
+						return
+					}
+					s.hist = append(s.hist, j.History)
 				}
-				s.hist = hist
 				if rng.IntN(3) == 0 {
 					time.Sleep(time.Duration(rng.IntN(300)) * time.Microsecond)
 				}
@@ -150,11 +151,11 @@ func testFanoutConcurrent(t *testing.T, hopts hub.Options) {
 
 	all := map[string][]uint64{}
 	for _, ch := range channels {
-		hist, err := h.Engine().History(ctx, ch, engine.Query{Kind: engine.QueryAll})
+		hs, err := eng.History(ctx, engine.HistoryRequest{Channel: ch, Query: engine.Query{Kind: engine.QueryAll}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, m := range hist.Messages {
+		for _, m := range hs[0].Messages {
 			all[ch] = append(all[ch], m.ID)
 		}
 	}
@@ -167,7 +168,7 @@ func testFanoutConcurrent(t *testing.T, hopts hub.Options) {
 			for _, m := range hist.Messages {
 				want = append(want, m.ID)
 			}
-			j, _ := slices.BinarySearch(all[ch], hist.LastID+1)
+			j, _ := slices.BinarySearch(all[ch], hist.Stream.Last+1)
 			want = append(want, all[ch][j:]...)
 			got := s.r.got(ch)
 			for n := 1; n < len(got); n++ {
@@ -180,7 +181,7 @@ func testFanoutConcurrent(t *testing.T, hopts hub.Options) {
 				perChannel[ch]++
 				if !slices.Equal(got, want) {
 					t.Fatalf("subscriber %d, channel %s (history last %d): got %d ids, want %d; first difference at %d",
-						i, ch, hist.LastID, len(got), len(want), firstDiff(got, want))
+						i, ch, hist.Stream.Last, len(got), len(want), firstDiff(got, want))
 				}
 				continue
 			}
@@ -190,7 +191,7 @@ func testFanoutConcurrent(t *testing.T, hopts hub.Options) {
 			}
 			if len(got) > len(want) || !slices.Equal(got, want[:len(got)]) {
 				t.Fatalf("subscriber %d, channel %s (history last %d): got %d ids, not a prefix of the %d wanted; first difference at %d",
-					i, ch, hist.LastID, len(got), len(want), firstDiff(got, want))
+					i, ch, hist.Stream.Last, len(got), len(want), firstDiff(got, want))
 			}
 		}
 	}

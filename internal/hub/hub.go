@@ -1,59 +1,93 @@
 // Package hub is the middle of the server: it knows which clients listen to
-// which channels on this node, and hands each message that the engine
-// delivers to every client of its channel, whatever transport each uses.
+// which channels on this node, holds this node's interest in each channel
+// with the engine, and hands each message that the engine delivers to every
+// client of its channel, whatever transport each uses.
+//
+// # Subscribing without a gap or a repeat
 //
 // A subscription starts pending: live messages for it are held while its
 // history is read from the engine, then the history and the held messages
-// are delivered in id order without a gap or a repeat, and the subscription
-// turns live. This holds whether the engine is local or shared.
+// are delivered in id order without a gap or a repeat, and the
+// subscription turns live. The engine's delivery may run late and on
+// another goroutine (a shared store's subscription connection): each
+// entry remembers the newest id it was given, and anything at or below it
+// is not delivered again.
+//
+// The node's interest in a channel (engine.Subscribe) is taken by the
+// first client that joins it and given up (engine.Unsubscribe) a while
+// after the last one left (Options.UnsubscribeDelay), so that a client
+// that reconnects costs the store nothing. For one channel these calls
+// never overlap and never overtake each other: a client that joins while
+// the Subscribe is in flight waits for it, and a new Subscribe waits for
+// an Unsubscribe still in flight. No hub lock is held during an engine
+// call. A failed Subscribe fails the joins of that channel only.
+//
+// # Resets
+//
+// When the engine reports that its delivery may have skipped messages of
+// a channel (HandleReset, which comes before any message that follows the
+// skipped ones), every entry of the channel goes pending at once, so that
+// nothing later is delivered over the hole; then, on the hub's resync
+// goroutine, one history read after the oldest of their positions fills
+// each one from its own position, and the messages held meanwhile follow,
+// as on joining. An entry whose position is no longer in the stream
+// (trimmed, or past its newest id: another stream) is closed with
+// reason.StreamReset: its client resumes and is told of its gap. An entry
+// still joining gets the history it asked for, then waits pending for
+// the resync.
+//
+// The hub compares ids only, never epochs: ids keep growing from one
+// stream to the next (engine.NextID), so a message of a new stream is
+// newer than anything a client was given. A transport that carries epochs
+// tells its client when the messages it delivers cross into another
+// epoch.
 //
 // # Fan-out
 //
 // Once Start has run, the clients of each channel are sharded over
 // fan-out workers (GOMAXPROCS goroutines by default): a client joins the
 // channel's least used shard and stays in it, and shard i belongs to worker
-// i mod the number of workers. Handle, which the engine calls in id order
-// under its channel lock, queues the message once per shard that has
-// clients and returns; each worker hands it to its shard's clients. So the
-// write system calls of one publication run on every core, the publisher's
-// acknowledgement does not wait for them, and each client still gets a
-// channel's messages in id order (one shard, one FIFO queue). Each entry
-// remembers the newest id it was given, so a message that reaches a worker
-// after the client's activation delivered it (in the history or among the
-// held messages) is not delivered twice.
-//
-// Channels with fewer than Options.InlineBelow clients are delivered on the
-// publisher's goroutine, as before Start, when none of their messages is
-// still queued: handing a few writes to another goroutine costs more than
-// making them.
+// i mod the number of workers. HandleMessages queues each message once per
+// shard that has clients and returns; each worker hands it to its shard's
+// clients. So the write system calls of one publication run on every core,
+// and each client still gets a channel's messages in id order (one shard,
+// one FIFO queue). Channels with fewer than Options.InlineBelow clients are
+// delivered on the engine's goroutine when none of their messages is still
+// queued: handing a few non-blocking writes to another goroutine costs more
+// than making them.
 //
 // A worker takes what waits in its queue in batches (up to maxBatchJobs
 // jobs): the messages of one shard that queued up while the worker was
 // busy reach each client in a single Deliver, so a single write. Nothing
-// waits for a batch to fill; batches form only under load, where they cut
-// the write system calls that are most of a fan-out's cost.
+// waits for a batch to fill.
 //
-// The queues are bounded, in jobs and in deliveries (maxQueuedJobs,
-// maxQueuedDeliveries per worker). When a worker's queue is full Handle
-// blocks, holding the engine's channel lock: that is back-pressure on
-// publishers when the fan-out needs more CPU than there is. It is never a
-// wait for a subscriber: a delivery is a non-blocking write (outq), and a
-// subscriber that does not read is closed as a slow consumer.
+// HandleMessages never blocks: the engine's delivery (for a shared store,
+// the one connection that carries every channel) must not wait for this
+// node's fan-out. The queues are bounded in deliveries: Publish on this
+// node waits while a worker has more than softQueuedDeliveries queued,
+// which is back-pressure on this node's publishers when the fan-out needs
+// more CPU than there is (never a wait for a subscriber: deliveries are
+// non-blocking writes). Past hardQueuedDeliveries, which only messages
+// from other nodes or many publishers at once can reach, a shard that
+// cannot be queued closes its clients as slow consumers: they resume from
+// where they stood, so nothing is lost silently.
 //
-// Lock order: Hub.mu, then channel.mu, then entry.mu. Workers take only
-// entry.mu; Handle takes Hub.mu briefly, then Hub.run (read) and a
-// worker's mu.
+// docs/LOCKS.md gives the lock order of the whole server.
 package hub
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"runtime"
 	"runtime/debug"
 	"sort"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/meteorpush/meteor/internal/engine"
+	"github.com/meteorpush/meteor/internal/reason"
 )
 
 // Client is one subscriber as the hub sees it: a transport connection.
@@ -66,13 +100,11 @@ type Client interface {
 	// called concurrently for different channels. It reports whether the
 	// client still wants messages.
 	Deliver(msgs []*engine.Message, live bool) bool
-	// Lagged tells the client that the hub dropped messages meant for it
-	// (too many arrived while its history was read). The client must close
-	// itself, as a slow consumer, so that the loss is never silent.
-	Lagged()
-	// Kick closes the client because an administrator closed its channel.
-	// It must not block and must not call back into the hub.
-	Kick()
+	// Close ends the client's connection with reason r: its transport says
+	// so to the client where it can (reason.SlowConsumer, ChannelClosed,
+	// StreamReset, StoreUnavailable, ServerError). No Deliver follows. It
+	// must not block and must not call back into the hub.
+	Close(r reason.Reason)
 }
 
 // Sub names one channel of a subscription and the history wanted on joining.
@@ -81,17 +113,41 @@ type Sub struct {
 	Query   engine.Query
 }
 
-// Options configure the fan-out workers that Start runs.
+// Joined is the outcome of one Sub: the history read, or why the channel
+// could not be joined.
+type Joined struct {
+	History engine.History
+	Err     error
+}
+
+// Options configure a hub.
 type Options struct {
 	// Workers is the number of fan-out goroutines; 0 means GOMAXPROCS.
 	Workers int
 	// InlineBelow is the number of clients below which a channel's
-	// messages are delivered on the publisher's goroutine; 0 means
+	// messages are delivered on the engine's goroutine; 0 means
 	// DefaultInlineBelow, a negative value never.
 	InlineBelow int
+	// UnsubscribeDelay is how long the node keeps its interest in a
+	// channel after its last client left; 0 means
+	// DefaultUnsubscribeDelay, a negative value gives it up at once.
+	UnsubscribeDelay time.Duration
+	// EngineTimeout bounds the engine calls the hub makes on its own (a
+	// resync's history read, a delayed Unsubscribe), and a Subscribe whose
+	// caller's context has no deadline; 0 means 10 seconds.
+	EngineTimeout time.Duration
+	// Node names this node in the commands it broadcasts.
+	Node string
+	// OnControl, when set, is given the commands that another node
+	// broadcast about this node's subscriber connections (engine.TakeOver,
+	// engine.Disconnect). It must return promptly.
+	OnControl func(engine.Command)
 	// OnPanic, when set, is told of a panic recovered from a client's
 	// Deliver, with the stack; the server logs it.
 	OnPanic func(p any, stack []byte)
+	// OnReset, when set, is told of each reset the engine reports and of
+	// resyncs that failed, for the log.
+	OnReset func(channels []string, cause error)
 }
 
 // DefaultInlineBelow is Options.InlineBelow's default. BenchmarkFanoutTCP
@@ -100,46 +156,86 @@ type Options struct {
 // 1.6× faster at 16; below that the hand-off costs more than it saves.
 const DefaultInlineBelow = 4
 
-const (
-	// maxQueuedJobs bounds each worker's queue in (message, shard) jobs.
-	maxQueuedJobs = 4096
-	// maxQueuedDeliveries bounds each worker's queue in deliveries, so that
-	// a backlog of large channels stays a fraction of a second of writes
+// DefaultUnsubscribeDelay is Options.UnsubscribeDelay's default: a page
+// that reloads, or a client that reconnects, comes back within it.
+const DefaultUnsubscribeDelay = time.Second
+
+// The bounds of the fan-out's queues and of a pending subscription. They
+// are variables so that tests can make them small.
+var (
+	// softQueuedDeliveries is the backlog of a worker, in deliveries, past
+	// which this node's publishers wait: a fraction of a second of writes
 	// (a loopback write of a few hundred bytes costs a few µs, and a batch
-	// of queued messages goes to a client in one write) rather than
-	// maxQueuedJobs whole fan-outs. It lets several messages of a channel
-	// of 20,000 clients wait, so that they can be batched. A job larger
-	// than the bound is still queued when the worker has nothing else
-	// queued.
-	maxQueuedDeliveries = 1 << 16
+	// of queued messages goes to a client in one write). It lets several
+	// messages of a channel of 20,000 clients wait, so that they can be
+	// batched.
+	softQueuedDeliveries = 1 << 16
+	// hardQueuedDeliveries is the backlog past which a shard's messages
+	// are not queued: its clients are closed as slow consumers instead.
+	// A job larger than the bound is still queued when the worker has
+	// nothing else queued.
+	hardQueuedDeliveries = 4 * softQueuedDeliveries
+	// maxPending bounds the messages held for one subscription while its
+	// history is read; past it the subscription is closed as a slow
+	// consumer would be, rather than growing without limit.
+	maxPending = 4096
 )
 
-// Hub routes messages from the engine to clients.
+// maxBatchJobs bounds the jobs one batch takes from a worker's queue.
+const maxBatchJobs = 64
+
+// Hub routes messages from the engine to clients. It is the engine's
+// Handler and ControlHandler.
 type Hub struct {
-	eng engine.Engine
+	eng  engine.Engine
+	opts Options // never modified after New
+
+	// ctx ends when Close begins: the engine calls the hub makes on its
+	// own derive from it.
+	ctx    context.Context
+	cancel context.CancelFunc
 
 	mu       sync.RWMutex
-	channels map[string]*channel // guarded by mu; channels with clients
-	nshards  int                 // guarded by mu; shards of a new channel
+	channels map[string]*channel // guarded by mu; channels joined, or lingering
+	// leaving holds, per channel name, a channel closed once the engine's
+	// Unsubscribe of that name has returned; guarded by mu.
+	leaving   map[string]chan struct{}
+	lingering map[*channel]time.Time // guarded by mu; empty channels, since when
+	nshards   int                    // guarded by mu; shards of a new channel
 
-	// run is held for reading by Handle and Flush while they queue, and
-	// for writing by Start and Close.
+	// run is held for reading by HandleMessages and Flush while they
+	// queue, and for writing by Start and Close.
 	run         sync.RWMutex
-	workers     []*worker                 // guarded by run; nil before Start and after Close
-	closed      bool                      // guarded by run
-	inlineBelow int                       // guarded by run; written by Start only
-	onPanic     func(p any, stack []byte) // written by Start only
+	workers     []*worker // guarded by run; nil before Start and after Close
+	started     bool      // guarded by run
+	closed      bool      // guarded by run
+	inlineBelow int       // guarded by run; written by Start only
 	wg          sync.WaitGroup
+
+	resyncMu   sync.Mutex
+	resyncs    map[string]struct{} // guarded by resyncMu; channels to resync
+	resyncAll  bool                // guarded by resyncMu
+	resyncWake chan struct{}       // one token: resyncs has work
+
+	resynced  atomic.Int64 // channels resynchronised
+	overflows atomic.Int64 // shards closed because their worker's queue was full
 }
+
+var (
+	_ engine.Handler        = (*Hub)(nil)
+	_ engine.ControlHandler = (*Hub)(nil)
+)
 
 // worker is one fan-out goroutine and its queue.
 type worker struct {
-	q chan job
+	wake chan struct{} // one token: jobs has work, or closed
 
-	mu      sync.Mutex
-	space   sync.Cond // signalled when queued shrinks; L is &mu
-	queued  int       // guarded by mu; deliveries in q
-	waiting int       // guarded by mu; Handles waiting for space
+	mu     sync.Mutex
+	jobs   []job         // guarded by mu; queued, in order
+	spare  []job         // guarded by mu; the other half of the double buffer
+	queued int           // guarded by mu; deliveries in jobs and being delivered
+	room   chan struct{} // guarded by mu; closed when queued falls to the soft bound
+	closed bool          // guarded by mu
 }
 
 // job is one message for one shard of a channel, or a Flush barrier.
@@ -155,17 +251,26 @@ type channel struct {
 
 	// count is the number of clients, written under mu.
 	count atomic.Int32
-	// last is the id of the newest message Handle was given.
+	// last is the id of the newest message HandleMessages was given.
 	last atomic.Uint64
 	// inflight counts this channel's queued jobs that no worker has
-	// finished. Handle delivers inline only when it is zero, so that an
-	// inline delivery never overtakes a queued one.
+	// finished. HandleMessages delivers inline only when it is zero, so
+	// that an inline delivery never overtakes a queued one.
 	inflight atomic.Int64
+
+	// ready is closed once the engine's Subscribe has returned, subErr
+	// set before.
+	ready  chan struct{}
+	subErr error
+	// after, when not nil, is closed once an Unsubscribe of the same name
+	// that was in flight when this channel was made has returned: the
+	// Subscribe waits for it.
+	after chan struct{}
 
 	mu     sync.Mutex
 	index  map[Client]*entry // guarded by mu
 	shards []shard           // fixed at creation
-	dead   bool              // guarded by mu; removed from Hub.channels
+	dead   bool              // guarded by mu and Hub.mu; removed from Hub.channels
 }
 
 // shard is one worker's share of a channel's clients.
@@ -184,40 +289,63 @@ type entry struct {
 	c     Client
 	shard int // index in channel.shards, fixed
 
-	mu      sync.Mutex
-	gone    bool              // guarded by mu and channel.mu: set holding both
-	live    bool              // guarded by mu; history delivered, messages go straight out
-	last    uint64            // guarded by mu; newest id delivered or not wanted
-	pending []*engine.Message // guarded by mu; held while not live
-	lagged  bool              // guarded by mu; pending overflowed
+	// closed is set once the client was closed: nothing more is
+	// delivered. It is atomic so that an overflow can close a client
+	// without waiting for a delivery to it that holds mu.
+	closed atomic.Bool
+
+	mu        sync.Mutex
+	gone      bool              // guarded by mu and channel.mu: set holding both
+	live      bool              // guarded by mu; messages go straight out
+	activated bool              // guarded by mu; its join's history was delivered
+	stale     bool              // guarded by mu; a reset came: fill it from history before it goes live
+	lagged    bool              // guarded by mu; pending overflowed
+	last      uint64            // guarded by mu; newest id delivered or not wanted
+	pending   []*engine.Message // guarded by mu; held while not live
 }
 
-// maxPending bounds the messages held for one subscription while its
-// history is read; past it the subscription is dropped as a slow consumer
-// would be, rather than growing without limit.
-const maxPending = 4096
-
-// New returns a hub that delivers on the publisher's goroutine until Start
-// runs. The engine must deliver its messages to h.Publish's counterpart,
-// Handle.
-func New() *Hub {
-	return &Hub{channels: make(map[string]*channel), nshards: 1}
+// New returns a hub on eng. Start starts its goroutines; until then it
+// delivers on the engine's goroutine.
+func New(eng engine.Engine, opts Options) *Hub {
+	if opts.EngineTimeout <= 0 {
+		opts.EngineTimeout = 10 * time.Second
+	}
+	if opts.UnsubscribeDelay == 0 {
+		opts.UnsubscribeDelay = DefaultUnsubscribeDelay
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Hub{
+		eng:        eng,
+		opts:       opts,
+		ctx:        ctx,
+		cancel:     cancel,
+		channels:   make(map[string]*channel),
+		leaving:    make(map[string]chan struct{}),
+		lingering:  make(map[*channel]time.Time),
+		nshards:    1,
+		resyncs:    make(map[string]struct{}),
+		resyncWake: make(chan struct{}, 1),
+	}
 }
 
-// Start starts the fan-out workers. It does nothing after Close or a
-// first Start. Close stops them.
-func (h *Hub) Start(opts Options) {
-	n := opts.Workers
+// Engine returns the hub's engine.
+func (h *Hub) Engine() engine.Engine { return h.eng }
+
+// Start starts the fan-out workers, the resync goroutine and the one that
+// gives up the interest in channels left empty. It does nothing after
+// Close or a first Start. Close stops them.
+func (h *Hub) Start() {
+	n := h.opts.Workers
 	if n <= 0 {
 		n = runtime.GOMAXPROCS(0)
 	}
 	h.run.Lock()
 	defer h.run.Unlock()
-	if h.closed || h.workers != nil {
+	if h.closed || h.started {
 		return
 	}
-	h.onPanic = opts.OnPanic
-	h.inlineBelow = opts.InlineBelow
+	h.started = true
+	h.inlineBelow = h.opts.InlineBelow
 	if h.inlineBelow == 0 {
 		h.inlineBelow = DefaultInlineBelow
 	}
@@ -228,35 +356,60 @@ func (h *Hub) Start(opts Options) {
 	h.mu.Unlock()
 	h.workers = make([]*worker, n)
 	for i := range h.workers {
-		w := &worker{q: make(chan job, maxQueuedJobs)}
-		w.space.L = &w.mu
+		w := &worker{wake: make(chan struct{}, 1)}
 		h.workers[i] = w
 		h.wg.Add(1)
 		go h.work(w)
 	}
+	h.wg.Add(2)
+	go h.resyncLoop()
+	go h.lingerLoop()
 }
 
-// Close delivers what is queued, stops the workers and waits for them.
-// Messages handled after Close are delivered on the publisher's goroutine.
+// Close delivers what is queued, stops the hub's goroutines and waits for
+// them. Messages handled after Close are delivered on the engine's
+// goroutine.
 func (h *Hub) Close() {
+	h.cancel()
 	h.run.Lock()
 	defer h.run.Unlock()
 	h.closed = true
 	for _, w := range h.workers {
-		close(w.q)
+		w.mu.Lock()
+		w.closed = true
+		if w.room != nil {
+			close(w.room)
+			w.room = nil
+		}
+		w.mu.Unlock()
+		w.signal()
 	}
 	h.wg.Wait()
 	h.workers = nil
 }
 
-// Flush waits until every message given to Handle before Flush was called
-// has been handed to its clients.
+// signal wakes the worker's goroutine.
+func (w *worker) signal() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Flush waits until every message given to HandleMessages before Flush
+// was called has been handed to its clients.
 func (h *Hub) Flush() {
 	h.run.RLock()
-	dones := make([]chan struct{}, len(h.workers))
-	for i, w := range h.workers {
-		dones[i] = make(chan struct{})
-		w.q <- job{done: dones[i]}
+	dones := make([]chan struct{}, 0, len(h.workers))
+	for _, w := range h.workers {
+		d := make(chan struct{})
+		w.mu.Lock()
+		if !w.closed {
+			w.jobs = append(w.jobs, job{done: d})
+			dones = append(dones, d)
+		}
+		w.mu.Unlock()
+		w.signal()
 	}
 	h.run.RUnlock()
 	for _, d := range dones {
@@ -267,41 +420,54 @@ func (h *Hub) Flush() {
 // work is a worker's goroutine. It takes what is queued in batches: jobs
 // for the same shard that wait in the queue together are handed to each
 // client as one Deliver, so that a client gets the messages that piled up
-// while the worker was busy in one write rather than one write each. Under
-// light load a batch is one message and nothing waits for a batch to fill;
-// under heavy load the write system calls, which are most of the cost of a
-// fan-out, fall with the backlog.
+// while the worker was busy in one write rather than one write each.
 func (h *Hub) work(w *worker) {
 	defer h.wg.Done()
 	var b batcher
-	for j := range w.q {
-		for {
+	for {
+		w.mu.Lock()
+		for len(w.jobs) == 0 {
+			if w.closed {
+				w.mu.Unlock()
+				return
+			}
+			w.mu.Unlock()
+			<-w.wake
+			w.mu.Lock()
+		}
+		jobs := w.jobs
+		w.jobs, w.spare = w.spare[:0], nil
+		w.mu.Unlock()
+
+		n := 0
+		for i, j := range jobs {
 			if j.done != nil {
 				// Everything queued before the barrier is delivered.
-				h.deliverBatch(w, &b)
+				h.deliverBatch(&b)
 				close(j.done)
 			} else {
 				b.add(j)
-				if len(b.jobs) < maxBatchJobs {
-					select {
-					case next, ok := <-w.q:
-						if ok {
-							j = next
-							continue
-						}
-					default:
-					}
+				n += j.n
+				if len(b.jobs) == maxBatchJobs {
+					h.deliverBatch(&b)
 				}
-				h.deliverBatch(w, &b)
 			}
-			break
+			jobs[i] = job{}
 		}
-	}
-	h.deliverBatch(w, &b)
-}
+		h.deliverBatch(&b)
 
-// maxBatchJobs bounds the jobs one batch takes from a worker's queue.
-const maxBatchJobs = 64
+		w.mu.Lock()
+		w.queued -= n
+		if w.queued <= softQueuedDeliveries && w.room != nil {
+			close(w.room)
+			w.room = nil
+		}
+		if w.spare == nil {
+			w.spare = jobs[:0]
+		}
+		w.mu.Unlock()
+	}
+}
 
 // batcher groups the jobs a worker took at once by shard, in queue order.
 type batcher struct {
@@ -334,13 +500,11 @@ func (b *batcher) add(j job) {
 	b.groups = append(b.groups, group{sh: j.sh, idx: []int{len(b.jobs) - 1}})
 }
 
-// deliverBatch hands each group's messages to its shard's clients, then
-// releases the jobs' room in the queue.
-func (h *Hub) deliverBatch(w *worker, b *batcher) {
+// deliverBatch hands each group's messages to its shard's clients.
+func (h *Hub) deliverBatch(b *batcher) {
 	if len(b.jobs) == 0 {
 		return
 	}
-	n := 0
 	for gi := range b.groups {
 		g := &b.groups[gi]
 		msgs := b.msgs[:0]
@@ -355,31 +519,45 @@ func (h *Hub) deliverBatch(w *worker, b *batcher) {
 		g.sh.ch.inflight.Add(-int64(len(g.idx)))
 		g.sh = nil
 	}
-	for i := range b.jobs {
-		n += b.jobs[i].n
-		b.jobs[i] = job{}
-	}
+	clear(b.jobs)
 	b.jobs = b.jobs[:0]
 	b.groups = b.groups[:0]
-	w.mu.Lock()
-	w.queued -= n
-	if w.waiting > 0 {
-		w.space.Broadcast()
-	}
-	w.mu.Unlock()
 }
 
-// enqueue queues j, waiting while the worker has too much queued.
-func (w *worker) enqueue(j job) {
+// enqueue queues j unless the worker's backlog is past the hard bound,
+// and reports whether it did.
+func (w *worker) enqueue(j job) bool {
 	w.mu.Lock()
-	for w.queued > 0 && w.queued+j.n > maxQueuedDeliveries {
-		w.waiting++
-		w.space.Wait()
-		w.waiting--
+	if w.closed || w.queued > 0 && w.queued+j.n > hardQueuedDeliveries {
+		w.mu.Unlock()
+		return false
 	}
 	w.queued += j.n
+	w.jobs = append(w.jobs, j)
 	w.mu.Unlock()
-	w.q <- j
+	w.signal()
+	return true
+}
+
+// waitRoom waits until the worker's backlog is at most the soft bound, or
+// ctx ends.
+func (w *worker) waitRoom(ctx context.Context) error {
+	w.mu.Lock()
+	if w.queued <= softQueuedDeliveries || w.closed {
+		w.mu.Unlock()
+		return nil
+	}
+	if w.room == nil {
+		w.room = make(chan struct{})
+	}
+	room := w.room
+	w.mu.Unlock()
+	select {
+	case <-room:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("%w: the fan-out is behind: %w", engine.ErrUnavailable, ctx.Err())
+	}
 }
 
 // deliver hands msgs, one channel's messages in id order, to every client
@@ -388,7 +566,7 @@ func (h *Hub) deliver(subs []*entry, msgs []*engine.Message) {
 	newest := msgs[len(msgs)-1].ID
 	for _, e := range subs {
 		e.mu.Lock()
-		if e.gone || newest <= e.last {
+		if e.gone || newest <= e.last || e.closed.Load() {
 			e.mu.Unlock()
 			continue
 		}
@@ -406,155 +584,327 @@ func (h *Hub) deliver(subs []*entry, msgs []*engine.Message) {
 			}
 		} else {
 			e.last = newest
-			h.deliverOne(e, todo)
+			h.deliverOne(e, todo, true)
 		}
 		e.mu.Unlock()
 	}
 }
 
-// deliverOne hands msgs to e's client; the caller holds e.mu. A panic in the
-// client's code is contained: the client gets nothing more and is closed as
-// lagged, and the panic is reported, so that one connection's bug neither
+// deliverOne hands msgs to e's client and reports whether it still wants
+// messages; the caller holds e.mu. A panic in the client's code is
+// contained: the client gets nothing more and is closed as a server
+// error, and the panic is reported, so that one connection's bug neither
 // takes the server down nor stops the fan-out to the others.
-func (h *Hub) deliverOne(e *entry, msgs []*engine.Message) {
+func (h *Hub) deliverOne(e *entry, msgs []*engine.Message, live bool) (ok bool) {
 	defer func() {
 		if p := recover(); p != nil {
-			e.gone = true
-			if h.onPanic != nil {
-				h.onPanic(p, debug.Stack())
+			e.closed.Store(true)
+			ok = false
+			if h.opts.OnPanic != nil {
+				h.opts.OnPanic(p, debug.Stack())
 			}
 			defer func() { recover() }()
-			e.c.Lagged()
+			e.c.Close(reason.ServerError)
 		}
 	}()
-	e.c.Deliver(msgs, true)
+	return e.c.Deliver(msgs, live)
 }
 
-// SetEngine sets the engine that stores and delivers messages. It must be
-// called once, before the hub is used; the engine's handler is h.Handle.
-func (h *Hub) SetEngine(e engine.Engine) { h.eng = e }
-
-// Engine returns the hub's engine.
-func (h *Hub) Engine() engine.Engine { return h.eng }
-
-// Publish stores a message through the engine, which delivers it back to
-// Handle on every node with clients of channel.
-func (h *Hub) Publish(ctx context.Context, channel, text string) (*engine.Message, error) {
-	return h.eng.Publish(ctx, channel, text)
+// closeEntry closes e's client with r, unless it is already closed. It
+// does not take e.mu: a client's Close is safe beside its Deliver.
+func closeEntry(e *entry, r reason.Reason) {
+	if !e.closed.CompareAndSwap(false, true) {
+		return
+	}
+	defer func() { recover() }() // a transport's bug must not stop the others' closes
+	e.c.Close(r)
 }
 
-// Handle delivers m to the clients of its channel on this node. It is the
-// engine's handler, called in id order within a channel. With workers
-// running it queues m for them and returns before the writes; it blocks
-// only while a worker's queue is full (see the package documentation).
-func (h *Hub) Handle(m *engine.Message) {
+// Publish stores pubs through the engine, which delivers them back to
+// HandleMessages on every node with clients of their channels. It first
+// waits while this node's fan-out is behind (see the package
+// documentation), until ctx ends. On error it returns the messages
+// published before it.
+func (h *Hub) Publish(ctx context.Context, pubs ...engine.Publication) ([]*engine.Message, error) {
+	h.run.RLock()
+	ws := h.workers
+	h.run.RUnlock()
+	for _, w := range ws {
+		if err := w.waitRoom(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return h.eng.Publish(ctx, pubs...)
+}
+
+// HandleMessages delivers msgs to the clients of channel on this node. It
+// is the engine's handler: with workers running it queues the messages for
+// them and returns before the writes, and it never waits (see the package
+// documentation).
+func (h *Hub) HandleMessages(name string, msgs []*engine.Message) {
+	if len(msgs) == 0 {
+		return
+	}
 	h.mu.RLock()
-	ch := h.channels[m.Channel]
+	ch := h.channels[name]
 	h.mu.RUnlock()
 	if ch == nil {
 		return
 	}
-	ch.last.Store(m.ID)
+	ch.last.Store(msgs[len(msgs)-1].ID)
 	h.run.RLock()
 	ws := h.workers
 	if ws == nil || int(ch.count.Load()) < h.inlineBelow && ch.inflight.Load() == 0 {
 		h.run.RUnlock()
-		one := []*engine.Message{m}
 		for i := range ch.shards {
 			if p := ch.shards[i].subs.Load(); p != nil {
-				h.deliver(*p, one)
+				h.deliver(*p, msgs)
 			}
 		}
 		return
 	}
 	for i := range ch.shards {
 		sh := &ch.shards[i]
-		if p := sh.subs.Load(); p != nil && len(*p) > 0 {
+		p := sh.subs.Load()
+		if p == nil || len(*p) == 0 {
+			continue
+		}
+		w := ws[i%len(ws)]
+		for _, m := range msgs {
 			ch.inflight.Add(1)
-			ws[i%len(ws)].enqueue(job{sh: sh, m: m, n: len(*p)})
+			if !w.enqueue(job{sh: sh, m: m, n: len(*p)}) {
+				ch.inflight.Add(-1)
+				h.overflow(*p)
+				break
+			}
 		}
 	}
 	h.run.RUnlock()
 }
 
+// overflow closes the clients of a shard whose messages could not be
+// queued, as slow consumers: they resume where they stood.
+func (h *Hub) overflow(subs []*entry) {
+	h.overflows.Add(1)
+	for _, e := range subs {
+		closeEntry(e, reason.SlowConsumer)
+	}
+}
+
 // Subscribe reads the history of each of subs for c. When persist is true
-// it also registers c on each channel, pending: c receives nothing until the
-// returned activate function runs, which delivers the history and what was
-// published meanwhile, then lets live messages through. When persist is
-// false, activate only delivers the history. Either way the caller writes
-// whatever must precede the messages (a header, say) between Subscribe and
-// activate. On error c is registered nowhere.
-func (h *Hub) Subscribe(ctx context.Context, c Client, subs []Sub, persist bool) (hist []engine.History, activate func(), err error) {
-	var chans []*channel
+// it also registers c on each channel, pending: c receives nothing until
+// the returned activate function runs, which delivers the history and
+// what was published meanwhile, then lets live messages through. When
+// persist is false, activate only delivers the history. Either way the
+// caller writes whatever must precede the messages (a header, say) between
+// Subscribe and activate.
+//
+// The result has one Joined per Sub. A channel that could not be joined
+// or read (Joined.Err) leaves c registered on the others: a caller that
+// needs all of them unsubscribes c. The engine calls end with ctx.
+func (h *Hub) Subscribe(ctx context.Context, c Client, subs []Sub, persist bool) (res []Joined, activate func()) {
+	res = make([]Joined, len(subs))
+	var entries []joined
 	if persist {
-		chans = make([]*channel, len(subs))
-		for i, s := range subs {
-			chans[i] = h.join(ctx, c, s.Channel)
+		entries = h.join(ctx, c, subs, res)
+	}
+	var reqs []engine.HistoryRequest
+	var which []int
+	for i, s := range subs {
+		if res[i].Err == nil {
+			reqs = append(reqs, engine.HistoryRequest{Channel: s.Channel, Query: s.Query})
+			which = append(which, i)
 		}
 	}
-	hist = make([]engine.History, len(subs))
-	for i, s := range subs {
-		hist[i], err = h.eng.History(ctx, s.Channel, s.Query)
-		if err != nil {
-			h.Unsubscribe(c)
-			return nil, nil, err
+	if len(reqs) > 0 {
+		hs, err := h.eng.History(ctx, reqs...)
+		if err == nil && len(hs) != len(reqs) {
+			err = fmt.Errorf("hub: the engine answered %d history requests with %d", len(reqs), len(hs))
+		}
+		var failed []string
+		for k, i := range which {
+			if err != nil {
+				res[i].Err = err
+				failed = append(failed, subs[i].Channel)
+				continue
+			}
+			res[i].History = hs[k]
+		}
+		if persist && len(failed) > 0 {
+			h.Unsubscribe(c, failed...)
 		}
 	}
 	activate = func() {
 		for i := range subs {
-			if persist {
-				if !chans[i].activate(c, hist[i]) {
+			if res[i].Err != nil {
+				continue
+			}
+			hist := res[i].History
+			if !persist {
+				if len(hist.Messages) > 0 && !c.Deliver(hist.Messages, false) {
 					return
 				}
-			} else if len(hist[i].Messages) > 0 && !c.Deliver(hist[i].Messages, false) {
+				continue
+			}
+			ok, resync := h.activate(entries[i].e, hist.Messages, hist.Stream.Last)
+			if resync {
+				h.queueResync([]string{subs[i].Channel})
+			}
+			if !ok {
 				return
 			}
 		}
 	}
-	return hist, activate, nil
+	return res, activate
 }
 
-// join registers c, pending, on the named channel.
-func (h *Hub) join(ctx context.Context, c Client, name string) *channel {
+// joined is where one Sub of a join stands.
+type joined struct {
+	ch      *channel
+	e       *entry
+	created bool // this join made the channel and subscribes the engine to it
+}
+
+// join registers c, pending, on each channel of subs, subscribes the
+// engine to the channels it is the first to join (in one call), and waits
+// for the Subscribes that others have in flight. Errors go into res.
+func (h *Hub) join(ctx context.Context, c Client, subs []Sub, res []Joined) []joined {
+	js := make([]joined, len(subs))
+	var created []string
+	for i, s := range subs {
+		js[i] = h.register(c, s.Channel)
+		if js[i].created {
+			created = append(created, s.Channel)
+		}
+	}
+	if len(created) > 0 {
+		h.subscribeEngine(ctx, js)
+	}
+	var failed []string
+	for i := range js {
+		ch := js[i].ch
+		select {
+		case <-ch.ready:
+			if ch.subErr != nil {
+				res[i].Err = ch.subErr
+			}
+		case <-ctx.Done():
+			res[i].Err = fmt.Errorf("%w: subscribing: %w", engine.ErrUnavailable, ctx.Err())
+			failed = append(failed, subs[i].Channel)
+		}
+	}
+	if len(failed) > 0 {
+		h.Unsubscribe(c, failed...)
+	}
+	return js
+}
+
+// register adds c, pending, to the named channel, making the channel when
+// there is none.
+func (h *Hub) register(c Client, name string) joined {
 	for {
 		h.mu.RLock()
 		ch := h.channels[name]
 		h.mu.RUnlock()
+		created := false
 		if ch == nil {
 			h.mu.Lock()
 			if ch = h.channels[name]; ch == nil {
-				ch = &channel{name: name, index: make(map[Client]*entry), shards: make([]shard, h.nshards)}
+				ch = &channel{
+					name:   name,
+					index:  make(map[Client]*entry),
+					shards: make([]shard, h.nshards),
+					ready:  make(chan struct{}),
+					after:  h.leaving[name],
+				}
 				for i := range ch.shards {
 					ch.shards[i].ch = ch
 				}
 				h.channels[name] = ch
+				created = true
 			}
 			h.mu.Unlock()
-			// The engine may hold the channel elsewhere (a shared store);
-			// its delivery starts before the history is read.
-			h.eng.Subscribe(ctx, name)
 		}
 		ch.mu.Lock()
 		if ch.dead {
 			ch.mu.Unlock()
 			continue
 		}
-		if _, ok := ch.index[c]; !ok {
+		e := ch.index[c]
+		if e == nil {
 			i := 0
 			for k := range ch.shards {
 				if ch.shards[k].live < ch.shards[i].live {
 					i = k
 				}
 			}
-			// Messages that Handle was given before now may still be
-			// queued: they are older than the subscription, not for it.
-			e := &entry{c: c, shard: i, last: ch.last.Load()}
+			// Messages that HandleMessages was given before now may still
+			// be queued: they are older than the subscription, not for it.
+			e = &entry{c: c, shard: i, last: ch.last.Load()}
 			ch.shards[i].addLocked(e)
 			ch.index[c] = e
 			ch.count.Add(1)
 		}
 		ch.mu.Unlock()
-		return ch
+		return joined{ch: ch, e: e, created: created}
+	}
+}
+
+// subscribeEngine calls the engine's Subscribe for the channels of js
+// that this join made, once for all of them, after any Unsubscribe of
+// theirs still in flight, and marks them ready. Channels it failed for
+// leave the hub, so that the next join tries again.
+func (h *Hub) subscribeEngine(ctx context.Context, js []joined) {
+	var names []string
+	var chans []*channel
+	for _, j := range js {
+		if j.created {
+			names = append(names, j.ch.name)
+			chans = append(chans, j.ch)
+		}
+	}
+	// The call serves every client that joins meanwhile, so it is not
+	// cut short by this client going away, only by its deadline and by
+	// Close.
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(h.opts.EngineTimeout)
+	}
+	sctx, cancel := context.WithDeadline(h.ctx, deadline)
+	defer cancel()
+	var err error
+	for _, ch := range chans {
+		if ch.after != nil {
+			select {
+			case <-ch.after:
+			case <-sctx.Done():
+				err = fmt.Errorf("%w: waiting for an earlier unsubscribe: %w", engine.ErrUnavailable, sctx.Err())
+			}
+		}
+	}
+	if err == nil {
+		err = h.eng.Subscribe(sctx, names...)
+	}
+	if err != nil {
+		h.mu.Lock()
+		for _, ch := range chans {
+			ch.mu.Lock()
+			if h.channels[ch.name] == ch {
+				delete(h.channels, ch.name)
+				delete(h.lingering, ch)
+			}
+			ch.dead = true
+			ch.mu.Unlock()
+		}
+		h.mu.Unlock()
+	}
+	for _, ch := range chans {
+		ch.subErr = err
+		close(ch.ready)
+		if err == nil && ch.count.Load() == 0 {
+			// Its joiners left while the call was in flight.
+			h.emptied(ch)
+		}
 	}
 }
 
@@ -589,46 +939,51 @@ func (s *shard) removeLocked() {
 	s.removed = 0
 }
 
-// activate delivers hist and the held messages to c and turns it live. It
-// reports whether c still wants messages.
-func (ch *channel) activate(c Client, hist engine.History) bool {
-	ch.mu.Lock()
-	e := ch.index[c]
-	ch.mu.Unlock()
-	if e == nil {
-		return false
-	}
+// activate delivers first to e's client, then the messages held while it
+// was pending that are newer than top and than what it was given, and
+// turns it live. An entry that a reset made stale gets first only and
+// stays pending, holding what arrives, until a resync fills it. It reports
+// whether the client still wants messages, and whether the entry waits
+// for a resync (the caller queues one).
+func (h *Hub) activate(e *entry, first []*engine.Message, top uint64) (ok, resync bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.gone {
-		return false
+	if e.gone || e.closed.Load() {
+		return false, false
 	}
 	if e.lagged {
-		c.Lagged()
-		return false
+		e.pending = nil
+		if e.closed.CompareAndSwap(false, true) {
+			e.c.Close(reason.SlowConsumer)
+		}
+		return false, false
 	}
-	ok := true
-	if len(hist.Messages) > 0 {
-		ok = c.Deliver(hist.Messages, false)
+	ok = true
+	if len(first) > 0 {
+		ok = h.deliverOne(e, first, false)
 	}
 	// Messages stored before the history was read are in it, or were
 	// older than what the client asked for: skip them, here and when a
 	// worker reaches them.
-	last := max(e.last, hist.LastID)
+	last := max(e.last, top)
+	e.activated = true
+	if e.stale {
+		e.last = last
+		return ok, true
+	}
 	held := e.pending
 	e.pending = nil
 	e.live = true
-	for i, m := range held {
-		if !ok {
-			break
-		}
-		if m.ID > last {
-			ok = c.Deliver(held[i:i+1], false)
-			last = m.ID
-		}
+	i := 0
+	for i < len(held) && held[i].ID <= last {
+		i++
+	}
+	if ok && i < len(held) {
+		ok = h.deliverOne(e, held[i:], false)
+		last = held[len(held)-1].ID
 	}
 	e.last = last
-	return ok
+	return ok, false
 }
 
 // Unsubscribe removes c from every channel it is registered on, or from
@@ -661,27 +1016,311 @@ func (h *Hub) Unsubscribe(c Client, names ...string) {
 			e.mu.Unlock()
 			ch.shards[e.shard].removeLocked()
 		}
-		empty := len(ch.index) == 0
+		empty := e != nil && len(ch.index) == 0
 		ch.mu.Unlock()
 		if empty {
-			h.dropIfEmpty(ch)
+			h.emptied(ch)
 		}
 	}
 }
 
-func (h *Hub) dropIfEmpty(ch *channel) {
+// emptied gives up the interest in ch, which has lost its last client, at
+// once or after the unsubscribe delay.
+func (h *Hub) emptied(ch *channel) {
+	h.run.RLock()
+	later := h.started && !h.closed && h.opts.UnsubscribeDelay > 0
+	h.run.RUnlock()
 	h.mu.Lock()
+	if later {
+		h.lingering[ch] = time.Now()
+		h.mu.Unlock()
+		return
+	}
+	drop := h.dropLocked(ch)
+	h.mu.Unlock()
+	if drop != nil {
+		h.unsubscribeEngine([]*channel{ch}, []chan struct{}{drop})
+	}
+}
+
+// dropLocked removes ch from the hub if it still has no client and its
+// Subscribe succeeded, and returns the channel to close once the engine's
+// Unsubscribe has returned (nil: ch stays). The caller holds h.mu.
+func (h *Hub) dropLocked(ch *channel) chan struct{} {
 	ch.mu.Lock()
-	drop := len(ch.index) == 0 && !ch.dead && h.channels[ch.name] == ch
-	if drop {
-		ch.dead = true
-		delete(h.channels, ch.name)
+	defer ch.mu.Unlock()
+	select {
+	case <-ch.ready:
+	default:
+		// Its Subscribe is in flight: the joiner that made it calls
+		// emptied again once it returns.
+		return nil
+	}
+	delete(h.lingering, ch)
+	if len(ch.index) != 0 || ch.dead || h.channels[ch.name] != ch {
+		return nil
+	}
+	ch.dead = true
+	delete(h.channels, ch.name)
+	if ch.subErr != nil {
+		return nil // the engine was never subscribed
+	}
+	done := make(chan struct{})
+	h.leaving[ch.name] = done
+	return done
+}
+
+// unsubscribeEngine gives up the engine's interest in chans in one call,
+// then lets the Subscribes that wait for it go.
+func (h *Hub) unsubscribeEngine(chans []*channel, dones []chan struct{}) {
+	names := make([]string, len(chans))
+	for i, ch := range chans {
+		names[i] = ch.name
+	}
+	ctx, cancel := context.WithTimeout(h.ctx, h.opts.EngineTimeout)
+	err := h.eng.Unsubscribe(ctx, names...)
+	cancel()
+	if err != nil && h.opts.OnReset != nil && !errors.Is(err, engine.ErrClosed) {
+		h.opts.OnReset(names, fmt.Errorf("hub: unsubscribe failed: %w", err))
+	}
+	h.mu.Lock()
+	for i, ch := range chans {
+		if h.leaving[ch.name] == dones[i] {
+			delete(h.leaving, ch.name)
+		}
+		close(dones[i])
+	}
+	h.mu.Unlock()
+}
+
+// lingerLoop gives up, a while after their last client left, the
+// interest in channels that stayed empty.
+func (h *Hub) lingerLoop() {
+	defer h.wg.Done()
+	period := max(h.opts.UnsubscribeDelay/4, 10*time.Millisecond)
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		select {
+		case <-h.ctx.Done():
+			return
+		case now := <-t.C:
+			var chans []*channel
+			var dones []chan struct{}
+			h.mu.Lock()
+			for ch, since := range h.lingering {
+				if now.Sub(since) < h.opts.UnsubscribeDelay {
+					continue
+				}
+				if d := h.dropLocked(ch); d != nil {
+					chans = append(chans, ch)
+					dones = append(dones, d)
+				}
+			}
+			h.mu.Unlock()
+			if len(chans) > 0 {
+				h.unsubscribeEngine(chans, dones)
+			}
+		}
+	}
+}
+
+// HandleReset implements engine.Handler: the channels' entries go pending
+// now, before the engine delivers anything that follows the messages it
+// skipped, and are resynchronised from history on the hub's resync
+// goroutine.
+func (h *Hub) HandleReset(channels []string, cause error) {
+	if h.opts.OnReset != nil {
+		h.opts.OnReset(channels, cause)
+	}
+	var chans []*channel
+	h.mu.RLock()
+	if channels == nil {
+		for _, ch := range h.channels {
+			chans = append(chans, ch)
+		}
+	} else {
+		for _, n := range channels {
+			if ch := h.channels[n]; ch != nil {
+				chans = append(chans, ch)
+			}
+		}
+	}
+	h.mu.RUnlock()
+	for _, ch := range chans {
+		ch.mu.Lock()
+		for _, e := range ch.index {
+			e.mu.Lock()
+			e.stale, e.live = true, false
+			e.mu.Unlock()
+		}
+		ch.mu.Unlock()
+	}
+	h.queueResync(channels)
+}
+
+// queueResync asks the resync goroutine for channels (nil: every channel).
+func (h *Hub) queueResync(channels []string) {
+	h.resyncMu.Lock()
+	if channels == nil {
+		h.resyncAll = true
+	}
+	for _, c := range channels {
+		h.resyncs[c] = struct{}{}
+	}
+	h.resyncMu.Unlock()
+	select {
+	case h.resyncWake <- struct{}{}:
+	default:
+	}
+}
+
+// resyncLoop resynchronises the channels queued by resets, one at a time.
+func (h *Hub) resyncLoop() {
+	defer h.wg.Done()
+	for {
+		select {
+		case <-h.ctx.Done():
+			return
+		case <-h.resyncWake:
+		}
+		h.resyncMu.Lock()
+		all := h.resyncAll
+		names := make([]string, 0, len(h.resyncs))
+		for n := range h.resyncs {
+			names = append(names, n)
+		}
+		clear(h.resyncs)
+		h.resyncAll = false
+		h.resyncMu.Unlock()
+		if all {
+			names = names[:0]
+			h.mu.RLock()
+			for n := range h.channels {
+				names = append(names, n)
+			}
+			h.mu.RUnlock()
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			if h.ctx.Err() != nil {
+				return
+			}
+			h.resync(n)
+		}
+	}
+}
+
+// resync fills every live entry of the named channel from its position,
+// as the package documentation describes.
+func (h *Hub) resync(name string) {
+	h.mu.RLock()
+	ch := h.channels[name]
+	h.mu.RUnlock()
+	if ch == nil {
+		return
+	}
+	h.resynced.Add(1)
+	var todo []*entry
+	from := uint64(0)
+	ch.mu.Lock()
+	for _, e := range ch.index {
+		e.mu.Lock()
+		// An entry still joining is left to its join, which delivers the
+		// history it asked for first and queues another resync.
+		if e.stale && e.activated && !e.gone && !e.closed.Load() {
+			e.stale = false // a reset during the read sets it again
+			if len(todo) == 0 || e.last < from {
+				from = e.last
+			}
+			todo = append(todo, e)
+		}
+		e.mu.Unlock()
 	}
 	ch.mu.Unlock()
-	h.mu.Unlock()
-	if drop {
-		h.eng.Unsubscribe(context.Background(), ch.name)
+	if len(todo) == 0 {
+		return
 	}
+	ctx, cancel := context.WithTimeout(h.ctx, h.opts.EngineTimeout)
+	hs, err := h.eng.History(ctx, engine.HistoryRequest{Channel: name, Query: engine.Query{
+		Kind: engine.QueryAfter, After: engine.Position{ID: from}}})
+	cancel()
+	if err != nil || len(hs) != 1 {
+		if err == nil {
+			err = fmt.Errorf("hub: the engine answered one history request with %d", len(hs))
+		}
+		if h.opts.OnReset != nil {
+			h.opts.OnReset([]string{name}, fmt.Errorf("hub: resync failed, its clients are closed: %w", err))
+		}
+		for _, e := range todo {
+			closeEntry(e, reason.StoreUnavailable)
+		}
+		return
+	}
+	hist := hs[0]
+	s := hist.Stream
+	for _, e := range todo {
+		e.mu.Lock()
+		last := e.last
+		e.mu.Unlock()
+		if s.Gap(engine.Position{ID: last}) {
+			closeEntry(e, reason.StreamReset)
+			continue
+		}
+		msgs := hist.Messages
+		for len(msgs) > 0 && msgs[0].ID <= last {
+			msgs = msgs[1:]
+		}
+		if _, resync := h.activate(e, msgs, s.Last); resync {
+			h.queueResync([]string{name})
+		}
+	}
+}
+
+// HandleControl implements engine.ControlHandler. Commands this node sent
+// were carried out here before they were broadcast.
+func (h *Hub) HandleControl(cmd engine.Command) {
+	if cmd.Node == h.opts.Node {
+		return
+	}
+	switch cmd.Kind {
+	case engine.Kick:
+		h.kickLocal(cmd.Channel)
+	default:
+		if h.opts.OnControl != nil {
+			h.opts.OnControl(cmd)
+		}
+	}
+}
+
+// Broadcast carries out cmd on this node's own connections through do,
+// then, when the engine can, sends it to every other node. It returns
+// what do returned.
+func (h *Hub) Broadcast(ctx context.Context, cmd engine.Command, do func() int) (int, error) {
+	n := do()
+	ctl, ok := h.eng.(engine.Control)
+	if !ok {
+		return n, nil
+	}
+	cmd.Node = h.opts.Node
+	return n, ctl.Broadcast(ctx, cmd)
+}
+
+// Kick closes every client of channel, on this node and, through the
+// engine's control channel, on the others, and returns how many there
+// were on this node.
+func (h *Hub) Kick(ctx context.Context, name string) (int, error) {
+	return h.Broadcast(ctx, engine.Command{Kind: engine.Kick, Channel: name}, func() int { return h.kickLocal(name) })
+}
+
+// kickLocal closes every client of channel on this node as
+// reason.ChannelClosed and returns how many there were.
+func (h *Hub) kickLocal(name string) int {
+	clients := h.Clients(name)
+	for _, c := range clients {
+		c.Close(reason.ChannelClosed)
+	}
+	return len(clients)
 }
 
 // CountSubscribers returns the number of clients registered on channel on
@@ -693,9 +1332,7 @@ func (h *Hub) CountSubscribers(name string) int {
 	if ch == nil {
 		return 0
 	}
-	ch.mu.Lock()
-	defer ch.mu.Unlock()
-	return len(ch.index)
+	return int(ch.count.Load())
 }
 
 // Clients returns the clients registered on channel on this node.
@@ -721,56 +1358,64 @@ func (h *Hub) Clients(name string) []Client {
 	return out
 }
 
-// Kick closes every client of channel on this node and returns how many
-// there were.
-func (h *Hub) Kick(name string) int {
-	clients := h.Clients(name)
-	for _, c := range clients {
-		c.Kick()
-	}
-	return len(clients)
-}
-
 // ChannelInfo describes a channel that holds messages or has subscribers.
 type ChannelInfo struct {
 	Name        string
 	Messages    int
-	LastID      uint64
-	Subscribers int
+	Last        uint64
+	Subscribers int // on this node
 }
 
-// Channels lists every channel that holds messages or has subscribers on
-// this node, sorted by name.
+// Channels lists every channel that holds messages (when the engine can
+// list them) or has subscribers on this node, sorted by name.
 func (h *Hub) Channels(ctx context.Context) ([]ChannelInfo, error) {
-	stored, err := h.eng.Channels(ctx)
-	if err != nil {
-		return nil, err
+	var stored []engine.ChannelInfo
+	if l, ok := h.eng.(engine.ChannelLister); ok {
+		var err error
+		if stored, err = l.Channels(ctx); err != nil {
+			return nil, err
+		}
 	}
-	byName := make(map[string]*ChannelInfo, len(stored))
 	out := make([]ChannelInfo, 0, len(stored))
+	byName := make(map[string]int, len(stored))
 	for _, s := range stored {
-		out = append(out, ChannelInfo{Name: s.Name, Messages: s.Messages, LastID: s.LastID})
-	}
-	for i := range out {
-		byName[out[i].Name] = &out[i]
+		byName[s.Name] = len(out)
+		out = append(out, ChannelInfo{Name: s.Name, Messages: s.Messages, Last: s.Last})
 	}
 	h.mu.RLock()
-	var extra []ChannelInfo
 	for name, ch := range h.channels {
-		ch.mu.Lock()
-		n := len(ch.index)
-		ch.mu.Unlock()
+		n := int(ch.count.Load())
 		if n == 0 {
 			continue
 		}
-		if ci := byName[name]; ci != nil {
-			ci.Subscribers = n
+		if i, ok := byName[name]; ok {
+			out[i].Subscribers = n
 		} else {
-			extra = append(extra, ChannelInfo{Name: name, Subscribers: n})
+			out = append(out, ChannelInfo{Name: name, Subscribers: n})
 		}
 	}
 	h.mu.RUnlock()
-	out = append(out, extra...)
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
 }
+
+// LocalChannels returns the number of channels with subscribers on this
+// node: cheap, for a metrics scrape.
+func (h *Hub) LocalChannels() int {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	n := 0
+	for _, ch := range h.channels {
+		if ch.count.Load() > 0 {
+			n++
+		}
+	}
+	return n
+}
+
+// Resyncs returns the number of channel resynchronisations the hub began.
+func (h *Hub) Resyncs() int64 { return h.resynced.Load() }
+
+// Overflows returns the number of shards whose clients were closed
+// because the fan-out's queue was full.
+func (h *Hub) Overflows() int64 { return h.overflows.Load() }

@@ -13,6 +13,7 @@ import (
 	"github.com/meteorpush/meteor/internal/engine/memory"
 	"github.com/meteorpush/meteor/internal/hub"
 	"github.com/meteorpush/meteor/internal/outq"
+	"github.com/meteorpush/meteor/internal/reason"
 )
 
 // countingClient is a hub.Client that only counts what it is given, so that
@@ -25,13 +26,12 @@ func (c *countingClient) Deliver(msgs []*engine.Message, _ bool) bool {
 	c.msgs.Add(int64(len(msgs)))
 	return true
 }
-func (c *countingClient) Lagged() {}
-func (c *countingClient) Kick()   {}
+func (c *countingClient) Close(reason.Reason) {}
 
 var _ hub.Client = (*countingClient)(nil)
 
 // fanoutModes are the ways a hub fans out: on the publisher's goroutine
-// (no workers), and on GOMAXPROCS workers for every channel.
+// for every channel, and on GOMAXPROCS workers for every channel.
 var fanoutModes = []struct {
 	name  string
 	start bool
@@ -42,22 +42,26 @@ var fanoutModes = []struct {
 
 // benchHub returns a hub on a memory engine, with its workers started (and
 // every channel queued to them) when start is set.
-func benchHub(b *testing.B, start bool) *hub.Hub {
-	h := hub.New()
-	eng := memory.New(memory.Options{MaxMessages: 250, MaxAge: 2 * time.Hour}, h.Handle)
-	h.SetEngine(eng)
-	if start {
-		h.Start(hub.Options{InlineBelow: -1})
+func benchHub(b *testing.B, workers bool) *hub.Hub {
+	eng := memory.New(engine.Limits{MaxMessages: 250, MaxAge: 2 * time.Hour})
+	inline := 1 << 30
+	if workers {
+		inline = -1
 	}
-	b.Cleanup(func() { h.Close(); eng.Close() })
+	h := hub.New(eng, hub.Options{InlineBelow: inline})
+	h.Start()
+	if err := eng.Start(context.Background(), h); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { eng.Close(context.Background()); h.Close() })
 	return h
 }
 
 func subscribeAll(b *testing.B, h *hub.Hub, clients []hub.Client) {
 	for _, c := range clients {
-		_, activate, err := h.Subscribe(context.Background(), c, []hub.Sub{{Channel: "bench"}}, true)
-		if err != nil {
-			b.Fatal(err)
+		res, activate := h.Subscribe(context.Background(), c, []hub.Sub{{Channel: "bench"}}, true)
+		if res[0].Err != nil {
+			b.Fatal(res[0].Err)
 		}
 		activate()
 	}
@@ -84,7 +88,7 @@ func BenchmarkFanout(b *testing.B) {
 				b.ReportAllocs()
 				b.ResetTimer()
 				for b.Loop() {
-					if _, err := h.Publish(ctx, "bench", text); err != nil {
+					if _, err := h.Publish(ctx, engine.Publication{Channel: "bench", Text: text}); err != nil {
 						b.Fatal(err)
 					}
 				}
@@ -121,8 +125,7 @@ func (c *sockClient) Deliver(msgs []*engine.Message, _ bool) bool {
 	}
 	return ok
 }
-func (c *sockClient) Lagged() {}
-func (c *sockClient) Kick()   {}
+func (c *sockClient) Close(reason.Reason) {}
 
 // BenchmarkFanoutTCP measures whole fan-outs over n loopback TCP
 // connections: an op publishes one 200-byte message and waits until every
@@ -159,7 +162,7 @@ func benchFanoutTCP(b *testing.B, start bool, n int) {
 		readers[i] = rc
 		out := outq.New(sc, outq.Options{})
 		clients[i] = &sockClient{out: out}
-		b.Cleanup(func() { out.Close(outq.ServerShutdown); rc.Close() })
+		b.Cleanup(func() { out.Close(reason.ServerShutdown); rc.Close() })
 	}
 	h := benchHub(b, start)
 	subscribeAll(b, h, clients)
@@ -184,7 +187,7 @@ func benchFanoutTCP(b *testing.B, start bool, n int) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
-		if _, err := h.Publish(ctx, "bench", text); err != nil {
+		if _, err := h.Publish(ctx, engine.Publication{Channel: "bench", Text: text}); err != nil {
 			b.Fatal(err)
 		}
 		h.Flush()
