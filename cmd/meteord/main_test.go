@@ -295,18 +295,22 @@ func TestSignals(t *testing.T) {
 	s2 := p.subscribe("/push/two/mine/c")
 	s2.expect("H\nc=0\n")
 	eventually(t, "two subscribers", func() bool { return p.ctlCmd("COUNTSUBSCRIBERS c") == "OK 2\r\n" })
-	if got := p.ctlCmd("ADDMESSAGE c hello"); got != "OK\t1\r\n" {
-		t.Fatalf("ADDMESSAGE: %q", got)
+	got := p.ctlCmd("ADDMESSAGE c hello")
+	id, ok := strings.CutSuffix(strings.TrimPrefix(got, "OK\t"), "\r\n")
+	if n, err := strconv.ParseUint(id, 10, 64); !ok || err != nil || n < uint64(time.Now().Add(-time.Hour).UnixMicro()) {
+		// Ids come from the clock (microseconds), so that they keep
+		// growing across a restart.
+		t.Fatalf("ADDMESSAGE: %q, want OK and an id of the clock's microseconds", got)
 	}
-	s1.expect("A:1:hello\n")
-	s2.expect("B:1:hello\n")
+	s1.expect("A:" + id + ":hello\n")
+	s2.expect("B:" + id + ":hello\n")
 
 	// A reload that fails keeps the running configuration.
 	os.WriteFile(conf, []byte("NoSuchSetting 1\n"), 0o644)
 	p.signal(syscall.SIGHUP)
 	p.waitLog("reload refused")
 	s3 := p.subscribe("/push/three/mine/c.h")
-	s3.expect("H\nc=1\nB:1:hello\n")
+	s3.expect("H\nc=" + id + "\nB:" + id + ":hello\n")
 	writeConf("B")
 
 	// USR1: histories cleared, subscribers stay.

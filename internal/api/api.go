@@ -20,12 +20,16 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
 
+	"github.com/meteorpush/meteor/internal/engine"
 	"github.com/meteorpush/meteor/internal/hub"
+	"github.com/meteorpush/meteor/internal/logx"
 	"github.com/meteorpush/meteor/internal/metrics"
+	"github.com/meteorpush/meteor/internal/reason"
 	"github.com/meteorpush/meteor/internal/stats"
 )
 
@@ -41,6 +45,9 @@ type Limits struct {
 	// MaxHistory is the most messages GET /api/channels/{channel} returns:
 	// MaxMessagesPerChannel, since no channel holds more.
 	MaxHistory int
+	// PublishTimeout bounds a publish's engine call (PublishTimeout); 0
+	// means 5 seconds.
+	PublishTimeout time.Duration
 }
 
 // Options configure a Server.
@@ -71,16 +78,19 @@ type Options struct {
 
 // Server serves the HTTP API.
 type Server struct {
-	hub     *hub.Hub
-	stats   *stats.Stats
-	met     *metrics.Metrics
-	log     *slog.Logger
-	token   [sha256.Size]byte // sha256 of the token, compared in constant time
-	auth    bool              // a token is required
-	limits  atomic.Pointer[Limits]
-	ready   atomic.Bool
-	mux     *http.ServeMux
-	httpSrv *http.Server
+	hub    *hub.Hub
+	stats  *stats.Stats
+	met    *metrics.Metrics
+	log    *slog.Logger
+	token  [sha256.Size]byte // sha256 of the token, compared in constant time
+	auth   bool              // a token is required
+	limits atomic.Pointer[Limits]
+	ready  atomic.Bool
+	// engineLog keeps the log of failed engine calls, which a failing
+	// store makes for every request at once, to one line a second.
+	engineLog logx.Limiter
+	mux       *http.ServeMux
+	httpSrv   *http.Server
 
 	origins       string
 	dashboardPort atomic.Int64
@@ -279,13 +289,27 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
-func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	if !s.ready.Load() {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready"})
 		return
 	}
+	if hc, ok := s.hub.Engine().(engine.HealthChecker); ok {
+		ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
+		err := hc.Ready(ctx)
+		cancel()
+		if err != nil {
+			s.engineLog.Warn(s.log, "not ready: the engine", "err", err)
+			w.Header().Set("Retry-After", strconv.Itoa(engine.RetryAfter()))
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "reason": reason.StoreUnavailable.String()})
+			return
+		}
+	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
+
+// readyTimeout bounds the engine's health check of one /readyz.
+const readyTimeout = 2 * time.Second
 
 // writeJSON writes v as the JSON response body with the given status.
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -22,6 +22,7 @@ type channelInfo struct {
 	Messages    int    `json:"messages"`
 	Subscribers int    `json:"subscribers"`
 	LastID      uint64 `json:"lastId"`
+	Epoch       string `json:"epoch,omitempty"`
 }
 
 // message is a stored message as the API shows it: the same object the
@@ -49,7 +50,7 @@ func (s *Server) channels(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]channelInfo, len(chans))
 	for i, c := range chans {
-		out[i] = channelInfo{Name: c.Name, Messages: c.Messages, Subscribers: c.Subscribers, LastID: c.LastID}
+		out[i] = channelInfo{Name: c.Name, Messages: c.Messages, Subscribers: c.Subscribers, LastID: c.Last}
 	}
 	writeJSON(w, http.StatusOK, map[string][]channelInfo{"channels": out})
 }
@@ -63,13 +64,17 @@ func (s *Server) lookup(ctx context.Context, w http.ResponseWriter, name string,
 		fail(w, err)
 		return h, 0, false
 	}
-	h, err := s.hub.Engine().History(ctx, name, engine.Query{Kind: engine.QueryLast, Last: n})
+	hs, err := s.hub.Engine().History(ctx, engine.HistoryRequest{Channel: name, Query: engine.Query{Kind: engine.QueryLast, Last: n}})
+	if err == nil && len(hs) != 1 {
+		err = fmt.Errorf("the engine answered one history request with %d", len(hs))
+	}
 	if err != nil {
 		s.failEngine(w, "reading the history", err)
 		return h, 0, false
 	}
+	h = hs[0]
 	subs = s.hub.CountSubscribers(name)
-	if h.Count == 0 && h.Trimmed == 0 && subs == 0 {
+	if h.Stream.Count == 0 && h.Stream.Trimmed == 0 && subs == 0 {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no channel %q", name))
 		return h, 0, false
 	}
@@ -94,8 +99,8 @@ func (s *Server) channel(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := channelDetail{
-		channelInfo: channelInfo{Name: name, Messages: h.Count, Subscribers: subs, LastID: h.LastID},
-		FirstID:     h.FirstID,
+		channelInfo: channelInfo{Name: name, Messages: h.Stream.Count, Subscribers: subs, LastID: h.Stream.Last, Epoch: h.Stream.Epoch},
+		FirstID:     h.Stream.First,
 		History:     make([]message, len(h.Messages)),
 	}
 	for i, m := range h.Messages {
@@ -115,8 +120,8 @@ func (s *Server) clearChannel(w http.ResponseWriter, r *http.Request) {
 		s.failEngine(w, "clearing the history", err)
 		return
 	}
-	s.log.Info("history cleared", "channel", name, "messages", h.Count, "by", r.RemoteAddr)
-	writeJSON(w, http.StatusOK, map[string]any{"channel": name, "cleared": h.Count})
+	s.log.Info("history cleared", "channel", name, "messages", h.Stream.Count, "by", r.RemoteAddr)
+	writeJSON(w, http.StatusOK, map[string]any{"channel": name, "cleared": h.Stream.Count})
 }
 
 // closeChannel serves POST /api/channels/{channel}/close.
@@ -125,7 +130,13 @@ func (s *Server) closeChannel(w http.ResponseWriter, r *http.Request) {
 	if _, _, ok := s.lookup(r.Context(), w, name, 0); !ok {
 		return
 	}
-	n := s.hub.Kick(name)
+	n, err := s.hub.Kick(r.Context(), name)
+	if err != nil {
+		// This node's subscribers were closed; the other nodes could not
+		// be told.
+		s.failEngine(w, "closing the channel on every node", err)
+		return
+	}
 	s.log.Info("channel closed", "channel", name, "subscribers", n, "by", r.RemoteAddr)
 	writeJSON(w, http.StatusOK, map[string]any{"channel": name, "closed": n})
 }

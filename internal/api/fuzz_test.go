@@ -4,7 +4,7 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/meteorpush/meteor/internal/controller"
+	"github.com/meteorpush/meteor/internal/channel"
 )
 
 // FuzzPublishBody feeds parsePublishBody arbitrary bodies: it must never
@@ -32,7 +32,7 @@ func FuzzPublishBody(f *testing.F) {
 			t.Fatalf("%d items accepted", len(items))
 		}
 		for i, it := range items {
-			if !controller.ValidChannelName(it.Channel) {
+			if !channel.Valid(it.Channel) {
 				t.Fatalf("items[%d]: invalid channel %q accepted", i, it.Channel)
 			}
 			if len(it.Text) > limit {

@@ -62,6 +62,7 @@ func start(t *testing.T, edit func(*config.Config)) *testServer {
 	if err != nil {
 		t.Fatalf("server.New: %v", err)
 	}
+	testkit.DenseIDs(srv.Engine())
 	if err := srv.Start(); err != nil {
 		t.Fatalf("Start: %v", err)
 	}

@@ -9,12 +9,18 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
-	"github.com/meteorpush/meteor/internal/controller"
+	"github.com/meteorpush/meteor/internal/channel"
 	"github.com/meteorpush/meteor/internal/engine"
+	"github.com/meteorpush/meteor/internal/reason"
 	"github.com/meteorpush/meteor/internal/stats"
 )
+
+// defaultPublishTimeout is Limits.PublishTimeout's default.
+const defaultPublishTimeout = 5 * time.Second
 
 // maxBatch is the most messages one POST /api/publish may carry.
 const maxBatch = 1000
@@ -53,8 +59,8 @@ type published struct {
 // checkChannel returns a 400 error when name is not a channel name
 // subscribers can ask for.
 func checkChannel(name string) error {
-	if !controller.ValidChannelName(name) {
-		return badRequest("invalid channel name %q: use one or more of A-Z, a-z, 0-9, _, %% and -", name)
+	if !channel.Valid(name) {
+		return badRequest("invalid channel name %q: %s", name, channel.Rule)
 	}
 	return nil
 }
@@ -223,14 +229,30 @@ func fail(w http.ResponseWriter, err error) {
 	}
 }
 
-// failEngine answers a request that the engine refused.
-func (s *Server) failEngine(w http.ResponseWriter, what string, err error) {
-	if errors.Is(err, engine.ErrClosed) {
-		writeError(w, http.StatusServiceUnavailable, "the server is shutting down")
-		return
+// failEngine answers a request that the engine refused: 503 with a
+// jittered Retry-After when the store cannot be reached (or the server is
+// shutting down), 500 otherwise. The body never carries the engine's text,
+// which goes to the log, rate-limited. extra, when not nil, is added to
+// the body (a batch's results so far).
+func (s *Server) failEngine(w http.ResponseWriter, what string, err error, extra ...any) {
+	body := map[string]any{}
+	status := http.StatusInternalServerError
+	switch {
+	case errors.Is(err, engine.ErrClosed) && !s.ready.Load():
+		status, body["error"] = http.StatusServiceUnavailable, "the server is shutting down"
+	case engine.Unavailable(err):
+		status, body["error"] = http.StatusServiceUnavailable, what+": store unavailable"
+		body["reason"] = reason.StoreUnavailable.String()
+		w.Header().Set("Retry-After", strconv.Itoa(engine.RetryAfter()))
+	default:
+		body["error"] = what + " failed"
+		body["reason"] = reason.ServerError.String()
 	}
-	s.log.Error(what, "err", err)
-	writeError(w, http.StatusInternalServerError, what+": "+err.Error())
+	for i := 0; i+1 < len(extra); i += 2 {
+		body[extra[i].(string)] = extra[i+1]
+	}
+	s.engineLog.Warn(s.log, "api: "+what+" failed", "status", status, "err", err)
+	writeJSON(w, status, body)
 }
 
 // publish publishes items in order and counts them. On an engine error it
@@ -241,19 +263,25 @@ func (s *Server) publish(ctx context.Context, items []item) ([]published, error)
 	if !s.ready.Load() {
 		return nil, engine.ErrClosed
 	}
-	out := make([]published, 0, len(items))
-	defer func() {
-		s.stats.Add(stats.UniqueMessages, int64(len(out)))
-		s.met.Published(len(out))
-	}()
-	for _, it := range items {
-		m, err := s.hub.Publish(ctx, it.Channel, it.Text)
-		if err != nil {
-			return out, err
-		}
-		out = append(out, published{ID: m.ID, Channel: m.Channel, Time: m.Time.UnixMilli()})
+	pubs := make([]engine.Publication, len(items))
+	for i, it := range items {
+		pubs[i] = engine.Publication{Channel: it.Channel, Text: it.Text}
 	}
-	return out, nil
+	timeout := s.limits.Load().PublishTimeout
+	if timeout <= 0 {
+		timeout = defaultPublishTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	// One engine call for the whole batch: one round trip to a store.
+	msgs, err := s.hub.Publish(ctx, pubs...)
+	out := make([]published, len(msgs))
+	for i, m := range msgs {
+		out[i] = published{ID: m.ID, Channel: m.Channel, Time: m.Time.UnixMilli()}
+	}
+	s.stats.Add(stats.UniqueMessages, int64(len(out)))
+	s.met.Published(len(out))
+	return out, err
 }
 
 // publishOne serves POST /api/channels/{channel}/messages.
@@ -309,7 +337,9 @@ func (s *Server) publishBatch(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := s.publish(r.Context(), items)
 	if err != nil {
-		s.failEngine(w, "publishing", err)
+		// What was published stays published: the client is told which,
+		// so that it retries only the rest.
+		s.failEngine(w, "publishing", err, "results", res, "published", len(res))
 		return
 	}
 	writeJSON(w, http.StatusCreated, map[string][]published{"results": res})

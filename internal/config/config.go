@@ -107,6 +107,8 @@ type Config struct {
 	HeartbeatInterval      int    // seconds between heartbeats on SSE, NDJSON, WebSocket
 	SSERetry               int    // milliseconds, the SSE retry: hint
 	LongPollTimeout        int    // seconds a JSON long-poll may wait
+	SubscribeTimeout       int    // seconds a subscription waits for the engine
+	PublishTimeout         int    // seconds a publish waits for the engine
 	MaxMessageBytes        int    // largest message text the HTTP API accepts
 	SubscriberNoDelay      bool   // TCP_NODELAY on subscriber connections
 	GCPercent              int    // the garbage collector's target (GOGC), 50; 0 = the GOGC environment variable

@@ -40,6 +40,8 @@ func TestDefaults(t *testing.T) {
 		HeartbeatInterval:            15,
 		SSERetry:                     3000,
 		LongPollTimeout:              30,
+		SubscribeTimeout:             5,
+		PublishTimeout:               5,
 		MaxMessageBytes:              65536,
 		SubscriberNoDelay:            true,
 		GCPercent:                    50,

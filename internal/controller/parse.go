@@ -3,6 +3,8 @@ package controller
 import (
 	"bytes"
 	"errors"
+
+	"github.com/meteorpush/meteor/internal/channel"
 )
 
 // Kind is the verb of a controller command.
@@ -38,7 +40,7 @@ type Command struct {
 	Kind Kind
 	// Channel is the channel name of ADDMESSAGE and COUNTSUBSCRIBERS, empty
 	// otherwise. A Command returned by ParseCommand always has a channel that
-	// satisfies ValidChannelName.
+	// satisfies channel.Valid.
 	Channel string
 	// Text is the message of ADDMESSAGE, byte for byte; it may be empty but
 	// is never nil for ADDMESSAGE. ParseCommand returns a slice of its input,
@@ -71,25 +73,6 @@ func isSpace(c byte) bool {
 	return c == ' ' || c == '\t' || c == '\n' || c == '\f' || c == '\r'
 }
 
-// ValidChannelName reports whether name is a channel name that subscribers
-// can ask for: one or more of A-Z, a-z, 0-9, '_', '%' and '-'.
-func ValidChannelName(name string) bool {
-	if name == "" {
-		return false
-	}
-	for i := 0; i < len(name); i++ {
-		if !channelByte(name[i]) {
-			return false
-		}
-	}
-	return true
-}
-
-func channelByte(c byte) bool {
-	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
-		c == '_' || c == '%' || c == '-'
-}
-
 // ParseCommand parses one command line, given without its LF or CRLF.
 //
 // The rules are those of Meteor 1.06. Verbs are case-sensitive and must be
@@ -111,7 +94,7 @@ func ParseCommand(line []byte) (Command, error) {
 		if !ok || len(rest) == 0 || !isSpace(rest[0]) {
 			return Command{}, ErrSyntax
 		}
-		if !validChannelBytes(ch) {
+		if !channel.ValidBytes(ch) {
 			return Command{}, ErrInvalidChannel
 		}
 		return Command{Kind: AddMessage, Channel: string(ch), Text: rest[1:len(rest):len(rest)]}, nil
@@ -120,7 +103,7 @@ func ParseCommand(line []byte) (Command, error) {
 		if !ok || len(rest) != 0 {
 			return Command{}, ErrSyntax
 		}
-		if !validChannelBytes(ch) {
+		if !channel.ValidBytes(ch) {
 			return Command{}, ErrInvalidChannel
 		}
 		return Command{Kind: CountSubscribers, Channel: string(ch)}, nil
@@ -155,15 +138,6 @@ func channelArg(b []byte) (ch, rest []byte, ok bool) {
 	return b[i:j], b[j:], true
 }
 
-func validChannelBytes(b []byte) bool {
-	for _, c := range b {
-		if !channelByte(c) {
-			return false
-		}
-	}
-	return len(b) > 0
-}
-
 // AppendText appends the command in its canonical form, without a line
 // ending, to b: single spaces between the words, and for SHOWSTATS nothing
 // after the verb. Parsing the result gives back c. It reports ErrSyntax for
@@ -172,7 +146,7 @@ func validChannelBytes(b []byte) bool {
 func (c Command) AppendText(b []byte) ([]byte, error) {
 	switch c.Kind {
 	case AddMessage:
-		if !ValidChannelName(c.Channel) {
+		if !channel.Valid(c.Channel) {
 			return b, ErrInvalidChannel
 		}
 		if bytes.IndexByte(c.Text, '\n') >= 0 {
@@ -183,7 +157,7 @@ func (c Command) AppendText(b []byte) ([]byte, error) {
 		b = append(b, ' ')
 		return append(b, c.Text...), nil
 	case CountSubscribers:
-		if !ValidChannelName(c.Channel) {
+		if !channel.Valid(c.Channel) {
 			return b, ErrInvalidChannel
 		}
 		b = append(b, "COUNTSUBSCRIBERS "...)

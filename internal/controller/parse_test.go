@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"testing"
+
+	"github.com/meteorpush/meteor/internal/channel"
 )
 
 func TestParseCommand(t *testing.T) {
@@ -147,7 +149,7 @@ func FuzzParseCommand(f *testing.F) {
 			return
 		}
 		if cmd.Kind == AddMessage || cmd.Kind == CountSubscribers {
-			if !ValidChannelName(cmd.Channel) {
+			if !channel.Valid(cmd.Channel) {
 				t.Fatalf("ParseCommand(%q) accepted channel %q", line, cmd.Channel)
 			}
 		} else if cmd.Channel != "" || cmd.Text != nil {

@@ -20,18 +20,22 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
+	"github.com/meteorpush/meteor/internal/engine"
+	"github.com/meteorpush/meteor/internal/logx"
 	"github.com/meteorpush/meteor/internal/stats"
 )
 
 // Backend is what the controller needs from the hub.
 type Backend interface {
-	// Publish stores text as a new message of channel, creating the channel
-	// if need be, delivers it to the channel's subscribers, and returns the
-	// message's id. Publish owns text: the controller never touches it again.
-	Publish(channel string, text []byte) (id uint64, err error)
+	// Publish stores pubs, in order, as new messages of their channels and
+	// delivers them to the channels' subscribers, in one engine call (the
+	// ADDMESSAGE lines a client pipelined come as one batch). It returns
+	// the messages published, in order; on error, those published before
+	// it. An error wrapping engine.ErrUnavailable means the store could
+	// not be reached.
+	Publish(ctx context.Context, pubs []engine.Publication) ([]*engine.Message, error)
 	// CountSubscribers returns the number of persistent subscribers of
 	// channel, 0 for an unknown channel. It must not create the channel.
 	CountSubscribers(channel string) int
@@ -54,6 +58,11 @@ var ErrServerClosed = fmt.Errorf("controller: server closed: %w", net.ErrClosed)
 const (
 	DefaultMaxLine      = 65536
 	DefaultWriteTimeout = 120 * time.Second // Meteor 1.06's CONNECTION_WRITE_TIMEOUT
+	// DefaultPublishTimeout is PublishTimeout's default.
+	DefaultPublishTimeout = 5 * time.Second
+	// maxPipelined is the most ADDMESSAGE lines published in one
+	// Backend.Publish.
+	maxPipelined = 256
 )
 
 const (
@@ -91,15 +100,18 @@ type Server struct {
 	// ChannelCount returns SHOWSTATS' channel_count; nil means
 	// len(Backend.ListChannels()).
 	ChannelCount func() int
+	// PublishTimeout bounds each Backend.Publish; 0 means
+	// DefaultPublishTimeout.
+	PublishTimeout time.Duration
 
 	initOnce sync.Once
 	stats    *stats.Stats
 	log      *slog.Logger
 	// The limiters keep warnings that clients can cause to one a second
 	// each.
-	udpLog     logLimiter    // malformed datagrams
-	lineLog    logLimiter    // lines over MaxLine
-	publishLog logLimiter    // Backend.Publish errors
+	udpLog     logx.Limiter  // malformed datagrams
+	lineLog    logx.Limiter  // lines over MaxLine
+	publishLog logx.Limiter  // Backend.Publish errors
 	done       chan struct{} // closed when Shutdown begins
 
 	mu           sync.Mutex
@@ -131,6 +143,13 @@ func (s *Server) maxLine() int {
 		return s.MaxLine
 	}
 	return DefaultMaxLine
+}
+
+func (s *Server) publishTimeout() time.Duration {
+	if s.PublishTimeout > 0 {
+		return s.PublishTimeout
+	}
+	return DefaultPublishTimeout
 }
 
 func (s *Server) writeTimeout() time.Duration {
@@ -329,6 +348,9 @@ type conn struct {
 	r      *bufio.Reader
 	w      *bufio.Writer
 	long   []byte // accumulates a line longer than r's buffer
+	// pending are the ADDMESSAGE lines read but not yet published: the
+	// lines a client pipelined are published in one Backend call.
+	pending []engine.Publication
 }
 
 // countingReader counts the bytes read as total_inbound_bytes.
@@ -400,15 +422,17 @@ func (c *conn) loop() (closeReason, error) {
 		// Reply to everything answered so far before waiting for input, and
 		// only then: a pipelined batch gets one write.
 		if !c.lineBuffered() {
+			c.publishPending()
 			if err := c.w.Flush(); err != nil {
 				return closeWriteError, err
 			}
 		}
 		line, err := c.readLine()
 		if err != nil {
+			c.publishPending()
 			switch {
 			case errors.Is(err, ErrLineTooLong):
-				s.lineLog.warn(s.log, "controller: line too long, closing connection",
+				s.lineLog.Warn(s.log, "controller: line too long, closing connection",
 					"remote", c.remote, "max", s.maxLine())
 				c.w.WriteString("ERR Line too long\r\n")
 				return closeLineTooLong, c.w.Flush()
@@ -489,6 +513,15 @@ func (c *conn) lingeringClose() {
 func (c *conn) handle(line []byte) (quit bool) {
 	s := c.srv
 	cmd, err := ParseCommand(line)
+	if err == nil && cmd.Kind == AddMessage {
+		c.pending = append(c.pending, engine.Publication{Channel: cmd.Channel, Text: string(cmd.Text)})
+		if len(c.pending) >= maxPipelined {
+			c.publishPending()
+		}
+		return false
+	}
+	// Replies keep the order of the lines.
+	c.publishPending()
 	if err != nil {
 		if s.log.Enabled(context.Background(), slog.LevelDebug) {
 			s.log.Debug("controller: bad command", "remote", c.remote, "err", err,
@@ -499,16 +532,6 @@ func (c *conn) handle(line []byte) (quit bool) {
 	}
 	b := c.w.AvailableBuffer()
 	switch cmd.Kind {
-	case AddMessage:
-		id, err := s.Backend.Publish(cmd.Channel, bytes.Clone(cmd.Text))
-		if err != nil {
-			s.publishLog.warn(s.log, "controller: publish failed", "remote", c.remote, "channel", cmd.Channel, "err", err)
-			c.w.WriteString(errorReply(err))
-			return false
-		}
-		b = append(b, "OK\t"...)
-		b = strconv.AppendUint(b, id, 10)
-		b = append(b, "\r\n"...)
 	case CountSubscribers:
 		b = append(b, "OK "...)
 		b = strconv.AppendInt(b, int64(s.Backend.CountSubscribers(cmd.Channel)), 10)
@@ -553,6 +576,54 @@ func (s *Server) appendStats(b []byte) []byte {
 		b = append(b, "\r\n"...)
 	}
 	return append(b, "--EOT--\r\n"...)
+}
+
+// publishPending publishes the pending ADDMESSAGE lines in one Backend
+// call and writes their replies, in order: OK and the id for each message
+// published, the ERR line of the error for the others.
+func (c *conn) publishPending() {
+	if len(c.pending) == 0 {
+		return
+	}
+	s := c.srv
+	ctx, cancel := context.WithTimeout(context.Background(), s.publishTimeout())
+	msgs, err := s.Backend.Publish(ctx, c.pending)
+	cancel()
+	if err != nil {
+		s.publishLog.Warn(s.log, "controller: publish failed", "remote", c.remote,
+			"lines", len(c.pending), "published", len(msgs), "err", err)
+	}
+	for i := range c.pending {
+		if i >= len(msgs) {
+			c.w.WriteString(publishErrorReply(err))
+			continue
+		}
+		b := c.w.AvailableBuffer()
+		b = append(b, "OK\t"...)
+		b = strconv.AppendUint(b, msgs[i].ID, 10)
+		b = append(b, "\r\n"...)
+		c.w.Write(b)
+	}
+	clear(c.pending)
+	c.pending = c.pending[:0]
+	if cap(c.pending) > maxPipelined {
+		c.pending = nil
+	}
+}
+
+// publishErrorReply returns the ERR line of a failed publish: a store
+// that cannot be reached says so (the publisher retries later), a server
+// shutting down too; another error gives its text.
+func publishErrorReply(err error) string {
+	switch {
+	case err == nil:
+		return "ERR server error\r\n" // the backend published less than asked, without saying why
+	case errors.Is(err, engine.ErrClosed):
+		return "ERR server shutting down\r\n"
+	case engine.Unavailable(err):
+		return "ERR store unavailable\r\n"
+	}
+	return errorReply(err)
 }
 
 // errorReply returns the ERR line for err.
@@ -643,12 +714,12 @@ func (s *Server) handleDatagram(d []byte, addr net.Addr) {
 		}
 	}
 	if len(d) > s.maxLine() {
-		s.udpLog.warn(s.log, "controller: udp datagram too long, dropped", "remote", addr.String(), "len", len(d))
+		s.udpLog.Warn(s.log, "controller: udp datagram too long, dropped", "remote", addr.String(), "len", len(d))
 		return
 	}
 	cmd, err := ParseCommand(d)
 	if err != nil {
-		s.udpLog.warn(s.log, "controller: bad udp datagram, dropped", "remote", addr.String(), "err", err,
+		s.udpLog.Warn(s.log, "controller: bad udp datagram, dropped", "remote", addr.String(), "err", err,
 			"datagram", truncate(d, 80))
 		return
 	}
@@ -658,35 +729,14 @@ func (s *Server) handleDatagram(d []byte, addr net.Addr) {
 		}
 		return
 	}
-	id, err := s.Backend.Publish(cmd.Channel, bytes.Clone(cmd.Text))
-	if err != nil {
-		s.publishLog.warn(s.log, "controller: udp publish failed", "remote", addr.String(), "channel", cmd.Channel, "err", err)
+	ctx, cancel := context.WithTimeout(context.Background(), s.publishTimeout())
+	msgs, err := s.Backend.Publish(ctx, []engine.Publication{{Channel: cmd.Channel, Text: string(cmd.Text)}})
+	cancel()
+	if err != nil || len(msgs) != 1 {
+		s.publishLog.Warn(s.log, "controller: udp publish failed", "remote", addr.String(), "channel", cmd.Channel, "err", err)
 		return
 	}
 	if s.log.Enabled(context.Background(), slog.LevelDebug) {
-		s.log.Debug("controller: udp message added", "remote", addr.String(), "channel", cmd.Channel, "id", id)
+		s.log.Debug("controller: udp message added", "remote", addr.String(), "channel", cmd.Channel, "id", msgs[0].ID)
 	}
-}
-
-// logEvery is the shortest interval between two warnings of a logLimiter.
-const logEvery = time.Second
-
-// logLimiter logs at most one warning per logEvery and counts the rest, so
-// that a flood of bad input does not flood the log. Its zero value is ready.
-type logLimiter struct {
-	last       atomic.Int64 // UnixNano of the last warning logged
-	suppressed atomic.Int64
-}
-
-func (l *logLimiter) warn(log *slog.Logger, msg string, args ...any) {
-	now := time.Now().UnixNano()
-	last := l.last.Load()
-	if now-last < int64(logEvery) || !l.last.CompareAndSwap(last, now) {
-		l.suppressed.Add(1)
-		return
-	}
-	if n := l.suppressed.Swap(0); n > 0 {
-		args = append(args, "suppressed", n)
-	}
-	log.Warn(msg, args...)
 }

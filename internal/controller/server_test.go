@@ -18,6 +18,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/meteorpush/meteor/internal/engine"
 	"github.com/meteorpush/meteor/internal/stats"
 	"github.com/meteorpush/meteor/internal/testkit"
 )
@@ -31,6 +32,7 @@ func TestMain(m *testing.M) {
 type fakeBackend struct {
 	mu     sync.Mutex
 	nextID uint64
+	calls  int
 	msgs   map[string][][]byte
 	subs   map[string]int
 }
@@ -39,19 +41,33 @@ func newFakeBackend() *fakeBackend {
 	return &fakeBackend{msgs: map[string][][]byte{}, subs: map[string]int{}}
 }
 
-func (b *fakeBackend) Publish(channel string, text []byte) (uint64, error) {
-	switch channel {
-	case "panic":
-		panic("fake backend panics on purpose")
-	case "fail":
-		return 0, errors.New("store full\r\ntry later")
-	}
+func (b *fakeBackend) Publish(ctx context.Context, pubs []engine.Publication) ([]*engine.Message, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	id := b.nextID
-	b.nextID++
-	b.msgs[channel] = append(b.msgs[channel], text)
-	return id, nil
+	b.calls++
+	var out []*engine.Message
+	for _, p := range pubs {
+		switch p.Channel {
+		case "panic":
+			panic("fake backend panics on purpose")
+		case "fail":
+			return out, errors.New("store full\r\ntry later")
+		case "down":
+			return out, fmt.Errorf("redis: %w", engine.ErrUnavailable)
+		}
+		id := b.nextID
+		b.nextID++
+		b.msgs[p.Channel] = append(b.msgs[p.Channel], []byte(p.Text))
+		out = append(out, &engine.Message{Channel: p.Channel, ID: id, Text: p.Text})
+	}
+	return out, nil
+}
+
+// publishCalls returns the number of Publish calls so far.
+func (b *fakeBackend) publishCalls() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.calls
 }
 
 func (b *fakeBackend) CountSubscribers(channel string) int {
@@ -190,6 +206,7 @@ func TestCommands(t *testing.T) {
 		{name: "glued", in: "ADDMESSAGEdemo x\r\n", out: "ERR Invalid command syntax\r\n"},
 		{name: "bad channel", in: "ADDMESSAGE de.mo x\r\n", out: "ERR Invalid channel name\r\n"},
 		{name: "backend error", in: "ADDMESSAGE fail x\r\n", out: "ERR store full  try later\r\n"},
+		{name: "store unavailable", in: "ADDMESSAGE down x\r\n", out: "ERR store unavailable\r\n"},
 		{name: "count", in: "COUNTSUBSCRIBERS watched\r\n", out: "OK 3\r\n"},
 		{name: "count unknown", in: "COUNTSUBSCRIBERS demo\n", out: "OK 0\r\n"},
 		{name: "count two words", in: "COUNTSUBSCRIBERS a b\r\n", out: "ERR Invalid command syntax\r\n"},
@@ -781,4 +798,24 @@ func TestShutdownDeadline(t *testing.T) {
 	if n := srv.Stats.Get(stats.CurrentControllers); n != 0 {
 		t.Fatalf("current_controllers = %d after Shutdown returned", n)
 	}
+}
+
+// TestPipelinedPublishOneCall: ADDMESSAGE lines that arrive together are
+// published in one Backend call, and the replies keep the order of the
+// lines, a COUNTSUBSCRIBERS among them included; a failed batch fails its
+// lines, not the ones before it.
+func TestPipelinedPublishOneCall(t *testing.T) {
+	be := newFakeBackend()
+	addr := start(t, newServer(be))
+	c := dial(t, addr)
+	send(t, c, "ADDMESSAGE a 1\r\nADDMESSAGE b 2\r\nADDMESSAGE a 3\r\nCOUNTSUBSCRIBERS a\r\nADDMESSAGE a 4\r\n")
+	expect(t, c, "OK\t0\r\nOK\t1\r\nOK\t2\r\nOK 0\r\nOK\t3\r\n")
+	if n := be.publishCalls(); n != 2 {
+		t.Errorf("%d Publish calls for two runs of pipelined lines, want 2", n)
+	}
+	if got := be.texts("a"); !slices.Equal(got, []string{"1", "3", "4"}) {
+		t.Errorf("a holds %q", got)
+	}
+	send(t, c, "ADDMESSAGE a 5\r\nADDMESSAGE down x\r\nADDMESSAGE a 6\r\n")
+	expect(t, c, "OK\t4\r\nERR store unavailable\r\nERR store unavailable\r\n")
 }

@@ -116,6 +116,14 @@ func (m *Metrics) GaugeFunc(name, help string, f func() float64) {
 	}
 }
 
+// CounterFunc registers a counter whose value f reads at scrape time from
+// a count kept elsewhere (the hub's resyncs, say).
+func (m *Metrics) CounterFunc(name, help string, f func() float64) {
+	if m != nil {
+		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, f))
+	}
+}
+
 // For returns the collectors of one transport (one of the names above), or
 // nil for an unknown name or a nil m.
 func (m *Metrics) For(transport string) *Transport {

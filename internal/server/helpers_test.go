@@ -17,6 +17,8 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/meteorpush/meteor/internal/config"
+	"github.com/meteorpush/meteor/internal/engine"
+	"github.com/meteorpush/meteor/internal/engine/memory"
 	"github.com/meteorpush/meteor/internal/testkit"
 )
 
@@ -47,13 +49,24 @@ func testConfig() *config.Config { return testkit.Config() }
 // shuts it down when the test ends.
 func start(t *testing.T, edit func(*config.Config)) *testServer {
 	t.Helper()
+	return startOn(t, nil, edit)
+}
+
+// startOn is start on eng (nil: the memory engine, numbering 1, 2, 3).
+func startOn(t *testing.T, eng engine.Engine, edit func(*config.Config)) *testServer {
+	t.Helper()
 	cfg := testConfig()
 	if edit != nil {
 		edit(cfg)
 	}
 	buf := &testkit.Log{}
 	logger := slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	srv, err := New(cfg, logger)
+	if eng == nil {
+		m := memory.New(engine.Limits{MaxMessages: cfg.MaxMessagesPerChannel, MaxAge: time.Duration(cfg.MaxMessageAge) * time.Second})
+		m.SetDenseIDs()
+		eng = m
+	}
+	srv, err := NewOn(eng, cfg, logger)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

@@ -118,9 +118,9 @@ func TestModes(t *testing.T) {
 					t.Errorf("COUNTSUBSCRIBERS d = %d, want 1", n)
 				}
 				ts.publish("d", "three")
-				c.expect(tt.msg(3, "d", "three"))
+				c.expect(tt.msg(1, "d", "three")) // each channel numbers its own
 				ts.publish("c", "four")
-				c.expect(tt.msg(4, "c", "four"))
+				c.expect(tt.msg(3, "c", "four"))
 				ts.publish("e", "five") // another channel: nothing
 				c.quiet(100 * time.Millisecond)
 			}

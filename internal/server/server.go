@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -16,8 +17,10 @@ import (
 	"github.com/meteorpush/meteor/internal/api"
 	"github.com/meteorpush/meteor/internal/config"
 	"github.com/meteorpush/meteor/internal/controller"
+	"github.com/meteorpush/meteor/internal/engine"
 	"github.com/meteorpush/meteor/internal/engine/memory"
 	"github.com/meteorpush/meteor/internal/hub"
+	"github.com/meteorpush/meteor/internal/logx"
 	"github.com/meteorpush/meteor/internal/metrics"
 	"github.com/meteorpush/meteor/internal/stats"
 	"github.com/meteorpush/meteor/internal/subscriber"
@@ -29,7 +32,7 @@ type Server struct {
 	log   *slog.Logger
 	stats *stats.Stats
 	hub   *hub.Hub
-	eng   *memory.Engine
+	eng   engine.Engine
 	ctl   *controller.Server
 	sub   *subscriber.Server
 	met   *metrics.Metrics
@@ -42,16 +45,34 @@ type Server struct {
 	udp    net.PacketConn
 	apiLn  net.Listener
 	serves sync.WaitGroup
+	// resetLog keeps the log of the engine's resets to one line a second.
+	resetLog logx.Limiter
 }
 
-// New builds a server from cfg. It opens no socket: Start does.
+// New builds a server from cfg, on the engine cfg chooses. It opens no
+// socket: Start does.
 func New(cfg *config.Config, logger *slog.Logger) (*Server, error) {
+	return NewOn(newEngine(cfg), cfg, logger)
+}
+
+// NewOn builds a server from cfg on eng, which it starts and closes: an
+// engine chosen elsewhere, or one that injects faults in tests.
+func NewOn(eng engine.Engine, cfg *config.Config, logger *slog.Logger) (*Server, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	s := &Server{log: logger, stats: stats.New(), hub: hub.New(), cfg: cfg, met: metrics.New()}
-	s.eng = memory.New(engineOptions(cfg), s.hub.Handle)
-	s.hub.SetEngine(s.eng)
+	s := &Server{log: logger, stats: stats.New(), cfg: cfg, met: metrics.New()}
+	s.eng = eng
+	s.hub = hub.New(s.eng, hub.Options{
+		Node: nodeID(),
+		OnPanic: func(p any, stack []byte) {
+			s.log.Error("panic in a subscriber's delivery; that subscriber is closed", "panic", p, "stack", string(stack))
+		},
+		OnReset: func(channels []string, cause error) {
+			s.resetLog.Warn(s.log, "engine delivery reset; resynchronising from history", "channels", len(channels), "cause", cause)
+		},
+		OnControl: func(cmd engine.Command) { s.sub.HandleControl(cmd) },
+	})
 	if cfg.AdminAPI {
 		a, err := api.New(api.Options{
 			Hub: s.hub, Stats: s.stats, Metrics: s.met, Logger: logger,
@@ -61,20 +82,17 @@ func New(cfg *config.Config, logger *slog.Logger) (*Server, error) {
 			MaxHeaderBytes:    cfg.MaxHeaderBytes,
 		})
 		if err != nil {
-			s.eng.Close()
 			return nil, err
 		}
 		s.api = a
 	}
 	set, err := subscriber.NewSettings(cfg, web.Files())
 	if err != nil {
-		s.eng.Close()
 		return nil, err
 	}
 	s.sub, err = subscriber.New(s.hub, s.stats, logger, set,
 		time.Duration(cfg.RequestTimeout)*time.Second, cfg.MaxHeaderBytes)
 	if err != nil {
-		s.eng.Close()
 		return nil, err
 	}
 	s.sub.Metrics = s.met
@@ -84,24 +102,53 @@ func New(cfg *config.Config, logger *slog.Logger) (*Server, error) {
 		Logger:      logger,
 		MaxLine:     cfg.MaxControllerLine,
 		ShutdownMsg: cfg.ControllerShutdownMsg,
+
+		PublishTimeout: time.Duration(cfg.PublishTimeout) * time.Second,
 	}
-	s.met.GaugeFunc("meteor_channels", "Channels that hold messages or have subscribers on this node.", func() float64 {
-		chans, _ := s.hub.Channels(context.Background())
-		return float64(len(chans))
+	// A scrape never lists the engine's channels (on a shared store that
+	// is a scan): it counts those with subscribers here.
+	s.met.GaugeFunc("meteor_channels", "Channels with subscribers on this node.", func() float64 {
+		return float64(s.hub.LocalChannels())
+	})
+	s.met.CounterFunc("meteor_resyncs_total", "Channel resynchronisations from history after the engine reported that its delivery may have skipped messages.", func() float64 {
+		return float64(s.hub.Resyncs())
+	})
+	s.met.CounterFunc("meteor_fanout_overflows_total", "Fan-out shards whose queue overflowed; their subscribers were closed as slow consumers.", func() float64 {
+		return float64(s.hub.Overflows())
 	})
 	return s, nil
 }
 
 func apiLimits(cfg *config.Config) api.Limits {
-	return api.Limits{MaxMessageBytes: cfg.MaxMessageBytes, MaxHistory: cfg.MaxMessagesPerChannel}
+	return api.Limits{
+		MaxMessageBytes: cfg.MaxMessageBytes,
+		MaxHistory:      cfg.MaxMessagesPerChannel,
+		PublishTimeout:  time.Duration(cfg.PublishTimeout) * time.Second,
+	}
 }
 
-func engineOptions(cfg *config.Config) memory.Options {
-	return memory.Options{
+// newEngine returns the engine cfg chooses: the memory engine, today the
+// only one.
+func newEngine(cfg *config.Config) engine.Engine {
+	return memory.New(engineLimits(cfg))
+}
+
+func engineLimits(cfg *config.Config) engine.Limits {
+	return engine.Limits{
 		MaxMessages: cfg.MaxMessagesPerChannel,
 		MaxAge:      time.Duration(cfg.MaxMessageAge) * time.Second,
 	}
 }
+
+// nodeID names this process in the commands it sends to other nodes: the
+// host name and the process id.
+func nodeID() string {
+	host, _ := os.Hostname()
+	return host + "-" + strconv.Itoa(os.Getpid())
+}
+
+// engineStartTimeout bounds the engine's Start.
+const engineStartTimeout = 30 * time.Second
 
 // listenAddr joins an IP setting ("" or "*" for every interface) and a port.
 func listenAddr(ip string, port int) string {
@@ -142,10 +189,24 @@ func (s *Server) Start() error {
 		}
 	}
 	// The fan-out workers run from before the first subscriber until
-	// Shutdown has let the last one go.
-	s.hub.Start(hub.Options{OnPanic: func(p any, stack []byte) {
-		s.log.Error("panic in a subscriber's delivery; that subscriber is closed", "panic", p, "stack", string(stack))
-	}})
+	// Shutdown has let the last one go; the engine delivers to the hub
+	// from its Start on.
+	s.hub.Start()
+	ctx, cancel := context.WithTimeout(context.Background(), engineStartTimeout)
+	err = s.eng.Start(ctx, s.hub)
+	cancel()
+	if err != nil {
+		s.hub.Close()
+		s.subLn.Close()
+		s.ctlLn.Close()
+		if s.udp != nil {
+			s.udp.Close()
+		}
+		if s.apiLn != nil {
+			s.apiLn.Close()
+		}
+		return fmt.Errorf("engine: %w", err)
+	}
 	s.serve("subscriber", func() error { return s.sub.Serve(s.subLn) })
 	s.serve("controller", func() error { return s.ctl.Serve(s.ctlLn) })
 	if s.udp != nil {
@@ -200,6 +261,9 @@ func (s *Server) Stats() *stats.Stats { return s.stats }
 // Metrics returns the server's metrics.
 func (s *Server) Metrics() *metrics.Metrics { return s.met }
 
+// Engine returns the server's engine.
+func (s *Server) Engine() engine.Engine { return s.eng }
+
 // Hub returns the server's hub.
 func (s *Server) Hub() *hub.Hub { return s.hub }
 
@@ -215,7 +279,9 @@ func (s *Server) Reload(cfg *config.Config) error {
 	old := s.cfg
 	s.cfg = cfg
 	s.mu.Unlock()
-	s.eng.SetOptions(engineOptions(cfg))
+	if ls, ok := s.eng.(engine.LimitSetter); ok {
+		ls.SetLimits(engineLimits(cfg))
+	}
 	s.sub.Reload(set)
 	if s.api != nil {
 		s.api.SetLimits(apiLimits(cfg))
@@ -233,7 +299,12 @@ func (s *Server) Reload(cfg *config.Config) error {
 
 // ClearHistories drops every channel's stored messages (SIGUSR1).
 func (s *Server) ClearHistories() {
-	s.eng.Clear(context.Background(), "")
+	ctx, cancel := context.WithTimeout(context.Background(), engineStartTimeout)
+	defer cancel()
+	if err := s.eng.Clear(ctx, ""); err != nil {
+		s.log.Error("clearing the histories failed", "err", err)
+		return
+	}
 	s.log.Info("histories cleared")
 }
 
@@ -269,21 +340,18 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	errs := []error{subErr, ctlErr, apiErr}
 	s.serves.Wait()
 	s.hub.Close()
-	errs = append(errs, s.eng.Close())
+	errs = append(errs, s.eng.Close(ctx))
 	return errors.Join(errs...)
 }
 
 // backend adapts the hub to the controller.
 type backend struct{ s *Server }
 
-func (b backend) Publish(channel string, text []byte) (uint64, error) {
-	m, err := b.s.hub.Publish(context.Background(), channel, string(text))
-	if err != nil {
-		return 0, err
-	}
-	b.s.stats.Inc(stats.UniqueMessages)
-	b.s.met.Published(1)
-	return m.ID, nil
+func (b backend) Publish(ctx context.Context, pubs []engine.Publication) ([]*engine.Message, error) {
+	msgs, err := b.s.hub.Publish(ctx, pubs...)
+	b.s.stats.Add(stats.UniqueMessages, int64(len(msgs)))
+	b.s.met.Published(len(msgs))
+	return msgs, err
 }
 
 func (b backend) CountSubscribers(channel string) int { return b.s.hub.CountSubscribers(channel) }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/meteorpush/meteor/internal/config"
+	"github.com/meteorpush/meteor/internal/engine"
 )
 
 // TestChannelSuffixes checks the backlog that each channel suffix asks for,
@@ -17,12 +18,12 @@ func TestChannelSuffixes(t *testing.T) {
 	for i := range 5 {
 		ts.publish("c", "m"+string(rune('1'+i))) // ids 1..5
 	}
-	ts.publish("d", "d6") // id 6
+	ts.publish("d", "d6") // id 1 of d; "6" below
 	all := func(ids ...int) string {
 		var b strings.Builder
 		for _, id := range ids {
 			if id == 6 {
-				b.WriteString(scriptMsg(6, "d", "d6"))
+				b.WriteString(scriptMsg(1, "d", "d6"))
 			} else {
 				b.WriteString(scriptMsg(uint64(id), "c", "m"+string(rune('0'+id))))
 			}
@@ -47,10 +48,10 @@ func TestChannelSuffixes(t *testing.T) {
 		{"c.h", infoC + all(1, 2, 3, 4, 5)},
 		{"c.H", infoC + all(1, 2, 3, 4, 5)},
 		// Several channels: the infos in URL order, then each backlog.
-		{"d.h/c.b1", scriptInfo("d", 6) + infoC + all(6, 5)},
-		{"c.b1/d.h/", infoC + scriptInfo("d", 6) + all(5, 6)},
+		{"d.h/c.b1", scriptInfo("d", 1) + infoC + all(6, 5)},
+		{"c.b1/d.h/", infoC + scriptInfo("d", 1) + all(5, 6)},
 		// A channel named twice keeps its place and its last element.
-		{"c.b1/d/c.b2", infoC + scriptInfo("d", 6) + all(4, 5)},
+		{"c.b1/d/c.b2", infoC + scriptInfo("d", 1) + all(4, 5)},
 		// Empty elements and a trailing slash are skipped.
 		{"c.b1//", infoC + all(5)},
 		{"c.b1?x=/d.h&nc=2", infoC + all(5)},
@@ -221,8 +222,8 @@ func TestListChannels(t *testing.T) {
 		t.Errorf("LISTCHANNELS = %q, want %q", got, want)
 	}
 	ts.publish("a", "y")
-	a.expect(scriptMsg(2, "a", "y"))
-	a2.expect(scriptMsg(2, "a", "y"))
+	a.expect(scriptMsg(1, "a", "y"))
+	a2.expect(scriptMsg(1, "a", "y"))
 	a2.expectEOF()
 	ts.waitCount("a", 1)
 	a.nc.Close()
@@ -284,10 +285,10 @@ func TestClearHistories(t *testing.T) {
 		t.Errorf("history after clear: %q", got)
 	}
 	id := ts.publish("c", "after")
-	if id != 3 {
-		t.Errorf("id after clear = %d, want 3: ids never repeat", id)
+	if id != 2 {
+		t.Errorf("id after clear = %d, want 2: ids never repeat", id)
 	}
-	s.expect(scriptMsg(3, "c", "after"))
+	s.expect(scriptMsg(2, "c", "after"))
 }
 
 // TestEscaping: text reaches script modes escaped and the flash modes raw.
@@ -295,7 +296,7 @@ func TestEscaping(t *testing.T) {
 	ts := start(t, nil)
 	text := "q\"b\\s</script><!--'&\r\n\u2028\u2029\x00\xff\xfe€"
 	js := `q\"b\\s\u003c/script\u003e\u003c!--\'\u0026\r\n\u2028\u2029\u0000\ufffd\ufffd€`
-	if _, err := ts.Hub().Publish(context.Background(), "c", text); err != nil {
+	if _, err := ts.Hub().Publish(context.Background(), engine.Publication{Channel: "c", Text: text}); err != nil {
 		t.Fatal(err)
 	}
 	// Through the controller too: everything after the channel and one

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meteorpush/meteor/internal/engine"
 	"github.com/meteorpush/meteor/internal/engine/memory"
 	"github.com/meteorpush/meteor/internal/hub"
 	"github.com/meteorpush/meteor/internal/stats"
@@ -47,9 +48,12 @@ func startAccept(t *testing.T, ln net.Listener, requestTimeout time.Duration, ma
 	if err != nil {
 		t.Fatalf("NewSettings: %v", err)
 	}
-	h := hub.New()
-	eng := memory.New(memory.Options{MaxMessages: 10}, h.Handle)
-	h.SetEngine(eng)
+	eng := memory.New(engine.Limits{MaxMessages: 10})
+	h := hub.New(eng, hub.Options{})
+	h.Start()
+	if err := eng.Start(context.Background(), h); err != nil {
+		t.Fatalf("engine start: %v", err)
+	}
 	lg := &testkit.Log{}
 	s, err := New(h, stats.New(), slog.New(slog.NewTextHandler(lg, &slog.HandlerOptions{Level: slog.LevelDebug})), set, requestTimeout, maxHeader)
 	if err != nil {
@@ -66,7 +70,8 @@ func startAccept(t *testing.T, ln net.Listener, requestTimeout time.Duration, ma
 		if !ts.down {
 			ts.shutdown(aWait)
 		}
-		eng.Close()
+		h.Close()
+		eng.Close(context.Background())
 		if t.Failed() {
 			t.Logf("server log:\n%s", lg.String())
 		}

@@ -21,7 +21,7 @@ import (
 	"github.com/meteorpush/meteor/internal/engine"
 	"github.com/meteorpush/meteor/internal/hub"
 	"github.com/meteorpush/meteor/internal/metrics"
-	"github.com/meteorpush/meteor/internal/outq"
+	"github.com/meteorpush/meteor/internal/reason"
 	"github.com/meteorpush/meteor/internal/stats"
 	"github.com/meteorpush/meteor/internal/transport"
 )
@@ -52,7 +52,7 @@ func (k modernKind) metricsName() string {
 type modernSub struct {
 	ChannelSpec
 	resume bool
-	since  uint64 // when resume: the last id the client saw
+	since  engine.Position // when resume: where the client stands
 }
 
 // parseChannels parses "<chan>[/<chan>...]" with the channel elements of
@@ -69,9 +69,9 @@ func parseChannels(rest string, maxChannels int) ([]modernSub, error) {
 			return nil, err
 		}
 		sub := modernSub{ChannelSpec: spec}
-		if q := spec.Query; q.Kind == engine.QuerySince && q.Since > 0 {
+		if q := spec.Query; q.Kind == engine.QueryAfter {
 			// .r<N>: the client has seen the messages before N.
-			sub.resume, sub.since = true, q.Since-1
+			sub.resume, sub.since = true, q.After
 		}
 		replaced := false
 		for i := range subs {
@@ -98,23 +98,52 @@ func parseChannels(rest string, maxChannels int) ([]modernSub, error) {
 // name are ignored.
 func applyCursor(subs []modernSub, cur transport.Cursor) {
 	for i := range subs {
-		if id, ok := cur.Get(subs[i].Name); ok {
-			subs[i].Query = engine.Query{Kind: engine.QuerySince, Since: id + 1}
-			subs[i].resume, subs[i].since = true, id
+		if p, ok := cur.Get(subs[i].Name); ok {
+			subs[i].Query = engine.Query{Kind: engine.QueryAfter, After: p}
+			subs[i].resume, subs[i].since = true, p
 		}
 	}
 }
 
-// startPosition is where a client stands in a channel before the first
-// message delivered to it: every id up to it was seen or skipped by choice.
-func startPosition(sub modernSub, h engine.History) uint64 {
-	switch {
-	case sub.resume:
-		return sub.since
-	case len(h.Messages) > 0:
-		return h.Messages[0].ID - 1
+// startPosition returns where a client stands in channel name before the
+// first message delivered to it (every id up to it was seen or skipped by
+// choice, in the stream h was read from), and the gap to tell it of, if
+// its resumed position is no longer covered by the history.
+func startPosition(name string, sub modernSub, h engine.History) (engine.Position, transport.Gap, bool) {
+	s := h.Stream
+	fresh := engine.Position{ID: s.Top(), Epoch: s.Epoch}
+	if len(h.Messages) > 0 {
+		fresh.ID = h.Messages[0].ID - 1
 	}
-	return max(h.LastID, h.Trimmed)
+	if !sub.resume {
+		return fresh, transport.Gap{}, false
+	}
+	g, gap := transport.GapAt(name, sub.since, s)
+	switch {
+	case gap && g.Reset:
+		// Another stream: the client starts in this one as if new.
+		return fresh, g, true
+	case gap:
+		// What was trimmed is not asked for again.
+		return engine.Position{ID: max(sub.since.ID, s.Trimmed), Epoch: s.Epoch}, g, true
+	}
+	return engine.Position{ID: sub.since.ID, Epoch: s.Epoch}, g, false
+}
+
+// crossedLocked notes that a message of stream epoch reached the client
+// at c.cur[i] and returns the reset gap to tell it of first, when it knew
+// the channel in another stream. The caller holds c.mu.
+func (c *modernConn) crossedLocked(i int, epoch string) (transport.Gap, bool) {
+	p := &c.cur[i]
+	if p.Epoch == epoch {
+		return transport.Gap{}, false
+	}
+	old := p.Epoch
+	p.Epoch = epoch
+	if old == "" {
+		return transport.Gap{}, false // the stream's first message
+	}
+	return transport.Gap{Channel: p.Channel, Since: p.ID, Epoch: epoch, Reset: true}, true
 }
 
 // modernConn is one SSE, NDJSON or JSON long-poll connection. It is the
@@ -188,21 +217,28 @@ func (c *modernConn) Deliver(msgs []*engine.Message, live bool) bool {
 	if i < 0 {
 		return false
 	}
+	gap, crossed := c.crossedLocked(i, msgs[0].Epoch)
 	var ok bool
 	switch c.kind {
 	case kindPoll:
 		p := c.poll
+		if crossed {
+			p.gaps = append(p.gaps, gap)
+		}
 		p.batch = append(p.batch, msgs...)
 		c.cur[i].ID = msgs[len(msgs)-1].ID
 		if live && p.live.IsZero() {
 			p.live = msgs[0].Time
 		}
 		if p.held {
-			c.answerLocked(outq.ResponseComplete)
+			c.answerLocked(reason.ResponseComplete)
 			return false
 		}
 		return true
 	case kindNDJSON:
+		if crossed && !c.Write(transport.AppendNDJSONGap(nil, gap)) {
+			break
+		}
 		c.cur[i].ID = msgs[len(msgs)-1].ID
 		ok = c.WriteEach(msgs, transport.NDJSONFormat, live)
 	case kindSSE:
@@ -211,6 +247,9 @@ func (c *modernConn) Deliver(msgs []*engine.Message, live bool) bool {
 		// one pooled buffer: one write (one system call), no allocation.
 		p := transport.GetBuffer()
 		b := *p
+		if crossed {
+			b = append(b, transport.SSEGap(gap)...)
+		}
 		enc := c.sseEncoder()
 		for _, m := range msgs {
 			c.cur[i].ID = m.ID
@@ -229,27 +268,23 @@ func (c *modernConn) Deliver(msgs []*engine.Message, live bool) bool {
 	return true
 }
 
-// Lagged closes the connection as a slow consumer; a stream is told so
-// first, when its queue still takes the close event.
-func (c *modernConn) Lagged() {
-	if c.kind == kindPoll {
+// Close implements hub.Client: a stream ends with a close event saying
+// why (when its queue still takes it), a poll answers with what it has and
+// the reason; a slow poll is closed at once.
+func (c *modernConn) Close(r reason.Reason) {
+	if c.kind == kindPoll && r == reason.SlowConsumer {
 		c.mu.Lock()
 		c.done = true
 		c.mu.Unlock()
-		c.Out.Close(outq.SlowConsumer)
+		c.Out.Close(r)
 		return
 	}
-	c.finish(outq.SlowConsumer)
+	c.finish(r)
 }
 
-// Kick closes the connection because an administrator closed one of its
-// channels: a stream ends with a close event, a poll answers with what it
-// has.
-func (c *modernConn) Kick() { c.finish(outq.ChannelClosed) }
+func (c *modernConn) shutdown() { c.finish(reason.ServerShutdown) }
 
-func (c *modernConn) shutdown() { c.finish(outq.ServerShutdown) }
-
-func (c *modernConn) abort() { c.Out.Close(outq.ServerShutdown) }
+func (c *modernConn) abort() { c.Out.Close(reason.ServerShutdown) }
 
 // tick sends a stream's heartbeat, and answers a held poll whose time is up.
 func (c *modernConn) tick(now time.Time) {
@@ -261,7 +296,7 @@ func (c *modernConn) tick(now time.Time) {
 		}
 		c.mu.Lock()
 		if c.poll.held && !c.done {
-			c.answerLocked(outq.ResponseComplete)
+			c.answerLocked(reason.ResponseComplete)
 		}
 		c.mu.Unlock()
 		return
@@ -282,7 +317,7 @@ func (c *modernConn) tick(now time.Time) {
 
 // finish ends the connection with reason r: a stream after its close event,
 // a poll after answering with what it has.
-func (c *modernConn) finish(r outq.Reason) {
+func (c *modernConn) finish(r reason.Reason) {
 	c.mu.Lock()
 	if c.done {
 		c.mu.Unlock()
@@ -297,9 +332,9 @@ func (c *modernConn) finish(r outq.Reason) {
 	c.mu.Unlock()
 	var b []byte
 	if c.kind == kindSSE {
-		b = transport.SSEClose(r.String())
+		b = transport.SSEClose(r)
 	} else {
-		b = transport.NDJSONClose(r.String())
+		b = transport.NDJSONClose(r)
 	}
 	c.CloseAfter(b, r)
 }
@@ -314,7 +349,7 @@ func (c *modernConn) collected(wait bool) {
 		return
 	}
 	if len(c.poll.batch) > 0 || len(c.poll.gaps) > 0 || !wait {
-		c.answerLocked(outq.ResponseComplete)
+		c.answerLocked(reason.ResponseComplete)
 		return
 	}
 	c.poll.held = true
@@ -322,14 +357,15 @@ func (c *modernConn) collected(wait bool) {
 
 // answerLocked sends a poll's whole response and closes the connection
 // with reason r. The caller holds c.mu.
-func (c *modernConn) answerLocked(r outq.Reason) {
+func (c *modernConn) answerLocked(r reason.Reason) {
 	p := c.poll
 	c.done, p.held = true, false
-	// A poll answered because the server stops or an administrator closed
-	// a channel says so, so that the client knows whether to poll again.
-	var closed string
-	if r == outq.ServerShutdown || r == outq.ChannelClosed {
-		closed = r.String()
+	// A poll answered for another reason than its own end (the server
+	// stops, an administrator closed a channel, a stream was reset) says
+	// so, so that the client knows whether to poll again.
+	closed := r
+	if r == reason.ResponseComplete {
+		closed = reason.None
 	}
 	body := transport.AppendPollBody(make([]byte, 0, 64), p.batch, c.cur, p.gaps, closed, p.callback)
 	ctype := "application/json"
@@ -409,7 +445,7 @@ func (s *Server) openModern(w http.ResponseWriter, r *http.Request, set *Setting
 	c.Metrics.Connected()
 	c.Out = s.openOut(w, nc, set, c, true)
 	if !s.register(c, nil) {
-		c.Out.Close(outq.ServerShutdown)
+		c.Out.Close(reason.ServerShutdown)
 		return
 	}
 	defer func() {
@@ -418,10 +454,14 @@ func (s *Server) openModern(w http.ResponseWriter, r *http.Request, set *Setting
 			s.forgetModern(c)
 		}
 	}()
-	hist, activate, err := s.hub.Subscribe(r.Context(), c, hsubs, true)
-	if err != nil {
-		s.log.Error("subscribe failed", "ip", c.ip, "transport", c.kind.metricsName(), "err", err)
-		c.Out.Close(outq.WriteFailed)
+	ctx, cancel := context.WithTimeout(context.Background(), set.SubscribeTimeout)
+	joined, activate := s.hub.Subscribe(ctx, c, hsubs, true)
+	cancel()
+	if err := joinError(joined); err != nil {
+		// A stream or a poll is all its channels or nothing: the client
+		// is told to come back, and resumes then.
+		s.hub.Unsubscribe(c)
+		s.refuse(c.Out, c.ip, c.kind.metricsName(), corsHeader(set, r), err)
 		return
 	}
 	s.mu.Lock()
@@ -440,13 +480,11 @@ func (s *Server) openModern(w http.ResponseWriter, r *http.Request, set *Setting
 	var gaps []transport.Gap
 	c.mu.Lock()
 	for i, sub := range subs {
-		h := hist[i]
-		pos := startPosition(sub, h)
-		if sub.resume && h.Gap(sub.since+1) {
-			gaps = append(gaps, transport.Gap{Channel: c.cur[i].Channel, Since: sub.since, Trimmed: h.Trimmed})
-			pos = max(pos, h.Trimmed) // what is lost is not asked for again
+		pos, g, gap := startPosition(c.cur[i].Channel, sub, joined[i].History)
+		if gap {
+			gaps = append(gaps, g)
 		}
-		c.cur[i].ID = pos
+		c.cur[i].Position = pos
 	}
 	if c.kind == kindPoll {
 		c.poll.gaps = gaps
@@ -458,7 +496,7 @@ func (s *Server) openModern(w http.ResponseWriter, r *http.Request, set *Setting
 	if s.log.Enabled(context.Background(), slog.LevelInfo) {
 		for i, sub := range subs {
 			s.log.Info("joinchannel", "ip", c.ip, "transport", c.kind.metricsName(), "channel", sub.Name,
-				"start", startOf(sub.Query, hist[i]), "useragent", r.UserAgent())
+				"start", startOf(sub.Query, joined[i].History), "useragent", r.UserAgent())
 		}
 	}
 	activate()
@@ -480,7 +518,7 @@ func (s *Server) forgetModern(c *modernConn) {
 // modernClosed runs once when c's connection has closed. It leaves the
 // registry before the hub, so that a subscription racing the close either
 // sees c unregistered or is undone here.
-func (s *Server) modernClosed(c *modernConn, reason outq.Reason, written int64) {
+func (s *Server) modernClosed(c *modernConn, reason reason.Reason, written int64) {
 	s.forgetModern(c)
 	s.stats.Dec(stats.CurrentSubscribers)
 	c.Metrics.Closed(reason.String())

@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -65,6 +66,7 @@ func mStart(t *testing.T, edit func(*config.Config)) *mServer {
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
+	testkit.DenseIDs(srv.Engine())
 	if err := srv.Start(); err != nil {
 		t.Fatalf("Start: %v", err)
 	}
@@ -192,8 +194,14 @@ func (c *mConn) header() string {
 	}
 }
 
-// line reads one line, with its line end.
+// line reads one line, with its line end, epochs masked.
 func (c *mConn) line() string {
+	c.t.Helper()
+	return masked(c.rawLine())
+}
+
+// rawLine reads one line as it came.
+func (c *mConn) rawLine() string {
 	c.t.Helper()
 	c.nc.SetReadDeadline(time.Now().Add(mWait))
 	l, err := c.r.ReadString('\n')
@@ -203,12 +211,47 @@ func (c *mConn) line() string {
 	return l
 }
 
+// rawEvent reads one SSE block as it came.
+func (c *mConn) rawEvent() string {
+	c.t.Helper()
+	var b strings.Builder
+	for {
+		l := c.rawLine()
+		b.WriteString(l)
+		if l == "\n" {
+			return b.String()
+		}
+	}
+}
+
+// epochs finds the stream epochs in what the server sends: in cursors
+// (@<epoch>) and JSON objects ("epoch":"<epoch>"). They are random, so
+// masked replaces each with as many stars, which keeps lengths (expect
+// reads len(want) bytes) and still shows where an epoch was sent.
+var epochs = regexp.MustCompile(`@[0-9a-z]{8}\b|"epoch":"[0-9a-z]{8}"`)
+
+// E is a masked epoch in a cursor, EJ one in a JSON object.
+const (
+	E  = "@********"
+	EJ = `"epoch":"********"`
+)
+
+func masked(s string) string {
+	return epochs.ReplaceAllStringFunc(s, func(m string) string {
+		if m[0] == '@' {
+			return E
+		}
+		return EJ
+	})
+}
+
 // expect reads len(want) bytes and fails unless they are want.
 func (c *mConn) expect(want string) {
 	c.t.Helper()
 	c.nc.SetReadDeadline(time.Now().Add(mWait))
 	got := make([]byte, len(want))
 	n, err := io.ReadFull(c.r, got)
+	got = []byte(masked(string(got)))
 	if err != nil || string(got) != want {
 		c.t.Fatalf("read %q (%v), want %q", got[:n], err, want)
 	}
@@ -245,7 +288,7 @@ func (c *mConn) body() string {
 	if err != nil {
 		c.t.Fatalf("read body: %v (after %q)", err, b)
 	}
-	return string(b)
+	return masked(string(b))
 }
 
 // streamHeader is the exact header of an SSE or NDJSON response.
@@ -345,7 +388,7 @@ func TestSameMessageEveryTransport(t *testing.T) {
 			break
 		}
 	}
-	if got, want := sse.event(), fmt.Sprintf("id: all:%d\ndata: %s\n\n", id, text); got != want {
+	if got, want := sse.event(), fmt.Sprintf("id: all:%d"+E+"\ndata: %s\n\n", id, text); got != want {
 		t.Errorf("sse: %q, want %q", got, want)
 	}
 	var m struct {
@@ -374,7 +417,7 @@ func TestSameMessageEveryTransport(t *testing.T) {
 		Cursor string
 	}
 	decodeJSON(t, poll.body(), &p)
-	if len(p.Messages) != 1 || p.Messages[0].ID != id || p.Messages[0].Text != text || p.Cursor != fmt.Sprintf("all:%d", id) {
+	if len(p.Messages) != 1 || p.Messages[0].ID != id || p.Messages[0].Text != text || p.Cursor != fmt.Sprintf("all:%d"+E, id) {
 		t.Errorf("poll: %+v, want message %d %q", p, id, text)
 	}
 }

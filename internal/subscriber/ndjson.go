@@ -29,11 +29,11 @@ func (s *Server) serveNDJSON(w http.ResponseWriter, r *http.Request, set *Settin
 		b := responseHeader("application/x-ndjson", cors, -1)
 		c.mu.Lock()
 		for _, p := range c.cur {
-			b = transport.AppendNDJSONSubscribed(b, p.Channel, p.ID)
+			b = transport.AppendNDJSONSubscribed(b, p.Channel, p.Position)
 		}
 		c.mu.Unlock()
 		for _, g := range gaps {
-			b = transport.AppendNDJSONGap(b, g.Channel, g.Since, g.Trimmed)
+			b = transport.AppendNDJSONGap(b, g)
 		}
 		return b
 	}, false)

@@ -24,9 +24,9 @@ func TestNDJSONFraming(t *testing.T) {
 	if got, want := c.header(), streamHeader("application/x-ndjson"); got != want {
 		t.Fatalf("header %q, want %q", got, want)
 	}
-	c.expect(fmt.Sprintf(`{"type":"subscribed","channel":"n","lastId":%d}`+"\n", ids[1]))
-	c.expect(`{"type":"subscribed","channel":"e","lastId":0}` + "\n")
-	c.expect(fmt.Sprintf(`{"type":"gap","channel":"n","since":%d,"trimmed":%d}`+"\n", ids[0], ids[1]))
+	c.expect(fmt.Sprintf(`{"type":"subscribed","channel":"n","lastId":%d,`+EJ+`}`+"\n", ids[1]))
+	c.expect(`{"type":"subscribed","channel":"e","lastId":0,"epoch":""}` + "\n")
+	c.expect(fmt.Sprintf(`{"type":"gap","channel":"n","since":%d,"trimmed":%d,`+EJ+`}`+"\n", ids[0], ids[1]))
 	for _, i := range []int{2, 3} {
 		l := c.line()
 		var m struct {
@@ -58,7 +58,7 @@ func TestNDJSONFraming(t *testing.T) {
 		if l == `{"type":"ping"}`+"\n" {
 			continue
 		}
-		if l != `{"type":"close","reason":"shutdown"}`+"\n" {
+		if l != `{"type":"close","reason":"shutdown","code":1001,"reconnect":true}`+"\n" {
 			t.Fatalf("line %q, want the close line", l)
 		}
 		break
@@ -73,8 +73,8 @@ func TestNDJSONKick(t *testing.T) {
 	c.header()
 	c.line()
 	ts.waitSubscribers("k", 1)
-	ts.Hub().Kick("k")
-	c.expect(`{"type":"close","reason":"channelClose"}` + "\n")
+	ts.Hub().Kick(t.Context(), "k")
+	c.expect(`{"type":"close","reason":"channelClose","code":4000,"reconnect":false}` + "\n")
 	c.eof()
 	ts.waitIdle()
 }

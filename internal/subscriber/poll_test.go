@@ -43,7 +43,7 @@ func TestPollImmediate(t *testing.T) {
 	c := ts.get(fmt.Sprintf("/poll/pa/pb.h?since=pa:%d", a1))
 	c.header()
 	body := c.body()
-	want := fmt.Sprintf(`^\{"messages":\[%s,%s,%s\],"cursor":"pa:%d,pb:%d"\}$`,
+	want := fmt.Sprintf(`^\{"messages":\[%s,%s,%s\],"cursor":"pa:%d@\*{8},pb:%d@\*{8}"\}$`,
 		msgJSON(a2, "pa", "a2"), msgJSON(a3, "pa", "a3"), msgJSON(b1, "pb", "b1"), a3, b1)
 	if !regexp.MustCompile(want).MatchString(body) {
 		t.Fatalf("body %s, want %s", body, want)
@@ -52,7 +52,7 @@ func TestPollImmediate(t *testing.T) {
 	c = ts.get("/poll/pa.r1")
 	c.header()
 	body = c.body()
-	want = fmt.Sprintf(`^\{"messages":\[%s,%s\],"cursor":"pa:%d","gaps":\[\{"channel":"pa","since":0,"trimmed":%d\}\]\}$`,
+	want = fmt.Sprintf(`^\{"messages":\[%s,%s\],"cursor":"pa:%d@\*{8}","gaps":\[\{"channel":"pa","since":0,"trimmed":%d,"epoch":"\*{8}"\}\]\}$`,
 		msgJSON(a2, "pa", "a2"), msgJSON(a3, "pa", "a3"), a3, a1)
 	if !regexp.MustCompile(want).MatchString(body) {
 		t.Fatalf("body %s, want %s", body, want)
@@ -70,7 +70,7 @@ func TestPollHeld(t *testing.T) {
 	id := ts.publish("h", "new")
 	c.header()
 	body := c.body()
-	want := fmt.Sprintf(`^\{"messages":\[%s\],"cursor":"h:%d,h2:0"\}$`, msgJSON(id, "h", "new"), id)
+	want := fmt.Sprintf(`^\{"messages":\[%s\],"cursor":"h:%d@\*{8},h2:0"\}$`, msgJSON(id, "h", "new"), id)
 	if !regexp.MustCompile(want).MatchString(body) {
 		t.Fatalf("body %s, want %s (old is %d)", body, want, old)
 	}
@@ -86,13 +86,13 @@ func TestPollTimeout(t *testing.T) {
 	id := ts.publish("t", "x")
 	start := time.Now()
 	c := ts.get(fmt.Sprintf("/poll/t?since=t:%d&timeout=600", id))
-	c.expectPoll("application/json", fmt.Sprintf(`{"messages":[],"cursor":"t:%d"}`, id))
+	c.expectPoll("application/json", fmt.Sprintf(`{"messages":[],"cursor":"t:%d`+E+`"}`, id))
 	if d := time.Since(start); d < 400*time.Millisecond || d > 2*time.Second {
 		t.Fatalf("answered after %v, want about 1 s", d)
 	}
 	start = time.Now()
 	c = ts.get("/poll/t?timeout=0")
-	c.expectPoll("application/json", fmt.Sprintf(`{"messages":[],"cursor":"t:%d"}`, id))
+	c.expectPoll("application/json", fmt.Sprintf(`{"messages":[],"cursor":"t:%d`+E+`"}`, id))
 	if d := time.Since(start); d > 300*time.Millisecond {
 		t.Fatalf("timeout=0 answered after %v", d)
 	}
@@ -118,7 +118,7 @@ func TestPollShutdown(t *testing.T) {
 	c := ts.get("/poll/s?timeout=20")
 	ts.waitSubscribers("s", 1)
 	ts.shutdown()
-	c.expectPoll("application/json", `{"messages":[],"cursor":"s:0","closed":"shutdown"}`)
+	c.expectPoll("application/json", `{"messages":[],"cursor":"s:0","closed":"shutdown","code":1001,"reconnect":true}`)
 }
 
 // TestPollKick: a held poll whose channel an administrator closes answers
@@ -127,10 +127,10 @@ func TestPollKick(t *testing.T) {
 	ts := mStart(t, nil)
 	c := ts.get("/poll/k?timeout=20")
 	ts.waitSubscribers("k", 1)
-	if n := ts.Hub().Kick("k"); n != 1 {
+	if n, _ := ts.Hub().Kick(t.Context(), "k"); n != 1 {
 		t.Fatalf("Kick closed %d clients, want 1", n)
 	}
-	c.expectPoll("application/json", `{"messages":[],"cursor":"k:0","closed":"channelClose"}`)
+	c.expectPoll("application/json", `{"messages":[],"cursor":"k:0","closed":"channelClose","code":4000,"reconnect":false}`)
 }
 
 // callbackRule is the rule ValidCallback implements.

@@ -22,8 +22,10 @@ import (
 	"github.com/meteorpush/meteor/internal/config"
 	"github.com/meteorpush/meteor/internal/engine"
 	"github.com/meteorpush/meteor/internal/hub"
+	"github.com/meteorpush/meteor/internal/logx"
 	"github.com/meteorpush/meteor/internal/metrics"
 	"github.com/meteorpush/meteor/internal/outq"
+	"github.com/meteorpush/meteor/internal/reason"
 	"github.com/meteorpush/meteor/internal/stats"
 	"github.com/meteorpush/meteor/internal/transport"
 )
@@ -45,7 +47,9 @@ type Settings struct {
 	SSERetry     time.Duration // SSERetry, the SSE reconnection hint; 0: none
 	PollTimeout  time.Duration // LongPollTimeout, the longest a JSON long-poll is held
 	NoDelay      bool          // SubscriberNoDelay: TCP_NODELAY on subscriber connections
-	docs         *documents
+	// SubscribeTimeout bounds the engine calls of one subscription.
+	SubscribeTimeout time.Duration
+	docs             *documents
 }
 
 // NewSettings compiles cfg's subscriber settings. builtin, when not nil, is
@@ -63,6 +67,7 @@ func NewSettings(cfg *config.Config, builtin fs.FS) (*Settings, error) {
 	}
 	s.SSERetry = time.Duration(cfg.SSERetry) * time.Millisecond
 	s.PollTimeout = time.Duration(cfg.LongPollTimeout) * time.Second
+	s.SubscribeTimeout = time.Duration(max(cfg.SubscribeTimeout, 1)) * time.Second
 	var err error
 	if s.Default, err = transport.NewLegacyMode(&cfg.Default); err != nil {
 		return nil, err
@@ -114,9 +119,12 @@ type Server struct {
 	// place (registered.slot); guarded by mu. A slice costs an idle
 	// subscriber a third of what a map entry did, and the ticker walks it
 	// without a copy of its own.
-	conns    []conn
-	byHost   map[string]*client // guarded by mu; persistent legacy ones by hostid
-	shutting bool               // guarded by mu
+	conns  []conn
+	byHost map[string]*client // guarded by mu; persistent legacy ones by hostid
+	// storeLog keeps the log of failed engine calls, which a failing
+	// store makes for every subscriber at once, to one line a second.
+	storeLog logx.Limiter
+	shutting bool // guarded by mu
 }
 
 // registered is what the Server keeps in each connection: its place in
@@ -211,7 +219,7 @@ func (s *Server) openOut(w http.ResponseWriter, nc net.Conn, set *Settings, owne
 var testHookOpened func(conn)
 
 // connClosed runs once when the connection of owner has closed.
-func (s *Server) connClosed(owner any, reason outq.Reason, written int64) {
+func (s *Server) connClosed(owner any, reason reason.Reason, written int64) {
 	switch c := owner.(type) {
 	case *client:
 		s.closed(c, reason, written)
@@ -270,7 +278,7 @@ func (c *client) tick(now time.Time) {
 		return
 	}
 	if m.MaxTime > 0 && time.Duration(instantOf(now)-c.start) >= m.MaxTime {
-		c.Finish(nil, outq.MaxTimeReached)
+		c.Finish(nil, reason.MaxTimeReached)
 		return
 	}
 	// A ping is due at the tick nearest its time: with "not before", a
@@ -286,9 +294,9 @@ func (c *client) tick(now time.Time) {
 	}
 }
 
-func (c *client) shutdown() { c.Finish(c.Mode.Shutdown, outq.ServerShutdown) }
+func (c *client) shutdown() { c.Finish(c.Mode.Shutdown, reason.ServerShutdown) }
 
-func (c *client) abort() { c.Out.Close(outq.ServerShutdown) }
+func (c *client) abort() { c.Out.Close(reason.ServerShutdown) }
 
 // New returns a subscriber server with the given settings. requestTimeout
 // bounds the wait for a request header; maxHeader its size.
@@ -428,12 +436,8 @@ func (s *Server) disconnect(w http.ResponseWriter, r *http.Request, set *Setting
 		s.badRequest(w, r, ErrBadHostID.Error())
 		return
 	}
-	s.mu.Lock()
-	old := s.byHost[hostID]
-	s.mu.Unlock()
-	if old != nil {
-		old.Finish(old.Mode.Shutdown, outq.DisconnectRequested)
-	}
+	s.closeHost(hostID, nil, reason.DisconnectRequested)
+	s.broadcastHost(engine.Disconnect, hostID, set)
 	s.reply(w, set.Default.Header("200 OK", ServerName, time.Now(), nil), set.WriteTimeout)
 }
 
@@ -462,16 +466,27 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request, set *Settings, res
 	c.Out = s.openOut(w, nc, set, c, true)
 	c.nextPing = c.start + instant(mode.PingInterval)
 	if !s.add(c, mode.Persist) {
-		c.Finish(mode.Shutdown, outq.ServerShutdown)
+		c.Finish(mode.Shutdown, reason.ServerShutdown)
 		return
+	}
+	if mode.Persist && c.hostID != "" {
+		// The subscription with this hostid on another node closes.
+		s.broadcastHost(engine.TakeOver, c.hostID, set)
 	}
 
 	subs := make([]hub.Sub, len(req.Channels))
 	for i, ch := range req.Channels {
 		subs[i] = hub.Sub{Channel: ch.Name, Query: ch.Query}
 	}
-	hist, activate, err := s.hub.Subscribe(r.Context(), c, subs, mode.Persist)
-	if err == nil && mode.Persist {
+	ctx, cancel := context.WithTimeout(context.Background(), set.SubscribeTimeout)
+	joined, activate := s.hub.Subscribe(ctx, c, subs, mode.Persist)
+	cancel()
+	if err := joinError(joined); err != nil {
+		s.hub.Unsubscribe(c)
+		s.refuse(c.Out, c.ip, metrics.Legacy, nil, err)
+		return
+	}
+	if mode.Persist {
 		s.mu.Lock()
 		if c.slot != 0 {
 			c.subscribed = int32(len(subs))
@@ -479,27 +494,22 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request, set *Settings, res
 		}
 		s.mu.Unlock()
 	}
-	if err != nil {
-		s.log.Error("subscribe failed", "ip", c.ip, "hostid", c.hostID, "err", err)
-		c.Out.Close(outq.WriteFailed)
-		return
-	}
 	var info []byte
 	for i, ch := range req.Channels {
 		n := s.hub.CountSubscribers(ch.Name)
 		if mode.Persist {
 			n-- // itself, which 1.06 had not yet added when it rendered this
 		}
-		info = mode.AppendChannelInfo(info, ch.Name, hist[i], max(n, 0))
+		info = mode.AppendChannelInfo(info, ch.Name, joined[i].History, max(n, 0))
 		if s.log.Enabled(context.Background(), slog.LevelInfo) {
 			s.log.Info("joinchannel", "ip", c.ip, "hostid", c.hostID, "channel", ch.Name,
-				"mode", req.Mode, "start", startOf(ch.Query, hist[i]), "useragent", r.UserAgent())
+				"mode", req.Mode, "start", startOf(ch.Query, joined[i].History), "useragent", r.UserAgent())
 		}
 	}
 	c.Write(mode.Header("200 OK", ServerName, now, info))
 	activate()
 	if !mode.Persist {
-		c.Finish(nil, outq.ResponseComplete)
+		c.Finish(nil, reason.ResponseComplete)
 	}
 	if c.Out.Closed() {
 		// It may have closed before it was registered everywhere.
@@ -557,16 +567,16 @@ func compactStrings(sep string, skip int, ps ...*string) string {
 // startOf is the start id logged on joining: the first id asked for.
 func startOf(q engine.Query, h engine.History) uint64 {
 	switch q.Kind {
-	case engine.QuerySince:
-		return q.Since
+	case engine.QueryAfter:
+		return q.After.ID + 1
 	case engine.QueryAll:
-		return h.FirstID
+		return h.Stream.First
 	case engine.QueryLast:
 		if n := len(h.Messages); n > 0 {
 			return h.Messages[0].ID
 		}
 	}
-	return h.LastID + 1
+	return h.Stream.Top() + 1
 }
 
 // add registers c; a persistent one replaces the subscription that held its
@@ -597,7 +607,7 @@ func (s *Server) register(c conn, locked func() *client) bool {
 	}
 	s.mu.Unlock()
 	if old != nil {
-		old.Finish(old.Mode.Shutdown, outq.NewSubscriberWithSameID)
+		old.Finish(old.Mode.Shutdown, reason.NewSubscriberWithSameID)
 	}
 	return true
 }
@@ -618,7 +628,7 @@ func (s *Server) forget(c *client) bool {
 }
 
 // closed runs once when c's connection has closed.
-func (s *Server) closed(c *client, reason outq.Reason, written int64) {
+func (s *Server) closed(c *client, reason reason.Reason, written int64) {
 	s.forget(c)
 	s.stats.Dec(stats.CurrentSubscribers)
 	c.Metrics.Closed(reason.String())

@@ -53,7 +53,7 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request, set *Settings,
 		c.mu.Unlock()
 		b = append(b, '\n')
 		for _, g := range gaps {
-			b = append(b, transport.SSEGap(g.Channel, g.Since, g.Trimmed)...)
+			b = append(b, transport.SSEGap(g)...)
 		}
 		return b
 	}, false)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/meteorpush/meteor/internal/config"
+	"github.com/meteorpush/meteor/internal/engine"
 )
 
 // TestSSEFraming: the exact bytes of a stream: header, retry hint within
@@ -32,14 +33,14 @@ func TestSSEFraming(t *testing.T) {
 	if err != nil || ms < 800 || ms > 1200 {
 		t.Fatalf("retry line %q, want 800..1200 ms", l)
 	}
-	c.expect(fmt.Sprintf("id: news:%d\n\n", first-1))
-	c.expect(fmt.Sprintf("id: news:%d\ndata: before\n\n", first))
+	c.expect(fmt.Sprintf("id: news:%d"+E+"\n\n", first-1))
+	c.expect(fmt.Sprintf("id: news:%d"+E+"\ndata: before\n\n", first))
 	ts.waitSubscribers("news", 1)
 
 	id := ts.publish("news", `l1\nl2\r\nl3\r\rl5 "q" <x>`)
 	// ADDMESSAGE takes one line; multi-line texts are tested through the
 	// encoder (transport tests) and here with what one line can hold.
-	c.expect(fmt.Sprintf("id: news:%d\ndata: l1\\nl2\\r\\nl3\\r\\rl5 \"q\" <x>\n\n", id))
+	c.expect(fmt.Sprintf("id: news:%d"+E+"\ndata: l1\\nl2\\r\\nl3\\r\\rl5 \"q\" <x>\n\n", id))
 
 	// A heartbeat comes within about a second of silence.
 	c.nc.SetReadDeadline(time.Now().Add(3 * time.Second))
@@ -54,7 +55,7 @@ func TestSSEFraming(t *testing.T) {
 			break
 		}
 	}
-	if rest != "event: close\ndata: {\"reason\":\"shutdown\"}\n\n" {
+	if rest != "event: close\ndata: {\"reason\":\"shutdown\",\"code\":1001,\"reconnect\":true}\n\n" {
 		t.Fatalf("got %q, want the close event", rest)
 	}
 	c.eof()
@@ -69,16 +70,18 @@ func TestSSEMultiLine(t *testing.T) {
 	c.header()
 	c.event()
 	ts.waitSubscribers("ml", 1)
-	m, err := ts.Hub().Publish(t.Context(), "ml", "a\nb\r\nc\rd\n\ne\n")
+	ms, err := ts.Hub().Publish(t.Context(), engine.Publication{Channel: "ml", Text: "a\nb\r\nc\rd\n\ne\n"})
+	m := ms[0]
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := fmt.Sprintf("id: ml:%d\nevent: ml\ndata: a\ndata: b\ndata: c\ndata: d\ndata: \ndata: e\ndata: \n\n", m.ID)
+	want := fmt.Sprintf("id: ml:%d"+E+"\nevent: ml\ndata: a\ndata: b\ndata: c\ndata: d\ndata: \ndata: e\ndata: \n\n", m.ID)
 	if got := c.event(); got != want {
 		t.Fatalf("got %q, want %q", got, want)
 	}
-	m, _ = ts.Hub().Publish(t.Context(), "ml", "")
-	if got, want := c.event(), fmt.Sprintf("id: ml:%d\nevent: ml\ndata: \n\n", m.ID); got != want {
+	ms, _ = ts.Hub().Publish(t.Context(), engine.Publication{Channel: "ml", Text: ""})
+	m = ms[0]
+	if got, want := c.event(), fmt.Sprintf("id: ml:%d"+E+"\nevent: ml\ndata: \n\n", m.ID); got != want {
 		t.Fatalf("empty text: got %q, want %q", got, want)
 	}
 }
@@ -94,7 +97,7 @@ func (c *mConn) nextSSE() sseEvent {
 	c.t.Helper()
 	var ev sseEvent
 	for {
-		block := c.event()
+		block := c.rawEvent()
 		ev.event, ev.data = "", ""
 		hasData := false
 		for _, l := range strings.Split(strings.TrimSuffix(block, "\n\n"), "\n") {
@@ -195,15 +198,15 @@ func TestSSEGap(t *testing.T) {
 	}
 	c := ts.get(fmt.Sprintf("/sse/g/other?since=g:%d", ids[0]))
 	c.header()
-	c.expect(fmt.Sprintf("id: g:%d,other:0\n\n", ids[2]))
-	c.expect(fmt.Sprintf("event: gap\ndata: {\"channel\":\"g\",\"since\":%d,\"trimmed\":%d}\n\n", ids[0], ids[2]))
-	c.expect(fmt.Sprintf("id: g:%d,other:0\ndata: m3\n\n", ids[3]))
-	c.expect(fmt.Sprintf("id: g:%d,other:0\ndata: m4\n\n", ids[4]))
+	c.expect(fmt.Sprintf("id: g:%d"+E+",other:0\n\n", ids[2]))
+	c.expect(fmt.Sprintf("event: gap\ndata: {\"channel\":\"g\",\"since\":%d,\"trimmed\":%d,"+EJ+"}\n\n", ids[0], ids[2]))
+	c.expect(fmt.Sprintf("id: g:%d"+E+",other:0\ndata: m3\n\n", ids[3]))
+	c.expect(fmt.Sprintf("id: g:%d"+E+",other:0\ndata: m4\n\n", ids[4]))
 	// The element's .r<N> resumes too; a position still held is no gap.
 	r := ts.get(fmt.Sprintf("/sse/g.r%d", ids[3]))
 	r.header()
-	r.expect(fmt.Sprintf("id: g:%d\n\n", ids[2]))
-	r.expect(fmt.Sprintf("id: g:%d\ndata: m3\n\n", ids[3]))
+	r.expect(fmt.Sprintf("id: g:%d"+E+"\n\n", ids[2]))
+	r.expect(fmt.Sprintf("id: g:%d"+E+"\ndata: m3\n\n", ids[3]))
 }
 
 // TestSSEKick: an administrator closing a channel ends the stream with a
@@ -214,10 +217,10 @@ func TestSSEKick(t *testing.T) {
 	c.header()
 	c.event()
 	ts.waitSubscribers("k", 1)
-	if n := ts.Hub().Kick("k"); n != 1 {
+	if n, _ := ts.Hub().Kick(t.Context(), "k"); n != 1 {
 		t.Fatalf("Kick: %d clients, want 1", n)
 	}
-	c.expect("event: close\ndata: {\"reason\":\"channelClose\"}\n\n")
+	c.expect("event: close\ndata: {\"reason\":\"channelClose\",\"code\":4000,\"reconnect\":false}\n\n")
 	c.eof()
 	ts.waitIdle()
 }

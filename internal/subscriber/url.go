@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/meteorpush/meteor/internal/channel"
 	"github.com/meteorpush/meteor/internal/engine"
 )
 
@@ -87,8 +88,8 @@ func ParsePush(rest string, maxChannels int) (Push, error) {
 // parseChannel parses name[.r<N>|.b<N>|.h].
 func parseChannel(elem string) (ChannelSpec, error) {
 	name, suffix, hasSuffix := strings.Cut(elem, ".")
-	if !ValidChannel(name) {
-		return ChannelSpec{}, fmt.Errorf("%w %q: names are letters, digits, _, %% and -", ErrBadChannel, elem)
+	if !channel.Valid(name) {
+		return ChannelSpec{}, fmt.Errorf("%w %q: %s", ErrBadChannel, elem, channel.Rule)
 	}
 	spec := ChannelSpec{Name: name}
 	if !hasSuffix {
@@ -107,8 +108,13 @@ func parseChannel(elem string) (ChannelSpec, error) {
 	}
 	switch kind {
 	case 'r':
-		// .r<N>: every stored message with id >= N; .r alone: all.
-		spec.Query = engine.Query{Kind: engine.QuerySince, Since: n}
+		// .r<N>: every stored message with id >= N, that is, after N-1;
+		// .r and .r0: all.
+		if n == 0 {
+			spec.Query = engine.Query{Kind: engine.QueryAll}
+		} else {
+			spec.Query = engine.Query{Kind: engine.QueryAfter, After: engine.Position{ID: n - 1}}
+		}
 	case 'b':
 		// .b<N>: the last N messages; .b alone: all, as in 1.06.
 		if digits == "" {
@@ -133,20 +139,6 @@ func validWord(s string) bool {
 	for i := 0; i < len(s); i++ {
 		c := s[i] | 0x20
 		if !(c >= 'a' && c <= 'z' || s[i] >= '0' && s[i] <= '9') {
-			return false
-		}
-	}
-	return true
-}
-
-// ValidChannel reports whether s is a channel name: [A-Za-z0-9_%-]+.
-func ValidChannel(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '%' || c == '-') {
 			return false
 		}
 	}

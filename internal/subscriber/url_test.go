@@ -7,6 +7,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/meteorpush/meteor/internal/channel"
 	"github.com/meteorpush/meteor/internal/engine"
 )
 
@@ -15,7 +16,12 @@ func TestMain(m *testing.M) {
 }
 
 func TestParsePush(t *testing.T) {
-	since := func(n uint64) engine.Query { return engine.Query{Kind: engine.QuerySince, Since: n} }
+	since := func(n uint64) engine.Query {
+		if n == 0 {
+			return engine.Query{Kind: engine.QueryAll}
+		}
+		return engine.Query{Kind: engine.QueryAfter, After: engine.Position{ID: n - 1}}
+	}
 	last := func(n int) engine.Query { return engine.Query{Kind: engine.QueryLast, Last: n} }
 	all := engine.Query{Kind: engine.QueryAll}
 	none := engine.Query{}
@@ -129,7 +135,7 @@ func FuzzParsePush(f *testing.F) {
 		}
 		seen := map[string]bool{}
 		for _, c := range p.Channels {
-			if !ValidChannel(c.Name) || seen[c.Name] {
+			if !channel.Valid(c.Name) || seen[c.Name] {
 				t.Fatalf("ParsePush(%q): channel %q invalid or repeated", in, c.Name)
 			}
 			seen[c.Name] = true
@@ -151,7 +157,7 @@ func FuzzParsePush(f *testing.F) {
 					t.Fatalf("ParsePush(%q): %q has query %+v", in, elem, q)
 				}
 			case suffix[0]|0x20 == 'r':
-				if q.Kind != engine.QuerySince {
+				if q.Kind != engine.QueryAfter && q.Kind != engine.QueryAll {
 					t.Fatalf("ParsePush(%q): %q has query %+v", in, elem, q)
 				}
 			case suffix[0]|0x20 == 'b':

@@ -17,9 +17,11 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/meteorpush/meteor/internal/channel"
+	"github.com/meteorpush/meteor/internal/engine"
 	"github.com/meteorpush/meteor/internal/hub"
 	"github.com/meteorpush/meteor/internal/metrics"
-	"github.com/meteorpush/meteor/internal/outq"
+	"github.com/meteorpush/meteor/internal/reason"
 	"github.com/meteorpush/meteor/internal/stats"
 	"github.com/meteorpush/meteor/internal/transport"
 )
@@ -42,8 +44,6 @@ const (
 	// connection as a policy violation.
 	wsMaxStrikes   = 10
 	wsStrikeWindow = time.Minute
-	// wsSubscribeTimeout bounds the history read of one subscription.
-	wsSubscribeTimeout = 10 * time.Second
 )
 
 // wsWriteBuffers is gorilla's write buffer pool. Nothing is ever written
@@ -57,7 +57,7 @@ var (
 	// errWSBinary means the client sent a binary message.
 	errWSBinary = errors.New("binary messages are not accepted")
 	// errWSChannel means a channel name breaks the grammar.
-	errWSChannel = errors.New("bad channel: names are letters, digits, _, % and -")
+	errWSChannel = errors.New("bad channel: " + channel.Rule)
 	// errWSSubscribed means the channel is already subscribed on this socket.
 	errWSSubscribed = errors.New("already subscribed")
 	// errWSNotSubscribed means unsubscribe named a channel not subscribed.
@@ -75,7 +75,9 @@ type wsConn struct {
 	heartbeat time.Duration
 	nextBeat  time.Time // owned by the ticker goroutine
 	maxChans  int
-	channels  []string // guarded by Server.mu; joined, emptied on close
+	// subscribeTimeout bounds the engine calls of one subscribe.
+	subscribeTimeout time.Duration
+	channels         []string // guarded by Server.mu; joined, emptied on close
 }
 
 // tick sends the heartbeat that browser code can see.
@@ -94,9 +96,9 @@ func (c *wsConn) tick(now time.Time) {
 	}
 }
 
-func (c *wsConn) shutdown() { c.Close(transport.CloseGoingAway) }
+func (c *wsConn) shutdown() { c.Close(reason.ServerShutdown) }
 
-func (c *wsConn) abort() { c.Out.Close(outq.ServerShutdown) }
+func (c *wsConn) abort() { c.Out.Close(reason.ServerShutdown) }
 
 // wsNetConn is the connection as gorilla sees it. Reads pass through. Once
 // the handshake is written (c is set), gorilla's writes, which can only be
@@ -112,11 +114,11 @@ func (n *wsNetConn) Write(b []byte) (int, error) {
 	if c == nil {
 		return n.Conn.Write(b)
 	}
-	code := transport.CloseProtocolError
-	if len(b) >= 4 && b[0] == 0x88 && transport.CloseCode(b[2])<<8|transport.CloseCode(b[3]) == transport.CloseTooBig {
-		code = transport.CloseTooBig
+	r := reason.ProtocolError
+	if len(b) >= 4 && b[0] == 0x88 && uint16(b[2])<<8|uint16(b[3]) == reason.MessageTooBig.Code() {
+		r = reason.MessageTooBig
 	}
-	c.Close(code)
+	c.Close(r)
 	return len(b), nil
 }
 
@@ -136,7 +138,7 @@ func (n *wsNetConn) SetDeadline(t time.Time) error {
 
 func (n *wsNetConn) Close() error {
 	if c := n.c.Load(); c != nil {
-		c.Out.Close(outq.RemoteClosed)
+		c.Out.Close(reason.RemoteClosed)
 		return nil
 	}
 	return n.Conn.Close()
@@ -189,6 +191,8 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, set *Set
 		start:     time.Now(),
 		heartbeat: set.Heartbeat,
 		maxChans:  set.MaxChannels,
+
+		subscribeTimeout: set.SubscribeTimeout,
 	}
 	c.nextBeat = c.start.Add(set.Heartbeat)
 	c.Stats, c.Metrics = s.stats, s.Metrics.For(metrics.WebSocket)
@@ -199,7 +203,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, set *Set
 	// The read loop joins s.group while s.mu is held and shutdown has not
 	// begun, so that Shutdown's Wait never races this Add.
 	if !s.register(c, func() *client { s.group.Add(1); return nil }) {
-		c.Close(transport.CloseGoingAway)
+		c.Close(reason.ServerShutdown)
 		return
 	}
 	s.log.Debug("websocket open", "ip", c.ip, "useragent", c.agent)
@@ -247,7 +251,7 @@ func (s *Server) wsRead(c *wsConn, ws *websocket.Conn) {
 		if code == websocket.CloseNoStatusReceived {
 			code = 0
 		}
-		c.Echo(transport.CloseCode(code))
+		c.Echo(uint16(code))
 		return nil
 	})
 	var (
@@ -257,13 +261,13 @@ func (s *Server) wsRead(c *wsConn, ws *websocket.Conn) {
 	for {
 		typ, p, err := ws.ReadMessage()
 		if err != nil {
-			if c.Closing() == 0 {
+			if !c.Closing() {
 				// The peer hung up, or the queue closed the socket.
-				c.Out.Close(outq.RemoteClosed)
+				c.Out.Close(reason.RemoteClosed)
 			}
 			return
 		}
-		if c.Closing() != 0 {
+		if c.Closing() {
 			continue // draining after a close frame: read until the end
 		}
 		if typ != websocket.TextMessage {
@@ -285,7 +289,7 @@ func (s *Server) wsRead(c *wsConn, ws *websocket.Conn) {
 		if strikes >= wsMaxStrikes {
 			s.log.Info("websocket closed for bad input", "ip", c.ip, "err", err)
 			c.Write(transport.ErrorFrame(err.Error()))
-			c.Close(transport.ClosePolicyViolation)
+			c.Close(reason.PolicyViolation)
 			continue
 		}
 		c.Write(transport.ErrorFrame(err.Error()))
@@ -325,27 +329,29 @@ func (s *Server) wsOp(c *wsConn, p []byte) error {
 // wsSubscribe joins a channel: the subscribed frame, a gap frame when a
 // resumed position is no longer stored, then the history and live messages.
 func (s *Server) wsSubscribe(c *wsConn, m transport.ClientMessage) error {
-	if !ValidChannel(m.Channel) {
+	if !channel.Valid(m.Channel) {
 		return errWSChannel
 	}
 	s.mu.Lock()
-	joined := slices.Contains(c.channels, m.Channel)
+	already := slices.Contains(c.channels, m.Channel)
 	n := len(c.channels)
 	s.mu.Unlock()
 	switch {
-	case joined:
+	case already:
 		return errWSSubscribed
 	case c.maxChans > 0 && n >= c.maxChans:
 		return fmt.Errorf("%w: at most %d per connection", ErrTooManyChannels, c.maxChans)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), wsSubscribeTimeout)
-	hist, activate, err := s.hub.Subscribe(ctx, c, []hub.Sub{{Channel: m.Channel, Query: m.Query}}, true)
+	ctx, cancel := context.WithTimeout(context.Background(), c.subscribeTimeout)
+	joined, activate := s.hub.Subscribe(ctx, c, []hub.Sub{{Channel: m.Channel, Query: m.Query}}, true)
 	cancel()
-	if err != nil {
-		// The hub has dropped c from every channel: the connection
-		// cannot go on.
-		s.log.Error("subscribe failed", "ip", c.ip, "channel", m.Channel, "err", err)
-		c.Close(transport.CloseServerError)
+	if err := joined[0].Err; err != nil {
+		// Only this channel failed (the hub has dropped c from it): the
+		// client is told when to subscribe again; the connection and its
+		// other channels go on.
+		r, retry := failure(err)
+		s.storeLog.Warn(s.log, "subscribe failed", "ip", c.ip, "transport", metrics.WebSocket, "channel", m.Channel, "reason", r.String(), "err", err)
+		c.Write(transport.SubscribeErrorFrame(m.Channel, r.String(), max(retry, 1)))
 		return nil
 	}
 	s.mu.Lock()
@@ -361,10 +367,15 @@ func (s *Server) wsSubscribe(c *wsConn, m transport.ClientMessage) error {
 		s.hub.Unsubscribe(c)
 		return nil
 	}
-	h := hist[0]
-	c.Write(transport.SubscribedFrame(m.Channel, h.LastID))
-	if m.Resume && h.Gap(m.Since+1) {
-		c.Write(transport.GapFrame(m.Channel, m.Since, h.Trimmed))
+	h := joined[0].History
+	pos, gap, isGap := startPosition(m.Channel, modernSub{resume: m.Resume, since: m.Since}, h)
+	c.SetEpoch(m.Channel, pos.Epoch)
+	// lastId is the newest id the channel had handed out when it was
+	// read; the messages that follow (history first) are those after the
+	// client's position.
+	c.Write(transport.SubscribedFrame(m.Channel, engine.Position{ID: h.Stream.Top(), Epoch: pos.Epoch}))
+	if isGap {
+		c.Write(transport.GapFrame(gap))
 	}
 	if s.log.Enabled(context.Background(), slog.LevelInfo) {
 		s.log.Info("joinchannel", "ip", c.ip, "transport", metrics.WebSocket, "channel", m.Channel,
@@ -388,6 +399,7 @@ func (s *Server) wsUnsubscribe(c *wsConn, name string) error {
 		return errWSNotSubscribed
 	}
 	s.hub.Unsubscribe(c, name)
+	c.SetEpoch(name, "")
 	c.Write(transport.UnsubscribedFrame(name))
 	if s.log.Enabled(context.Background(), slog.LevelInfo) {
 		s.log.Info("leavechannel", "ip", c.ip, "transport", metrics.WebSocket, "channel", name,
@@ -399,7 +411,7 @@ func (s *Server) wsUnsubscribe(c *wsConn, name string) error {
 // wsClosed runs once when c's connection has closed. It leaves the
 // registry before the hub, so that a subscription racing the close either
 // sees c unregistered or is undone here.
-func (s *Server) wsClosed(c *wsConn, reason outq.Reason, written int64) {
+func (s *Server) wsClosed(c *wsConn, reason reason.Reason, written int64) {
 	s.mu.Lock()
 	s.removeLocked(c)
 	chans := c.channels
@@ -408,7 +420,7 @@ func (s *Server) wsClosed(c *wsConn, reason outq.Reason, written int64) {
 	s.mu.Unlock()
 	s.hub.Unsubscribe(c)
 	s.stats.Dec(stats.CurrentSubscribers)
-	name := c.CloseName(reason)
+	name := reason.String()
 	c.Metrics.Closed(name)
 	if s.log.Enabled(context.Background(), slog.LevelInfo) {
 		secs := int64(time.Since(c.start) / time.Second)

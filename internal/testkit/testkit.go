@@ -9,6 +9,8 @@ import (
 	"sync"
 
 	"github.com/meteorpush/meteor/internal/config"
+	"github.com/meteorpush/meteor/internal/engine"
+	"github.com/meteorpush/meteor/internal/engine/memory"
 )
 
 // Config returns the built-in configuration with every listener on
@@ -53,4 +55,12 @@ func (l *Log) String() string {
 // Logger returns a text logger at debug level that writes to l.
 func (l *Log) Logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// DenseIDs makes eng, a memory engine, number each channel's messages 1,
+// 2, 3, so that a test can compare ids with literal numbers. Real servers
+// draw ids from the clock (engine.NextID); the tests of that, and of ids
+// across a restart, leave it alone.
+func DenseIDs(eng engine.Engine) {
+	eng.(*memory.Engine).SetDenseIDs()
 }

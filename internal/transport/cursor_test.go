@@ -14,8 +14,9 @@ func TestParseCursor(t *testing.T) {
 		want transport.Cursor
 	}{
 		{"", nil},
-		{"a:0", transport.Cursor{{"a", 0}}},
-		{"news:42,sport%20x:7,A-b_9:18446744073709551614", transport.Cursor{{"news", 42}, {"sport%20x", 7}, {"A-b_9", 18446744073709551614}}},
+		{"a:0", transport.Cursor{pos("a", 0, "")}},
+		{"news:42,sport%20x:7,A-b_9:18446744073709551614", transport.Cursor{pos("news", 42, ""), pos("sport%20x", 7, ""), pos("A-b_9", 18446744073709551614, "")}},
+		{"news:1700000000000001@k2x9ab01,b:3", transport.Cursor{pos("news", 1700000000000001, "k2x9ab01"), pos("b", 3, "")}},
 	} {
 		got, err := transport.ParseCursor(tc.in)
 		if err != nil || len(got) != len(tc.want) {
@@ -34,6 +35,7 @@ func TestParseCursor(t *testing.T) {
 		",", "a", "a:", ":1", "a:1,", ",a:1", "a:1,,b:2", "a:01", "a:-1", "a:+1", "a: 1", " a:1",
 		"a:1 ", "a:1,a:2", "a.b:1", "a:b:1", "a:18446744073709551615", "a:99999999999999999999",
 		"é:1", "a:1;b:2", "a:0x1", strings.Repeat("a", transport.MaxCursor) + ":1",
+		"a:1@", "a:1@AB", "a:1@a-b", "a:1@" + strings.Repeat("a", transport.MaxEpoch+1), "a:@x", "a:1@x@y",
 	} {
 		if got, err := transport.ParseCursor(in); !errors.Is(err, transport.ErrBadCursor) {
 			t.Errorf("ParseCursor(%q) = %v, %v; want ErrBadCursor", in, got, err)
@@ -44,7 +46,7 @@ func TestParseCursor(t *testing.T) {
 // FuzzParseCursor: no input panics; what is accepted is bounded, names
 // only valid channels, each once, and prints back as the same string.
 func FuzzParseCursor(f *testing.F) {
-	for _, s := range []string{"", "a:1", "a:1,b:2", "a:01", "a:1,a:2", "x:18446744073709551614", "a:1,", "%41-_:0"} {
+	for _, s := range []string{"", "a:1", "a:1,b:2", "a:01", "a:1,a:2", "x:18446744073709551614", "a:1,", "%41-_:0", "a:5@k2x9ab01"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -63,7 +65,7 @@ func FuzzParseCursor(f *testing.F) {
 		}
 		seen := map[string]bool{}
 		for _, p := range c {
-			if seen[p.Channel] || p.Channel == "" || strings.ContainsAny(p.Channel, ":,\n\r ") {
+			if seen[p.Channel] || p.Channel == "" || strings.ContainsAny(p.Channel, ":,@\n\r ") || p.Epoch != "" && !transport.ValidEpoch(p.Epoch) {
 				t.Fatalf("ParseCursor(%q) gave %v", s, c)
 			}
 			seen[p.Channel] = true

@@ -11,7 +11,7 @@ import (
 
 	"github.com/meteorpush/meteor/internal/config"
 	"github.com/meteorpush/meteor/internal/engine"
-	"github.com/meteorpush/meteor/internal/outq"
+	"github.com/meteorpush/meteor/internal/reason"
 	"github.com/meteorpush/meteor/internal/tmpl"
 )
 
@@ -95,9 +95,9 @@ func (l *LegacyMode) AppendChannelInfo(dst []byte, name string, h engine.History
 		case "name":
 			return append(dst, name...)
 		case "lastMsgID":
-			return strconv.AppendUint(dst, h.LastID, 10)
+			return strconv.AppendUint(dst, h.Stream.Last, 10)
 		case "messageCount":
-			return strconv.AppendInt(dst, int64(h.Count), 10)
+			return strconv.AppendInt(dst, int64(h.Stream.Count), 10)
 		case "subscriberCount":
 			return strconv.AppendInt(dst, int64(subscribers), 10)
 		}
@@ -132,23 +132,25 @@ func (c *LegacyClient) Deliver(msgs []*engine.Message, live bool) bool {
 	c.sent += len(msgs)
 	if c.Mode.MaxMessages > 0 && c.sent >= c.Mode.MaxMessages {
 		c.done = true
-		c.Out.CloseAfter(nil, outq.MaxMessagesReached)
+		c.Out.CloseAfter(nil, reason.MaxMessagesReached)
 		return false
 	}
 	return true
 }
 
-// Lagged closes the connection as a slow consumer.
-func (c *LegacyClient) Lagged() {
-	c.mu.Lock()
-	c.done = true
-	c.mu.Unlock()
-	c.Out.Close(outq.SlowConsumer)
+// Close implements hub.Client: a slow consumer is closed at once (its
+// queue is past its bound); any other reason after the mode's shutdown
+// message, which a 1.06 page reads as "reconnect".
+func (c *LegacyClient) Close(r reason.Reason) {
+	if r == reason.SlowConsumer {
+		c.mu.Lock()
+		c.done = true
+		c.mu.Unlock()
+		c.Out.Close(r)
+		return
+	}
+	c.Finish(c.Mode.Shutdown, r)
 }
-
-// Kick closes the connection, with the mode's shutdown message, because an
-// administrator closed one of its channels.
-func (c *LegacyClient) Kick() { c.Finish(c.Mode.Shutdown, outq.ChannelClosed) }
 
 // Sent returns the number of messages written.
 func (c *LegacyClient) Sent() int {
@@ -159,7 +161,7 @@ func (c *LegacyClient) Sent() int {
 
 // Finish closes the connection with reason r after writing final, unless
 // it is already closing; no message is written after it.
-func (c *LegacyClient) Finish(final []byte, r outq.Reason) {
+func (c *LegacyClient) Finish(final []byte, r reason.Reason) {
 	c.mu.Lock()
 	c.done = true
 	c.mu.Unlock()

@@ -1,41 +1,35 @@
 package transport
 
+import (
+	"github.com/meteorpush/meteor/internal/engine"
+	"github.com/meteorpush/meteor/internal/reason"
+)
+
 // The NDJSON stream (application/x-ndjson): one JSON object per line.
 // Messages are NDJSONFormat, encoded once per message; the other lines are
 // built here. The listener side is in internal/subscriber/ndjson.go.
 
-import (
-	"strconv"
-
-	"github.com/meteorpush/meteor/internal/tmpl"
-)
-
 // NDJSONPing is the heartbeat line.
 var NDJSONPing = []byte(`{"type":"ping"}` + "\n")
 
-// AppendNDJSONSubscribed appends the line that confirms a channel: lastID
-// is where the client stands in it before the first message that follows.
-func AppendNDJSONSubscribed(b []byte, channel string, lastID uint64) []byte {
-	b = append(b, `{"type":"subscribed","channel":"`...)
-	b = tmpl.JSONString(b, channel)
-	b = append(b, `","lastId":`...)
-	b = strconv.AppendUint(b, lastID, 10)
+// AppendNDJSONSubscribed appends the line that confirms a channel: p is
+// where the client stands in it before the first message that follows.
+func AppendNDJSONSubscribed(b []byte, channel string, p engine.Position) []byte {
+	b = append(b, `{"type":"subscribed",`...)
+	b = appendPositionFields(b, channel, p)
 	return append(b, "}\n"...)
 }
 
-// AppendNDJSONGap appends the line saying that the messages of channel
-// after since, up to and including trimmed, are no longer stored.
-func AppendNDJSONGap(b []byte, channel string, since, trimmed uint64) []byte {
+// AppendNDJSONGap appends the gap line (see Gap).
+func AppendNDJSONGap(b []byte, g Gap) []byte {
 	b = append(b, `{"type":"gap",`...)
-	b = appendGapFields(b, channel, since, trimmed)
+	b = appendGapFields(b, g)
 	return append(b, "}\n"...)
 }
 
-// NDJSONClose returns the last line of a stream that the server ends;
-// reason is an outq.Reason name ("shutdown", "channelClose", ...).
-func NDJSONClose(reason string) []byte {
-	b := make([]byte, 0, len(reason)+32)
-	b = append(b, `{"type":"close","reason":"`...)
-	b = tmpl.JSONString(b, reason)
-	return append(b, "\"}\n"...)
+// NDJSONClose returns the last line of a stream that the server ends:
+// {"type":"close","reason":..,"code":..,"reconnect":..}.
+func NDJSONClose(r reason.Reason) []byte {
+	b := AppendCloseObject(make([]byte, 0, 96), "close", r)
+	return append(b, '\n')
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/meteorpush/meteor/internal/engine"
 	"github.com/meteorpush/meteor/internal/metrics"
 	"github.com/meteorpush/meteor/internal/outq"
+	"github.com/meteorpush/meteor/internal/reason"
 	"github.com/meteorpush/meteor/internal/stats"
 )
 
@@ -115,7 +116,7 @@ func PutBuffer(p *[]byte) {
 // CloseAfter writes final (which holds no message and may be empty), counts
 // its bytes, and closes the connection with reason r once everything queued
 // is written.
-func (o *Output) CloseAfter(final []byte, r outq.Reason) {
+func (o *Output) CloseAfter(final []byte, r reason.Reason) {
 	if len(final) > 0 {
 		if o.Stats != nil {
 			o.Stats.Add(stats.TotalOutboundBytes, int64(len(final)))

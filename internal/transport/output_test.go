@@ -9,6 +9,7 @@ import (
 
 	"github.com/meteorpush/meteor/internal/engine"
 	"github.com/meteorpush/meteor/internal/outq"
+	"github.com/meteorpush/meteor/internal/reason"
 	"github.com/meteorpush/meteor/internal/transport"
 )
 
@@ -37,9 +38,9 @@ func outputPair(t *testing.T) (*transport.Output, func() []byte) {
 		b, _ := io.ReadAll(peer)
 		got <- b
 	}()
-	t.Cleanup(func() { q.Close(outq.ServerShutdown); peer.Close() })
+	t.Cleanup(func() { q.Close(reason.ServerShutdown); peer.Close() })
 	return &transport.Output{Out: q}, func() []byte {
-		q.CloseAfter(nil, outq.ServerShutdown)
+		q.CloseAfter(nil, reason.ServerShutdown)
 		return <-got
 	}
 }

@@ -12,7 +12,7 @@ import (
 	"strconv"
 
 	"github.com/meteorpush/meteor/internal/engine"
-	"github.com/meteorpush/meteor/internal/tmpl"
+	"github.com/meteorpush/meteor/internal/reason"
 )
 
 // sseFormat renders the shared part of a message's event: an optional
@@ -80,37 +80,19 @@ func AppendSSERetry(b []byte, ms int64) []byte {
 	return append(b, '\n')
 }
 
-// SSEGap returns the gap event: the messages of channel after since, up to
-// and including trimmed, are no longer stored.
-func SSEGap(channel string, since, trimmed uint64) []byte {
-	b := make([]byte, 0, len(channel)+80)
+// SSEGap returns the gap event (see Gap).
+func SSEGap(g Gap) []byte {
+	b := make([]byte, 0, len(g.Channel)+100)
 	b = append(b, "event: gap\ndata: "...)
-	b = appendGapObject(b, channel, since, trimmed)
+	b = appendGapObject(b, g)
 	return append(b, "\n\n"...)
 }
 
-// SSEClose returns the close event that precedes the end of the stream;
-// reason is an outq.Reason name ("shutdown", "channelClose", ...).
-func SSEClose(reason string) []byte {
-	b := make([]byte, 0, len(reason)+40)
-	b = append(b, `event: close`+"\n"+`data: {"reason":"`...)
-	b = tmpl.JSONString(b, reason)
-	return append(b, "\"}\n\n"...)
-}
-
-// appendGapObject appends {"channel":..,"since":..,"trimmed":..}.
-func appendGapObject(b []byte, channel string, since, trimmed uint64) []byte {
-	b = append(b, '{')
-	return append(appendGapFields(b, channel, since, trimmed), '}')
-}
-
-// appendGapFields appends "channel":..,"since":..,"trimmed":.. (the fields
-// of a gap object, shared by every transport that reports gaps).
-func appendGapFields(b []byte, channel string, since, trimmed uint64) []byte {
-	b = append(b, `"channel":"`...)
-	b = tmpl.JSONString(b, channel)
-	b = append(b, `","since":`...)
-	b = strconv.AppendUint(b, since, 10)
-	b = append(b, `,"trimmed":`...)
-	return strconv.AppendUint(b, trimmed, 10)
+// SSEClose returns the close event that precedes the end of the stream:
+// {"reason":..,"code":..,"reconnect":..} (AppendCloseObject).
+func SSEClose(r reason.Reason) []byte {
+	b := make([]byte, 0, 96)
+	b = append(b, "event: close\ndata: "...)
+	b = AppendCloseObject(b, "", r)
+	return append(b, "\n\n"...)
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/meteorpush/meteor/internal/engine"
+	"github.com/meteorpush/meteor/internal/reason"
 	"github.com/meteorpush/meteor/internal/transport"
 )
 
@@ -42,29 +43,29 @@ func TestSSEEncoders(t *testing.T) {
 	if &a[0] != &b[0] {
 		t.Error("SSEData rendered twice")
 	}
-	if got, want := string(transport.AppendSSEID(nil, transport.Cursor{{"a", 1}, {"b", 2}})), "id: a:1,b:2\n"; got != want {
+	if got, want := string(transport.AppendSSEID(nil, transport.Cursor{pos("a", 1, ""), pos("b", 2, "e9")})), "id: a:1,b:2@e9\n"; got != want {
 		t.Errorf("AppendSSEID = %q, want %q", got, want)
 	}
-	if got, want := string(transport.SSEGap("c", 3, 5)), "event: gap\ndata: {\"channel\":\"c\",\"since\":3,\"trimmed\":5}\n\n"; got != want {
+	if got, want := string(transport.SSEGap(transport.Gap{Channel: "c", Since: 3, Trimmed: 5, Epoch: "x1"})), "event: gap\ndata: {\"channel\":\"c\",\"since\":3,\"trimmed\":5,\"epoch\":\"x1\"}\n\n"; got != want {
 		t.Errorf("SSEGap = %q, want %q", got, want)
 	}
-	if got, want := string(transport.SSEClose("shutdown")), "event: close\ndata: {\"reason\":\"shutdown\"}\n\n"; got != want {
+	if got, want := string(transport.SSEClose(reason.ServerShutdown)), "event: close\ndata: {\"reason\":\"shutdown\",\"code\":1001,\"reconnect\":true}\n\n"; got != want {
 		t.Errorf("SSEClose = %q, want %q", got, want)
 	}
 }
 
 func TestPollBody(t *testing.T) {
 	m := &engine.Message{ID: 7, Channel: "c", Text: "</script>", Time: time.UnixMilli(1700000000123)}
-	cur := transport.Cursor{{"c", 7}, {"d", 0}}
-	got := string(transport.AppendPollBody(nil, []*engine.Message{m}, cur, []transport.Gap{{"c", 1, 5}}, "", "cb"))
-	want := `/**/cb({"messages":[{"type":"message","id":7,"channel":"c","text":"\u003c/script\u003e","time":1700000000123}],"cursor":"c:7,d:0","gaps":[{"channel":"c","since":1,"trimmed":5}]});`
+	cur := transport.Cursor{pos("c", 7, "e1"), pos("d", 0, "")}
+	got := string(transport.AppendPollBody(nil, []*engine.Message{m}, cur, []transport.Gap{{Channel: "c", Since: 1, Trimmed: 5, Epoch: "e1"}}, reason.None, "cb"))
+	want := `/**/cb({"messages":[{"type":"message","id":7,"channel":"c","text":"\u003c/script\u003e","time":1700000000123}],"cursor":"c:7@e1,d:0","gaps":[{"channel":"c","since":1,"trimmed":5,"epoch":"e1"}]});`
 	if got != want {
 		t.Errorf("AppendPollBody = %s, want %s", got, want)
 	}
-	if got, want := string(transport.AppendPollBody(nil, nil, cur, nil, "channelClose", "")), `{"messages":[],"cursor":"c:7,d:0","closed":"channelClose"}`; got != want {
+	if got, want := string(transport.AppendPollBody(nil, nil, cur, nil, reason.ChannelClosed, "")), `{"messages":[],"cursor":"c:7@e1,d:0","closed":"channelClose","code":4000,"reconnect":false}`; got != want {
 		t.Errorf("AppendPollBody closed = %s, want %s", got, want)
 	}
-	if got := string(transport.AppendPollBody(nil, nil, cur, nil, "", "")); got != `{"messages":[],"cursor":"c:7,d:0"}` {
+	if got := string(transport.AppendPollBody(nil, nil, cur, nil, reason.None, "")); got != `{"messages":[],"cursor":"c:7@e1,d:0"}` {
 		t.Errorf("empty poll body = %s", got)
 	}
 }
@@ -73,7 +74,7 @@ func TestPollBody(t *testing.T) {
 // the shared event lines: its id line, joined with them in a pooled buffer
 // as the SSE transport does (no allocation per delivery).
 func BenchmarkSSEDeliver(b *testing.B) {
-	cur := transport.Cursor{{"news", 123456}, {"sport", 654321}}
+	cur := transport.Cursor{pos("news", 123456, "k2x9ab01"), pos("sport", 654321, "k2x9ab02")}
 	for _, tc := range benchTexts {
 		b.Run(tc.name, func(b *testing.B) {
 			m := &engine.Message{ID: 123457, Channel: "news", Text: tc.text, Time: time.Now()}
@@ -108,4 +109,8 @@ func BenchmarkSSEEncode(b *testing.B) {
 			}
 		})
 	}
+}
+
+func pos(name string, id uint64, epoch string) transport.Position {
+	return transport.Position{Channel: name, Position: engine.Position{ID: id, Epoch: epoch}}
 }

@@ -17,7 +17,7 @@ import (
 	"sync"
 
 	"github.com/meteorpush/meteor/internal/engine"
-	"github.com/meteorpush/meteor/internal/outq"
+	"github.com/meteorpush/meteor/internal/reason"
 	"github.com/meteorpush/meteor/internal/tmpl"
 )
 
@@ -70,61 +70,19 @@ func (*wsFrameFormat) Encode(m *engine.Message) []byte {
 	return TextFrame(m.Encoded(JSONFormat))
 }
 
-// CloseCode is a WebSocket close status code that the server sends. The
-// code tells the client whether to reconnect; docs/websocket.md lists them.
-type CloseCode uint16
-
-// The close codes the server sends.
-const (
-	CloseNormal          CloseCode = 1000 // echo of a client's close without a code
-	CloseGoingAway       CloseCode = 1001 // server shutdown: reconnect
-	CloseProtocolError   CloseCode = 1002 // broken framing: do not reconnect as is
-	ClosePolicyViolation CloseCode = 1008 // bad input repeatedly: do not reconnect
-	CloseTooBig          CloseCode = 1009 // a client message over the size limit: do not reconnect
-	CloseServerError     CloseCode = 1011 // the server failed (the engine): reconnect later
-	CloseKicked          CloseCode = 4000 // an administrator closed a channel: do not reconnect automatically
-	CloseSlowConsumer    CloseCode = 4001 // fell behind: reconnect and resume
-)
-
-// String returns the close reason's name as it appears in logs and metrics;
-// codes that mean the same as an outq.Reason have that reason's name.
-func (c CloseCode) String() string {
-	switch c {
-	case ClosePolicyViolation:
-		return "policyViolation"
-	case CloseTooBig:
-		return "messageTooBig"
-	case CloseProtocolError:
-		return "protocolError"
-	case CloseServerError:
-		return "serverError"
-	}
-	return c.Reason().String()
-}
-
-// Reason returns the outq.Reason that the close is recorded with, or
-// outq.ReasonNone for the codes that only the WebSocket transport has.
-func (c CloseCode) Reason() outq.Reason {
-	switch c {
-	case CloseGoingAway:
-		return outq.ServerShutdown
-	case CloseKicked:
-		return outq.ChannelClosed
-	case CloseSlowConsumer:
-		return outq.SlowConsumer
-	case ClosePolicyViolation, CloseTooBig, CloseProtocolError, CloseServerError:
-		return outq.ReasonNone
-	}
-	return outq.RemoteClosed
-}
-
-// CloseFrame returns a close frame with code; code 0 gives an empty close
-// frame (the echo of a close that carried no code).
-func CloseFrame(code CloseCode) []byte {
+// CloseFrame returns a close frame with code and the UTF-8 text why (at
+// most 123 bytes: a reason's log name, which a browser's CloseEvent shows
+// as its reason); code 0 gives an empty close frame (the echo of a close
+// that carried no code). The codes come from package reason (Reason.Code);
+// docs/websocket.md lists them.
+func CloseFrame(code uint16, why string) []byte {
 	if code == 0 {
 		return []byte{wsFin | wsClose, 0}
 	}
-	return []byte{wsFin | wsClose, 2, byte(code >> 8), byte(code)}
+	why = why[:min(len(why), 123)]
+	b := make([]byte, 0, 4+len(why))
+	b = append(b, wsFin|wsClose, byte(2+len(why)), byte(code>>8), byte(code))
+	return append(b, why...)
 }
 
 // Server → client objects that are not messages, framed once.
@@ -136,14 +94,13 @@ var (
 	PongReplyFrame = TextFrame([]byte(`{"type":"pong"}`))
 )
 
-// SubscribedFrame confirms a subscription; lastID is the newest id the
-// channel held when its history was read (0: none).
-func SubscribedFrame(channel string, lastID uint64) []byte {
-	b := make([]byte, 0, len(channel)+64)
-	b = append(b, `{"type":"subscribed","channel":"`...)
-	b = tmpl.JSONString(b, channel)
-	b = append(b, `","lastId":`...)
-	b = strconv.AppendUint(b, lastID, 10)
+// SubscribedFrame confirms a subscription: p.ID is the newest id the
+// channel had handed out when its history was read (0: none), p.Epoch the
+// stream's epoch ("" before the channel's first message).
+func SubscribedFrame(channel string, p engine.Position) []byte {
+	b := make([]byte, 0, len(channel)+80)
+	b = append(b, `{"type":"subscribed",`...)
+	b = appendPositionFields(b, channel, p)
 	return TextFrame(append(b, '}'))
 }
 
@@ -155,16 +112,12 @@ func UnsubscribedFrame(channel string) []byte {
 	return TextFrame(append(b, `"}`...))
 }
 
-// GapFrame tells a resuming client that the messages after since, up to
-// and including trimmed, are no longer stored.
-func GapFrame(channel string, since, trimmed uint64) []byte {
-	b := make([]byte, 0, len(channel)+80)
-	b = append(b, `{"type":"gap","channel":"`...)
-	b = tmpl.JSONString(b, channel)
-	b = append(b, `","since":`...)
-	b = strconv.AppendUint(b, since, 10)
-	b = append(b, `,"trimmed":`...)
-	b = strconv.AppendUint(b, trimmed, 10)
+// GapFrame tells a client that messages of g.Channel it has not seen are
+// no longer stored (see Gap).
+func GapFrame(g Gap) []byte {
+	b := make([]byte, 0, len(g.Channel)+100)
+	b = append(b, `{"type":"gap",`...)
+	b = appendGapFields(b, g)
 	return TextFrame(append(b, '}'))
 }
 
@@ -174,6 +127,21 @@ func ErrorFrame(reason string) []byte {
 	b = append(b, `{"type":"error","error":"`...)
 	b = tmpl.JSONString(b, reason)
 	return TextFrame(append(b, `"}`...))
+}
+
+// SubscribeErrorFrame reports that the subscription to channel failed
+// because the store could not be reached: the connection and its other
+// subscriptions stay; the client subscribes again after retryAfter
+// seconds. why is a reason's log name ("storeUnavailable").
+func SubscribeErrorFrame(channel, why string, retryAfter int) []byte {
+	b := make([]byte, 0, len(channel)+96)
+	b = append(b, `{"type":"error","op":"subscribe","channel":"`...)
+	b = tmpl.JSONString(b, channel)
+	b = append(b, `","error":"`...)
+	b = tmpl.JSONString(b, why)
+	b = append(b, `","retryAfter":`...)
+	b = strconv.AppendInt(b, int64(retryAfter), 10)
+	return TextFrame(append(b, '}'))
 }
 
 // Op is a client operation.
@@ -193,10 +161,12 @@ type ClientMessage struct {
 	// Query is the history a subscription asks for: engine.QueryNone when
 	// the message names none (live messages only).
 	Query engine.Query
-	// Resume is true when the message gave "since"; Since is then the
-	// last id the client saw, and Query asks for the ids after it.
+	// Resume is true when the message gave "since"; Since is then where
+	// the client stands (the last id it saw, and the epoch of the stream
+	// it saw it in when the message gave "epoch"), and Query asks for the
+	// messages after it.
 	Resume bool
-	Since  uint64
+	Since  engine.Position
 }
 
 // MaxClientMessage bounds the size of a client message, in bytes.
@@ -237,9 +207,9 @@ func ParseClientMessage(b []byte) (ClientMessage, error) {
 		return m, ErrBadJSON
 	}
 	var (
-		op, channel, history string
-		since, last          json.Number
-		seen                 uint8
+		op, channel, history, epoch string
+		since, last                 json.Number
+		seen                        uint8
 	)
 	const (
 		fOp = 1 << iota
@@ -247,6 +217,7 @@ func ParseClientMessage(b []byte) (ClientMessage, error) {
 		fSince
 		fLast
 		fHistory
+		fEpoch
 	)
 	for dec.More() {
 		t, err := dec.Token()
@@ -266,6 +237,8 @@ func ParseClientMessage(b []byte) (ClientMessage, error) {
 			bit = fLast
 		case "history":
 			bit = fHistory
+		case "epoch":
+			bit = fEpoch
 		default:
 			return m, ErrUnknownField
 		}
@@ -284,6 +257,8 @@ func ParseClientMessage(b []byte) (ClientMessage, error) {
 			channel, ok = t.(string)
 		case fHistory:
 			history, ok = t.(string)
+		case fEpoch:
+			epoch, ok = t.(string)
 		case fSince:
 			since, ok = t.(json.Number)
 		case fLast:
@@ -331,15 +306,23 @@ func ParseClientMessage(b []byte) (ClientMessage, error) {
 		}
 		return m, nil
 	}
-	switch seen &^ (fOp | fChannel) {
+	if seen&fEpoch != 0 {
+		if seen&fSince == 0 {
+			return m, ErrUnknownField
+		}
+		if !ValidEpoch(epoch) {
+			return m, ErrBadField
+		}
+	}
+	switch seen &^ (fOp | fChannel | fEpoch) {
 	case 0:
 	case fSince:
 		n, err := strconv.ParseUint(string(since), 10, 64)
 		if err != nil || n == math.MaxUint64 {
 			return m, ErrBadField
 		}
-		m.Resume, m.Since = true, n
-		m.Query = engine.Query{Kind: engine.QuerySince, Since: n + 1}
+		m.Resume, m.Since = true, engine.Position{ID: n, Epoch: epoch}
+		m.Query = engine.Query{Kind: engine.QueryAfter, After: m.Since}
 	case fLast:
 		n, err := strconv.ParseUint(string(last), 10, 64)
 		if err != nil || n == 0 || n > MaxLast {
@@ -363,17 +346,51 @@ type WebSocketClient struct {
 	Output
 
 	mu      sync.Mutex
-	sent    int       // guarded by mu; messages written
-	closing CloseCode // guarded by mu; the close frame queued, 0 before
+	sent    int  // guarded by mu; messages written
+	closing bool // guarded by mu; the close frame queued
+	// epochs is the stream epoch each subscribed channel was last seen
+	// in, to tell the client when delivery crosses into another stream;
+	// guarded by mu.
+	epochs map[string]string
+}
+
+// SetEpoch records the epoch of channel's stream as the client knows it
+// ("" forgets the channel).
+func (c *WebSocketClient) SetEpoch(channel, epoch string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if epoch == "" {
+		delete(c.epochs, channel)
+		return
+	}
+	if c.epochs == nil {
+		c.epochs = make(map[string]string, 1)
+	}
+	c.epochs[channel] = epoch
 }
 
 // Deliver writes msgs, pre-framed and cached on each message, as one write
-// when there are several.
+// when there are several. A message of another stream than the one the
+// client knows its channel in is preceded by a reset gap frame.
 func (c *WebSocketClient) Deliver(msgs []*engine.Message, live bool) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closing != 0 || len(msgs) == 0 {
-		return c.closing == 0
+	if c.closing || len(msgs) == 0 {
+		return !c.closing
+	}
+	first := msgs[0]
+	if known, ok := c.epochs[first.Channel]; ok || first.Epoch != "" {
+		if !ok || known != first.Epoch {
+			if c.epochs == nil {
+				c.epochs = make(map[string]string, 1)
+			}
+			c.epochs[first.Channel] = first.Epoch
+			if ok && known != "" {
+				if !c.Write(GapFrame(Gap{Channel: first.Channel, Since: first.ID - 1, Epoch: first.Epoch, Reset: true})) {
+					return false
+				}
+			}
+		}
 	}
 	if !c.WriteEach(msgs, WebSocketFrame, live) {
 		return false
@@ -382,59 +399,37 @@ func (c *WebSocketClient) Deliver(msgs []*engine.Message, live bool) bool {
 	return true
 }
 
-// Lagged closes the connection as a slow consumer: the client should
-// reconnect and resume from the last id it saw.
-func (c *WebSocketClient) Lagged() { c.Close(CloseSlowConsumer) }
-
-// Kick closes the connection because an administrator closed one of its
-// channels.
-func (c *WebSocketClient) Kick() { c.Close(CloseKicked) }
-
-// Close queues a close frame with code and closes the connection once it
-// is written. Only the first close frame is sent; when the queue is already
-// past its bound the connection closes at once, without one.
-func (c *WebSocketClient) Close(code CloseCode) {
-	c.closeWith(code, CloseFrame(code), code.Reason())
+// Close queues a close frame with r's code and name and closes the
+// connection once it is written. Only the first close frame is sent; when
+// the queue is already past its bound the connection closes at once,
+// without one.
+func (c *WebSocketClient) Close(r reason.Reason) {
+	c.closeWith(CloseFrame(r.Code(), r.String()), r)
 }
 
 // Echo answers the client's close frame with code (0: the client's frame
 // had none) and closes the connection, unless the server already sent its
 // own close frame.
-func (c *WebSocketClient) Echo(code CloseCode) {
-	f := CloseFrame(code)
-	if code == 0 {
-		code = CloseNormal
-	}
-	c.closeWith(code, f, outq.RemoteClosed)
+func (c *WebSocketClient) Echo(code uint16) {
+	c.closeWith(CloseFrame(code, ""), reason.RemoteClosed)
 }
 
-func (c *WebSocketClient) closeWith(code CloseCode, frame []byte, r outq.Reason) {
+func (c *WebSocketClient) closeWith(frame []byte, r reason.Reason) {
 	c.mu.Lock()
-	if c.closing != 0 {
+	if c.closing {
 		c.mu.Unlock()
 		return
 	}
-	c.closing = code
+	c.closing = true
 	c.mu.Unlock()
 	c.CloseAfter(frame, r)
 }
 
-// Closing returns the code of the close frame queued, or 0.
-func (c *WebSocketClient) Closing() CloseCode {
+// Closing reports whether a close frame is queued.
+func (c *WebSocketClient) Closing() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.closing
-}
-
-// CloseName returns the name of the reason the connection closed for, given
-// the reason outq reported: the close code's when outq knew none.
-func (c *WebSocketClient) CloseName(r outq.Reason) string {
-	if r == outq.ReasonNone {
-		if code := c.Closing(); code != 0 {
-			return code.String()
-		}
-	}
-	return r.String()
 }
 
 // Sent returns the number of messages written.

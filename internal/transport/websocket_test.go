@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/meteorpush/meteor/internal/engine"
+	"github.com/meteorpush/meteor/internal/reason"
 )
 
 // readFrame decodes one unmasked server frame, as a client would.
@@ -64,10 +65,11 @@ func TestControlFrames(t *testing.T) {
 		got  []byte
 		want []byte
 	}{
-		{"close 1001", CloseFrame(CloseGoingAway), []byte{0x88, 2, 0x03, 0xe9}},
-		{"close 4000", CloseFrame(CloseKicked), []byte{0x88, 2, 0x0f, 0xa0}},
-		{"close 4001", CloseFrame(CloseSlowConsumer), []byte{0x88, 2, 0x0f, 0xa1}},
-		{"empty close", CloseFrame(0), []byte{0x88, 0}},
+		{"close 1001", CloseFrame(1001, ""), []byte{0x88, 2, 0x03, 0xe9}},
+		{"close 4000 with name", CloseFrame(reason.ChannelClosed.Code(), "channelClose"), append([]byte{0x88, 14, 0x0f, 0xa0}, "channelClose"...)},
+		{"close 4001", CloseFrame(4001, ""), []byte{0x88, 2, 0x0f, 0xa1}},
+		{"long name cut to 123 bytes", CloseFrame(4001, strings.Repeat("x", 200))[:4], []byte{0x88, 125, 0x0f, 0xa1}},
+		{"empty close", CloseFrame(0, "x"), []byte{0x88, 0}},
 		{"pong", PongFrame("abc"), []byte{0x8a, 3, 'a', 'b', 'c'}},
 		{"ping object", PingFrame, append([]byte{0x81, 15}, `{"type":"ping"}`...)},
 		{"pong object", PongReplyFrame, append([]byte{0x81, 15}, `{"type":"pong"}`...)},
@@ -83,10 +85,12 @@ func TestReplyObjects(t *testing.T) {
 		frame []byte
 		want  string
 	}{
-		{SubscribedFrame("demo", 42), `{"type":"subscribed","channel":"demo","lastId":42}`},
-		{SubscribedFrame("a%20b", 0), `{"type":"subscribed","channel":"a%20b","lastId":0}`},
+		{SubscribedFrame("demo", engine.Position{ID: 42, Epoch: "k2x9"}), `{"type":"subscribed","channel":"demo","lastId":42,"epoch":"k2x9"}`},
+		{SubscribedFrame("a%20b", engine.Position{}), `{"type":"subscribed","channel":"a%20b","lastId":0,"epoch":""}`},
 		{UnsubscribedFrame("demo"), `{"type":"unsubscribed","channel":"demo"}`},
-		{GapFrame("demo", 3, 17), `{"type":"gap","channel":"demo","since":3,"trimmed":17}`},
+		{GapFrame(Gap{Channel: "demo", Since: 3, Trimmed: 17, Epoch: "e1"}), `{"type":"gap","channel":"demo","since":3,"trimmed":17,"epoch":"e1"}`},
+		{GapFrame(Gap{Channel: "demo", Since: 3, Epoch: "e2", Reset: true}), `{"type":"gap","channel":"demo","since":3,"trimmed":0,"epoch":"e2","reset":true}`},
+		{SubscribeErrorFrame("demo", "storeUnavailable", 3), `{"type":"error","op":"subscribe","channel":"demo","error":"storeUnavailable","retryAfter":3}`},
 		{ErrorFrame(`bad "x"`), `{"type":"error","error":"bad \"x\""}`},
 	} {
 		fin, op, payload, rest := readFrame(t, tt.frame)
@@ -115,23 +119,6 @@ func TestWebSocketFrameEncodesOnce(t *testing.T) {
 	}
 }
 
-func TestCloseCodeNames(t *testing.T) {
-	for code, want := range map[CloseCode]string{
-		CloseGoingAway:       "shutdown",
-		CloseKicked:          "channelClose",
-		CloseSlowConsumer:    "slowConsumer",
-		ClosePolicyViolation: "policyViolation",
-		CloseTooBig:          "messageTooBig",
-		CloseProtocolError:   "protocolError",
-		CloseServerError:     "serverError",
-		CloseNormal:          "remoteClosed",
-	} {
-		if got := code.String(); got != want {
-			t.Errorf("%d: got %q, want %q", code, got, want)
-		}
-	}
-}
-
 func TestParseClientMessage(t *testing.T) {
 	for _, tt := range []struct {
 		in   string
@@ -144,9 +131,14 @@ func TestParseClientMessage(t *testing.T) {
 		{`{"channel":"demo","op":"subscribe"}`, ClientMessage{Op: OpSubscribe, Channel: "demo"}, nil},
 		{`{"op":"subscribe","channel":"d\u0065mo"}`, ClientMessage{Op: OpSubscribe, Channel: "demo"}, nil},
 		{`{"op":"subscribe","channel":"demo","since":0}`, ClientMessage{Op: OpSubscribe, Channel: "demo", Resume: true,
-			Query: engine.Query{Kind: engine.QuerySince, Since: 1}}, nil},
-		{`{"op":"subscribe","channel":"demo","since":41}`, ClientMessage{Op: OpSubscribe, Channel: "demo", Resume: true, Since: 41,
-			Query: engine.Query{Kind: engine.QuerySince, Since: 42}}, nil},
+			Query: engine.Query{Kind: engine.QueryAfter}}, nil},
+		{`{"op":"subscribe","channel":"demo","since":41}`, ClientMessage{Op: OpSubscribe, Channel: "demo", Resume: true, Since: engine.Position{ID: 41},
+			Query: engine.Query{Kind: engine.QueryAfter, After: engine.Position{ID: 41}}}, nil},
+		{`{"op":"subscribe","channel":"demo","since":41,"epoch":"ab12"}`, ClientMessage{Op: OpSubscribe, Channel: "demo", Resume: true, Since: engine.Position{ID: 41, Epoch: "ab12"},
+			Query: engine.Query{Kind: engine.QueryAfter, After: engine.Position{ID: 41, Epoch: "ab12"}}}, nil},
+		{`{"op":"subscribe","channel":"demo","epoch":"ab12"}`, ClientMessage{}, ErrUnknownField},
+		{`{"op":"subscribe","channel":"demo","since":1,"epoch":"AB"}`, ClientMessage{}, ErrBadField},
+		{`{"op":"subscribe","channel":"demo","since":1,"epoch":""}`, ClientMessage{}, ErrBadField},
 		{`{"op":"subscribe","channel":"demo","last":5}`, ClientMessage{Op: OpSubscribe, Channel: "demo",
 			Query: engine.Query{Kind: engine.QueryLast, Last: 5}}, nil},
 		{`{"op":"subscribe","channel":"demo","history":"all"}`, ClientMessage{Op: OpSubscribe, Channel: "demo",
@@ -223,7 +215,7 @@ func FuzzParseClientMessage(f *testing.F) {
 			if m.Op == OpUnsubscribe && m.Query != (engine.Query{}) {
 				t.Fatalf("unsubscribe with history: %+v", m)
 			}
-			if m.Resume != (m.Query.Kind == engine.QuerySince) || m.Resume && m.Query.Since != m.Since+1 {
+			if m.Resume != (m.Query.Kind == engine.QueryAfter) || m.Resume && m.Query.After != m.Since {
 				t.Fatalf("resume position inconsistent: %+v", m)
 			}
 			if m.Query.Kind == engine.QueryLast && (m.Query.Last < 1 || m.Query.Last > MaxLast) {
