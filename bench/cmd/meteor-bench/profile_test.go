@@ -22,7 +22,7 @@ var (
 // subscriber's memory goes. The clients' side is in the same heap: read
 // the profile by the server's packages. Off unless the flag is given:
 //
-//	go test ./cmd/meteor-bench -run IdleHeapProfile -idle-profile-n 10000 -idle-profile-out /tmp/idle.pprof
+//	cd bench/cmd/meteor-bench && go test -run IdleHeapProfile -idle-profile-n 10000 -idle-profile-out /tmp/idle.pprof
 func TestIdleHeapProfile(t *testing.T) {
 	if *profileN <= 0 {
 		t.Skip("set -idle-profile-n to run")

@@ -217,7 +217,7 @@ var nchanFlag = flag.Bool("nchan", false, "TestNchan: run against a real Nchan (
 // server of its own, so it runs only when asked for and installed
 // (scripts/bench-compare installs it):
 //
-//	go test ./cmd/meteor-bench -run TestNchan -nchan
+//	cd bench/cmd/meteor-bench && go test -run TestNchan -nchan
 func TestNchan(t *testing.T) {
 	if !*nchanFlag || testing.Short() {
 		t.Skip("set -nchan to run against a real Nchan")
@@ -229,7 +229,7 @@ func TestNchan(t *testing.T) {
 	if _, err := os.Stat("/usr/lib/nginx/modules/ngx_nchan_module.so"); err != nil {
 		t.Skip("libnginx-mod-nchan is not installed")
 	}
-	conf, err := os.ReadFile("../../bench/nchan/nginx.conf")
+	conf, err := os.ReadFile("../../nchan/nginx.conf")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -311,7 +311,7 @@ func freePort(t *testing.T) int {
 // in a temporary one) with the GRIP origin in the test. It runs only when
 // asked for and installed:
 //
-//	go test ./cmd/meteor-bench -run TestPushpin -pushpin
+//	cd bench/cmd/meteor-bench && go test -run TestPushpin -pushpin
 func TestPushpin(t *testing.T) {
 	if !*pushpinFlag || testing.Short() {
 		t.Skip("set -pushpin to run against a real Pushpin")
@@ -320,7 +320,7 @@ func TestPushpin(t *testing.T) {
 	if err != nil {
 		t.Skip("pushpin is not installed")
 	}
-	conf, err := os.ReadFile("../../bench/pushpin/pushpin.conf")
+	conf, err := os.ReadFile("../../pushpin/pushpin.conf")
 	if err != nil {
 		t.Fatal(err)
 	}
