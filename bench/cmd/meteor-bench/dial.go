@@ -7,15 +7,8 @@ import (
 	"net"
 	"net/netip"
 	"strings"
-	"syscall"
 	"time"
 )
-
-// ipBindAddressNoPort is IP_BIND_ADDRESS_NO_PORT from <linux/in.h>, which
-// the syscall package does not name. With it, bind(addr:0) leaves the port
-// to connect, which picks it per destination: each source address then has
-// the whole ephemeral range for every server address.
-const ipBindAddressNoPort = 24
 
 // parseSources parses a comma-separated list of IPv4 addresses and ranges
 // ("127.0.0.2-127.0.0.50"). An empty list means "let the kernel choose".
@@ -71,22 +64,12 @@ type dialers struct {
 }
 
 func newDialers(sources []netip.Addr, timeout time.Duration) *dialers {
-	control := func(_, _ string, rc syscall.RawConn) error {
-		var serr error
-		err := rc.Control(func(fd uintptr) {
-			serr = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_IP, ipBindAddressNoPort, 1)
-		})
-		if err != nil {
-			return err
-		}
-		return serr
-	}
 	ds := &dialers{}
 	for _, a := range sources {
 		ds.d = append(ds.d, &net.Dialer{
 			Timeout:   timeout,
 			LocalAddr: &net.TCPAddr{IP: a.AsSlice()},
-			Control:   control,
+			Control:   bindNoPort, // nil off Linux
 		})
 	}
 	if len(ds.d) == 0 {

@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 import (
@@ -43,6 +45,9 @@ import (
 // It is a measuring tool, not a server: a subscriber that cannot take a
 // message at once misses it (counted as "full"), one that failed a write
 // is dropped.
+//
+// It is Linux only (accept4, write(2) by raw syscall, the thread CPU clock,
+// sched_setaffinity); elsewhere floor-server says so (floor_other.go).
 
 // floorConfig is the floor server's configuration.
 type floorConfig struct {

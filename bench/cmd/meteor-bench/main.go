@@ -103,7 +103,7 @@ scenarios:
   churn    fanout while short-lived subscribers connect and disconnect at a rate
   publish  publishing throughput, pipelined line protocol or HTTP, no subscribers
   report   JSON results (-json lines) to a markdown table and an SVG chart
-  floor-server  the least work a server must do for burst (meteor protocol): the machine's floor
+  floor-server  the least work a server must do for burst (meteor protocol): the machine's floor (Linux only)
 
 Every scenario takes -target meteor|nchan and -transport stream|sse|ws
 (ndjson on meteor); the message text carries its sequence number and

@@ -29,7 +29,7 @@ func TestIdleHeapProfile(t *testing.T) {
 	}
 	// Both ends of every connection are open files of this process.
 	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err == nil && uint64(2**profileN+100) > lim.Cur {
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err == nil && uint64(2**profileN+100) > uint64(lim.Cur) { // int64 on some BSDs
 		t.Fatalf("-idle-profile-n %d needs %d open files here; the limit is %d", *profileN, 2**profileN+100, lim.Cur)
 	}
 	runtime.MemProfileRate = 512
