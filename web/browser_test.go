@@ -992,8 +992,8 @@ func TestDashboard(t *testing.T) {
 	var status string
 	p.evalInto(`document.getElementById("publish-status").textContent`, &status)
 	pageID, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(status, "Published as #"), "."))
-	if pageID != id+1 {
-		t.Errorf("the page published as #%d, want #%d (%q)", pageID, id+1, status)
+	if pageID <= id {
+		t.Errorf("the page published as #%d, want an id above #%d (%q)", pageID, id, status)
 	}
 	for _, col := range cols {
 		p.wait(col+" column shows the messages", `(function () {

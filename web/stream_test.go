@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/meteorpush/meteor/internal/config"
+	"github.com/meteorpush/meteor/internal/reason"
 )
 
 // ladder is the transports of MeteorClient, top first.
@@ -70,7 +71,7 @@ func (p *page) newClient(options map[string]any, subs ...[2]any) {
 		window.T = {got: [], iter: [], gaps: [], statuses: [], errors: [], events: []};
 		var c = window.C = new MC(options);
 		c.on("status", function (s) { T.statuses.push(s.state + ":" + s.transport); });
-		c.on("gap", function (g) { T.gaps.push({channel: g.channel, since: g.since, trimmed: g.trimmed}); });
+		c.on("gap", function (g) { T.gaps.push({channel: g.channel, since: g.since, trimmed: g.trimmed, reset: g.reset}); });
 		c.on("error", function (e) { T.errors.push(e.transport + ": " + e.message); });
 		subs.forEach(function (sub, i) {
 			var s = c.subscribe(sub[0], sub[1], function (m) {
@@ -290,10 +291,11 @@ func restart(t *testing.T, m *meteord, tweak func(*config.Config)) *meteord {
 	})
 }
 
-// TestStreamRestart: the server restarts (with no durable history: the
-// publisher sends the old messages again, so they get the same ids, then new
-// ones). The client comes back on its own and gets the new messages, none
-// of the old ones twice.
+// TestStreamRestart: the server restarts and its history is gone (the
+// memory engine). The client comes back on its own and gets every message
+// published after the restart, in order, once, the first one published
+// before it was back included; ids go on growing. A MeteorClient is told
+// that its stream was lost (a reset gap), whichever transport it uses.
 func TestStreamRestart(t *testing.T) {
 	for _, tr := range append(ladder, "global") {
 		t.Run(tr, func(t *testing.T) {
@@ -308,28 +310,38 @@ func TestStreamRestart(t *testing.T) {
 				p.newClient(clientOptions(tr), [2]any{"rs", map[string]any{"history": "all"}})
 			}
 			m.waitSubscribers(t, p, "rs", 1)
-			var texts []string
 			var want []received
 			for i := range 3 {
 				text := fmt.Sprintf("kept %d", i)
-				texts = append(texts, text)
 				want = append(want, received{m.publish(t, "rs", text), "rs", text})
 			}
 			p.expectGot(want)
 			m = restart(t, m, quickBeats)
-			for i, text := range texts { // the history, again
-				if id := m.publish(t, "rs", text); id != want[i].ID {
-					t.Fatalf("re-sent %q got id %d, want %d", text, id, want[i].ID)
-				}
+			// Published before the client is back: it comes as history.
+			first := received{m.publish(t, "rs", "new 0"), "rs", "new 0"}
+			if first.ID <= want[2].ID {
+				t.Fatalf("id %d after the restart is not above %d: ids were reused", first.ID, want[2].ID)
 			}
+			want = append(want, first)
 			m.waitSubscribers(t, p, "rs", 1)
-			for i := range 3 {
+			for i := 1; i < 3; i++ {
 				text := fmt.Sprintf("new %d", i)
 				want = append(want, received{m.publish(t, "rs", text), "rs", text})
 			}
 			p.expectGot(want)
 			want = append(want, received{m.publish(t, "rs", "last"), "rs", "last"})
 			p.expectGot(want)
+			if tr == "global" {
+				return // the 1.06 interface has no gap of its own for a reset
+			}
+			var gaps []struct {
+				Channel string
+				Reset   bool
+			}
+			p.evalInto("T.gaps", &gaps)
+			if len(gaps) != 1 || gaps[0].Channel != "rs" || !gaps[0].Reset {
+				t.Errorf("gaps %+v, want one reset of rs", gaps)
+			}
 		})
 	}
 }
@@ -514,5 +526,40 @@ func TestGapCleared(t *testing.T) {
 				t.Errorf("gaps %+v, want one: since %d, trimmed %d", gaps, first, lost)
 			}
 		})
+	}
+}
+
+// TestCloseCodes: the JavaScript client's table of close codes is the
+// server's (internal/reason): for every code the server sends, the same
+// first reason and the same decision to reconnect or not.
+func TestCloseCodes(t *testing.T) {
+	m := startServer(t, nil)
+	p := openClient(t, m)
+	var js map[string]struct {
+		Name      string `json:"name"`
+		Reconnect bool   `json:"reconnect"`
+	}
+	p.evalInto(`Meteor.closeCodes`, &js)
+	want := map[string]bool{}
+	for _, r := range reason.All() {
+		if r == reason.RemoteClosed || r == reason.Quit {
+			continue // never sent to a subscriber by the server on its own
+		}
+		code := strconv.Itoa(int(r.Code()))
+		want[code] = true
+		first, _ := reason.ForCode(r.Code())
+		got, ok := js[code]
+		if !ok {
+			t.Errorf("code %s (%v) is not in the client's table", code, r)
+			continue
+		}
+		if got.Name != first.String() || got.Reconnect != r.Reconnect() {
+			t.Errorf("code %s: client says %+v, server %v reconnect=%v", code, got, first, r.Reconnect())
+		}
+	}
+	for code := range js {
+		if !want[code] {
+			t.Errorf("the client's table has code %s, which no reason has", code)
+		}
 	}
 }

@@ -131,19 +131,21 @@ func startPosition(name string, sub modernSub, h engine.History) (engine.Positio
 }
 
 // crossedLocked notes that a message of stream epoch reached the client
-// at c.cur[i] and returns the reset gap to tell it of first, when it knew
-// the channel in another stream. The caller holds c.mu.
-func (c *modernConn) crossedLocked(i int, epoch string) (transport.Gap, bool) {
+// at c.cur[i]. It returns the reset gap to tell the client of first when
+// it knew the channel in another stream (crossed), and began when the
+// client knew the channel in no stream yet (it had no message when the
+// client subscribed). The caller holds c.mu.
+func (c *modernConn) crossedLocked(i int, epoch string) (g transport.Gap, crossed, began bool) {
 	p := &c.cur[i]
 	if p.Epoch == epoch {
-		return transport.Gap{}, false
+		return g, false, false
 	}
 	old := p.Epoch
 	p.Epoch = epoch
 	if old == "" {
-		return transport.Gap{}, false // the stream's first message
+		return g, false, true
 	}
-	return transport.Gap{Channel: p.Channel, Since: p.ID, Epoch: epoch, Reset: true}, true
+	return transport.Gap{Channel: p.Channel, Since: p.ID, Epoch: epoch, Reset: true}, true, false
 }
 
 // modernConn is one SSE, NDJSON or JSON long-poll connection. It is the
@@ -217,7 +219,7 @@ func (c *modernConn) Deliver(msgs []*engine.Message, live bool) bool {
 	if i < 0 {
 		return false
 	}
-	gap, crossed := c.crossedLocked(i, msgs[0].Epoch)
+	gap, crossed, began := c.crossedLocked(i, msgs[0].Epoch)
 	var ok bool
 	switch c.kind {
 	case kindPoll:
@@ -236,7 +238,12 @@ func (c *modernConn) Deliver(msgs []*engine.Message, live bool) bool {
 		}
 		return true
 	case kindNDJSON:
+		// The SSE ids and the poll's cursor carry the epoch; an NDJSON
+		// client learns it from these lines.
 		if crossed && !c.Write(transport.AppendNDJSONGap(nil, gap)) {
+			break
+		}
+		if began && !c.Write(transport.AppendNDJSONEpoch(nil, c.cur[i].Channel, msgs[0].Epoch)) {
 			break
 		}
 		c.cur[i].ID = msgs[len(msgs)-1].ID

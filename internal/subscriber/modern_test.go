@@ -396,9 +396,15 @@ func TestSameMessageEveryTransport(t *testing.T) {
 		ID                  uint64
 		Time                int64
 	}
+	if l := nd.line(); !strings.HasPrefix(l, `{"type":"epoch"`) {
+		t.Errorf("ndjson: %q, want the epoch line first", l)
+	}
 	decodeJSON(t, nd.line(), &m)
 	if m.Type != "message" || m.ID != id || m.Text != text || m.Channel != "all" {
 		t.Errorf("ndjson: %+v, want message %d %q", m, id, text)
+	}
+	if _, b, err := ws.ReadMessage(); err != nil || !strings.HasPrefix(string(b), `{"type":"epoch"`) {
+		t.Fatalf("websocket: %s, %v; want the epoch frame first", b, err)
 	}
 	_, b, err := ws.ReadMessage()
 	if err != nil {

@@ -44,6 +44,10 @@ func TestNDJSONFraming(t *testing.T) {
 	}
 	ts.waitSubscribers("e", 1)
 	id := ts.publish("e", `live "one"`)
+	// e had no message when the stream began: its epoch comes first.
+	if l := c.line(); l != `{"type":"epoch","channel":"e",`+EJ+`}`+"\n" {
+		t.Fatalf("line %q, want the epoch line of e", l)
+	}
 	l := c.line()
 	if want := fmt.Sprintf(`{"type":"message","id":%d,"channel":"e","text":"live \"one\"","time":`, id); len(l) < len(want) || l[:len(want)] != want {
 		t.Fatalf("line %q, want %s...", l, want)

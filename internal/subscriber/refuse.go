@@ -60,6 +60,10 @@ func failureResponse(r reason.Reason, retryAfter int, cors []byte) []byte {
 		b = strconv.AppendInt(b, int64(retryAfter), 10)
 		b = append(b, "\r\n"...)
 	}
+	if len(cors) > 0 && retryAfter > 0 {
+		// A page on another origin may read when to come back.
+		b = append(b, "Access-Control-Expose-Headers: Retry-After\r\n"...)
+	}
 	b = append(b, cors...)
 	b = append(b, "Content-Length: "...)
 	b = strconv.AppendInt(b, int64(len(body)), 10)

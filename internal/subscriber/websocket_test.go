@@ -61,6 +61,9 @@ func wsEventually(t *testing.T, what string, cond func() bool) {
 type wsClient struct {
 	t *testing.T
 	*websocket.Conn
+	// wantEpoch are the channels subscribed while they had no message:
+	// their first message must come after an epoch frame.
+	wantEpoch map[string]bool
 }
 
 // dial opens a WebSocket to /ws with the given request header.
@@ -117,6 +120,23 @@ func (c *wsClient) expect(want string) {
 	if got := c.next(); got != want {
 		c.t.Fatalf("got %s\nwant %s", got, want)
 	}
+	if m := subscribedEmptyFrame.FindStringSubmatch(want); m != nil {
+		if c.wantEpoch == nil {
+			c.wantEpoch = map[string]bool{}
+		}
+		c.wantEpoch[m[1]] = true
+	}
+}
+
+var subscribedEmptyFrame = regexp.MustCompile(`^\{"type":"subscribed","channel":"([^"]*)","lastId":0,"epoch":""\}$`)
+
+// expectEpoch reads the epoch frame of channel.
+func (c *wsClient) expectEpoch(channel string) {
+	c.t.Helper()
+	if got, want := c.next(), `{"type":"epoch","channel":"`+channel+`",`+EJ+`}`; got != want {
+		c.t.Fatalf("got %s\nwant %s (the first message of a channel subscribed empty)", got, want)
+	}
+	delete(c.wantEpoch, channel)
 }
 
 var msgObject = regexp.MustCompile(`^\{"type":"message","id":(\d+),"channel":"([^"]*)","text":"((?:[^"\\]|\\.)*)","time":(\d+)\}$`)
@@ -125,6 +145,9 @@ var msgObject = regexp.MustCompile(`^\{"type":"message","id":(\d+),"channel":"([
 // time to be within the test's run.
 func (c *wsClient) expectMsg(id uint64, channel, text string) {
 	c.t.Helper()
+	if c.wantEpoch[channel] {
+		c.expectEpoch(channel)
+	}
 	got := c.next()
 	m := msgObject.FindStringSubmatch(got)
 	if m == nil || m[1] != strconv.FormatUint(id, 10) || m[2] != channel || m[3] != text {
@@ -485,6 +508,10 @@ func TestWebSocketSlowConsumer(t *testing.T) {
 	go func() {
 		defer wg.Done()
 		good.SetReadDeadline(time.Now().Add(4 * wsWait))
+		if _, p, err := good.ReadMessage(); err != nil || !strings.Contains(string(p), `"type":"epoch"`) {
+			readErr = fmt.Errorf("first frame %.80s, %v: want the epoch frame", p, err)
+			return
+		}
 		for got < n {
 			_, p, err := good.ReadMessage()
 			if err != nil {

@@ -208,6 +208,16 @@ func appendPositionFields(b []byte, name string, p engine.Position) []byte {
 	return append(b, '"')
 }
 
+// AppendEpochObject appends {"type":"epoch","channel":..,"epoch":..}: the
+// stream a channel's messages come from from now on (EpochFrame).
+func AppendEpochObject(b []byte, name, epoch string) []byte {
+	b = append(b, `{"type":"epoch","channel":"`...)
+	b = tmpl.JSONString(b, name)
+	b = append(b, `","epoch":"`...)
+	b = append(b, epoch...)
+	return append(b, `"}`...)
+}
+
 // AppendCloseObject appends the JSON object that tells a client why the
 // server ended its stream: {"type":typ,"reason":..,"code":..,"reconnect":..}
 // ("type" left out when typ is ""). The JS client decides by code.

@@ -20,6 +20,11 @@ func AppendNDJSONSubscribed(b []byte, channel string, p engine.Position) []byte 
 	return append(b, "}\n"...)
 }
 
+// AppendNDJSONEpoch appends the epoch line (see EpochFrame).
+func AppendNDJSONEpoch(b []byte, channel, epoch string) []byte {
+	return append(AppendEpochObject(b, channel, epoch), '\n')
+}
+
 // AppendNDJSONGap appends the gap line (see Gap).
 func AppendNDJSONGap(b []byte, g Gap) []byte {
 	b = append(b, `{"type":"gap",`...)

@@ -121,6 +121,14 @@ func GapFrame(g Gap) []byte {
 	return TextFrame(append(b, '}'))
 }
 
+// EpochFrame tells a client the epoch of channel's stream when its first
+// message since the subscription comes in a stream the client was not
+// told of (the channel had none when it subscribed), so that the client
+// can resume in it with "epoch" (a restart since is then a reset gap).
+func EpochFrame(channel, epoch string) []byte {
+	return TextFrame(AppendEpochObject(make([]byte, 0, len(channel)+48), channel, epoch))
+}
+
 // ErrorFrame reports a refused client operation; the connection stays open.
 func ErrorFrame(reason string) []byte {
 	b := make([]byte, 0, len(reason)+32)
@@ -385,10 +393,12 @@ func (c *WebSocketClient) Deliver(msgs []*engine.Message, live bool) bool {
 				c.epochs = make(map[string]string, 1)
 			}
 			c.epochs[first.Channel] = first.Epoch
+			f := EpochFrame(first.Channel, first.Epoch)
 			if ok && known != "" {
-				if !c.Write(GapFrame(Gap{Channel: first.Channel, Since: first.ID - 1, Epoch: first.Epoch, Reset: true})) {
-					return false
-				}
+				f = GapFrame(Gap{Channel: first.Channel, Since: first.ID - 1, Epoch: first.Epoch, Reset: true})
+			}
+			if !c.Write(f) {
+				return false
 			}
 		}
 	}

@@ -90,6 +90,7 @@ func TestReplyObjects(t *testing.T) {
 		{UnsubscribedFrame("demo"), `{"type":"unsubscribed","channel":"demo"}`},
 		{GapFrame(Gap{Channel: "demo", Since: 3, Trimmed: 17, Epoch: "e1"}), `{"type":"gap","channel":"demo","since":3,"trimmed":17,"epoch":"e1"}`},
 		{GapFrame(Gap{Channel: "demo", Since: 3, Epoch: "e2", Reset: true}), `{"type":"gap","channel":"demo","since":3,"trimmed":0,"epoch":"e2","reset":true}`},
+		{EpochFrame("demo", "k2x9ab01"), `{"type":"epoch","channel":"demo","epoch":"k2x9ab01"}`},
 		{SubscribeErrorFrame("demo", "storeUnavailable", 3), `{"type":"error","op":"subscribe","channel":"demo","error":"storeUnavailable","retryAfter":3}`},
 		{ErrorFrame(`bad "x"`), `{"type":"error","error":"bad \"x\""}`},
 	} {

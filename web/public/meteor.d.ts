@@ -16,13 +16,21 @@ export interface Message {
 	extra?: unknown[];
 }
 
-/** Messages of a channel were trimmed from history before the client got them. */
+/**
+ * Messages of a channel are gone before the client got them: trimmed from
+ * history, or (reset) the whole stream the client stood in was lost, as
+ * after a restart of a server that keeps history in memory.
+ */
 export interface Gap {
 	channel: string;
 	/** The last id the client had asked to resume after. */
 	since: number;
-	/** The newest id that the server no longer has. */
+	/** The newest id that the server no longer has (0 for a reset). */
 	trimmed: number;
+	/** True when the client's stream was lost: nothing can be said of what it missed there; it goes on with the new stream's messages. */
+	reset: boolean;
+	/** The stream the channel's messages now come from. */
+	epoch?: string;
 	transport: Transport;
 }
 

@@ -691,27 +691,33 @@
 		return out.join("/");
 	}
 
-	// cursor returns "chan:lastId,..." for the channels whose position is
-	// known: the resume cursor of the SSE, NDJSON and long-poll transports.
+	// cursor returns "chan:lastId[@epoch],..." for the channels whose
+	// position is known: the resume cursor of the SSE, NDJSON and long-poll
+	// transports. The epoch names the stream the position is in, so that
+	// a server whose stream was lost (a restart) says so with a reset gap.
 	function cursor(e) {
 		var out = [];
 		e.recs.forEach(function (rec, name) {
 			var pos = position(rec);
 			if (pos !== null) {
-				out.push(name + ":" + pos);
+				out.push(name + ":" + pos + (rec.epoch ? "@" + rec.epoch : ""));
 			}
 		});
 		return out.join(",");
 	}
 
+	// parseCursor returns {channel: {id, epoch}} ("" when the cursor has
+	// no epoch for the channel).
 	function parseCursor(s) {
 		var out = Object.create(null); // a channel may be named __proto__
 		String(s || "").split(",").forEach(function (part) {
 			var i = part.lastIndexOf(":");
 			if (i > 0) {
-				var id = Number(part.slice(i + 1));
+				var rest = part.slice(i + 1),
+					at = rest.indexOf("@"),
+					id = Number(at < 0 ? rest : rest.slice(0, at));
 				if (id >= 0) {
-					out[part.slice(0, i)] = id;
+					out[part.slice(0, i)] = { id: id, epoch: at < 0 ? "" : rest.slice(at + 1) };
 				}
 			}
 		});
@@ -723,6 +729,9 @@
 			pos = position(rec);
 		if (pos !== null) {
 			op.since = pos;
+			if (rec.epoch) {
+				op.epoch = rec.epoch;
+			}
 		} else {
 			var s = startOf(rec);
 			if (s.last > 0) {
@@ -786,10 +795,42 @@
 	// change its channels without reconnecting.
 	var TRANSPORTS = {};
 
-	// FATAL_REASON matches the close reasons of an SSE or NDJSON stream after
-	// which the client must not reconnect: channelClose (an administrator
-	// closed one of its channels), and names of a kick or a refusal.
-	var FATAL_REASON = /^channelClose$|kick|policy|forbid|disconnect/i;
+	// CLOSE_CODES says, for each close code the server sends (WebSocket
+	// close frames; the "code" of SSE and NDJSON close events and of a
+	// long-poll's "closed" answer), the first reason with that code and
+	// whether to reconnect. It is internal/reason's table (a browser test
+	// compares the two): the client decides by code, never by the name.
+	var CLOSE_CODES = {
+		1000: { name: "responseComplete", reconnect: true },
+		1001: { name: "shutdown", reconnect: true },
+		1002: { name: "protocolError", reconnect: false },
+		1008: { name: "policyViolation", reconnect: false },
+		1009: { name: "messageTooBig", reconnect: false },
+		1011: { name: "writeError", reconnect: true },
+		4000: { name: "channelClose", reconnect: false },
+		4001: { name: "slowConsumer", reconnect: true },
+		4002: { name: "streamReset", reconnect: true },
+		4004: { name: "storeUnavailable", reconnect: true },
+		4005: { name: "newSubscriberWithSameID", reconnect: false },
+		4006: { name: "disconnectRequested", reconnect: false }
+	};
+
+	// closeInfo returns how a connection the server closed with code ends:
+	// fatal (do not reconnect), clean (reconnect the same way at once), or
+	// neither (a failure: back off). A store that is unavailable and a
+	// server error are failures; an unknown code (1006: the connection
+	// dropped) too.
+	function closeInfo(code, reconnect) {
+		var known = CLOSE_CODES[code];
+		if (typeof reconnect !== "boolean") {
+			reconnect = known ? known.reconnect : true;
+		}
+		return {
+			fatal: !reconnect,
+			clean: reconnect && !!known && code !== 4004 && code !== 1011,
+			code: code
+		};
+	}
 
 	TRANSPORTS.websocket = function (e, c) {
 		var ws;
@@ -817,13 +858,10 @@
 			});
 		};
 		ws.onclose = function (ev) {
-			var code = ev.code;
-			e.ended(c, {
-				clean: code === 1000 || code === 1001 || code === 4001,
-				fatal: code === 4000 || code === 1008 || code === 1009,
-				reason: "WebSocket closed (" + code + (ev.reason ? " " + ev.reason : "") + ")",
-				code: code
-			});
+			var info = closeInfo(ev.code);
+			info.kicked = info.fatal;
+			info.reason = "WebSocket closed (" + ev.code + (ev.reason ? " " + ev.reason : "") + ")";
+			e.ended(c, info);
 		};
 		return {
 			close: function () {
@@ -845,6 +883,17 @@
 		};
 	};
 
+	// retryAfter returns the seconds of a 503's Retry-After (3 when the
+	// header is absent or hidden from a cross-origin page), 0 for any
+	// other status.
+	function retryAfter(resp) {
+		if (resp.status !== 503) {
+			return 0;
+		}
+		var n = Number(resp.headers.get("Retry-After"));
+		return n > 0 ? n : 3;
+	}
+
 	// fetchStream runs one streaming GET: onLine for each line of the body,
 	// then e.ended. A status other than 200 is a failure.
 	function fetchStream(e, c, url, accept, onLine) {
@@ -855,7 +904,7 @@
 					return;
 				}
 				if (resp.status !== 200 || !resp.body) {
-					e.ended(c, { reason: url.split("?")[0] + ": HTTP " + resp.status, fatal: resp.status === 403 });
+					e.ended(c, { reason: url.split("?")[0] + ": HTTP " + resp.status, fatal: resp.status === 403, retryAfter: retryAfter(resp) });
 					return;
 				}
 				e.opened(c);
@@ -935,7 +984,9 @@
 			fetch(url, { signal: ctl.signal, cache: "no-store", headers: { Accept: "application/json" } })
 				.then(function (resp) {
 					if (resp.status !== 200) {
-						throw new Error("HTTP " + resp.status);
+						var err = new Error("HTTP " + resp.status);
+						err.retryAfter = retryAfter(resp);
+						throw err;
 					}
 					return resp.json();
 				})
@@ -946,7 +997,7 @@
 					e.opened(c);
 					e.alive(c);
 					(body.gaps || []).forEach(function (g) {
-						e.frame(c, { type: "gap", channel: g.channel, since: g.since, trimmed: g.trimmed });
+						e.frame(c, Object.assign({}, g, { type: "gap" }));
 					});
 					(body.messages || []).forEach(function (m) {
 						if (!c.dead) {
@@ -958,20 +1009,20 @@
 					var cur = parseCursor(body.cursor);
 					for (var name in cur) {
 						if (hasOwn(cur, name) && !c.dead) {
-							e.frame(c, { type: "subscribed", channel: name, lastId: cur[name] });
+							e.frame(c, { type: "subscribed", channel: name, lastId: cur[name].id, epoch: cur[name].epoch });
 						}
 					}
 					// An answer forced by a kick or a shutdown says so: a
 					// kick stops the client, a shutdown makes it come back.
 					if (body.closed && !c.dead) {
-						e.frame(c, { type: "close", reason: body.closed });
+						e.frame(c, { type: "close", reason: body.closed, code: body.code, reconnect: body.reconnect });
 						return;
 					}
 					timer = window.setTimeout(poll, 0);
 				})
 				.catch(function (err) {
 					if (!closed) {
-						e.ended(c, { reason: url.split("?")[0] + ": " + (err && err.message ? err.message : err) });
+						e.ended(c, { reason: url.split("?")[0] + ": " + (err && err.message ? err.message : err), retryAfter: err && err.retryAfter });
 					}
 				});
 		}
@@ -1246,7 +1297,7 @@
 		if (data === null) {
 			for (ch in cur) {
 				if (hasOwn(cur, ch) && !c.dead) {
-					this.frame(c, { type: "subscribed", channel: ch, lastId: cur[ch] });
+					this.frame(c, { type: "subscribed", channel: ch, lastId: cur[ch].id, epoch: cur[ch].epoch });
 				}
 			}
 			return;
@@ -1271,7 +1322,10 @@
 			this.sink.error({ transport: c.name, message: "an event of no channel: " + name });
 			return;
 		}
-		this.frame(c, { type: "message", channel: ch, id: cur[ch], text: data });
+		if (cur[ch].epoch && this.recs.get(ch).epoch !== cur[ch].epoch) {
+			this.recs.get(ch).epoch = cur[ch].epoch; // the stream's first message
+		}
+		this.frame(c, { type: "message", channel: ch, id: cur[ch].id, text: data });
 	};
 
 	// frame handles one object of the JSON transports.
@@ -1285,6 +1339,9 @@
 				this.message(rec, o);
 				break;
 			case "subscribed":
+				if (rec && o.epoch) {
+					rec.epoch = String(o.epoch);
+				}
 				// Where the channel stands: resume after it if nothing comes.
 				if (rec && rec.last === null && rec.base === null && !startOf(rec).last && !startOf(rec).history) {
 					var id = Number(o.lastId);
@@ -1293,26 +1350,48 @@
 					}
 				}
 				break;
+			case "epoch":
+				// The stream the channel's messages come from, when it had
+				// none as the client subscribed.
+				if (rec && o.epoch) {
+					rec.epoch = String(o.epoch);
+				}
+				break;
 			case "gap":
-				if (rec && Number(o.trimmed) > 0) {
+				if (rec && o.reset) {
+					// The stream the client stood in was lost (a restart, a
+					// flush): it goes on in the new one, from its start.
+					rec.epoch = o.epoch ? String(o.epoch) : "";
+					rec.last = 0;
+					rec.base = null;
+					rec.lost = 0;
+				} else if (rec && Number(o.trimmed) > 0) {
 					rec.lost = Math.max(rec.lost || 0, Number(o.trimmed));
 				}
-				this.sink.gap({ channel: o.channel, since: o.since, trimmed: o.trimmed, transport: c.name });
+				this.sink.gap({ channel: o.channel, since: o.since, trimmed: o.trimmed, reset: !!o.reset, epoch: o.epoch, transport: c.name });
 				break;
 			case "error":
 				this.sink.error({ transport: c.name, channel: o.channel, message: String(o.message || o.error || o.reason || "error"), code: o.code });
+				if (o.op === "subscribe" && rec && c.impl && c.impl.add) {
+					// Only this channel failed (the store was unavailable):
+					// subscribe it again when the server says.
+					var self = this,
+						impl = c.impl;
+					window.setTimeout(function () {
+						if (!c.dead && self.recs.get(o.channel) === rec) {
+							impl.add(o.channel, rec);
+						}
+					}, jitter(2000 * (Number(o.retryAfter) || 3)));
+				}
 				break;
 			case "close":
-				// channelClose: an administrator closed a channel (a kick):
-				// stop. shutdown, slowConsumer: come back and resume.
-				var r = String(o.reason || ""),
-					kicked = FATAL_REASON.test(r);
-				this.ended(c, {
-					clean: !kicked,
-					fatal: kicked,
-					kicked: kicked,
-					reason: "the server closed the stream" + (r ? ": " + r : "")
-				});
+				// By the code: channelClose (an administrator closed a
+				// channel) stops; shutdown, slowConsumer come back and
+				// resume.
+				var info = closeInfo(Number(o.code), o.reconnect);
+				info.kicked = info.fatal;
+				info.reason = "the server closed the stream" + (o.reason ? ": " + o.reason : "");
+				this.ended(c, info);
 				break;
 		}
 	};
@@ -1360,7 +1439,12 @@
 		var delay,
 			base = Number(this.opts.retryDelay) || 1000,
 			cap = Math.max(base, Number(this.opts.maxRetryDelay) || 30000);
-		if (info.clean && useful) {
+		if (info.retryAfter > 0) {
+			// 503 with Retry-After: the server works but its store does not
+			// now. The same transport, after the time it asked for.
+			this.sink.error({ transport: c.name, message: info.reason });
+			delay = jitter(2000 * Math.min(info.retryAfter, cap / 1000));
+		} else if (info.clean && useful) {
 			// The server closed a connection that worked (a restart, a
 			// slow-consumer cut, MaxTime): come back the same way.
 			if (!info.quiet) {
@@ -1723,7 +1807,11 @@
 		},
 
 		// The modern client (an extension); meteor.mjs exports it.
-		Client: MeteorClient
+		Client: MeteorClient,
+
+		// closeCodes: what each close code of the server means (read-only;
+		// a browser test compares it with the server's table).
+		closeCodes: JSON.parse(JSON.stringify(CLOSE_CODES))
 	};
 
 	var wanted = false, // connect() was called, and neither disconnect() nor eof since
