@@ -135,6 +135,9 @@ func TestStoreUnavailableWebSocket(t *testing.T) {
 	}
 	w.Fail(enginetest.OpHistory, nil)
 	id := ts.publish("a", "still here")
+	if m := next(); m["type"] != "epoch" || m["channel"] != "a" {
+		t.Fatalf("got %v, want the epoch of a's stream (a had no message when subscribed)", m)
+	}
 	if m := next(); m["type"] != "message" || m["channel"] != "a" || uint64(m["id"].(float64)) != id {
 		t.Fatalf("got %v, want message %d of a", m, id)
 	}

@@ -23,7 +23,7 @@ import (
 	"github.com/meteorpush/meteor/internal/metrics"
 	"github.com/meteorpush/meteor/internal/reason"
 	"github.com/meteorpush/meteor/internal/stats"
-	"github.com/meteorpush/meteor/internal/transport"
+	"github.com/meteorpush/meteor/internal/wire"
 )
 
 // modernKind is the transport of a modernConn.
@@ -96,7 +96,7 @@ func parseChannels(rest string, maxChannels int) ([]modernSub, error) {
 // applyCursor makes each channel that cur names resume after its position,
 // whatever its element asked for. Channels of cur that the request does not
 // name are ignored.
-func applyCursor(subs []modernSub, cur transport.Cursor) {
+func applyCursor(subs []modernSub, cur wire.Cursor) {
 	for i := range subs {
 		if p, ok := cur.Get(subs[i].Name); ok {
 			subs[i].Query = engine.Query{Kind: engine.QueryAfter, After: p}
@@ -109,16 +109,16 @@ func applyCursor(subs []modernSub, cur transport.Cursor) {
 // first message delivered to it (every id up to it was seen or skipped by
 // choice, in the stream h was read from), and the gap to tell it of, if
 // its resumed position is no longer covered by the history.
-func startPosition(name string, sub modernSub, h engine.History) (engine.Position, transport.Gap, bool) {
+func startPosition(name string, sub modernSub, h engine.History) (engine.Position, wire.Gap, bool) {
 	s := h.Stream
 	fresh := engine.Position{ID: s.Top(), Epoch: s.Epoch}
 	if len(h.Messages) > 0 {
 		fresh.ID = h.Messages[0].ID - 1
 	}
 	if !sub.resume {
-		return fresh, transport.Gap{}, false
+		return fresh, wire.Gap{}, false
 	}
-	g, gap := transport.GapAt(name, sub.since, s)
+	g, gap := wire.GapAt(name, sub.since, s)
 	switch {
 	case gap && g.Reset:
 		// Another stream: the client starts in this one as if new.
@@ -135,7 +135,7 @@ func startPosition(name string, sub modernSub, h engine.History) (engine.Positio
 // it knew the channel in another stream (crossed), and began when the
 // client knew the channel in no stream yet (it had no message when the
 // client subscribed). The caller holds c.mu.
-func (c *modernConn) crossedLocked(i int, epoch string) (g transport.Gap, crossed, began bool) {
+func (c *modernConn) crossedLocked(i int, epoch string) (g wire.Gap, crossed, began bool) {
 	p := &c.cur[i]
 	if p.Epoch == epoch {
 		return g, false, false
@@ -145,14 +145,14 @@ func (c *modernConn) crossedLocked(i int, epoch string) (g transport.Gap, crosse
 	if old == "" {
 		return g, false, true
 	}
-	return transport.Gap{Channel: p.Channel, Since: p.ID, Epoch: epoch, Reset: true}, true, false
+	return wire.Gap{Channel: p.Channel, Since: p.ID, Epoch: epoch, Reset: true}, true, false
 }
 
 // modernConn is one SSE, NDJSON or JSON long-poll connection. It is the
 // hub.Client of each of its channels and a conn of the Server. What only a
 // long-poll needs is in poll, so that an idle stream does not carry it.
 type modernConn struct {
-	transport.Output
+	output
 	registered
 	kind      modernKind
 	named     bool          // kindSSE: events named after their channel (?event=channel)
@@ -167,7 +167,7 @@ type modernConn struct {
 	// cur is the position per channel, in request order; guarded by mu.
 	// The names are set before the connection is registered and do not
 	// change.
-	cur  transport.Cursor
+	cur  wire.Cursor
 	sent int // guarded by mu; messages written
 }
 
@@ -179,16 +179,16 @@ type pollState struct {
 
 	held  bool              // guarded by modernConn.mu; waiting for a live message
 	batch []*engine.Message // guarded by modernConn.mu; messages to answer with
-	gaps  []transport.Gap   // guarded by modernConn.mu; gaps to answer with
+	gaps  []wire.Gap        // guarded by modernConn.mu; gaps to answer with
 	live  time.Time         // guarded by modernConn.mu; publication time of a live message in batch
 }
 
 // sseEncoder returns the engine.Encoder of a kindSSE connection's events.
 func (c *modernConn) sseEncoder() engine.Encoder {
 	if c.named {
-		return transport.SSENamed
+		return wire.SSENamed
 	}
-	return transport.SSEData
+	return wire.SSEData
 }
 
 var (
@@ -240,32 +240,32 @@ func (c *modernConn) Deliver(msgs []*engine.Message, live bool) bool {
 	case kindNDJSON:
 		// The SSE ids and the poll's cursor carry the epoch; an NDJSON
 		// client learns it from these lines.
-		if crossed && !c.Write(transport.AppendNDJSONGap(nil, gap)) {
+		if crossed && !c.Write(wire.AppendNDJSONGap(nil, gap)) {
 			break
 		}
-		if began && !c.Write(transport.AppendNDJSONEpoch(nil, c.cur[i].Channel, msgs[0].Epoch)) {
+		if began && !c.Write(wire.AppendNDJSONEpoch(nil, c.cur[i].Channel, msgs[0].Epoch)) {
 			break
 		}
 		c.cur[i].ID = msgs[len(msgs)-1].ID
-		ok = c.WriteEach(msgs, transport.NDJSONFormat, live)
+		ok = c.WriteEach(msgs, wire.NDJSONFormat, live)
 	case kindSSE:
 		// The event lines are shared; the id line is this connection's
 		// cursor after the message. The whole delivery is rendered into
 		// one pooled buffer: one write (one system call), no allocation.
-		p := transport.GetBuffer()
+		p := getBuffer()
 		b := *p
 		if crossed {
-			b = append(b, transport.SSEGap(gap)...)
+			b = append(b, wire.SSEGap(gap)...)
 		}
 		enc := c.sseEncoder()
 		for _, m := range msgs {
 			c.cur[i].ID = m.ID
-			b = transport.AppendSSEID(b, c.cur)
+			b = wire.AppendSSEID(b, c.cur)
 			b = append(b, m.Encoded(enc)...)
 		}
 		ok = c.WriteMessagesCopy(b, msgs, live)
 		*p = b
-		transport.PutBuffer(p)
+		putBuffer(p)
 	}
 	if !ok {
 		c.done = true
@@ -312,9 +312,9 @@ func (c *modernConn) tick(now time.Time) {
 		return
 	}
 	if c.kind == kindSSE {
-		c.Write(transport.SSEHeartbeat)
+		c.Write(wire.SSEHeartbeat)
 	} else {
-		c.Write(transport.NDJSONPing)
+		c.Write(wire.NDJSONPing)
 	}
 	c.nextBeat += instant(c.heartbeat)
 	if c.nextBeat < due {
@@ -339,9 +339,9 @@ func (c *modernConn) finish(r reason.Reason) {
 	c.mu.Unlock()
 	var b []byte
 	if c.kind == kindSSE {
-		b = transport.SSEClose(r)
+		b = wire.SSEClose(r)
 	} else {
-		b = transport.NDJSONClose(r)
+		b = wire.NDJSONClose(r)
 	}
 	c.CloseAfter(b, r)
 }
@@ -374,7 +374,7 @@ func (c *modernConn) answerLocked(r reason.Reason) {
 	if r == reason.ResponseComplete {
 		closed = reason.None
 	}
-	body := transport.AppendPollBody(make([]byte, 0, 64), p.batch, c.cur, p.gaps, closed, p.callback)
+	body := wire.AppendPollBody(make([]byte, 0, 64), p.batch, c.cur, p.gaps, closed, p.callback)
 	ctype := "application/json"
 	if p.callback != "" {
 		ctype = "application/javascript"
@@ -427,7 +427,7 @@ func responseHeader(contentType string, cors []byte, contentLength int) []byte {
 // preamble (the HTTP header and what precedes the messages) is written
 // between the history read and its delivery; a poll writes nothing until it
 // answers. wait tells a poll whether it may be held.
-func (s *Server) openModern(w http.ResponseWriter, r *http.Request, set *Settings, c *modernConn, subs []modernSub, preamble func(gaps []transport.Gap) []byte, wait bool) {
+func (s *Server) openModern(w http.ResponseWriter, r *http.Request, set *Settings, c *modernConn, subs []modernSub, preamble func(gaps []wire.Gap) []byte, wait bool) {
 	nc, err := hijack(w)
 	if err != nil {
 		return
@@ -437,7 +437,7 @@ func (s *Server) openModern(w http.ResponseWriter, r *http.Request, set *Setting
 	c.Stats, c.Metrics = s.stats, s.Metrics.For(c.kind.metricsName())
 	// The names are copied out of the request line, with the address,
 	// into one small allocation that the connection keeps.
-	c.cur = make(transport.Cursor, len(subs))
+	c.cur = make(wire.Cursor, len(subs))
 	names := make([]*string, 0, len(subs)+1)
 	names = append(names, &c.ip)
 	for i := range subs {
@@ -484,7 +484,7 @@ func (s *Server) openModern(w http.ResponseWriter, r *http.Request, set *Setting
 		s.hub.Unsubscribe(c)
 		return
 	}
-	var gaps []transport.Gap
+	var gaps []wire.Gap
 	c.mu.Lock()
 	for i, sub := range subs {
 		pos, g, gap := startPosition(c.cur[i].Channel, sub, joined[i].History)
@@ -543,10 +543,10 @@ func (s *Server) modernClosed(c *modernConn, reason reason.Reason, written int64
 
 // requestCursor returns the first non-empty of the given cursor strings,
 // parsed.
-func requestCursor(candidates ...string) (transport.Cursor, error) {
+func requestCursor(candidates ...string) (wire.Cursor, error) {
 	for _, s := range candidates {
 		if s != "" {
-			return transport.ParseCursor(s)
+			return wire.ParseCursor(s)
 		}
 	}
 	return nil, nil

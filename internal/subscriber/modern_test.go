@@ -25,7 +25,7 @@ import (
 	"github.com/meteorpush/meteor/internal/server"
 	"github.com/meteorpush/meteor/internal/stats"
 	"github.com/meteorpush/meteor/internal/testkit"
-	"github.com/meteorpush/meteor/internal/transport"
+	"github.com/meteorpush/meteor/internal/wire"
 )
 
 // mWait bounds every read and poll in these tests.
@@ -410,7 +410,7 @@ func TestSameMessageEveryTransport(t *testing.T) {
 	if err != nil {
 		t.Fatalf("websocket: %v", err)
 	}
-	if want := string(transport.JSONFormat.Encode(&engine.Message{ID: m.ID, Channel: "all", Text: text, Time: time.UnixMilli(m.Time)})); string(b) != want {
+	if want := string(wire.JSONFormat.Encode(&engine.Message{ID: m.ID, Channel: "all", Text: text, Time: time.UnixMilli(m.Time)})); string(b) != want {
 		t.Errorf("websocket: %s, want the NDJSON object %s", b, want)
 	}
 	poll.header()

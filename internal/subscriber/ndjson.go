@@ -3,7 +3,7 @@ package subscriber
 import (
 	"net/http"
 
-	"github.com/meteorpush/meteor/internal/transport"
+	"github.com/meteorpush/meteor/internal/wire"
 )
 
 // serveNDJSON answers GET /ndjson/<chan>[/<chan>...]?since=<cursor> with a
@@ -25,15 +25,15 @@ func (s *Server) serveNDJSON(w http.ResponseWriter, r *http.Request, set *Settin
 	applyCursor(subs, cur)
 	c := &modernConn{kind: kindNDJSON, heartbeat: set.Heartbeat}
 	cors := corsHeader(set, r)
-	s.openModern(w, r, set, c, subs, func(gaps []transport.Gap) []byte {
+	s.openModern(w, r, set, c, subs, func(gaps []wire.Gap) []byte {
 		b := responseHeader("application/x-ndjson", cors, -1)
 		c.mu.Lock()
 		for _, p := range c.cur {
-			b = transport.AppendNDJSONSubscribed(b, p.Channel, p.Position)
+			b = wire.AppendNDJSONSubscribed(b, p.Channel, p.Position)
 		}
 		c.mu.Unlock()
 		for _, g := range gaps {
-			b = transport.AppendNDJSONGap(b, g)
+			b = wire.AppendNDJSONGap(b, g)
 		}
 		return b
 	}, false)

@@ -27,7 +27,7 @@ import (
 	"github.com/meteorpush/meteor/internal/outq"
 	"github.com/meteorpush/meteor/internal/reason"
 	"github.com/meteorpush/meteor/internal/stats"
-	"github.com/meteorpush/meteor/internal/transport"
+	"github.com/meteorpush/meteor/internal/wire"
 )
 
 // ServerName is what ~server~ renders as.
@@ -37,8 +37,8 @@ const ServerName = "meteord"
 // A Settings value is never modified once in use.
 type Settings struct {
 	Prefix       string // SubscriberDynamicPageAddress
-	Modes        map[string]*transport.LegacyMode
-	Default      *transport.LegacyMode
+	Modes        map[string]*wire.LegacyMode
+	Default      *wire.LegacyMode
 	MaxChannels  int
 	WriteTimeout time.Duration
 	MaxPending   int
@@ -57,7 +57,7 @@ type Settings struct {
 func NewSettings(cfg *config.Config, builtin fs.FS) (*Settings, error) {
 	s := &Settings{
 		Prefix:       strings.TrimRight(cfg.SubscriberDynamicPageAddress, "/"),
-		Modes:        make(map[string]*transport.LegacyMode),
+		Modes:        make(map[string]*wire.LegacyMode),
 		MaxChannels:  cfg.MaxChannelsPerRequest,
 		WriteTimeout: time.Duration(cfg.SubscriberWriteTimeout) * time.Second,
 		MaxPending:   cfg.MaxPendingBytes,
@@ -69,11 +69,11 @@ func NewSettings(cfg *config.Config, builtin fs.FS) (*Settings, error) {
 	s.PollTimeout = time.Duration(cfg.LongPollTimeout) * time.Second
 	s.SubscribeTimeout = time.Duration(max(cfg.SubscribeTimeout, 1)) * time.Second
 	var err error
-	if s.Default, err = transport.NewLegacyMode(&cfg.Default); err != nil {
+	if s.Default, err = wire.NewLegacyMode(&cfg.Default); err != nil {
 		return nil, err
 	}
 	for name, m := range cfg.Modes {
-		if s.Modes[name], err = transport.NewLegacyMode(m); err != nil {
+		if s.Modes[name], err = wire.NewLegacyMode(m); err != nil {
 			return nil, fmt.Errorf("mode %s: %w", name, err)
 		}
 	}
@@ -85,7 +85,7 @@ func NewSettings(cfg *config.Config, builtin fs.FS) (*Settings, error) {
 }
 
 // mode returns the named mode, or the global one.
-func (s *Settings) mode(name string) *transport.LegacyMode {
+func (s *Settings) mode(name string) *wire.LegacyMode {
 	if m := s.Modes[strings.ToLower(name)]; m != nil {
 		return m
 	}
@@ -230,18 +230,6 @@ func (s *Server) connClosed(owner any, reason reason.Reason, written int64) {
 	}
 }
 
-// client is one subscriber connection in a template mode.
-type client struct {
-	transport.LegacyClient
-	registered
-	// hostID, ip and the channel names share one small allocation.
-	hostID   string
-	ip       string
-	channels string  // the channel names, in request order, each ended by '/'
-	start    instant // when the connection was opened
-	nextPing instant // owned by the ticker goroutine
-}
-
 // epoch is the origin of instants.
 var epoch = time.Now()
 
@@ -270,33 +258,6 @@ type conn interface {
 	// abort closes the connection at once.
 	abort()
 }
-
-// tick pings a persistent connection and enforces MaxTime.
-func (c *client) tick(now time.Time) {
-	m := c.Mode
-	if !m.Persist {
-		return
-	}
-	if m.MaxTime > 0 && time.Duration(instantOf(now)-c.start) >= m.MaxTime {
-		c.Finish(nil, reason.MaxTimeReached)
-		return
-	}
-	// A ping is due at the tick nearest its time: with "not before", a
-	// connection that started just after a tick was pinged a whole tick
-	// late every time (every 2 s for PingInterval 1).
-	due := instantOf(now.Add(tickPeriod / 2))
-	if m.PingInterval > 0 && due >= c.nextPing {
-		c.Write(m.Ping)
-		c.nextPing += instant(m.PingInterval)
-		if c.nextPing < due {
-			c.nextPing = instantOf(now) + instant(m.PingInterval) // fell behind
-		}
-	}
-}
-
-func (c *client) shutdown() { c.Finish(c.Mode.Shutdown, reason.ServerShutdown) }
-
-func (c *client) abort() { c.Out.Close(reason.ServerShutdown) }
 
 // New returns a subscriber server with the given settings. requestTimeout
 // bounds the wait for a request header; maxHeader its size.
@@ -399,7 +360,7 @@ func (s *Server) reply(w http.ResponseWriter, b []byte, timeout time.Duration) {
 
 // fail answers with a mode's header template and the given status, as
 // Meteor 1.06 answered requests it did not understand.
-func (s *Server) fail(w http.ResponseWriter, r *http.Request, mode *transport.LegacyMode, status, why string) {
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, mode *wire.LegacyMode, status, why string) {
 	s.stats.Inc(stats.ErrorsServed)
 	s.log.Debug("request refused", "ip", remoteIP(r), "status", status, "reason", why, "uri", r.RequestURI)
 	s.reply(w, mode.Header(status, ServerName, time.Now(), nil), s.settings.Load().WriteTimeout)
@@ -429,107 +390,6 @@ func (s *Server) document(w http.ResponseWriter, r *http.Request, set *Settings,
 	s.log.Info("document", "path", p, "size", len(doc.body), "status", 200)
 	b := documentHeader("200 OK", ServerName, doc.contentType, len(doc.body))
 	s.reply(w, append(b, doc.body...), set.WriteTimeout)
-}
-
-func (s *Server) disconnect(w http.ResponseWriter, r *http.Request, set *Settings, hostID string) {
-	if !ValidHostID(hostID) {
-		s.badRequest(w, r, ErrBadHostID.Error())
-		return
-	}
-	s.closeHost(hostID, nil, reason.DisconnectRequested)
-	s.broadcastHost(engine.Disconnect, hostID, set)
-	s.reply(w, set.Default.Header("200 OK", ServerName, time.Now(), nil), set.WriteTimeout)
-}
-
-func (s *Server) push(w http.ResponseWriter, r *http.Request, set *Settings, rest string) {
-	req, err := ParsePush(rest, set.MaxChannels)
-	if err != nil {
-		if errors.Is(err, ErrNoChannel) {
-			s.fail(w, r, set.Default, "404 Not Found", err.Error())
-		} else {
-			s.badRequest(w, r, err.Error())
-		}
-		return
-	}
-	mode := set.mode(req.Mode)
-	nc, err := hijack(w)
-	if err != nil {
-		return
-	}
-	// The user agent is logged on joining only: an idle subscriber does
-	// not keep it.
-	now := time.Now()
-	c := &client{start: instantOf(now)}
-	c.hostID, c.ip, c.channels = compact(&req, remoteIP(r))
-	c.Mode, c.Stats, c.Metrics = mode, s.stats, s.Metrics.For(metrics.Legacy)
-	c.Metrics.Connected()
-	c.Out = s.openOut(w, nc, set, c, true)
-	c.nextPing = c.start + instant(mode.PingInterval)
-	if !s.add(c, mode.Persist) {
-		c.Finish(mode.Shutdown, reason.ServerShutdown)
-		return
-	}
-	if mode.Persist && c.hostID != "" {
-		// The subscription with this hostid on another node closes.
-		s.broadcastHost(engine.TakeOver, c.hostID, set)
-	}
-
-	subs := make([]hub.Sub, len(req.Channels))
-	for i, ch := range req.Channels {
-		subs[i] = hub.Sub{Channel: ch.Name, Query: ch.Query}
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), set.SubscribeTimeout)
-	joined, activate := s.hub.Subscribe(ctx, c, subs, mode.Persist)
-	cancel()
-	if err := joinError(joined); err != nil {
-		s.hub.Unsubscribe(c)
-		s.refuse(c.Out, c.ip, metrics.Legacy, nil, err)
-		return
-	}
-	if mode.Persist {
-		s.mu.Lock()
-		if c.slot != 0 {
-			c.subscribed = int32(len(subs))
-			s.Metrics.Subscribed(int(c.subscribed))
-		}
-		s.mu.Unlock()
-	}
-	var info []byte
-	for i, ch := range req.Channels {
-		n := s.hub.CountSubscribers(ch.Name)
-		if mode.Persist {
-			n-- // itself, which 1.06 had not yet added when it rendered this
-		}
-		info = mode.AppendChannelInfo(info, ch.Name, joined[i].History, max(n, 0))
-		if s.log.Enabled(context.Background(), slog.LevelInfo) {
-			s.log.Info("joinchannel", "ip", c.ip, "hostid", c.hostID, "channel", ch.Name,
-				"mode", req.Mode, "start", startOf(ch.Query, joined[i].History), "useragent", r.UserAgent())
-		}
-	}
-	c.Write(mode.Header("200 OK", ServerName, now, info))
-	activate()
-	if !mode.Persist {
-		c.Finish(nil, reason.ResponseComplete)
-	}
-	if c.Out.Closed() {
-		// It may have closed before it was registered everywhere.
-		s.forget(c)
-	}
-}
-
-// compact copies req's hostid and channel names, and ip, into one new
-// string, so that a subscriber keeps a few bytes instead of the request
-// line and the remote address they were cut from. It returns the copies of
-// the hostid and ip, and the channel names each ended by '/' (a name has
-// none), and points req's names at their copies.
-func compact(req *Push, ip string) (hostID, ipCopy, channels string) {
-	names := make([]*string, 0, len(req.Channels)+2)
-	names = append(names, &req.HostID, &ip)
-	for i := range req.Channels {
-		names = append(names, &req.Channels[i].Name)
-	}
-	all := compactStrings("/", 2, names...)
-	return req.HostID, ip, all[len(req.HostID)+len(ip):]
 }
 
 // compactStrings copies the strings that ps point to into one new string,
@@ -579,19 +439,6 @@ func startOf(q engine.Query, h engine.History) uint64 {
 	return h.Stream.Top() + 1
 }
 
-// add registers c; a persistent one replaces the subscription that held its
-// hostid. It reports false once shutdown has begun.
-func (s *Server) add(c *client, persist bool) bool {
-	return s.register(c, func() *client {
-		if !persist {
-			return nil
-		}
-		old := s.byHost[c.hostID]
-		s.byHost[c.hostID] = c
-		return old
-	})
-}
-
 // register adds c to the open connections, unless shutdown has begun, and
 // runs locked (with s.mu held) to find a connection c replaces.
 func (s *Server) register(c conn, locked func() *client) bool {
@@ -610,38 +457,6 @@ func (s *Server) register(c conn, locked func() *client) bool {
 		old.Finish(old.Mode.Shutdown, reason.NewSubscriberWithSameID)
 	}
 	return true
-}
-
-// forget removes c from the hub and the registry. It is idempotent.
-func (s *Server) forget(c *client) bool {
-	s.hub.Unsubscribe(c)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !s.removeLocked(c) {
-		return false
-	}
-	s.Metrics.Subscribed(-int(c.subscribed))
-	if s.byHost[c.hostID] == c {
-		delete(s.byHost, c.hostID)
-	}
-	return true
-}
-
-// closed runs once when c's connection has closed.
-func (s *Server) closed(c *client, reason reason.Reason, written int64) {
-	s.forget(c)
-	s.stats.Dec(stats.CurrentSubscribers)
-	c.Metrics.Closed(reason.String())
-	if c.Mode.Persist && s.log.Enabled(context.Background(), slog.LevelInfo) {
-		secs := int64(since(c.start) / time.Second)
-		for rest := c.channels; rest != ""; {
-			i := strings.IndexByte(rest, '/')
-			ch := rest[:i]
-			rest = rest[i+1:]
-			s.log.Info("leavechannel", "ip", c.ip, "hostid", c.hostID, "channel", ch,
-				"seconds", secs, "messages", c.Sent(), "bytes", written, "reason", reason.String())
-		}
-	}
 }
 
 // tickPeriod is how often the ticker runs each connection's tick.

@@ -6,7 +6,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/meteorpush/meteor/internal/transport"
+	"github.com/meteorpush/meteor/internal/wire"
 )
 
 // errSSEEvent means ?event= has a value other than "channel".
@@ -43,17 +43,17 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request, set *Settings,
 	}
 	cors := corsHeader(set, r)
 	retry := sseRetry(set.SSERetry)
-	s.openModern(w, r, set, c, subs, func(gaps []transport.Gap) []byte {
+	s.openModern(w, r, set, c, subs, func(gaps []wire.Gap) []byte {
 		b := responseHeader("text/event-stream", cors, -1)
 		if retry > 0 {
-			b = transport.AppendSSERetry(b, retry)
+			b = wire.AppendSSERetry(b, retry)
 		}
 		c.mu.Lock()
-		b = transport.AppendSSEID(b, c.cur)
+		b = wire.AppendSSEID(b, c.cur)
 		c.mu.Unlock()
 		b = append(b, '\n')
 		for _, g := range gaps {
-			b = append(b, transport.SSEGap(g)...)
+			b = append(b, wire.SSEGap(g)...)
 		}
 		return b
 	}, false)

@@ -23,7 +23,7 @@ import (
 	"github.com/meteorpush/meteor/internal/metrics"
 	"github.com/meteorpush/meteor/internal/reason"
 	"github.com/meteorpush/meteor/internal/stats"
-	"github.com/meteorpush/meteor/internal/transport"
+	"github.com/meteorpush/meteor/internal/wire"
 )
 
 // How a WebSocket connection is read and written. gorilla/websocket parses
@@ -52,7 +52,7 @@ const (
 var wsWriteBuffers = &sync.Pool{}
 
 // Errors the error frame reports for refused operations, besides those of
-// transport.ParseClientMessage.
+// wire.ParseClientMessage.
 var (
 	// errWSBinary means the client sent a binary message.
 	errWSBinary = errors.New("binary messages are not accepted")
@@ -67,8 +67,16 @@ var (
 // wsConn is one WebSocket subscriber connection. It is the hub.Client of
 // every channel it joins.
 type wsConn struct {
-	transport.WebSocketClient
+	output
 	registered
+	mu      sync.Mutex
+	sent    int  // guarded by mu; messages written
+	closing bool // guarded by mu; the close frame queued
+	// epochs is the stream epoch each subscribed channel was last seen
+	// in, to tell the client when delivery crosses into another stream;
+	// guarded by mu.
+	epochs map[string]string
+
 	ip        string
 	agent     string
 	start     time.Time
@@ -89,7 +97,7 @@ func (c *wsConn) tick(now time.Time) {
 	if due.Before(c.nextBeat) {
 		return
 	}
-	c.Write(transport.PingFrame)
+	c.Write(wire.PingFrame)
 	c.nextBeat = c.nextBeat.Add(c.heartbeat)
 	if c.nextBeat.Before(due) {
 		c.nextBeat = now.Add(c.heartbeat) // fell behind
@@ -242,9 +250,9 @@ func wsOriginAllowed(set *Settings, r *http.Request) bool {
 // order and ends when the connection closes.
 func (s *Server) wsRead(c *wsConn, ws *websocket.Conn) {
 	defer s.group.Done()
-	ws.SetReadLimit(transport.MaxClientMessage)
+	ws.SetReadLimit(wire.MaxClientMessage)
 	ws.SetPingHandler(func(data string) error {
-		c.Write(transport.PongFrame(data))
+		c.Write(wire.PongFrame(data))
 		return nil
 	})
 	ws.SetCloseHandler(func(code int, _ string) error {
@@ -288,11 +296,11 @@ func (s *Server) wsRead(c *wsConn, ws *websocket.Conn) {
 		strikes++
 		if strikes >= wsMaxStrikes {
 			s.log.Info("websocket closed for bad input", "ip", c.ip, "err", err)
-			c.Write(transport.ErrorFrame(err.Error()))
+			c.Write(wire.ErrorFrame(err.Error()))
 			c.Close(reason.PolicyViolation)
 			continue
 		}
-		c.Write(transport.ErrorFrame(err.Error()))
+		c.Write(wire.ErrorFrame(err.Error()))
 	}
 }
 
@@ -311,15 +319,15 @@ func onOwnStack(op func() error) error {
 // wsOp runs one client message. An error is reported to the client in an
 // error frame; the connection stays open.
 func (s *Server) wsOp(c *wsConn, p []byte) error {
-	m, err := transport.ParseClientMessage(p)
+	m, err := wire.ParseClientMessage(p)
 	if err != nil {
 		return err
 	}
 	switch m.Op {
-	case transport.OpPing:
-		c.Write(transport.PongReplyFrame)
+	case wire.OpPing:
+		c.Write(wire.PongReplyFrame)
 		return nil
-	case transport.OpUnsubscribe:
+	case wire.OpUnsubscribe:
 		return s.wsUnsubscribe(c, m.Channel)
 	default:
 		return s.wsSubscribe(c, m)
@@ -328,7 +336,7 @@ func (s *Server) wsOp(c *wsConn, p []byte) error {
 
 // wsSubscribe joins a channel: the subscribed frame, a gap frame when a
 // resumed position is no longer stored, then the history and live messages.
-func (s *Server) wsSubscribe(c *wsConn, m transport.ClientMessage) error {
+func (s *Server) wsSubscribe(c *wsConn, m wire.ClientMessage) error {
 	if !channel.Valid(m.Channel) {
 		return errWSChannel
 	}
@@ -351,7 +359,7 @@ func (s *Server) wsSubscribe(c *wsConn, m transport.ClientMessage) error {
 		// other channels go on.
 		r, retry := failure(err)
 		s.storeLog.Warn(s.log, "subscribe failed", "ip", c.ip, "transport", metrics.WebSocket, "channel", m.Channel, "reason", r.String(), "err", err)
-		c.Write(transport.SubscribeErrorFrame(m.Channel, r.String(), max(retry, 1)))
+		c.Write(wire.SubscribeErrorFrame(m.Channel, r.String(), max(retry, 1)))
 		return nil
 	}
 	s.mu.Lock()
@@ -373,9 +381,9 @@ func (s *Server) wsSubscribe(c *wsConn, m transport.ClientMessage) error {
 	// lastId is the newest id the channel had handed out when it was
 	// read; the messages that follow (history first) are those after the
 	// client's position.
-	c.Write(transport.SubscribedFrame(m.Channel, engine.Position{ID: h.Stream.Top(), Epoch: pos.Epoch}))
+	c.Write(wire.SubscribedFrame(m.Channel, engine.Position{ID: h.Stream.Top(), Epoch: pos.Epoch}))
 	if isGap {
-		c.Write(transport.GapFrame(gap))
+		c.Write(wire.GapFrame(gap))
 	}
 	if s.log.Enabled(context.Background(), slog.LevelInfo) {
 		s.log.Info("joinchannel", "ip", c.ip, "transport", metrics.WebSocket, "channel", m.Channel,
@@ -400,7 +408,7 @@ func (s *Server) wsUnsubscribe(c *wsConn, name string) error {
 	}
 	s.hub.Unsubscribe(c, name)
 	c.SetEpoch(name, "")
-	c.Write(transport.UnsubscribedFrame(name))
+	c.Write(wire.UnsubscribedFrame(name))
 	if s.log.Enabled(context.Background(), slog.LevelInfo) {
 		s.log.Info("leavechannel", "ip", c.ip, "transport", metrics.WebSocket, "channel", name,
 			"seconds", int64(time.Since(c.start)/time.Second), "reason", "unsubscribed")
@@ -430,4 +438,91 @@ func (s *Server) wsClosed(c *wsConn, reason reason.Reason, written int64) {
 		}
 	}
 	s.log.Debug("websocket closed", "ip", c.ip, "reason", name, "bytes", written)
+}
+
+// SetEpoch records the epoch of channel's stream as the client knows it
+// ("" forgets the channel).
+func (c *wsConn) SetEpoch(channel, epoch string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if epoch == "" {
+		delete(c.epochs, channel)
+		return
+	}
+	if c.epochs == nil {
+		c.epochs = make(map[string]string, 1)
+	}
+	c.epochs[channel] = epoch
+}
+
+// Deliver writes msgs, pre-framed and cached on each message, as one write
+// when there are several. A message of another stream than the one the
+// client knows its channel in is preceded by a reset gap frame.
+func (c *wsConn) Deliver(msgs []*engine.Message, live bool) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing || len(msgs) == 0 {
+		return !c.closing
+	}
+	first := msgs[0]
+	if known, ok := c.epochs[first.Channel]; ok || first.Epoch != "" {
+		if !ok || known != first.Epoch {
+			if c.epochs == nil {
+				c.epochs = make(map[string]string, 1)
+			}
+			c.epochs[first.Channel] = first.Epoch
+			f := wire.EpochFrame(first.Channel, first.Epoch)
+			if ok && known != "" {
+				f = wire.GapFrame(wire.Gap{Channel: first.Channel, Since: first.ID - 1, Epoch: first.Epoch, Reset: true})
+			}
+			if !c.Write(f) {
+				return false
+			}
+		}
+	}
+	if !c.WriteEach(msgs, wire.WebSocketFrame, live) {
+		return false
+	}
+	c.sent += len(msgs)
+	return true
+}
+
+// Close queues a close frame with r's code and name and closes the
+// connection once it is written. Only the first close frame is sent; when
+// the queue is already past its bound the connection closes at once,
+// without one.
+func (c *wsConn) Close(r reason.Reason) {
+	c.closeWith(wire.CloseFrame(r.Code(), r.String()), r)
+}
+
+// Echo answers the client's close frame with code (0: the client's frame
+// had none) and closes the connection, unless the server already sent its
+// own close frame.
+func (c *wsConn) Echo(code uint16) {
+	c.closeWith(wire.CloseFrame(code, ""), reason.RemoteClosed)
+}
+
+func (c *wsConn) closeWith(frame []byte, r reason.Reason) {
+	c.mu.Lock()
+	if c.closing {
+		c.mu.Unlock()
+		return
+	}
+	c.closing = true
+	c.mu.Unlock()
+	c.CloseAfter(frame, r)
+}
+
+// Closing reports whether a close frame is queued.
+func (c *wsConn) Closing() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closing
+}
+
+// Sent returns the number of messages written.
+func (c *wsConn) Sent() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.sent
 }

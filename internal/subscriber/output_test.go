@@ -1,4 +1,4 @@
-package transport_test
+package subscriber
 
 import (
 	"bytes"
@@ -10,13 +10,13 @@ import (
 	"github.com/meteorpush/meteor/internal/engine"
 	"github.com/meteorpush/meteor/internal/outq"
 	"github.com/meteorpush/meteor/internal/reason"
-	"github.com/meteorpush/meteor/internal/transport"
+	"github.com/meteorpush/meteor/internal/wire"
 )
 
 // outputPair returns an Output over a loopback TCP connection and a
 // goroutine-read copy of everything the peer receives, complete once the
 // returned stop function has run.
-func outputPair(t *testing.T) (*transport.Output, func() []byte) {
+func outputPair(t *testing.T) (*output, func() []byte) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -39,7 +39,7 @@ func outputPair(t *testing.T) (*transport.Output, func() []byte) {
 		got <- b
 	}()
 	t.Cleanup(func() { q.Close(reason.ServerShutdown); peer.Close() })
-	return &transport.Output{Out: q}, func() []byte {
+	return &output{Out: q}, func() []byte {
 		q.CloseAfter(nil, reason.ServerShutdown)
 		return <-got
 	}
@@ -56,16 +56,16 @@ func TestWriteEach(t *testing.T) {
 	}
 	var want []byte
 	for _, m := range msgs {
-		want = append(want, m.Encoded(transport.NDJSONFormat)...)
+		want = append(want, m.Encoded(wire.NDJSONFormat)...)
 	}
-	if !o.WriteEach(msgs[:1], transport.NDJSONFormat, true) || !o.WriteEach(msgs[1:], transport.NDJSONFormat, true) {
+	if !o.WriteEach(msgs[:1], wire.NDJSONFormat, true) || !o.WriteEach(msgs[1:], wire.NDJSONFormat, true) {
 		t.Fatal("WriteEach refused")
 	}
 	for name, batch := range map[string][]*engine.Message{"one": msgs[:1], "several": msgs} {
-		if raceEnabled {
+		if raceOn {
 			break // sync.Pool drops some Puts under the race detector
 		}
-		if n := testing.AllocsPerRun(100, func() { o.WriteEach(batch, transport.NDJSONFormat, true) }); n != 0 {
+		if n := testing.AllocsPerRun(100, func() { o.WriteEach(batch, wire.NDJSONFormat, true) }); n != 0 {
 			t.Errorf("WriteEach(%s) allocates %v times per call, want 0", name, n)
 		}
 	}

@@ -1,4 +1,4 @@
-package transport_test
+package wire_test
 
 import (
 	"strings"
@@ -7,12 +7,12 @@ import (
 
 	"github.com/meteorpush/meteor/internal/config"
 	"github.com/meteorpush/meteor/internal/engine"
-	"github.com/meteorpush/meteor/internal/transport"
+	"github.com/meteorpush/meteor/internal/wire"
 )
 
-func benchMode(b *testing.B) *transport.LegacyMode {
+func benchMode(b *testing.B) *wire.LegacyMode {
 	b.Helper()
-	m, err := transport.NewLegacyMode(config.Defaults().Mode("xhrinteractive"))
+	m, err := wire.NewLegacyMode(config.Defaults().Mode("xhrinteractive"))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -74,7 +74,7 @@ func BenchmarkLegacyEncodeCached(b *testing.B) {
 
 // TestLegacyEncodeCachedAllocs keeps the cached path free of allocations.
 func TestLegacyEncodeCachedAllocs(t *testing.T) {
-	mode, err := transport.NewLegacyMode(config.Defaults().Mode("xhrinteractive"))
+	mode, err := wire.NewLegacyMode(config.Defaults().Mode("xhrinteractive"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package transport
+package wire
 
 // The JSON long-poll answer: every message the poll collected, the cursor
 // to poll from next and the gaps found, in one JSON object, optionally

@@ -1,4 +1,4 @@
-package transport
+package wire
 
 // The WebSocket transport's wire format: server frames built by hand (they
 // go through an outq.Conn, never through a WebSocket library's writer), the
@@ -14,10 +14,8 @@ import (
 	"io"
 	"math"
 	"strconv"
-	"sync"
 
 	"github.com/meteorpush/meteor/internal/engine"
-	"github.com/meteorpush/meteor/internal/reason"
 	"github.com/meteorpush/meteor/internal/tmpl"
 )
 
@@ -346,105 +344,4 @@ func ParseClientMessage(b []byte) (ClientMessage, error) {
 		return m, ErrHistoryChoice
 	}
 	return m, nil
-}
-
-// WebSocketClient is one WebSocket connection as the hub sees it. It
-// implements hub.Client; every byte it sends goes through Out.
-type WebSocketClient struct {
-	Output
-
-	mu      sync.Mutex
-	sent    int  // guarded by mu; messages written
-	closing bool // guarded by mu; the close frame queued
-	// epochs is the stream epoch each subscribed channel was last seen
-	// in, to tell the client when delivery crosses into another stream;
-	// guarded by mu.
-	epochs map[string]string
-}
-
-// SetEpoch records the epoch of channel's stream as the client knows it
-// ("" forgets the channel).
-func (c *WebSocketClient) SetEpoch(channel, epoch string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if epoch == "" {
-		delete(c.epochs, channel)
-		return
-	}
-	if c.epochs == nil {
-		c.epochs = make(map[string]string, 1)
-	}
-	c.epochs[channel] = epoch
-}
-
-// Deliver writes msgs, pre-framed and cached on each message, as one write
-// when there are several. A message of another stream than the one the
-// client knows its channel in is preceded by a reset gap frame.
-func (c *WebSocketClient) Deliver(msgs []*engine.Message, live bool) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closing || len(msgs) == 0 {
-		return !c.closing
-	}
-	first := msgs[0]
-	if known, ok := c.epochs[first.Channel]; ok || first.Epoch != "" {
-		if !ok || known != first.Epoch {
-			if c.epochs == nil {
-				c.epochs = make(map[string]string, 1)
-			}
-			c.epochs[first.Channel] = first.Epoch
-			f := EpochFrame(first.Channel, first.Epoch)
-			if ok && known != "" {
-				f = GapFrame(Gap{Channel: first.Channel, Since: first.ID - 1, Epoch: first.Epoch, Reset: true})
-			}
-			if !c.Write(f) {
-				return false
-			}
-		}
-	}
-	if !c.WriteEach(msgs, WebSocketFrame, live) {
-		return false
-	}
-	c.sent += len(msgs)
-	return true
-}
-
-// Close queues a close frame with r's code and name and closes the
-// connection once it is written. Only the first close frame is sent; when
-// the queue is already past its bound the connection closes at once,
-// without one.
-func (c *WebSocketClient) Close(r reason.Reason) {
-	c.closeWith(CloseFrame(r.Code(), r.String()), r)
-}
-
-// Echo answers the client's close frame with code (0: the client's frame
-// had none) and closes the connection, unless the server already sent its
-// own close frame.
-func (c *WebSocketClient) Echo(code uint16) {
-	c.closeWith(CloseFrame(code, ""), reason.RemoteClosed)
-}
-
-func (c *WebSocketClient) closeWith(frame []byte, r reason.Reason) {
-	c.mu.Lock()
-	if c.closing {
-		c.mu.Unlock()
-		return
-	}
-	c.closing = true
-	c.mu.Unlock()
-	c.CloseAfter(frame, r)
-}
-
-// Closing reports whether a close frame is queued.
-func (c *WebSocketClient) Closing() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.closing
-}
-
-// Sent returns the number of messages written.
-func (c *WebSocketClient) Sent() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.sent
 }

@@ -1,4 +1,4 @@
-package transport
+package wire
 
 // The resume cursor of the SSE, NDJSON and JSON long-poll transports: one
 // string that says, for each channel of a subscription, where the client

@@ -1,4 +1,4 @@
-package transport
+package subscriber
 
 import (
 	"sync"
@@ -11,10 +11,10 @@ import (
 	"github.com/meteorpush/meteor/internal/stats"
 )
 
-// Output is a subscriber connection's output queue together with the
+// output is a subscriber connection's output queue together with the
 // counting that every transport does on it: the SHOWSTATS counters and the
 // transport's metrics. Stats and Metrics may be nil.
-type Output struct {
+type output struct {
 	Out     *outq.Conn
 	Stats   *stats.Stats
 	Metrics *metrics.Transport
@@ -22,7 +22,7 @@ type Output struct {
 
 // Write writes b, which holds no message (a header, a ping, a reply), and
 // counts its bytes. It reports whether the connection still takes writes.
-func (o *Output) Write(b []byte) bool {
+func (o *output) Write(b []byte) bool {
 	if !o.Out.Write(b) {
 		return false
 	}
@@ -37,7 +37,7 @@ func (o *Output) Write(b []byte) bool {
 // the bytes and, when they are live, each one's delivery latency. b must
 // not change afterwards (it is usually a message's shared encoding). It
 // reports whether the connection still takes writes.
-func (o *Output) WriteMessages(b []byte, msgs []*engine.Message, live bool) bool {
+func (o *output) WriteMessages(b []byte, msgs []*engine.Message, live bool) bool {
 	if !o.Out.Write(b) {
 		return false
 	}
@@ -47,7 +47,7 @@ func (o *Output) WriteMessages(b []byte, msgs []*engine.Message, live bool) bool
 
 // WriteMessagesCopy is WriteMessages for a b that the caller reuses once
 // it returns (a buffer from GetBuffer).
-func (o *Output) WriteMessagesCopy(b []byte, msgs []*engine.Message, live bool) bool {
+func (o *output) WriteMessagesCopy(b []byte, msgs []*engine.Message, live bool) bool {
 	if !o.Out.WriteCopy(b) {
 		return false
 	}
@@ -59,22 +59,22 @@ func (o *Output) WriteMessagesCopy(b []byte, msgs []*engine.Message, live bool) 
 // encoding as it is, several as one write (one system call) through a
 // pooled buffer, so that a batch costs neither an allocation nor more than
 // one write.
-func (o *Output) WriteEach(msgs []*engine.Message, enc engine.Encoder, live bool) bool {
+func (o *output) WriteEach(msgs []*engine.Message, enc engine.Encoder, live bool) bool {
 	if len(msgs) == 1 {
 		return o.WriteMessages(msgs[0].Encoded(enc), msgs, live)
 	}
-	p := GetBuffer()
+	p := getBuffer()
 	b := *p
 	for _, m := range msgs {
 		b = append(b, m.Encoded(enc)...)
 	}
 	ok := o.WriteMessagesCopy(b, msgs, live)
 	*p = b
-	PutBuffer(p)
+	putBuffer(p)
 	return ok
 }
 
-func (o *Output) count(size int, msgs []*engine.Message, live bool) {
+func (o *output) count(size int, msgs []*engine.Message, live bool) {
 	if o.Stats != nil {
 		o.Stats.Add(stats.MessagesServed, int64(len(msgs)))
 		o.Stats.Add(stats.TotalOutboundBytes, int64(size))
@@ -100,12 +100,12 @@ var buffers = sync.Pool{New: func() any {
 	return &b
 }}
 
-// GetBuffer returns an empty buffer from a pool, for rendering one
-// delivery; PutBuffer gives it back once written with WriteMessagesCopy.
-func GetBuffer() *[]byte { return buffers.Get().(*[]byte) }
+// getBuffer returns an empty buffer from a pool, for rendering one
+// delivery; putBuffer gives it back once written with WriteMessagesCopy.
+func getBuffer() *[]byte { return buffers.Get().(*[]byte) }
 
-// PutBuffer returns p, obtained from GetBuffer, to the pool.
-func PutBuffer(p *[]byte) {
+// putBuffer returns p, obtained from getBuffer, to the pool.
+func putBuffer(p *[]byte) {
 	if cap(*p) > maxPooledBuffer {
 		return
 	}
@@ -116,7 +116,7 @@ func PutBuffer(p *[]byte) {
 // CloseAfter writes final (which holds no message and may be empty), counts
 // its bytes, and closes the connection with reason r once everything queued
 // is written.
-func (o *Output) CloseAfter(final []byte, r reason.Reason) {
+func (o *output) CloseAfter(final []byte, r reason.Reason) {
 	if len(final) > 0 {
 		if o.Stats != nil {
 			o.Stats.Add(stats.TotalOutboundBytes, int64(len(final)))

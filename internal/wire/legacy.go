@@ -2,16 +2,14 @@
 // transport. legacy.go holds the template modes of Meteor 1.06 (iframe,
 // xhrinteractive, longpoll, the polling modes, and any mode a configuration
 // file defines).
-package transport
+package wire
 
 import (
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/meteorpush/meteor/internal/config"
 	"github.com/meteorpush/meteor/internal/engine"
-	"github.com/meteorpush/meteor/internal/reason"
 	"github.com/meteorpush/meteor/internal/tmpl"
 )
 
@@ -103,67 +101,4 @@ func (l *LegacyMode) AppendChannelInfo(dst []byte, name string, h engine.History
 		}
 		return dst
 	})
-}
-
-// LegacyClient is one subscriber connection in a template mode. It
-// implements hub.Client.
-type LegacyClient struct {
-	Output
-	Mode *LegacyMode
-
-	mu   sync.Mutex
-	sent int  // guarded by mu; messages written
-	done bool // guarded by mu; no more messages: closing
-}
-
-// Deliver writes msgs, as one write when there are several, and closes the
-// connection once MaxMessages have been sent, as Meteor 1.06 did: after the
-// whole batch.
-func (c *LegacyClient) Deliver(msgs []*engine.Message, live bool) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.done || len(msgs) == 0 {
-		return !c.done
-	}
-	if !c.WriteEach(msgs, c.Mode, live) {
-		c.done = true
-		return false
-	}
-	c.sent += len(msgs)
-	if c.Mode.MaxMessages > 0 && c.sent >= c.Mode.MaxMessages {
-		c.done = true
-		c.Out.CloseAfter(nil, reason.MaxMessagesReached)
-		return false
-	}
-	return true
-}
-
-// Close implements hub.Client: a slow consumer is closed at once (its
-// queue is past its bound); any other reason after the mode's shutdown
-// message, which a 1.06 page reads as "reconnect".
-func (c *LegacyClient) Close(r reason.Reason) {
-	if r == reason.SlowConsumer {
-		c.mu.Lock()
-		c.done = true
-		c.mu.Unlock()
-		c.Out.Close(r)
-		return
-	}
-	c.Finish(c.Mode.Shutdown, r)
-}
-
-// Sent returns the number of messages written.
-func (c *LegacyClient) Sent() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.sent
-}
-
-// Finish closes the connection with reason r after writing final, unless
-// it is already closing; no message is written after it.
-func (c *LegacyClient) Finish(final []byte, r reason.Reason) {
-	c.mu.Lock()
-	c.done = true
-	c.mu.Unlock()
-	c.CloseAfter(final, r)
 }

@@ -1,4 +1,4 @@
-package transport
+package wire
 
 // The Server-Sent Events wire format (text/event-stream). A message is one
 // event: its data lines are the text, one per line of it, and its id is the
