@@ -159,7 +159,11 @@ type Query struct {
 	// After is the position a QueryAfter resumes from: the messages whose
 	// ID is greater than After.ID, or every stored message when After has
 	// an epoch other than the stream's (that position is in another
-	// stream, so none of this one's messages has been seen).
+	// stream, so none of this one's messages has been seen). A position
+	// without an epoch past the stream's Top is answered with the
+	// messages after it (none): it may be this stream's, rolled back by a
+	// store that lost its last writes, whose older messages the client
+	// has seen; Stream.Reset still reports it.
 	After Position
 	Last  int // for QueryLast
 }

@@ -2,7 +2,12 @@ package subscriber
 
 import (
 	"net/http"
+	"time"
 
+	"github.com/meteorpush/meteor/internal/engine"
+	"github.com/meteorpush/meteor/internal/hub"
+	"github.com/meteorpush/meteor/internal/metrics"
+	"github.com/meteorpush/meteor/internal/reason"
 	"github.com/meteorpush/meteor/internal/wire"
 )
 
@@ -23,9 +28,9 @@ func (s *Server) serveNDJSON(w http.ResponseWriter, r *http.Request, set *Settin
 		return
 	}
 	applyCursor(subs, cur)
-	c := &modernConn{kind: kindNDJSON, heartbeat: set.Heartbeat}
+	c := &ndjsonConn{beat: beat{every: set.Heartbeat, next: instantOf(time.Now()) + instant(set.Heartbeat)}}
 	cors := corsHeader(set, r)
-	s.openModern(w, r, set, c, subs, func(gaps []wire.Gap) []byte {
+	s.openStream(w, r, set, c, subs, func(gaps []wire.Gap) {
 		b := responseHeader("application/x-ndjson", cors, -1)
 		c.mu.Lock()
 		for _, p := range c.cur {
@@ -35,6 +40,57 @@ func (s *Server) serveNDJSON(w http.ResponseWriter, r *http.Request, set *Settin
 		for _, g := range gaps {
 			b = wire.AppendNDJSONGap(b, g)
 		}
-		return b
-	}, false)
+		c.Write(b)
+	}, nil)
+}
+
+// ndjsonConn is one NDJSON stream: the hub.Client of each of its channels
+// and a conn of the Server.
+type ndjsonConn struct {
+	streamConn
+	beat
+}
+
+var (
+	_ hub.Client = (*ndjsonConn)(nil)
+	_ streamer   = (*ndjsonConn)(nil)
+)
+
+func (c *ndjsonConn) transport() string { return metrics.NDJSON }
+
+// Deliver writes msgs, one line each, their shared encoding. The SSE ids
+// and the poll's cursor carry each channel's epoch; an NDJSON client
+// learns it from a gap line (its stream was lost) or an epoch line (its
+// channel had no message when it subscribed) before the messages.
+func (c *ndjsonConn) Deliver(msgs []*engine.Message, live bool) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	i, gap, crossed, began, ok := c.beginLocked(msgs)
+	if !ok {
+		return !c.done
+	}
+	switch {
+	case crossed:
+		ok = c.Write(wire.AppendNDJSONGap(nil, gap))
+	case began:
+		ok = c.Write(wire.AppendNDJSONEpoch(nil, c.cur[i].Channel, msgs[0].Epoch))
+	}
+	if ok {
+		c.cur[i].ID = msgs[len(msgs)-1].ID
+		ok = c.WriteEach(msgs, wire.NDJSONFormat, live)
+	}
+	return c.deliveredLocked(len(msgs), ok)
+}
+
+// Close implements hub.Client: the stream ends with a close line saying
+// why, when its queue still takes it.
+func (c *ndjsonConn) Close(r reason.Reason) { c.finish(r, wire.NDJSONClose(r)) }
+
+func (c *ndjsonConn) shutdown() { c.Close(reason.ServerShutdown) }
+
+// tick sends the heartbeat line.
+func (c *ndjsonConn) tick(now time.Time) {
+	if c.beat.due(now) {
+		c.Write(wire.NDJSONPing)
+	}
 }

@@ -63,13 +63,14 @@ func TestCompactStrings(t *testing.T) {
 // TestIdleFootprint: what every idle subscriber keeps stays within the
 // size classes measured in BENCHMARKS.md ("Idle memory: under 2 KiB"). A
 // field added to one of these structs costs every subscriber; keep it out
-// (in modernConn.poll for a long-poll's) or move the budget knowingly.
+// (a long-poll's in pollConn, which no stream carries) or move the budget knowingly.
 func TestIdleFootprint(t *testing.T) {
 	for _, c := range []struct {
 		name       string
 		size, most uintptr
 	}{
-		{"modernConn", unsafe.Sizeof(modernConn{}), 128},
+		{"sseConn", unsafe.Sizeof(sseConn{}), 128},
+		{"ndjsonConn", unsafe.Sizeof(ndjsonConn{}), 128},
 		{"client", unsafe.Sizeof(client{}), 128},
 	} {
 		if c.size > c.most {

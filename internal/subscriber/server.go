@@ -133,7 +133,7 @@ type Server struct {
 type registered struct {
 	slot int32 // index in Server.conns plus one; 0: not registered
 	// subscribed is the number of channels counted in the subscriptions
-	// metric (client, modernConn; a wsConn counts its channels).
+	// metric (client and the stream transports; a wsConn counts its channels).
 	subscribed int32
 }
 
@@ -223,8 +223,8 @@ func (s *Server) connClosed(owner any, reason reason.Reason, written int64) {
 	switch c := owner.(type) {
 	case *client:
 		s.closed(c, reason, written)
-	case *modernConn:
-		s.modernClosed(c, reason, written)
+	case streamer:
+		s.streamClosed(c, reason, written)
 	case *wsConn:
 		s.wsClosed(c, reason, written)
 	}

@@ -6,6 +6,10 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/meteorpush/meteor/internal/engine"
+	"github.com/meteorpush/meteor/internal/hub"
+	"github.com/meteorpush/meteor/internal/metrics"
+	"github.com/meteorpush/meteor/internal/reason"
 	"github.com/meteorpush/meteor/internal/wire"
 )
 
@@ -32,7 +36,7 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request, set *Settings,
 		return
 	}
 	applyCursor(subs, cur)
-	c := &modernConn{kind: kindSSE, heartbeat: set.Heartbeat}
+	c := &sseConn{beat: beat{every: set.Heartbeat}}
 	switch q.Get("event") {
 	case "":
 	case "channel":
@@ -41,9 +45,10 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request, set *Settings,
 		s.badRequest(w, r, errSSEEvent.Error())
 		return
 	}
+	c.beat.next = instantOf(time.Now()) + instant(set.Heartbeat)
 	cors := corsHeader(set, r)
 	retry := sseRetry(set.SSERetry)
-	s.openModern(w, r, set, c, subs, func(gaps []wire.Gap) []byte {
+	s.openStream(w, r, set, c, subs, func(gaps []wire.Gap) {
 		b := responseHeader("text/event-stream", cors, -1)
 		if retry > 0 {
 			b = wire.AppendSSERetry(b, retry)
@@ -55,8 +60,73 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request, set *Settings,
 		for _, g := range gaps {
 			b = append(b, wire.SSEGap(g)...)
 		}
-		return b
-	}, false)
+		c.Write(b)
+	}, nil)
+}
+
+// sseConn is one Server-Sent Events connection: the hub.Client of each of
+// its channels and a conn of the Server.
+type sseConn struct {
+	streamConn
+	beat
+	named bool // events named after their channel (?event=channel)
+}
+
+var (
+	_ hub.Client = (*sseConn)(nil)
+	_ streamer   = (*sseConn)(nil)
+)
+
+func (c *sseConn) transport() string { return metrics.SSE }
+
+// encoder returns the engine.Encoder of the connection's events.
+func (c *sseConn) encoder() engine.Encoder {
+	if c.named {
+		return wire.SSENamed
+	}
+	return wire.SSEData
+}
+
+// Deliver writes msgs as events. The event lines are shared; the id line
+// is this connection's cursor after the message. The whole delivery is
+// rendered into one pooled buffer: one write (one system call), no
+// allocation. Messages of another stream than the one the client knows
+// are preceded by a reset gap event.
+func (c *sseConn) Deliver(msgs []*engine.Message, live bool) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	i, gap, crossed, _, ok := c.beginLocked(msgs)
+	if !ok {
+		return !c.done
+	}
+	p := getBuffer()
+	b := *p
+	if crossed {
+		b = append(b, wire.SSEGap(gap)...)
+	}
+	enc := c.encoder()
+	for _, m := range msgs {
+		c.cur[i].ID = m.ID
+		b = wire.AppendSSEID(b, c.cur)
+		b = append(b, m.Encoded(enc)...)
+	}
+	ok = c.WriteMessagesCopy(b, msgs, live)
+	*p = b
+	putBuffer(p)
+	return c.deliveredLocked(len(msgs), ok)
+}
+
+// Close implements hub.Client: the stream ends with a close event saying
+// why, when its queue still takes it.
+func (c *sseConn) Close(r reason.Reason) { c.finish(r, wire.SSEClose(r)) }
+
+func (c *sseConn) shutdown() { c.Close(reason.ServerShutdown) }
+
+// tick sends the heartbeat comment.
+func (c *sseConn) tick(now time.Time) {
+	if c.beat.due(now) {
+		c.Write(wire.SSEHeartbeat)
+	}
 }
 
 // sseRetry returns the retry hint in milliseconds: d give or take up to 20%

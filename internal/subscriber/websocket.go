@@ -376,7 +376,7 @@ func (s *Server) wsSubscribe(c *wsConn, m wire.ClientMessage) error {
 		return nil
 	}
 	h := joined[0].History
-	pos, gap, isGap := startPosition(m.Channel, modernSub{resume: m.Resume, since: m.Since}, h)
+	pos, gap, isGap := startPosition(m.Channel, streamSub{resume: m.Resume, since: m.Since}, h)
 	c.SetEpoch(m.Channel, pos.Epoch)
 	// lastId is the newest id the channel had handed out when it was
 	// read; the messages that follow (history first) are those after the
