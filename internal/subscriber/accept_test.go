@@ -21,6 +21,7 @@ import (
 	"github.com/meteorpush/meteor/internal/engine"
 	"github.com/meteorpush/meteor/internal/engine/memory"
 	"github.com/meteorpush/meteor/internal/hub"
+	"github.com/meteorpush/meteor/internal/rawhttp"
 	"github.com/meteorpush/meteor/internal/stats"
 	"github.com/meteorpush/meteor/internal/testkit"
 )
@@ -305,12 +306,12 @@ func TestAcceptSlowClients(t *testing.T) {
 // TestAcceptPanic: a panic while one connection is served is logged with
 // its stack and closes that connection alone.
 func TestAcceptPanic(t *testing.T) {
-	testHookRequest = func(r *http.Request) {
+	rawhttp.TestHookRequest = func(r *http.Request) {
 		if r.URL.Path == "/panic" {
 			panic("test panic")
 		}
 	}
-	t.Cleanup(func() { testHookRequest = nil })
+	t.Cleanup(func() { rawhttp.TestHookRequest = nil })
 	ts := startAccept(t, nil, aWait, 8192)
 	stream := ts.dial()
 	io.WriteString(stream, "GET /push/s/xhrinteractive/c HTTP/1.1\r\nHost: x\r\n\r\n")

@@ -4,6 +4,8 @@ import (
 	"net"
 	"syscall"
 	"testing"
+
+	"github.com/meteorpush/meteor/internal/rawhttp"
 )
 
 func noDelay(t *testing.T, c *net.TCPConn) int {
@@ -38,7 +40,7 @@ func TestSetNoDelay(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		setNoDelay(sc, on)
+		rawhttp.SetNoDelay(sc, on)
 		want := 0
 		if on {
 			want = 1

@@ -6,7 +6,6 @@ package subscriber
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -25,6 +24,7 @@ import (
 	"github.com/meteorpush/meteor/internal/logx"
 	"github.com/meteorpush/meteor/internal/metrics"
 	"github.com/meteorpush/meteor/internal/outq"
+	"github.com/meteorpush/meteor/internal/rawhttp"
 	"github.com/meteorpush/meteor/internal/reason"
 	"github.com/meteorpush/meteor/internal/stats"
 	"github.com/meteorpush/meteor/internal/wire"
@@ -100,21 +100,15 @@ type Server struct {
 	// Metrics, when set before Serve, receives the transports' metrics.
 	Metrics *metrics.Metrics
 
-	settings       atomic.Pointer[Settings]
-	out            atomic.Pointer[outOptions] // of the latest settings used
-	watcher        *outq.Watcher
-	requestTimeout time.Duration  // RequestTimeout: to send the request header
-	maxHeader      int            // MaxHeaderBytes: of the request line and header
-	group          sync.WaitGroup // flushers, close hooks, the ticker
-	accepting      sync.WaitGroup // connections until their request is routed
-	stop           chan struct{}
-	stopOnce       sync.Once
+	settings atomic.Pointer[Settings]
+	out      atomic.Pointer[outOptions] // of the latest settings used
+	watcher  *outq.Watcher
+	accept   rawhttp.Server // the accept loop
+	group    sync.WaitGroup // flushers, close hooks, the ticker
+	stop     chan struct{}
+	stopOnce sync.Once
 
-	mu        sync.Mutex
-	listeners map[net.Listener]struct{} // guarded by mu; being served
-	// accepted holds the connections whose request is being read (true)
-	// or routed (false); guarded by mu.
-	accepted map[net.Conn]bool
+	mu sync.Mutex
 	// conns are the open hijacked subscriber connections, each knowing its
 	// place (registered.slot); guarded by mu. A slice costs an idle
 	// subscriber a third of what a map entry did, and the ticker walks it
@@ -205,9 +199,7 @@ func (s *Server) openOut(w http.ResponseWriter, nc net.Conn, set *Settings, owne
 		opts = &o.watched
 	}
 	q := outq.Open(nc, opts, owner)
-	if ac, ok := w.(*acceptedConn); ok {
-		ac.out = q
-	}
+	rawhttp.SetOutput(w, q)
 	if testHookOpened != nil {
 		testHookOpened(owner)
 	}
@@ -267,16 +259,27 @@ func New(h *hub.Hub, st *stats.Stats, logger *slog.Logger, set *Settings, reques
 		return nil, err
 	}
 	s := &Server{
-		hub:            h,
-		stats:          st,
-		log:            logger,
-		watcher:        w,
-		requestTimeout: requestTimeout,
-		maxHeader:      maxHeader,
-		stop:           make(chan struct{}),
-		listeners:      make(map[net.Listener]struct{}),
-		accepted:       make(map[net.Conn]bool),
-		byHost:         make(map[string]*client),
+		hub:     h,
+		stats:   st,
+		log:     logger,
+		watcher: w,
+		stop:    make(chan struct{}),
+		byHost:  make(map[string]*client),
+	}
+	s.accept = rawhttp.Server{
+		Handler:        s,
+		RequestTimeout: requestTimeout,
+		MaxHeaderBytes: maxHeader,
+		WriteTimeout:   func() time.Duration { return s.settings.Load().WriteTimeout },
+		NoDelay:        func() bool { return s.settings.Load().NoDelay },
+		ServerName:     ServerName,
+		Name:           "subscriber",
+		Log:            logger,
+		OnAccept: func() {
+			st.Inc(stats.SubscriberConnectionsAccepted)
+			st.Inc(stats.CurrentSubscribers)
+		},
+		OnUnhijacked: func() { st.Dec(stats.CurrentSubscribers) },
 	}
 	s.settings.Store(set)
 	s.group.Add(1)
@@ -324,22 +327,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // hijack takes the connection from the accept loop, clearing its
 // deadlines.
-func hijack(w http.ResponseWriter) (net.Conn, error) {
-	var nc net.Conn
-	var err error
-	if ac, ok := w.(*acceptedConn); ok {
-		nc, err = ac.take() // without Hijack's buffers
-	} else if hj, ok := w.(http.Hijacker); ok {
-		nc, _, err = hj.Hijack()
-	} else {
-		err = errors.New("connection cannot be hijacked")
-	}
-	if err != nil {
-		return nil, err
-	}
-	nc.SetDeadline(time.Time{})
-	return nc, nil
-}
+func hijack(w http.ResponseWriter) (net.Conn, error) { return rawhttp.Take(w) }
+
+// Serve accepts subscriber connections on ln until Shutdown.
+func (s *Server) Serve(ln net.Listener) error { return s.accept.Serve(ln) }
+
+// badRequestResponse is the whole 400 answer with why in plain text.
+func badRequestResponse(why string) []byte { return rawhttp.BadRequest(ServerName, why) }
 
 // reply writes b on the hijacked connection and closes it.
 func (s *Server) reply(w http.ResponseWriter, b []byte, timeout time.Duration) {
@@ -531,9 +525,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.shutting = true
 	s.mu.Unlock()
-	s.closeAccepting()
+	s.accept.Stop()
 	hctx, cancel := context.WithTimeout(ctx, time.Second)
-	s.waitAccepting(hctx)
+	s.accept.Wait(hctx)
 	cancel()
 
 	s.mu.Lock()

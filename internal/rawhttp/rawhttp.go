@@ -1,14 +1,16 @@
-package subscriber
-
-// The subscriber listener's accept loop. net/http is not used to serve this
-// port: every response is written raw after a hijack, so its per-connection
-// state (a 4 KiB bufio.Reader, a 4 KiB bufio.Writer, its conn and response)
-// was allocated for each subscriber only to be dropped at once, and that
+// Package rawhttp is the accept loop of a listener whose every response is
+// written raw on the hijacked connection: the subscriber port.
+//
+// net/http is not used to serve that port: its per-connection state (a 4
+// KiB bufio.Reader, a 4 KiB bufio.Writer, its conn and response) was
+// allocated for each subscriber only to be dropped at once, and that
 // garbage, with the GC's headroom over it, was most of the memory an idle
 // subscriber cost. Here a connection has a goroutine only while its request
 // is read, from a pooled 1 KiB reader that goes back to the pool as soon as
-// the request is parsed; then the route runs and the connection belongs to
-// its transport, which holds no goroutine and no buffer while idle.
+// the request is parsed; then the Handler runs and the connection belongs
+// to it (Take, or Hijack of the ResponseWriter), and through it to a
+// transport that holds no goroutine and no buffer while idle.
+package rawhttp
 
 import (
 	"bufio"
@@ -28,9 +30,6 @@ import (
 	"sync"
 	"syscall"
 	"time"
-
-	"github.com/meteorpush/meteor/internal/outq"
-	"github.com/meteorpush/meteor/internal/stats"
 )
 
 // requestBufferSize is the size of the pooled readers that requests are
@@ -60,16 +59,63 @@ var (
 	errHeaderTooLarge = errors.New("request header too large")
 	// errRawOnly means a handler used the ResponseWriter's Write or
 	// WriteHeader: on this port responses are written raw after Hijack.
-	errRawOnly = errors.New("subscriber: responses are written on the hijacked connection")
+	errRawOnly = errors.New("rawhttp: responses are written on the hijacked connection")
 )
 
 // response431 is net/http's answer to a header past MaxHeaderBytes, byte
 // for byte.
 const response431 = "HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n431 Request Header Fields Too Large"
 
-// testHookRequest, when set by a test, runs before each parsed request is
+// TestHookRequest, when set by a test, runs before each parsed request is
 // routed.
-var testHookRequest func(*http.Request)
+var TestHookRequest func(*http.Request)
+
+// Server accepts connections and hands each one's request to Handler. Set
+// its fields before the first Serve and do not change them afterwards.
+type Server struct {
+	// Handler routes each request. It answers on the connection, which
+	// it takes with Take (or the ResponseWriter's Hijack); a connection
+	// it did not take is closed when it returns. Write and WriteHeader
+	// of the ResponseWriter fail: every answer is written raw.
+	Handler http.Handler
+	// RequestTimeout bounds the wait for a request's header;
+	// MaxHeaderBytes its size.
+	RequestTimeout time.Duration
+	MaxHeaderBytes int
+	// WriteTimeout returns the bound of the writes of an answer to a
+	// request that could not be read (400, 431).
+	WriteTimeout func() time.Duration
+	// NoDelay returns whether accepted connections keep TCP_NODELAY.
+	NoDelay func() bool
+	// ServerName is the Server header of those answers.
+	ServerName string
+	// Name names the listener in the log ("subscriber").
+	Name string
+	// Log receives the loop's log.
+	Log *slog.Logger
+	// OnAccept runs for each accepted connection, OnUnhijacked for each
+	// that ends without having been taken (the counters of open
+	// connections).
+	OnAccept, OnUnhijacked func()
+
+	mu        sync.Mutex
+	listeners map[net.Listener]struct{} // guarded by mu; being served
+	// accepted holds the connections whose request is being read (true)
+	// or routed (false); guarded by mu.
+	accepted  map[net.Conn]bool
+	shutting  bool           // guarded by mu
+	accepting sync.WaitGroup // connections until their request is routed
+	stop      chan struct{}  // closed by Stop
+}
+
+// init makes the maps; the caller holds s.mu.
+func (s *Server) initLocked() {
+	if s.listeners == nil {
+		s.listeners = make(map[net.Listener]struct{})
+		s.accepted = make(map[net.Conn]bool)
+		s.stop = make(chan struct{})
+	}
+}
 
 // acceptedConn is one connection from its accept until its request has been
 // routed. It is the limited reader the request is parsed from and the
@@ -86,9 +132,44 @@ type acceptedConn struct {
 	rest     []byte
 	hijacked bool
 	header   http.Header // made on first use; never sent
-	// out is the output queue the route made for the connection, if any:
-	// the connection's descriptor may have left nc by then.
-	out *outq.Conn
+	// out is the output the route made for the connection, if any (its
+	// outq.Conn): the connection's descriptor may have left nc by then.
+	out Shutdowner
+}
+
+// Shutdowner is an output that can end a connection that its owner will
+// then close by its own path (outq.Conn).
+type Shutdowner interface {
+	Shutdown()
+}
+
+// SetOutput records on w, the ResponseWriter of a request being routed,
+// the output that now owns the connection, so that a panic in the route
+// shuts it down through its owner.
+func SetOutput(w http.ResponseWriter, out Shutdowner) {
+	if ac, ok := w.(*acceptedConn); ok {
+		ac.out = out
+	}
+}
+
+// Take takes the connection of w, the ResponseWriter of a request being
+// routed, without buffers (Hijack gives some, for libraries that want
+// them), and clears its deadlines.
+func Take(w http.ResponseWriter) (net.Conn, error) {
+	var nc net.Conn
+	var err error
+	if ac, ok := w.(*acceptedConn); ok {
+		nc, err = ac.take()
+	} else if hj, ok := w.(http.Hijacker); ok {
+		nc, _, err = hj.Hijack()
+	} else {
+		err = errors.New("connection cannot be hijacked")
+	}
+	if err != nil {
+		return nil, err
+	}
+	nc.SetDeadline(time.Time{})
+	return nc, nil
 }
 
 var (
@@ -151,11 +232,12 @@ func (c *acceptedConn) take() (net.Conn, error) {
 	return c.nc, nil
 }
 
-// Serve accepts subscriber connections on ln until Shutdown. A failure to
-// accept that may pass (too many open files) is retried after a pause
-// that doubles up to a second.
+// Serve accepts connections on ln until Stop. A failure to accept that
+// may pass (too many open files) is retried after a pause that doubles up
+// to a second.
 func (s *Server) Serve(ln net.Listener) error {
 	s.mu.Lock()
+	s.initLocked()
 	if s.shutting {
 		s.mu.Unlock()
 		ln.Close()
@@ -181,7 +263,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			}
 			backoff = min(max(2*backoff, acceptBackoffMin), acceptBackoffMax)
 			if failures == 0 {
-				s.log.Warn("subscriber accept failed; backing off", "err", err)
+				s.Log.Warn(s.Name+" accept failed; backing off", "err", err)
 			}
 			failures++
 			select {
@@ -192,7 +274,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			continue
 		}
 		if failures > 0 {
-			s.log.Warn("subscriber accept works again", "failures", failures)
+			s.Log.Warn(s.Name+" accept works again", "failures", failures)
 			backoff, failures = 0, 0
 		}
 		s.mu.Lock()
@@ -204,8 +286,9 @@ func (s *Server) Serve(ln net.Listener) error {
 		s.accepted[nc] = true
 		s.accepting.Add(1)
 		s.mu.Unlock()
-		s.stats.Inc(stats.SubscriberConnectionsAccepted)
-		s.stats.Inc(stats.CurrentSubscribers)
+		if s.OnAccept != nil {
+			s.OnAccept()
+		}
 		go s.serveConn(nc)
 	}
 }
@@ -226,11 +309,11 @@ func (s *Server) isShutting() bool {
 // serveConn reads one request from nc, within RequestTimeout, and routes
 // it. A connection that is not hijacked by its route is closed here.
 func (s *Server) serveConn(nc net.Conn) {
-	setNoDelay(nc, s.settings.Load().NoDelay)
-	c := &acceptedConn{nc: nc, left: s.maxHeader}
+	SetNoDelay(nc, s.NoDelay == nil || s.NoDelay())
+	c := &acceptedConn{nc: nc, left: s.MaxHeaderBytes}
 	defer func() {
 		if p := recover(); p != nil {
-			s.log.Error("panic serving a subscriber connection", "remote", nc.RemoteAddr().String(),
+			s.Log.Error("panic serving a "+s.Name+" connection", "remote", nc.RemoteAddr().String(),
 				"panic", p, "stack", string(debug.Stack()))
 			if c.out != nil {
 				// The connection may belong to a transport by now: shut
@@ -248,7 +331,9 @@ func (s *Server) serveConn(nc net.Conn) {
 		}
 		if !c.hijacked {
 			nc.Close()
-			s.stats.Dec(stats.CurrentSubscribers)
+			if s.OnUnhijacked != nil {
+				s.OnUnhijacked()
+			}
 		}
 		s.mu.Lock()
 		delete(s.accepted, nc)
@@ -263,19 +348,19 @@ func (s *Server) serveConn(nc net.Conn) {
 		s.refuseRequest(c, err)
 		return
 	}
-	if testHookRequest != nil {
-		testHookRequest(r)
+	if TestHookRequest != nil {
+		TestHookRequest(r)
 	}
-	s.ServeHTTP(c, r)
+	s.Handler.ServeHTTP(c, r)
 	if !c.hijacked {
-		s.log.Debug("request not answered", "remote", r.RemoteAddr, "uri", r.RequestURI)
+		s.Log.Debug("request not answered", "remote", r.RemoteAddr, "uri", r.RequestURI)
 	}
 }
 
 // readRequest reads and checks the request of c, as net/http's server
 // does, from a pooled reader that is returned before the request is routed.
 func (s *Server) readRequest(c *acceptedConn) (*http.Request, error) {
-	c.nc.SetReadDeadline(time.Now().Add(s.requestTimeout))
+	c.nc.SetReadDeadline(time.Now().Add(s.RequestTimeout))
 	br, _ := requestReaders.Get().(*bufio.Reader)
 	if br == nil {
 		br = bufio.NewReaderSize(c, requestBufferSize)
@@ -348,7 +433,7 @@ func validHost(h string) bool {
 // when the client hung up or sent nothing in time. These are the client's
 // doing, so they are logged at debug level.
 func (s *Server) refuseRequest(c *acceptedConn, err error) {
-	dbg := s.log.Enabled(context.Background(), slog.LevelDebug)
+	dbg := s.Log.Enabled(context.Background(), slog.LevelDebug)
 	var (
 		re requestError
 		pe textproto.ProtocolError
@@ -359,7 +444,7 @@ func (s *Server) refuseRequest(c *acceptedConn, err error) {
 	switch {
 	case errors.Is(err, errHeaderTooLarge):
 		if dbg {
-			s.log.Debug("request refused", "remote", c.nc.RemoteAddr().String(), "status", 431, "reason", err.Error())
+			s.Log.Debug("request refused", "remote", c.nc.RemoteAddr().String(), "status", 431, "reason", err.Error())
 		}
 		s.answerAndLinger(c.nc, []byte(response431))
 		return
@@ -368,7 +453,7 @@ func (s *Server) refuseRequest(c *acceptedConn, err error) {
 		// Hung up, sent nothing in time, closed by Shutdown, or a network
 		// error: there is no one to answer.
 		if dbg {
-			s.log.Debug("request not read", "remote", c.nc.RemoteAddr().String(), "err", err)
+			s.Log.Debug("request not read", "remote", c.nc.RemoteAddr().String(), "err", err)
 		}
 		return
 	case errors.As(err, &re):
@@ -379,10 +464,10 @@ func (s *Server) refuseRequest(c *acceptedConn, err error) {
 		why = "malformed request target"
 	}
 	if dbg {
-		s.log.Debug("request refused", "remote", c.nc.RemoteAddr().String(), "status", 400, "reason", why, "err", err)
+		s.Log.Debug("request refused", "remote", c.nc.RemoteAddr().String(), "status", 400, "reason", why, "err", err)
 	}
-	c.nc.SetWriteDeadline(time.Now().Add(s.settings.Load().WriteTimeout))
-	c.nc.Write(badRequestResponse(why))
+	c.nc.SetWriteDeadline(time.Now().Add(s.writeTimeout()))
+	c.nc.Write(BadRequest(s.ServerName, why))
 }
 
 // answerAndLinger writes b, ends the output, and reads and discards what
@@ -390,7 +475,7 @@ func (s *Server) refuseRequest(c *acceptedConn, err error) {
 // closing a socket with unread input resets it, and the client might lose
 // the answer.
 func (s *Server) answerAndLinger(nc net.Conn, b []byte) {
-	nc.SetWriteDeadline(time.Now().Add(s.settings.Load().WriteTimeout))
+	nc.SetWriteDeadline(time.Now().Add(s.writeTimeout()))
 	if _, err := nc.Write(b); err != nil {
 		return
 	}
@@ -401,20 +486,34 @@ func (s *Server) answerAndLinger(nc net.Conn, b []byte) {
 	io.CopyN(io.Discard, nc, tooLargeDiscard)
 }
 
-// badRequestResponse is the whole 400 answer with why in plain text.
-func badRequestResponse(why string) []byte {
+func (s *Server) writeTimeout() time.Duration {
+	if s.WriteTimeout != nil {
+		return s.WriteTimeout()
+	}
+	return 10 * time.Second
+}
+
+// BadRequest is the whole 400 answer with why in plain text; server is
+// its Server header.
+func BadRequest(server, why string) []byte {
 	body := why + "\n"
 	b := make([]byte, 0, 160+len(body))
-	b = append(b, "HTTP/1.1 400 Bad Request\r\nServer: "+ServerName+"\r\nContent-Type: text/plain; charset=utf-8\r\nCache-Control: no-store\r\nContent-Length: "...)
+	b = append(b, "HTTP/1.1 400 Bad Request\r\nServer: "+server+"\r\nContent-Type: text/plain; charset=utf-8\r\nCache-Control: no-store\r\nContent-Length: "...)
 	b = strconv.AppendInt(b, int64(len(body)), 10)
 	b = append(b, "\r\nConnection: close\r\n\r\n"...)
 	return append(b, body...)
 }
 
-// closeAccepting stops the listeners and closes the connections still
-// reading their request. The caller has set s.shutting.
-func (s *Server) closeAccepting() {
+// Stop stops the listeners, makes Serve return, and closes the
+// connections still reading their request. The connections being routed
+// go on: Wait waits for them.
+func (s *Server) Stop() {
 	s.mu.Lock()
+	s.initLocked()
+	if !s.shutting {
+		s.shutting = true
+		close(s.stop)
+	}
 	for ln := range s.listeners {
 		ln.Close()
 	}
@@ -426,10 +525,10 @@ func (s *Server) closeAccepting() {
 	s.mu.Unlock()
 }
 
-// waitAccepting waits until every connection's request has been routed.
-// When ctx ends first, the connections still being routed are closed, and
-// then it waits for them.
-func (s *Server) waitAccepting(ctx context.Context) {
+// Wait waits until every connection's request has been routed. When ctx
+// ends first, the connections still being routed are closed, and then it
+// waits for them.
+func (s *Server) Wait(ctx context.Context) {
 	done := make(chan struct{})
 	go func() {
 		s.accepting.Wait()
@@ -448,10 +547,10 @@ func (s *Server) waitAccepting(ctx context.Context) {
 	<-done
 }
 
-// setNoDelay sets TCP_NODELAY on nc. Go turns it on for every connection;
+// SetNoDelay sets TCP_NODELAY on nc. Go turns it on for every connection;
 // SubscriberNoDelay 0 turns it off, so that the kernel may coalesce a
 // subscriber's small writes while earlier bytes are unacknowledged.
-func setNoDelay(nc net.Conn, on bool) {
+func SetNoDelay(nc net.Conn, on bool) {
 	if tc, ok := nc.(*net.TCPConn); ok && !on {
 		tc.SetNoDelay(false)
 	}
