@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/meteorpush/meteor/internal/config"
+	"github.com/meteorpush/meteor/internal/testkit"
 )
 
 const wait = 10 * time.Second
@@ -259,17 +260,6 @@ func (s *sub) expectEOF() {
 	}
 }
 
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(wait)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // TestSignals runs meteord and sends it HUP, USR1 and TERM.
 func TestSignals(t *testing.T) {
 	conf := filepath.Join(t.TempDir(), "meteord.conf")
@@ -286,7 +276,7 @@ func TestSignals(t *testing.T) {
 
 	s1 := p.subscribe("/push/one/mine/c")
 	s1.expect("H\nc=0\n")
-	eventually(t, "the first subscriber", func() bool { return p.ctlCmd("COUNTSUBSCRIBERS c") == "OK 1\r\n" })
+	testkit.EventuallyWithin(t, wait, "the first subscriber", func() bool { return p.ctlCmd("COUNTSUBSCRIBERS c") == "OK 1\r\n" })
 
 	// HUP: new connections get the new templates; s1 keeps its own.
 	writeConf("B")
@@ -294,7 +284,7 @@ func TestSignals(t *testing.T) {
 	p.waitLog("configuration reloaded")
 	s2 := p.subscribe("/push/two/mine/c")
 	s2.expect("H\nc=0\n")
-	eventually(t, "two subscribers", func() bool { return p.ctlCmd("COUNTSUBSCRIBERS c") == "OK 2\r\n" })
+	testkit.EventuallyWithin(t, wait, "two subscribers", func() bool { return p.ctlCmd("COUNTSUBSCRIBERS c") == "OK 2\r\n" })
 	got := p.ctlCmd("ADDMESSAGE c hello")
 	id, ok := strings.CutSuffix(strings.TrimPrefix(got, "OK\t"), "\r\n")
 	if n, err := strconv.ParseUint(id, 10, 64); !ok || err != nil || n < uint64(time.Now().Add(-time.Hour).UnixMicro()) {
@@ -318,7 +308,7 @@ func TestSignals(t *testing.T) {
 		t.Fatalf("LISTCHANNELS: %q", got)
 	}
 	p.signal(syscall.SIGUSR1)
-	eventually(t, "histories to clear", func() bool { return p.ctlCmd("LISTCHANNELS") == "OK\r\nc(0/3)\r\n--EOT--\r\n" })
+	testkit.EventuallyWithin(t, wait, "histories to clear", func() bool { return p.ctlCmd("LISTCHANNELS") == "OK\r\nc(0/3)\r\n--EOT--\r\n" })
 
 	// TERM: shutdown messages, EOF, exit status 0 within ShutdownTimeout.
 	t0 := time.Now()
@@ -350,7 +340,7 @@ func TestTermWithStuckSubscriber(t *testing.T) {
 	if tc, ok := s.nc.(*net.TCPConn); ok {
 		tc.SetReadBuffer(4096)
 	}
-	eventually(t, "the subscriber", func() bool { return p.ctlCmd("COUNTSUBSCRIBERS c") == "OK 1\r\n" })
+	testkit.EventuallyWithin(t, wait, "the subscriber", func() bool { return p.ctlCmd("COUNTSUBSCRIBERS c") == "OK 1\r\n" })
 	nc, err := net.Dial("tcp", p.ctl)
 	if err != nil {
 		t.Fatal(err)
@@ -434,5 +424,5 @@ func TestGCPercent(t *testing.T) {
 	os.WriteFile(conf, []byte("\n"), 0o644)
 	p.signal(syscall.SIGHUP)
 	p.waitLogN("configuration reloaded", 2)
-	eventually(t, "the default target", func() bool { return p.gogc() == "50" })
+	testkit.EventuallyWithin(t, wait, "the default target", func() bool { return p.gogc() == "50" })
 }

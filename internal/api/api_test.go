@@ -12,6 +12,7 @@ import (
 	"github.com/meteorpush/meteor/internal/api"
 	"github.com/meteorpush/meteor/internal/config"
 	"github.com/meteorpush/meteor/internal/server"
+	"github.com/meteorpush/meteor/internal/testkit"
 )
 
 // TestPublishOne publishes a message as text and as JSON and reads it back.
@@ -258,7 +259,7 @@ func TestClearAndClose(t *testing.T) {
 	}
 	s1.readToEOF()
 	s2.readToEOF()
-	eventually(t, "channel d without subscribers", func() bool { return ts.subscribers("d") == 0 })
+	testkit.Eventually(t, "channel d without subscribers", func() bool { return ts.subscribers("d") == 0 })
 	if n := ts.subscribers("c"); n != 1 {
 		t.Errorf("closing d closed a subscriber of c only: c has %d subscribers, want 1", n)
 	}
@@ -445,7 +446,7 @@ func TestMetrics(t *testing.T) {
 	lat0 := max(ts.metric(latency), 0)
 	id := ts.publish("c", "live")
 	sub.readUntil(fmt.Sprintf(`p(%d,"c","live");</script>`, id))
-	eventually(t, latency+" to count the live message", func() bool { return ts.metric(latency) == lat0+1 })
+	testkit.Eventually(t, latency+" to count the live message", func() bool { return ts.metric(latency) == lat0+1 })
 	if got := ts.metric(delivered); got < 1 {
 		t.Errorf("%s = %v, want at least 1", delivered, got)
 	}
@@ -454,7 +455,7 @@ func TestMetrics(t *testing.T) {
 	}
 	ts.do("POST", "/api/channels/c/close", "", nil)
 	sub.readToEOF()
-	eventually(t, conns+" back to 0", func() bool { return ts.metric(conns) == 0 })
+	testkit.Eventually(t, conns+" back to 0", func() bool { return ts.metric(conns) == 0 })
 }
 
 // TestHealth: /healthz answers while the process serves; /readyz turns 503
@@ -482,7 +483,7 @@ func TestHealth(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- ts.shutdown(1500 * time.Millisecond) }()
-	eventually(t, "/readyz to answer 503", func() bool { return ts.do("GET", "/readyz", "", nil).status == 503 })
+	testkit.Eventually(t, "/readyz to answer 503", func() bool { return ts.do("GET", "/readyz", "", nil).status == 503 })
 	if r := ts.do("GET", "/healthz", "", nil); r.status != 200 {
 		t.Errorf("GET /healthz while draining = %d, want 200", r.status)
 	}

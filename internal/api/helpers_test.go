@@ -218,18 +218,6 @@ func (ts *testServer) metric(series string) float64 {
 	return -1
 }
 
-// eventually polls cond until it holds or wait passes.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(wait)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // subscribers returns the channel's subscribers as the API reports them.
 func (ts *testServer) subscribers(channel string) int {
 	ts.t.Helper()
@@ -247,7 +235,7 @@ func (ts *testServer) subscribe(path, channel string) *rawConn {
 	before := ts.subscribers(channel)
 	c := ts.dial(ts.SubscriberAddr())
 	c.send("GET " + path + " HTTP/1.1\r\nHost: test\r\nUser-Agent: test\r\n\r\n")
-	eventually(ts.t, "the subscriber on "+channel, func() bool { return ts.subscribers(channel) > before })
+	testkit.Eventually(ts.t, "the subscriber on "+channel, func() bool { return ts.subscribers(channel) > before })
 	return c
 }
 

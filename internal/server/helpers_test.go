@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -35,7 +34,7 @@ type testServer struct {
 	t      *testing.T
 	cfg    *config.Config
 	log    *testkit.Log
-	ctl    *ctlConn
+	ctl    *testkit.Controller
 	once   sync.Once
 	downAt time.Duration
 }
@@ -88,7 +87,7 @@ func startOn(t *testing.T, eng engine.Engine, edit func(*config.Config)) *testSe
 func (ts *testServer) shutdown(d time.Duration) (err error, took time.Duration) {
 	ts.once.Do(func() {
 		if ts.ctl != nil {
-			ts.ctl.nc.Close()
+			ts.ctl.Close()
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), d)
 		defer cancel()
@@ -99,71 +98,25 @@ func (ts *testServer) shutdown(d time.Duration) (err error, took time.Duration) 
 	return err, took
 }
 
-// ctlConn is a controller connection.
-type ctlConn struct {
-	t  *testing.T
-	nc net.Conn
-	r  *bufio.Reader
-}
-
 // controller returns the test's controller connection, dialling it once.
-func (ts *testServer) controller() *ctlConn {
+func (ts *testServer) controller() *testkit.Controller {
 	ts.t.Helper()
 	if ts.ctl == nil {
-		nc, err := net.Dial("tcp", ts.ControllerAddr().String())
-		if err != nil {
-			ts.t.Fatalf("dial controller: %v", err)
-		}
-		ts.ctl = &ctlConn{t: ts.t, nc: nc, r: bufio.NewReader(nc)}
+		ts.ctl = testkit.DialController(ts.t, ts.ControllerAddr().String())
 	}
 	return ts.ctl
-}
-
-// cmd sends one command line and returns the reply's lines, without
-// their CRLF; multi-line replies are read up to --EOT--.
-func (c *ctlConn) cmd(line string) []string {
-	c.t.Helper()
-	c.nc.SetDeadline(time.Now().Add(wait))
-	if _, err := io.WriteString(c.nc, line+"\n"); err != nil {
-		c.t.Fatalf("controller write %q: %v", line, err)
-	}
-	multi := line == "LISTCHANNELS" || line == "SHOWSTATS"
-	var out []string
-	for {
-		l, err := c.r.ReadString('\n')
-		if err != nil {
-			c.t.Fatalf("controller reply to %q: %v (so far %q)", line, err, out)
-		}
-		if !strings.HasSuffix(l, "\r\n") {
-			c.t.Fatalf("controller reply line %q does not end in CRLF", l)
-		}
-		l = strings.TrimSuffix(l, "\r\n")
-		out = append(out, l)
-		if !multi || l == "--EOT--" {
-			return out
-		}
-	}
 }
 
 // publish adds a message through the controller and returns its id.
 func (ts *testServer) publish(channel, text string) uint64 {
 	ts.t.Helper()
-	r := ts.controller().cmd("ADDMESSAGE " + channel + " " + text)
-	id, ok := strings.CutPrefix(r[0], "OK\t")
-	if !ok {
-		ts.t.Fatalf("ADDMESSAGE %s: got %q", channel, r)
-	}
-	n, err := strconv.ParseUint(id, 10, 64)
-	if err != nil {
-		ts.t.Fatalf("ADDMESSAGE %s: id %q: %v", channel, id, err)
-	}
-	return n
+	return ts.controller().Publish(channel, text)
 }
 
 // count returns COUNTSUBSCRIBERS channel.
 func (ts *testServer) count(channel string) int {
 	ts.t.Helper()
-	r := ts.controller().cmd("COUNTSUBSCRIBERS " + channel)
+	r := ts.controller().Cmd("COUNTSUBSCRIBERS " + channel)
 	n, err := strconv.Atoi(strings.TrimPrefix(r[0], "OK "))
 	if err != nil || !strings.HasPrefix(r[0], "OK ") {
 		ts.t.Fatalf("COUNTSUBSCRIBERS %s: got %q", channel, r)
@@ -174,30 +127,18 @@ func (ts *testServer) count(channel string) int {
 // list returns LISTCHANNELS' channel lines.
 func (ts *testServer) list() []string {
 	ts.t.Helper()
-	r := ts.controller().cmd("LISTCHANNELS")
+	r := ts.controller().Cmd("LISTCHANNELS")
 	if r[0] != "OK" {
 		ts.t.Fatalf("LISTCHANNELS: got %q", r)
 	}
 	return r[1 : len(r)-1]
 }
 
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(wait)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // waitCount polls COUNTSUBSCRIBERS until it is n.
 func (ts *testServer) waitCount(channel string, n int) {
 	ts.t.Helper()
 	var got int
-	eventually(ts.t, fmt.Sprintf("COUNTSUBSCRIBERS %s = %d", channel, n), func() bool {
+	testkit.Eventually(ts.t, fmt.Sprintf("COUNTSUBSCRIBERS %s = %d", channel, n), func() bool {
 		got = ts.count(channel)
 		return got == n
 	})

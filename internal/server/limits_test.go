@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/meteorpush/meteor/internal/config"
+	"github.com/meteorpush/meteor/internal/testkit"
 )
 
 func TestBadRequests(t *testing.T) {
@@ -182,7 +183,7 @@ func TestSlowSubscriber(t *testing.T) {
 			if slowest > 2*time.Second {
 				t.Errorf("a publish took %v: the publisher waited for a subscriber", slowest)
 			}
-			eventually(t, "the leave record", func() bool {
+			testkit.Eventually(t, "the leave record", func() bool {
 				return strings.Contains(ts.log.String(), "hostid=stuck channel=c") &&
 					strings.Contains(ts.log.String(), "reason="+tt.reason)
 			})
@@ -196,7 +197,7 @@ func TestSlowSubscriber(t *testing.T) {
 // stat returns one SHOWSTATS counter, or -1 when absent.
 func (ts *testServer) stat(name string) int {
 	ts.t.Helper()
-	for _, l := range ts.controller().cmd("SHOWSTATS") {
+	for _, l := range ts.controller().Cmd("SHOWSTATS") {
 		if v, ok := strings.CutPrefix(l, name+": "); ok {
 			n, err := strconv.Atoi(v)
 			if err != nil {
@@ -238,7 +239,7 @@ func TestStatsCounters(t *testing.T) {
 	}
 	p.nc.Close()
 	ts.waitCount("c", 0)
-	eventually(t, "current_subscribers to return to 0", func() bool { return ts.stat("current_subscribers") == 0 })
+	testkit.Eventually(t, "current_subscribers to return to 0", func() bool { return ts.stat("current_subscribers") == 0 })
 	if n := ts.stat("subscriber_connections_accepted"); n != 9 {
 		t.Errorf("subscriber_connections_accepted = %d, want 9", n)
 	}

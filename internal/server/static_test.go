@@ -125,7 +125,7 @@ func TestDocumentRoot(t *testing.T) {
 	if got := ts.get("/meteor.js").readAll(); got != ok("text/javascript", "// again\n") {
 		t.Errorf("after Reload: got %q", got)
 	}
-	st := ts.controller().cmd("SHOWSTATS")
+	st := ts.controller().Cmd("SHOWSTATS")
 	for _, want := range []string{"documents_served: ", "documents_not_found: 1", "errors_served: "} {
 		found := false
 		for _, l := range st {

@@ -157,14 +157,15 @@ func TestStoreUnavailablePublishers(t *testing.T) {
 	ts, w := faultyServer(t, func(c *config.Config) { c.PublishTimeout = 1 })
 	w.Fail(enginetest.OpPublish, enginetest.Unavailable(secret))
 	ctl := ts.controller()
-	if r := ctl.cmd("ADDMESSAGE c x"); r[0] != "ERR store unavailable" {
+	if r := ctl.Cmd("ADDMESSAGE c x"); r[0] != "ERR store unavailable" {
 		t.Errorf("ADDMESSAGE = %q, want ERR store unavailable", r)
 	}
 	// Two lines in one write: two replies, in order.
-	ctl.nc.SetDeadline(time.Now().Add(wait))
-	io.WriteString(ctl.nc, "ADDMESSAGE c y\r\nADDMESSAGE c z\r\n")
+	nc, rd := ctl.Conn()
+	nc.SetDeadline(time.Now().Add(wait))
+	io.WriteString(nc, "ADDMESSAGE c y\r\nADDMESSAGE c z\r\n")
 	for range 2 {
-		if l, err := ctl.r.ReadString('\n'); err != nil || l != "ERR store unavailable\r\n" {
+		if l, err := rd.ReadString('\n'); err != nil || l != "ERR store unavailable\r\n" {
 			t.Errorf("pipelined reply %q, %v", l, err)
 		}
 	}
@@ -187,7 +188,7 @@ func TestStoreUnavailablePublishers(t *testing.T) {
 	w.Fail(enginetest.OpPublish, nil)
 	w.Hang(enginetest.OpPublish, true)
 	start := time.Now()
-	if r := ctl.cmd("ADDMESSAGE c late"); r[0] != "ERR store unavailable" {
+	if r := ctl.Cmd("ADDMESSAGE c late"); r[0] != "ERR store unavailable" {
 		t.Errorf("ADDMESSAGE to a hanging store = %q", r)
 	}
 	if d := time.Since(start); d < 900*time.Millisecond || d > 4*time.Second {

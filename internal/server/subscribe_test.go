@@ -9,6 +9,7 @@ import (
 
 	"github.com/meteorpush/meteor/internal/config"
 	"github.com/meteorpush/meteor/internal/engine"
+	"github.com/meteorpush/meteor/internal/testkit"
 )
 
 // TestChannelSuffixes checks the backlog that each channel suffix asks for,
@@ -201,7 +202,7 @@ func TestRemoteCloseRemovesSubscriber(t *testing.T) {
 		t.Errorf("LISTCHANNELS = %q, want none", got)
 	}
 	// The leave record is written after the hub lets the client go.
-	eventually(t, "a remoteClosed leave record", func() bool {
+	testkit.Eventually(t, "a remoteClosed leave record", func() bool {
 		return strings.Contains(ts.log.String(), "reason=remoteClosed")
 	})
 }
@@ -261,7 +262,7 @@ func TestHistoryLimits(t *testing.T) {
 		t.Errorf("LISTCHANNELS = %q", got)
 	}
 	// Messages older than a second go, and the channel with them.
-	eventually(t, "messages to expire", func() bool { return len(ts.list()) == 0 })
+	testkit.Eventually(t, "messages to expire", func() bool { return len(ts.list()) == 0 })
 	got = ts.get("/push/h/simplepoll/c.h").readAll()
 	if want := httpHeader + scriptInfo("c", 0); got != want {
 		t.Errorf("history after expiry:\n got %q\nwant %q", got, want)

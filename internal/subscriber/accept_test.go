@@ -133,22 +133,10 @@ func isReset(err error) bool {
 	return err != nil && (strings.Contains(err.Error(), "connection reset") || strings.Contains(err.Error(), "broken pipe"))
 }
 
-// eventually polls cond until it holds or aWait passes.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(aWait)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // waitCurrent waits until current_subscribers is n.
 func (ts *acceptServer) waitCurrent(n int64) {
 	ts.t.Helper()
-	eventually(ts.t, "current_subscribers to settle", func() bool { return ts.stats.Get(stats.CurrentSubscribers) == n })
+	testkit.Eventually(ts.t, "current_subscribers to settle", func() bool { return ts.stats.Get(stats.CurrentSubscribers) == n })
 }
 
 // simplepoll is the whole answer to GET /push/h/simplepoll/c with no
@@ -315,7 +303,7 @@ func TestAcceptPanic(t *testing.T) {
 	ts := startAccept(t, nil, aWait, 8192)
 	stream := ts.dial()
 	io.WriteString(stream, "GET /push/s/xhrinteractive/c HTTP/1.1\r\nHost: x\r\n\r\n")
-	eventually(t, "the stream to subscribe", func() bool { return ts.hub.CountSubscribers("c") == 1 })
+	testkit.Eventually(t, "the stream to subscribe", func() bool { return ts.hub.CountSubscribers("c") == 1 })
 	if got := ts.exchange("GET /panic HTTP/1.1\r\nHost: x\r\n\r\n"); got != "" {
 		t.Errorf("the panicking request got %q, want the connection closed", got)
 	}
@@ -339,14 +327,14 @@ func TestAcceptShutdown(t *testing.T) {
 	ts := startAccept(t, nil, time.Minute, 8192)
 	stream := ts.dial()
 	io.WriteString(stream, "GET /push/s/xhrinteractive/c HTTP/1.1\r\nHost: x\r\n\r\n")
-	eventually(t, "the stream to subscribe", func() bool { return ts.hub.CountSubscribers("c") == 1 })
+	testkit.Eventually(t, "the stream to subscribe", func() bool { return ts.hub.CountSubscribers("c") == 1 })
 	var slow []net.Conn
 	for i := range 5 {
 		nc := ts.dial()
 		io.WriteString(nc, "GET /push/h/xhrinteractive/c HTTP/1.1\r\n"[:i*5])
 		slow = append(slow, nc)
 	}
-	eventually(t, "every connection to be accepted", func() bool { return ts.stats.Get(stats.CurrentSubscribers) == 6 })
+	testkit.Eventually(t, "every connection to be accepted", func() bool { return ts.stats.Get(stats.CurrentSubscribers) == 6 })
 	if took := ts.shutdown(aWait); took > time.Second {
 		t.Errorf("Shutdown took %v with clients sending their request", took)
 	}

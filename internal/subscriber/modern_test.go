@@ -13,7 +13,6 @@ import (
 	"log/slog"
 	"net"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -34,11 +33,10 @@ const mWait = 5 * time.Second
 // mServer is a running server with a controller connection to publish.
 type mServer struct {
 	*server.Server
-	t   *testing.T
-	mu  sync.Mutex // guards ctl and r: tests publish from several goroutines
-	ctl net.Conn
-	r   *bufio.Reader
-	log *testkit.Log
+	t    *testing.T
+	once sync.Once
+	ctl  *testkit.Controller // dialled on first use; safe for several goroutines
+	log  *testkit.Log
 }
 
 // decodeJSON decodes one JSON value strictly into v.
@@ -87,45 +85,17 @@ func mStart(t *testing.T, edit func(*config.Config)) *mServer {
 	return ts
 }
 
-// cmd sends a controller command and returns its one-line reply.
-func (ts *mServer) cmd(line string) string {
-	ts.t.Helper()
-	ts.mu.Lock()
-	defer ts.mu.Unlock()
-	if ts.ctl == nil {
-		nc, err := net.Dial("tcp", ts.ControllerAddr().String())
-		if err != nil {
-			ts.t.Fatalf("dial controller: %v", err)
-		}
-		ts.ctl, ts.r = nc, bufio.NewReader(nc)
-	}
-	ts.ctl.SetDeadline(time.Now().Add(mWait))
-	if _, err := io.WriteString(ts.ctl, line+"\n"); err != nil {
-		ts.t.Fatalf("controller write: %v", err)
-	}
-	l, err := ts.r.ReadString('\n')
-	if err != nil {
-		ts.t.Fatalf("controller reply to %.40q: %v", line, err)
-	}
-	return strings.TrimSuffix(l, "\r\n")
-}
-
 // publish adds a message over the controller socket and returns its id.
 func (ts *mServer) publish(channel, text string) uint64 {
 	ts.t.Helper()
-	r := ts.cmd("ADDMESSAGE " + channel + " " + text)
-	id, ok := strings.CutPrefix(r, "OK\t")
-	n, err := strconv.ParseUint(id, 10, 64)
-	if !ok || err != nil {
-		ts.t.Fatalf("ADDMESSAGE %s: got %q", channel, r)
-	}
-	return n
+	ts.once.Do(func() { ts.ctl = testkit.DialController(ts.t, ts.ControllerAddr().String()) })
+	return ts.ctl.Publish(channel, text)
 }
 
 // waitSubscribers polls the hub until channel has n clients.
 func (ts *mServer) waitSubscribers(channel string, n int) {
 	ts.t.Helper()
-	mEventually(ts.t, fmt.Sprintf("%d subscribers on %s", n, channel), func() bool {
+	testkit.Eventually(ts.t, fmt.Sprintf("%d subscribers on %s", n, channel), func() bool {
 		return ts.Hub().CountSubscribers(channel) == n
 	})
 }
@@ -133,20 +103,9 @@ func (ts *mServer) waitSubscribers(channel string, n int) {
 // waitIdle polls until no subscriber connection is counted.
 func (ts *mServer) waitIdle() {
 	ts.t.Helper()
-	mEventually(ts.t, "CurrentSubscribers back to 0", func() bool {
+	testkit.Eventually(ts.t, "CurrentSubscribers back to 0", func() bool {
 		return ts.Stats().Get(stats.CurrentSubscribers) == 0
 	})
-}
-
-func mEventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(mWait)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 // mConn is a raw HTTP client connection.

@@ -3,6 +3,8 @@ package subscriber_test
 import (
 	"strings"
 	"testing"
+
+	"github.com/meteorpush/meteor/internal/testkit"
 )
 
 // TestJoinLeaveRecords: what an idle subscriber keeps for its leave
@@ -32,7 +34,7 @@ func TestJoinLeaveRecords(t *testing.T) {
 		`msg=leavechannel ip=127.0.0.1 transport=sse channel=gamma seconds=0 messages=0 bytes=`,
 		`msg=leavechannel ip=127.0.0.1 transport=sse channel=delta seconds=0 messages=0 bytes=`,
 	}
-	mEventually(t, "the leave records", func() bool {
+	testkit.Eventually(t, "the leave records", func() bool {
 		return strings.Count(ts.log.String(), "msg=leavechannel") == 4
 	})
 	log := ts.log.String()

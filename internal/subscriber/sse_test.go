@@ -12,6 +12,7 @@ import (
 
 	"github.com/meteorpush/meteor/internal/config"
 	"github.com/meteorpush/meteor/internal/engine"
+	"github.com/meteorpush/meteor/internal/testkit"
 )
 
 // TestSSEFraming: the exact bytes of a stream: header, retry hint within
@@ -292,7 +293,7 @@ func TestSSESlowConsumer(t *testing.T) {
 	if got != sent {
 		t.Fatalf("fast subscriber got %d messages, want %d", got, sent)
 	}
-	mEventually(t, "the slowConsumer close logged", func() bool {
+	testkit.Eventually(t, "the slowConsumer close logged", func() bool {
 		return strings.Contains(ts.log.String(), "transport=sse channel=slow") && strings.Contains(ts.log.String(), "reason=slowConsumer")
 	})
 }

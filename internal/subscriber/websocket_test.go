@@ -22,6 +22,7 @@ import (
 
 	"github.com/meteorpush/meteor/internal/config"
 	"github.com/meteorpush/meteor/internal/stats"
+	"github.com/meteorpush/meteor/internal/testkit"
 )
 
 // wsWait bounds every read and poll in these tests.
@@ -41,20 +42,9 @@ func wsStart(t *testing.T, edit func(*config.Config)) *wsServer {
 // waitCount polls the hub until channel has n subscribers.
 func (ts *wsServer) waitCount(channel string, n int) {
 	ts.t.Helper()
-	wsEventually(ts.t, fmt.Sprintf("%d subscribers on %s", n, channel), func() bool {
+	testkit.Eventually(ts.t, fmt.Sprintf("%d subscribers on %s", n, channel), func() bool {
 		return ts.Hub().CountSubscribers(channel) == n
 	})
-}
-
-func wsEventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(wsWait)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // wsClient is a WebSocket client connection.
@@ -248,12 +238,12 @@ func TestWebSocketChannels(t *testing.T) {
 	}
 	// A delivery is counted once queued, which may be after the client
 	// read it.
-	wsEventually(t, "MessagesServed to reach 8", func() bool { return st.Get(stats.MessagesServed) == 8 })
+	testkit.Eventually(t, "MessagesServed to reach 8", func() bool { return st.Get(stats.MessagesServed) == 8 })
 	c.Close()
 	for _, ch := range []string{"a", "b", "c", "d"} {
 		ts.waitCount(ch, 0)
 	}
-	wsEventually(t, "CurrentSubscribers 0", func() bool { return st.Get(stats.CurrentSubscribers) == 0 })
+	testkit.Eventually(t, "CurrentSubscribers 0", func() bool { return st.Get(stats.CurrentSubscribers) == 0 })
 	if st.Get(stats.TotalOutboundBytes) == 0 {
 		t.Fatalf("TotalOutboundBytes not counted")
 	}
@@ -365,7 +355,7 @@ func TestWebSocketTooBig(t *testing.T) {
 	c.expectClose(websocket.CloseMessageTooBig)
 	ts.waitCount("demo", 0)
 	// The leave record is written after the hub lets the client go.
-	wsEventually(t, "the close logged as messageTooBig", func() bool {
+	testkit.Eventually(t, "the close logged as messageTooBig", func() bool {
 		return strings.Contains(ts.log.String(), "reason=messageTooBig")
 	})
 }
@@ -431,7 +421,7 @@ func TestWebSocketKick(t *testing.T) {
 	ts.waitCount("demo", 0)
 	id := ts.publish("calm", "unaffected")
 	other.expectMsg(id, "calm", "unaffected")
-	wsEventually(t, "CurrentSubscribers 1", func() bool { return ts.Stats().Get(stats.CurrentSubscribers) == 1 })
+	testkit.Eventually(t, "CurrentSubscribers 1", func() bool { return ts.Stats().Get(stats.CurrentSubscribers) == 1 })
 }
 
 // TestWebSocketClientClose: the server answers a client's close frame with
@@ -473,7 +463,7 @@ func TestWebSocketOrigin(t *testing.T) {
 			t.Fatalf("origin %q: %v, want 403", tt.origin, err)
 		}
 	}
-	wsEventually(t, "CurrentSubscribers 0", func() bool { return ts.Stats().Get(stats.CurrentSubscribers) == 0 })
+	testkit.Eventually(t, "CurrentSubscribers 0", func() bool { return ts.Stats().Get(stats.CurrentSubscribers) == 0 })
 }
 
 // TestWebSocketSlowConsumer: a client that never reads is closed when its
@@ -537,7 +527,7 @@ func TestWebSocketSlowConsumer(t *testing.T) {
 		t.Fatalf("good subscriber got %d of %d: %v", got, n, readErr)
 	}
 	ts.waitCount("c", 1)
-	wsEventually(t, "the stuck subscriber closed as slowConsumer", func() bool {
+	testkit.Eventually(t, "the stuck subscriber closed as slowConsumer", func() bool {
 		return strings.Contains(ts.log.String(), "reason=slowConsumer")
 	})
 }
@@ -640,5 +630,5 @@ func TestWebSocketProtocolError(t *testing.T) {
 	if len(got) < 4 || got[0] != 0x88 || int(got[2])<<8|int(got[3]) != websocket.CloseProtocolError {
 		t.Fatalf("got % x, %v; want a 1002 close frame then the end", got, err)
 	}
-	wsEventually(t, "CurrentSubscribers 0", func() bool { return ts.Stats().Get(stats.CurrentSubscribers) == 0 })
+	testkit.Eventually(t, "CurrentSubscribers 0", func() bool { return ts.Stats().Get(stats.CurrentSubscribers) == 0 })
 }

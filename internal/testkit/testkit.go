@@ -1,12 +1,20 @@
 // Package testkit holds what the tests of several packages share: a
-// configuration on loopback ports that the kernel picks, and a log sink that
-// is safe for concurrent use. Only tests import it.
+// configuration on loopback ports that the kernel picks, a log sink that
+// is safe for concurrent use, Eventually, a controller client, and dense
+// ids for tests that compare ids with numbers. Only tests import it.
 package testkit
 
 import (
+	"bufio"
 	"bytes"
+	"io"
 	"log/slog"
+	"net"
+	"strconv"
+	"strings"
 	"sync"
+	"testing"
+	"time"
 
 	"github.com/meteorpush/meteor/internal/config"
 	"github.com/meteorpush/meteor/internal/engine"
@@ -63,4 +71,93 @@ func (l *Log) Logger() *slog.Logger {
 // across a restart, leave it alone.
 func DenseIDs(eng engine.Engine) {
 	eng.(*memory.Engine).SetDenseIDs()
+}
+
+// Wait bounds each wait of the tests that use the kit: a reply, a
+// condition that Eventually polls.
+const Wait = 5 * time.Second
+
+// Eventually polls cond every few milliseconds until it holds, and fails
+// t, saying what it waited for, when Wait passes first.
+func Eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	EventuallyWithin(t, Wait, what, cond)
+}
+
+// EventuallyWithin is Eventually with another bound.
+func EventuallyWithin(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// Controller is a test's connection to a controller port.
+type Controller struct {
+	t  testing.TB
+	mu sync.Mutex
+	nc net.Conn
+	r  *bufio.Reader
+}
+
+// DialController connects to the controller at addr; the connection is
+// closed when the test ends.
+func DialController(t testing.TB, addr string) *Controller {
+	t.Helper()
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatalf("dial controller: %v", err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	return &Controller{t: t, nc: nc, r: bufio.NewReader(nc)}
+}
+
+// Conn returns the connection, for tests that write raw bytes.
+func (c *Controller) Conn() (net.Conn, *bufio.Reader) { return c.nc, c.r }
+
+// Close closes the connection.
+func (c *Controller) Close() error { return c.nc.Close() }
+
+// Cmd sends one command line and returns the reply's lines without their
+// CRLF; the replies of LISTCHANNELS and SHOWSTATS are read up to --EOT--.
+func (c *Controller) Cmd(line string) []string {
+	c.t.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.nc.SetDeadline(time.Now().Add(Wait))
+	if _, err := io.WriteString(c.nc, line+"\n"); err != nil {
+		c.t.Fatalf("controller write %.40q: %v", line, err)
+	}
+	multi := line == "LISTCHANNELS" || line == "SHOWSTATS"
+	var out []string
+	for {
+		l, err := c.r.ReadString('\n')
+		if err != nil {
+			c.t.Fatalf("controller reply to %.40q: %v (so far %q)", line, err, out)
+		}
+		if !strings.HasSuffix(l, "\r\n") {
+			c.t.Fatalf("controller reply line %q does not end in CRLF", l)
+		}
+		l = strings.TrimSuffix(l, "\r\n")
+		out = append(out, l)
+		if !multi || l == "--EOT--" {
+			return out
+		}
+	}
+}
+
+// Publish adds a message with ADDMESSAGE and returns its id.
+func (c *Controller) Publish(channel, text string) uint64 {
+	c.t.Helper()
+	r := c.Cmd("ADDMESSAGE " + channel + " " + text)
+	id, ok := strings.CutPrefix(r[0], "OK\t")
+	n, err := strconv.ParseUint(id, 10, 64)
+	if !ok || err != nil {
+		c.t.Fatalf("ADDMESSAGE %s: got %q", channel, r)
+	}
+	return n
 }
