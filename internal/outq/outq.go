@@ -94,6 +94,10 @@ type Conn struct {
 	flushing bool          // guarded by mu; a flusher goroutine owns the socket
 	state    state         // guarded by mu
 	reason   reason.Reason // guarded by mu
+	// outWait is set while the flusher of a detached descriptor waits for
+	// room in the socket: the registration asks for EPOLLOUT exactly
+	// while it is set. Guarded by mu.
+	outWait bool
 }
 
 // backlog is the part of a Conn that only one whose socket has filled up
@@ -383,16 +387,19 @@ func (c *Conn) flushFD() {
 			c.closeLocked(reason.WriteFailed)
 		case len(c.b.queue) == 0:
 			c.flushing = false
+			c.outWait = false
 			if c.state == draining {
 				c.closeLocked(c.reason)
-			} else if err := c.opts.Watcher.arm(c, false); err != nil {
+			} else if err := c.opts.Watcher.arm(c); err != nil {
 				c.closeLocked(reason.WriteFailed)
 			}
 		case now.Sub(progress) >= timeout:
 			c.flushing = false
 			c.closeLocked(reason.WriteStuck)
 		default:
-			if err := c.opts.Watcher.arm(c, true); err != nil {
+			c.outWait = true
+			if err := c.opts.Watcher.arm(c); err != nil {
+				c.outWait = false
 				c.flushing = false
 				c.closeLocked(reason.WriteFailed)
 				break
@@ -457,13 +464,19 @@ func (c *Conn) consume(n int) {
 // writable wakes the flusher of a detached descriptor: the socket has room.
 func (c *Conn) writable() {
 	c.mu.Lock()
+	c.wakeFlusherLocked()
+	c.mu.Unlock()
+}
+
+// wakeFlusherLocked wakes the flusher of a detached descriptor, if any.
+// The caller holds c.mu.
+func (c *Conn) wakeFlusherLocked() {
 	if c.b != nil && c.b.wake != nil {
 		select {
 		case c.b.wake <- struct{}{}:
 		default:
 		}
 	}
-	c.mu.Unlock()
 }
 
 // CloseAfter queues final (which may be empty) and closes the connection
@@ -522,13 +535,8 @@ func (c *Conn) closeLocked(r reason.Reason) {
 	c.reason = r
 	if c.b != nil {
 		c.b.queue = nil
-		if c.b.wake != nil {
-			// The flusher of a detached descriptor ends.
-			select {
-			case c.b.wake <- struct{}{}:
-			default:
-			}
-		}
+		// The flusher of a detached descriptor ends.
+		c.wakeFlusherLocked()
 	}
 	// Send FIN after the data so that the client reads the end of the
 	// stream rather than a reset; a stuck or slow one is cut off.

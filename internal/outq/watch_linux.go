@@ -38,6 +38,19 @@ const (
 	watchEvents  = hangupEvents | syscall.EPOLLONESHOT
 )
 
+// events returns what c's registration asks for now: the hang-ups, and
+// room in the socket while the flusher waits for it (outWait). The caller
+// holds c.mu. Every EPOLL_CTL_ADD and EPOLL_CTL_MOD of the descriptor asks
+// for events(), so that each arm keeps every interest of the one
+// registration, whoever arms.
+func (c *Conn) events() uint32 {
+	ev := uint32(watchEvents)
+	if c.outWait {
+		ev |= syscall.EPOLLOUT
+	}
+	return ev
+}
+
 // wakeFd marks the wake pipe's events.
 const wakeFd = -1
 
@@ -93,7 +106,7 @@ func (w *Watcher) add(c *Conn) error {
 		w.gen = 1
 	}
 	c.gen = w.gen
-	ev := c.event(watchEvents)
+	ev := c.event(c.events())
 	if err := syscall.EpollCtl(w.epfd, syscall.EPOLL_CTL_ADD, fd, &ev); err != nil {
 		c.gen = 0
 		return err
@@ -110,19 +123,14 @@ func (c *Conn) event(events uint32) syscall.EpollEvent {
 	return syscall.EpollEvent{Events: events, Fd: c.fd, Pad: int32(c.gen)}
 }
 
-// arm asks for c's next event: a hang-up, or room in the socket too when
-// out is set. The caller holds c.mu.
-func (w *Watcher) arm(c *Conn, out bool) error {
-	events := uint32(watchEvents)
-	if out {
-		events |= syscall.EPOLLOUT
-	}
+// arm asks for c's next event, as c.events() says. The caller holds c.mu.
+func (w *Watcher) arm(c *Conn) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.closed || c.gen == 0 {
 		return syscall.EBADF
 	}
-	ev := c.event(events)
+	ev := c.event(c.events())
 	return syscall.EpollCtl(w.epfd, syscall.EPOLL_CTL_MOD, int(c.fd), &ev)
 }
 

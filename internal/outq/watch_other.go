@@ -19,6 +19,6 @@ func (w *Watcher) Close() error { return nil }
 func detach(syscall.RawConn) (int, bool) { return -1, false }
 
 func (w *Watcher) add(*Conn) error           { return syscall.EINVAL }
-func (w *Watcher) arm(*Conn, bool) error     { return syscall.EINVAL }
+func (w *Watcher) arm(*Conn) error           { return syscall.EINVAL }
 func (w *Watcher) remove(*Conn)              {}
 func writev(int, [][]byte, int) (int, error) { return 0, syscall.EINVAL }
