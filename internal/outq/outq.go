@@ -14,11 +14,17 @@
 // reports both hang-ups and, for a flusher, room in the socket. An idle
 // subscriber then costs no runtime poll descriptor, no net.Conn and no
 // addresses, only its Conn.
+//
+// A connection opened with Options.OnReadable can also be read without a
+// goroutine or a buffer of its own while idle: the Watcher reports input,
+// OnReadable tells the owner, which reads with Conn.Read until
+// ErrWouldBlock and asks for the next report with Conn.WatchRead.
 package outq
 
 import (
 	"bytes"
 	"errors"
+	"io"
 	"net"
 	"sync"
 	"syscall"
@@ -50,6 +56,30 @@ type Options struct {
 	// connection with a file descriptor then leaves Go's network poller:
 	// the Conn keeps a duplicate of the descriptor and closes nc.
 	Watcher *Watcher
+	// OnReadable, when set, is told (with the owner that Open was given)
+	// that the connection has input to read, or that its input ended: the
+	// owner then calls Conn.Read until it returns ErrWouldBlock (or an
+	// error) and Conn.WatchRead to be told again. It is called once per
+	// WatchRead: once after Open, then at most once after each WatchRead,
+	// as soon as there is input (at once if input is already waiting).
+	//
+	// It runs on a goroutine of its own (tracked by Group), never with the
+	// Conn's lock held, possibly before Open has returned: an owner that
+	// needs the Conn in OnReadable must publish it with synchronisation of
+	// its own. It may read, write and close the Conn; it should not block
+	// for long, since Group waits for it. The connection may close while
+	// it runs (OnOwnerClose may run concurrently): Read and WatchRead then
+	// return net.ErrClosed.
+	//
+	// With OnReadable the peer's FIN is input, not a hang-up: Read returns
+	// what was sent before it and then io.EOF, and the connection stays
+	// open until the owner closes it. On a detached descriptor (Watcher,
+	// Linux) a reset or a socket error still closes the connection as
+	// reason.RemoteClosed, dropping input not read yet. On a Conn that
+	// keeps its net.Conn a goroutine reads into a 512-byte buffer for the
+	// owner, and every end of the input, a reset too, reaches the owner as
+	// Read's error.
+	OnReadable func(owner any)
 }
 
 func (o *Options) limit() int {
@@ -94,6 +124,11 @@ type Conn struct {
 	flushing bool          // guarded by mu; a flusher goroutine owns the socket
 	state    state         // guarded by mu
 	reason   reason.Reason // guarded by mu
+	// readArmed is set while the owner waits for input (OnReadable, a
+	// detached descriptor): from Open and from each WatchRead until the
+	// Watcher hands an input event to OnReadable. The registration asks
+	// for EPOLLIN exactly while it is set. Guarded by mu.
+	readArmed bool
 	// outWait is set while the flusher of a detached descriptor waits for
 	// room in the socket: the registration asks for EPOLLOUT exactly
 	// while it is set. Guarded by mu.
@@ -114,6 +149,16 @@ type netSide struct {
 	nc   net.Conn
 	rc   syscall.RawConn // nil when nc has no file descriptor
 	stop func()          // ends a watch by reading; nil when not watched
+	r    *reader         // reads for OnReadable; nil without it
+}
+
+// reader is the state of the goroutine that reads a net.Conn for
+// OnReadable. Its fields are guarded by the Conn's mu.
+type reader struct {
+	pending []byte // read and not yet taken by Read; within the goroutine's buffer
+	err     error  // the error that ended the input, returned once pending is taken
+	armed   bool   // the owner waits for OnReadable: set by WatchRead, cleared when told
+	wake    chan struct{}
 }
 
 // New wraps nc. The caller gives up nc: Conn closes it (or, when it
@@ -141,7 +186,11 @@ func Open(nc net.Conn, opts *Options, owner any) *Conn {
 			// until the registration is complete.
 			c.mu.Lock()
 			c.fd = int32(fd)
+			c.readArmed = opts.OnReadable != nil
 			err := w.add(c)
+			if err != nil {
+				c.readArmed = false
+			}
 			c.mu.Unlock()
 			if err == nil {
 				// The socket stays open through fd: closing nc only
@@ -154,12 +203,169 @@ func Open(nc net.Conn, opts *Options, owner any) *Conn {
 		}
 	}
 	c.net = &netSide{nc: nc, rc: rc}
-	if w != nil {
+	switch {
+	case opts.OnReadable != nil:
+		r := &reader{armed: true, wake: make(chan struct{}, 1)}
+		c.net.r = r
+		c.net.stop = r.signal
+		if opts.Group != nil {
+			opts.Group.Add(1)
+		}
+		go c.readNet(nc, r)
+	case w != nil:
 		c.mu.Lock()
 		c.net.stop = watchByReading(nc, func() { c.Close(reason.RemoteClosed) })
 		c.mu.Unlock()
 	}
 	return c
+}
+
+// ErrWouldBlock is returned by Conn.Read when there is no input to read
+// now: the owner calls Conn.WatchRead to be told when there is.
+var ErrWouldBlock = errors.New("outq: read would block")
+
+// errNotReadable is returned by Read and WatchRead on a Conn whose Options
+// have no OnReadable.
+var errNotReadable = errors.New("outq: connection opened without OnReadable")
+
+// Read reads input that has arrived into p without waiting for more. It
+// returns ErrWouldBlock when there is none, io.EOF once the peer has
+// ended its input and everything before was read, another error from the
+// socket, or net.ErrClosed once the Conn is closed. It is for the
+// connections opened with Options.OnReadable (on others it returns an
+// error); when it returns ErrWouldBlock the owner calls WatchRead.
+func (c *Conn) Read(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state == closed {
+		return 0, net.ErrClosed
+	}
+	if c.opts.OnReadable == nil {
+		return 0, errNotReadable
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if c.net != nil {
+		r := c.net.r
+		if len(r.pending) > 0 {
+			n := copy(p, r.pending)
+			r.pending = r.pending[n:]
+			if len(r.pending) == 0 {
+				r.pending = nil
+			}
+			return n, nil
+		}
+		if r.err != nil {
+			return 0, r.err
+		}
+		return 0, ErrWouldBlock
+	}
+	// A non-blocking read does not wait, and mu keeps the descriptor
+	// from being closed (and reused) under it.
+	for {
+		n, err := syscall.Read(int(c.fd), p)
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err == syscall.EAGAIN:
+			return 0, ErrWouldBlock
+		case err != nil:
+			return 0, err
+		case n == 0:
+			return 0, io.EOF
+		}
+		return n, nil
+	}
+}
+
+// WatchRead asks for the next OnReadable: once there is input to read (at
+// once if some is waiting) or the input has ended. The owner calls it
+// after Read returned ErrWouldBlock; until then OnReadable is not called
+// again. Calling it while already watching does nothing. It returns
+// net.ErrClosed once the Conn is closed, and an error when the Watcher
+// can no longer watch the connection (it was closed).
+func (c *Conn) WatchRead() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state == closed {
+		return net.ErrClosed
+	}
+	if c.opts.OnReadable == nil {
+		return errNotReadable
+	}
+	if c.net != nil {
+		r := c.net.r
+		if !r.armed {
+			r.armed = true
+			r.signal()
+		}
+		return nil
+	}
+	if c.readArmed {
+		return nil
+	}
+	c.readArmed = true
+	if err := c.opts.Watcher.arm(c); err != nil {
+		c.readArmed = false
+		return err
+	}
+	return nil
+}
+
+// signal wakes the reading goroutine: it was armed or its Conn closed.
+func (r *reader) signal() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// readNet reads nc for OnReadable, one buffer at a time: it reads when the
+// owner waits for input and what it read has been taken, keeps what it
+// read (or the error) for Read, and tells the owner. It ends when the Conn
+// closes, which closes nc and signals r.
+func (c *Conn) readNet(nc net.Conn, r *reader) {
+	if c.opts.Group != nil {
+		defer c.opts.Group.Done()
+	}
+	buf := make([]byte, 512)
+	for {
+		c.mu.Lock()
+		for !r.armed && c.state != closed {
+			c.mu.Unlock()
+			<-r.wake
+			c.mu.Lock()
+		}
+		if c.state == closed {
+			c.mu.Unlock()
+			return
+		}
+		// Like a level-triggered poller: input not taken yet, or the end
+		// of it, is reported again without reading.
+		if len(r.pending) == 0 && r.err == nil {
+			// Not under mu: this read waits. Read does not touch buf
+			// while pending is empty, and only this goroutine fills it.
+			c.mu.Unlock()
+			n, err := nc.Read(buf)
+			c.mu.Lock()
+			if c.state == closed {
+				c.mu.Unlock()
+				return
+			}
+			if n > 0 {
+				r.pending = buf[:n:n]
+			}
+			r.err = err
+			if n == 0 && err == nil {
+				c.mu.Unlock()
+				continue
+			}
+		}
+		r.armed = false
+		c.mu.Unlock()
+		c.opts.OnReadable(c.owner)
+	}
 }
 
 // Write queues b for the connection and returns at once. b must not be
@@ -397,6 +603,8 @@ func (c *Conn) flushFD() {
 			c.flushing = false
 			c.closeLocked(reason.WriteStuck)
 		default:
+			// The registration also carries the read interest (arm
+			// asks for the union): waiting for room must keep it.
 			c.outWait = true
 			if err := c.opts.Watcher.arm(c); err != nil {
 				c.outWait = false
@@ -508,7 +716,8 @@ func (c *Conn) Close(r reason.Reason) {
 
 // Shutdown shuts the socket down in both directions without closing it or
 // the Conn: a watched connection then sees a hang-up and closes as
-// reason.RemoteClosed by its own path. It is for a caller that cannot know how far
+// reason.RemoteClosed by its own path (one with OnReadable that keeps its
+// net.Conn: its owner reads io.EOF). It is for a caller that cannot know how far
 // the connection's owner got (a recovered panic).
 func (c *Conn) Shutdown() {
 	c.mu.Lock()

@@ -14,7 +14,8 @@ import (
 // one epoll set and one goroutine, so that an idle subscriber needs no
 // goroutine of its own. The connections it watches have left Go's network
 // poller (their descriptor is detached); for the flusher of one whose
-// socket is full it also reports room in the socket.
+// socket is full it also reports room in the socket, and for one opened
+// with Options.OnReadable, input to read.
 //
 // A registration is the Conn itself, found by its descriptor: the epoll
 // event carries the descriptor and the registration's generation, so an
@@ -30,21 +31,51 @@ type Watcher struct {
 	done   chan struct{}
 }
 
-// The events a registration asks for: hang-ups (the peer's FIN, a reset,
-// an error), one at a time (EPOLLONESHOT: after an event the registration
-// stays quiet until it is armed again).
+// The events of a registration. Hang-ups are the peer's FIN (EPOLLRDHUP),
+// a reset or a descriptor shut down both ways (EPOLLHUP), a socket error
+// (EPOLLERR); the last two are fatal (epoll reports them whether asked for
+// or not). Events come one at a time (EPOLLONESHOT: after an event the
+// whole registration stays quiet until it is armed again).
 const (
-	hangupEvents = syscall.EPOLLRDHUP | syscall.EPOLLHUP | syscall.EPOLLERR
-	watchEvents  = hangupEvents | syscall.EPOLLONESHOT
+	fatalEvents  = syscall.EPOLLHUP | syscall.EPOLLERR
+	hangupEvents = syscall.EPOLLRDHUP | fatalEvents
+	readEvents   = syscall.EPOLLIN | syscall.EPOLLRDHUP
 )
 
-// events returns what c's registration asks for now: the hang-ups, and
-// room in the socket while the flusher waits for it (outWait). The caller
-// holds c.mu. Every EPOLL_CTL_ADD and EPOLL_CTL_MOD of the descriptor asks
-// for events(), so that each arm keeps every interest of the one
-// registration, whoever arms.
+// events returns what c's registration asks for now. The caller holds
+// c.mu.
+//
+// One registration per descriptor carries every interest: the hang-ups,
+// the owner's read interest (readArmed) and the flusher's write interest
+// (outWait). The invariant, kept by computing each EPOLL_CTL_ADD and
+// EPOLL_CTL_MOD from this union under c.mu: while the Conn is open its
+// registration is either armed with events() or disarmed by an event
+// (EPOLLONESHOT) that its handler has not re-armed from yet, and each
+// event's handler re-arms, so that no interest is dropped:
+//
+//   - a fatal event or a hang-up closes the Conn: nothing to re-arm;
+//   - EPOLLOUT while the flusher waits wakes the flusher, which re-arms
+//     (with EPOLLOUT again or, its queue written, without); one found
+//     once the flusher no longer waits came before the flusher's last
+//     arm, which re-armed;
+//   - any other event (input, with or without EPOLLOUT) is re-armed by
+//     the loop at once, after clearing readArmed if it hands the input
+//     to OnReadable; input found with readArmed clear is stale (it came
+//     before such a re-arm) and is only re-armed again.
+//
+// Without OnReadable the registration always asks for the hang-ups, as
+// before. With it the peer's FIN is input (Read returns io.EOF), so
+// EPOLLRDHUP is asked for only with EPOLLIN: between an OnReadable and
+// the next WatchRead the registration asks only for the fatal events (and
+// EPOLLOUT for a flusher), so a FIN, or more input, is not reported
+// twice.
 func (c *Conn) events() uint32 {
-	ev := uint32(watchEvents)
+	ev := uint32(fatalEvents | syscall.EPOLLONESHOT)
+	if c.readArmed {
+		ev |= readEvents
+	} else if c.opts.OnReadable == nil {
+		ev |= syscall.EPOLLRDHUP
+	}
 	if c.outWait {
 		ev |= syscall.EPOLLOUT
 	}
@@ -92,7 +123,7 @@ func detach(rc syscall.RawConn) (int, bool) {
 	return nfd, true
 }
 
-// add registers c's detached descriptor for hang-ups. The caller holds
+// add registers c's detached descriptor for events(). The caller holds
 // c.mu.
 func (w *Watcher) add(c *Conn) error {
 	w.mu.Lock()
@@ -123,7 +154,8 @@ func (c *Conn) event(events uint32) syscall.EpollEvent {
 	return syscall.EpollEvent{Events: events, Fd: c.fd, Pad: int32(c.gen)}
 }
 
-// arm asks for c's next event, as c.events() says. The caller holds c.mu.
+// arm asks for c's next event: a hang-up, and input or room in the socket
+// as c.events() says. The caller holds c.mu.
 func (w *Watcher) arm(c *Conn) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -166,10 +198,17 @@ func (w *Watcher) lookup(fd int32, gen uint32) *Conn {
 	return nil
 }
 
+// readEvent is an event with input for a Conn with OnReadable.
+type readEvent struct {
+	c   *Conn
+	out bool // with room in the socket
+}
+
 func (w *Watcher) loop() {
 	defer close(w.done)
 	events := make([]syscall.EpollEvent, 128)
 	var hungUp, writable []*Conn
+	var readable []readEvent
 	for {
 		n, err := syscall.EpollWait(w.epfd, events, -1)
 		if err == syscall.EINTR {
@@ -191,9 +230,14 @@ func (w *Watcher) loop() {
 			if c == nil {
 				continue // stale: that descriptor has been closed since
 			}
-			if ev.Events&hangupEvents != 0 {
+			// c.opts never changes: no need for c.mu to read it.
+			switch {
+			case c.opts.OnReadable == nil && ev.Events&hangupEvents != 0,
+				ev.Events&fatalEvents != 0:
 				hungUp = append(hungUp, c)
-			} else if ev.Events&syscall.EPOLLOUT != 0 {
+			case c.opts.OnReadable != nil && ev.Events&readEvents != 0:
+				readable = append(readable, readEvent{c, ev.Events&syscall.EPOLLOUT != 0})
+			case ev.Events&syscall.EPOLLOUT != 0:
 				writable = append(writable, c)
 			}
 		}
@@ -208,8 +252,49 @@ func (w *Watcher) loop() {
 			c.writable()
 			writable[i] = nil
 		}
-		hungUp, writable = hungUp[:0], writable[:0]
+		for i, e := range readable {
+			e.c.readable(e.out)
+			readable[i] = readEvent{}
+		}
+		hungUp, writable, readable = hungUp[:0], writable[:0], readable[:0]
 	}
+}
+
+// readable handles an event with input (or the peer's FIN) for a Conn with
+// OnReadable, with room in the socket too when out is set: it starts
+// OnReadable if the owner waits for it, wakes the flusher, and re-arms
+// what the event disarmed (see events).
+func (c *Conn) readable(out bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state == closed {
+		return
+	}
+	o := c.opts
+	if c.readArmed {
+		// Not a stale event: hand it to the owner, once until WatchRead.
+		c.readArmed = false
+		// Under mu, with the Conn open: the Add comes before the close
+		// that comes before the owner's Wait, as for the flusher.
+		if o.Group != nil {
+			o.Group.Add(1)
+		}
+		go func() {
+			if o.Group != nil {
+				defer o.Group.Done()
+			}
+			o.OnReadable(c.owner)
+		}()
+	}
+	if out && c.outWait {
+		// The flusher re-arms, with the read interest as events says.
+		c.wakeFlusherLocked()
+		return
+	}
+	// An error leaves the hang-ups and a flusher unwatched: the flusher
+	// then closes as reason.WriteStuck after its timeout, and the owner's
+	// WatchRead returns the error.
+	o.Watcher.arm(c)
 }
 
 // Close stops the watcher's goroutine and waits for it. Watched
