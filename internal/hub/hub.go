@@ -11,7 +11,9 @@
 // subscription turns live. The engine's delivery may run late and on
 // another goroutine (a shared store's subscription connection): each
 // entry remembers the newest id it was given, and anything at or below it
-// is not delivered again.
+// is not delivered again. An entry that is held pending longer than it
+// may hold messages (maxPending) drops them and catches up from history
+// once it is activated, as after a reset below.
 //
 // The node's interest in a channel (engine.Subscribe) is taken by the
 // first client that joins it and given up (engine.Unsubscribe) a while
@@ -176,8 +178,9 @@ var (
 	// nothing else queued.
 	hardQueuedDeliveries = 4 * softQueuedDeliveries
 	// maxPending bounds the messages held for one subscription while its
-	// history is read; past it the subscription is closed as a slow
-	// consumer would be, rather than growing without limit.
+	// history is read; past it the held messages are dropped and the
+	// subscription catches up from history (a resync) once activated,
+	// rather than growing without limit.
 	maxPending = 4096
 )
 
@@ -299,7 +302,7 @@ type entry struct {
 	live      bool              // guarded by mu; messages go straight out
 	activated bool              // guarded by mu; its join's history was delivered
 	stale     bool              // guarded by mu; a reset came: fill it from history before it goes live
-	lagged    bool              // guarded by mu; pending overflowed
+	lagged    bool              // guarded by mu; pending overflowed: catch up from history
 	last      uint64            // guarded by mu; newest id delivered or not wanted
 	pending   []*engine.Message // guarded by mu; held while not live
 }
@@ -952,11 +955,14 @@ func (h *Hub) activate(e *entry, first []*engine.Message, top uint64) (ok, resyn
 		return false, false
 	}
 	if e.lagged {
+		// More arrived while it was pending than it may hold (a long
+		// history read, a publisher faster than the read): what was held
+		// is dropped and the entry catches up from history instead, as
+		// after a reset. The store has those messages; closing the
+		// client for the engine's pace would only make it come back.
+		e.lagged = false
 		e.pending = nil
-		if e.closed.CompareAndSwap(false, true) {
-			e.c.Close(reason.SlowConsumer)
-		}
-		return false, false
+		e.stale = true
 	}
 	ok = true
 	if len(first) > 0 {

@@ -324,21 +324,42 @@ func TestNotPersistent(t *testing.T) {
 	}
 }
 
-// TestLagged: a subscription that is not activated while more than the
-// hub holds arrive is closed as a slow consumer and gets nothing.
+// TestLagged: a subscription that is not activated while more arrive
+// than the hub holds for it catches up from history instead of being
+// closed: all of them, in order, when history has them; closed as a
+// stream reset (the client resumes and is told of its gap) when it does
+// not. (Before, it was closed as a slow consumer either way.)
 func TestLagged(t *testing.T) {
-	h, _ := newHub(t, bare, engine.Limits{MaxMessages: 10}, hub.Options{})
-	r := &recorder{}
-	res, activate := h.Subscribe(context.Background(), r, []hub.Sub{{Channel: "c"}}, true)
-	if res[0].Err != nil {
-		t.Fatal(res[0].Err)
-	}
-	for range 5000 {
-		publish(t, h, "c", "x")
-	}
-	activate()
-	if r.reason() != reason.SlowConsumer || len(r.got()) != 0 {
-		t.Errorf("closed %v, got %d messages", r.reason(), len(r.got()))
+	for _, tt := range []struct {
+		name string
+		keep int
+	}{{"history holds them", 10000}, {"history lost them", 10}} {
+		t.Run(tt.name, func(t *testing.T) {
+			h, _ := newHub(t, bare, engine.Limits{MaxMessages: tt.keep}, hub.Options{})
+			r := &recorder{}
+			res, activate := h.Subscribe(context.Background(), r, []hub.Sub{{Channel: "c"}}, true)
+			if res[0].Err != nil {
+				t.Fatal(res[0].Err)
+			}
+			var ids []uint64
+			for range 5000 {
+				ids = append(ids, publish(t, h, "c", "x"))
+			}
+			activate()
+			if tt.keep < len(ids) {
+				if !waitFor(func() bool { return r.reason() == reason.StreamReset }) {
+					t.Fatalf("closed %v after %d messages, want streamReset", r.reason(), len(r.got()))
+				}
+				return
+			}
+			if !waitFor(func() bool { return len(r.got()) == len(ids) }) || !slices.Equal(r.got(), ids) || r.reason() != reason.None {
+				t.Errorf("got %d of %d messages, closed %v", len(r.got()), len(ids), r.reason())
+			}
+			last := publish(t, h, "c", "live")
+			if !waitFor(func() bool { return len(r.got()) == len(ids)+1 }) || r.got()[len(ids)] != last {
+				t.Errorf("no live message after catching up")
+			}
+		})
 	}
 }
 
