@@ -99,7 +99,7 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request, set *Settings, res
 	c.hostID, c.ip, c.channels = compact(&req, remoteIP(r))
 	c.Mode, c.Stats, c.Metrics = mode, s.stats, s.Metrics.For(metrics.Legacy)
 	c.Metrics.Connected()
-	c.Out = s.openOut(w, nc, set, c, true)
+	c.Out = s.openOut(w, nc, set, c, false)
 	c.nextPing = c.start + instant(mode.PingInterval)
 	if !s.add(c, mode.Persist) {
 		c.Finish(mode.Shutdown, reason.ServerShutdown)

@@ -167,7 +167,7 @@ func (s *Server) removeLocked(c conn) bool {
 type outOptions struct {
 	set     *Settings
 	watched outq.Options // hang-ups seen by the Watcher
-	ws      outq.Options // hang-ups seen by the WebSocket read loop
+	read    outq.Options // the same, and input read on readiness (WebSocket)
 }
 
 // outOptions returns the shared outq.Options for set.
@@ -176,27 +176,28 @@ func (s *Server) outOptions(set *Settings) *outOptions {
 		return o
 	}
 	o := &outOptions{set: set}
-	o.ws = outq.Options{
+	o.watched = outq.Options{
 		Limit:        set.MaxPending,
 		Timeout:      set.WriteTimeout,
 		Group:        &s.group,
 		OnOwnerClose: s.connClosed,
+		Watcher:      s.watcher,
 	}
-	o.watched = o.ws
-	o.watched.Watcher = s.watcher
+	o.read = o.watched
+	o.read.OnReadable = s.wsReadable
 	s.out.Store(o)
 	return o
 }
 
 // openOut makes the output queue of a hijacked connection owned by owner,
-// watched for hang-ups by s.watcher unless its transport reads the
-// connection itself, and records it on w for the accept loop's panic
-// recovery.
-func (s *Server) openOut(w http.ResponseWriter, nc net.Conn, set *Settings, owner conn, watched bool) *outq.Conn {
+// watched for hang-ups by s.watcher (and, when read is set, for input,
+// which the owner reads on readiness), and records it on w for the
+// accept loop's panic recovery.
+func (s *Server) openOut(w http.ResponseWriter, nc net.Conn, set *Settings, owner conn, read bool) *outq.Conn {
 	o := s.outOptions(set)
-	opts := &o.ws
-	if watched {
-		opts = &o.watched
+	opts := &o.watched
+	if read {
+		opts = &o.read
 	}
 	q := outq.Open(nc, opts, owner)
 	rawhttp.SetOutput(w, q)

@@ -289,7 +289,7 @@ func (s *Server) openStream(w http.ResponseWriter, r *http.Request, set *Setting
 		hsubs[i] = hub.Sub{Channel: c.cur[i].Channel, Query: sub.Query}
 	}
 	c.Metrics.Connected()
-	c.Out = s.openOut(w, nc, set, sc, true)
+	c.Out = s.openOut(w, nc, set, sc, false)
 	if !s.register(sc, nil) {
 		c.Out.Close(reason.ServerShutdown)
 		return

@@ -15,41 +15,50 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gobwas/ws"
 	"github.com/gorilla/websocket"
 
 	"github.com/meteorpush/meteor/internal/channel"
 	"github.com/meteorpush/meteor/internal/engine"
 	"github.com/meteorpush/meteor/internal/hub"
 	"github.com/meteorpush/meteor/internal/metrics"
+	"github.com/meteorpush/meteor/internal/outq"
 	"github.com/meteorpush/meteor/internal/reason"
 	"github.com/meteorpush/meteor/internal/stats"
 	"github.com/meteorpush/meteor/internal/wire"
 )
 
-// How a WebSocket connection is read and written. gorilla/websocket parses
-// the handshake and the client's frames on the connection's one goroutine,
-// its read loop; it never writes. Every server frame (messages, replies,
-// heartbeats, pongs, close frames) is built by package transport and goes
-// through the connection's outq.Conn, so that fan-out never blocks and no
-// two writers share the socket. gorilla does write on its own in two cases,
-// a close frame on a protocol error (1002) and past the read limit (1009):
-// wsNetConn turns those writes into the client's own Close, through the
-// queue.
+// How a WebSocket connection is read and written. gorilla/websocket
+// checks the handshake and writes the 101; the connection is then the
+// server's alone. Like every other transport it leaves Go's network
+// poller (outq, with the Watcher): an idle WebSocket holds no goroutine
+// and no buffer. When the client sends something the Watcher reports it
+// (outq.Options.OnReadable) and a short-lived goroutine reads what there
+// is into a pooled buffer, takes the whole frames from it (wire.NextFrame,
+// on gobwas/ws), runs the client's operations in order, keeps the bytes of
+// a frame not yet whole, and asks for the next readiness. Every server
+// frame (messages, replies, heartbeats, pongs, close frames) is built by
+// package wire and goes through the connection's outq.Conn, so that
+// fan-out never blocks and no two writers share the socket.
 
 const (
-	// wsReadBuffer is gorilla's read buffer per connection: client
-	// messages are small, and an idle connection holds this buffer.
-	wsReadBuffer = 256
+	// wsReadBuffer is the size of the pooled buffers a readiness is read
+	// into; the bytes of a frame not yet whole are kept apart.
+	wsReadBuffer = 4 << 10
 	// wsMaxStrikes refused client messages within wsStrikeWindow close the
 	// connection as a policy violation.
 	wsMaxStrikes   = 10
 	wsStrikeWindow = time.Minute
 )
 
-// wsWriteBuffers is gorilla's write buffer pool. Nothing is ever written
-// through gorilla, so it stays empty; setting it keeps gorilla from holding
-// the hijacked 4 KB write buffer for the life of each connection.
+// wsWriteBuffers is gorilla's write buffer pool for the handshake.
 var wsWriteBuffers = &sync.Pool{}
+
+// wsReadBuffers holds the *[]byte that readinesses are read into.
+var wsReadBuffers = sync.Pool{New: func() any {
+	b := make([]byte, wsReadBuffer)
+	return &b
+}}
 
 // Errors the error frame reports for refused operations, besides those of
 // wire.ParseClientMessage.
@@ -86,7 +95,25 @@ type wsConn struct {
 	// subscribeTimeout bounds the engine calls of one subscribe.
 	subscribeTimeout time.Duration
 	channels         []string // guarded by Server.mu; joined, emptied on close
+
+	// What the reading goroutine keeps between readinesses; one runs at a
+	// time (outq's one-shot readiness), so these need no lock.
+	state       atomic.Int32 // wsOpening, wsOpen, wsReadWaiting
+	in          []byte       // a frame not yet whole; nil when none
+	msg         []byte       // a fragmented message so far
+	msgOp       ws.OpCode    // its opcode; 0 when none is in progress
+	strikes     uint8        // refused operations since firstStrike
+	firstStrike time.Time
 }
+
+// The states of a wsConn before its first read: readiness can be
+// reported before the connection is registered, and its operations must
+// wait for that.
+const (
+	wsOpening     = iota // the route is still registering the connection
+	wsOpen               // reads run on readiness
+	wsReadWaiting        // readiness came while opening: the route reads
+)
 
 // tick sends the heartbeat that browser code can see.
 func (c *wsConn) tick(now time.Time) {
@@ -108,75 +135,11 @@ func (c *wsConn) shutdown() { c.Close(reason.ServerShutdown) }
 
 func (c *wsConn) abort() { c.Out.Close(reason.ServerShutdown) }
 
-// wsNetConn is the connection as gorilla sees it. Reads pass through. Once
-// the handshake is written (c is set), gorilla's writes, which can only be
-// close frames, become c's Close, queued in order with everything else, and
-// deadlines for writes are outq's alone.
-type wsNetConn struct {
-	net.Conn
-	c atomic.Pointer[wsConn]
-}
-
-func (n *wsNetConn) Write(b []byte) (int, error) {
-	c := n.c.Load()
-	if c == nil {
-		return n.Conn.Write(b)
-	}
-	r := reason.ProtocolError
-	if len(b) >= 4 && b[0] == 0x88 && uint16(b[2])<<8|uint16(b[3]) == reason.MessageTooBig.Code() {
-		r = reason.MessageTooBig
-	}
-	c.Close(r)
-	return len(b), nil
-}
-
-func (n *wsNetConn) SetWriteDeadline(t time.Time) error {
-	if n.c.Load() != nil {
-		return nil
-	}
-	return n.Conn.SetWriteDeadline(t)
-}
-
-func (n *wsNetConn) SetDeadline(t time.Time) error {
-	if n.c.Load() != nil {
-		return n.Conn.SetReadDeadline(t)
-	}
-	return n.Conn.SetDeadline(t)
-}
-
-func (n *wsNetConn) Close() error {
-	if c := n.c.Load(); c != nil {
-		c.Out.Close(reason.RemoteClosed)
-		return nil
-	}
-	return n.Conn.Close()
-}
-
-// wsHijacker hands gorilla a wsNetConn instead of the raw connection.
-type wsHijacker struct {
-	http.ResponseWriter
-	nc *wsNetConn // set once hijacked
-}
-
-func (h *wsHijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	hj, ok := h.ResponseWriter.(http.Hijacker)
-	if !ok {
-		return nil, nil, errors.New("connection cannot be hijacked")
-	}
-	nc, brw, err := hj.Hijack()
-	if err != nil {
-		return nil, nil, err
-	}
-	h.nc = &wsNetConn{Conn: nc}
-	return h.nc, brw, nil
-}
-
-// serveWebSocket upgrades GET /ws and starts the connection's read loop,
-// its only goroutine, which ends when the connection closes.
+// serveWebSocket upgrades GET /ws. The connection then holds no
+// goroutine: its input is read on readiness (wsReadable).
 func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, set *Settings) {
-	hj := &wsHijacker{ResponseWriter: w}
 	u := websocket.Upgrader{
-		ReadBufferSize:   wsReadBuffer,
+		ReadBufferSize:   16, // never read through: gorilla's Conn is dropped
 		WriteBufferPool:  wsWriteBuffers,
 		HandshakeTimeout: set.WriteTimeout,
 		CheckOrigin:      func(r *http.Request) bool { return wsOriginAllowed(set, r) },
@@ -184,15 +147,19 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, set *Set
 			s.wsRefuse(w, r, set, status, reason)
 		},
 	}
-	ws, err := u.Upgrade(hj, r, nil)
-	if err != nil {
+	hj := &wsHijacker{ResponseWriter: w}
+	if _, err := u.Upgrade(hj, r, nil); err != nil {
 		if hj.nc != nil {
 			// Hijacked, then failed: net/http no longer counts it.
+			hj.nc.Close()
 			s.stats.Dec(stats.CurrentSubscribers)
 			s.log.Debug("websocket handshake failed", "ip", remoteIP(r), "err", err)
 		}
 		return
 	}
+	// gorilla read nothing past the handshake (it refuses a client that
+	// sent data before the 101), so the socket holds all the client sent.
+	hj.nc.SetDeadline(time.Time{})
 	c := &wsConn{
 		ip:        remoteIP(r),
 		agent:     r.UserAgent(),
@@ -205,21 +172,175 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, set *Set
 	c.nextBeat = c.start.Add(set.Heartbeat)
 	c.Stats, c.Metrics = s.stats, s.Metrics.For(metrics.WebSocket)
 	c.Metrics.Connected()
-	// Hang-ups are seen by the read loop, so no outq.Watcher.
-	c.Out = s.openOut(w, hj.nc.Conn, set, c, false)
-	hj.nc.c.Store(c)
-	// The read loop joins s.group while s.mu is held and shutdown has not
-	// begun, so that Shutdown's Wait never races this Add.
-	if !s.register(c, func() *client { s.group.Add(1); return nil }) {
+	c.Out = s.openOut(w, hj.nc, set, c, true)
+	if !s.register(c, nil) {
 		c.Close(reason.ServerShutdown)
 		return
 	}
 	s.log.Debug("websocket open", "ip", c.ip, "useragent", c.agent)
-	// The read loop gets a goroutine of its own and this one returns, so
-	// that the accept path's per-connection state (the request, a stack
-	// grown while parsing it) is freed: an idle connection keeps only a
-	// small stack, gorilla's 256-byte reader and a few structs.
-	go s.wsRead(c, ws)
+	if c.state.Swap(wsOpen) == wsReadWaiting {
+		s.wsRead(c)
+	}
+}
+
+// wsHijacker keeps the connection gorilla hijacks.
+type wsHijacker struct {
+	http.ResponseWriter
+	nc net.Conn // set once hijacked
+}
+
+func (h *wsHijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	hj, ok := h.ResponseWriter.(http.Hijacker)
+	if !ok {
+		return nil, nil, errors.New("connection cannot be hijacked")
+	}
+	nc, brw, err := hj.Hijack()
+	if err == nil {
+		h.nc = nc
+	}
+	return nc, brw, err
+}
+
+// wsReadable is outq's OnReadable for WebSocket connections: the client
+// sent something. It runs on a goroutine of its own, tracked by s.group.
+func (s *Server) wsReadable(owner any) {
+	c, ok := owner.(*wsConn)
+	if !ok {
+		return
+	}
+	// Before the route has registered the connection, leave the read to
+	// the route.
+	if c.state.CompareAndSwap(wsOpening, wsReadWaiting) {
+		return
+	}
+	s.wsRead(c)
+}
+
+// wsRead reads what the client sent until the socket has nothing more,
+// runs it, and asks for the next readiness.
+func (s *Server) wsRead(c *wsConn) {
+	bp := wsReadBuffers.Get().(*[]byte)
+	defer wsReadBuffers.Put(bp)
+	buf := *bp
+	for {
+		n, err := c.Out.Read(buf)
+		if n > 0 && !s.wsInput(c, buf[:n]) {
+			return
+		}
+		switch {
+		case err == nil:
+			continue
+		case errors.Is(err, outq.ErrWouldBlock):
+			c.Out.WatchRead() // fails only once the connection is closed
+			return
+		default:
+			// The end of the input (or of the connection): a client that
+			// closed without a close frame, or after the server's.
+			c.Out.Close(reason.RemoteClosed)
+			return
+		}
+	}
+}
+
+// wsInput takes the whole frames of what was read, after what was kept
+// from before, and runs them. It reports false once the connection is
+// closing: nothing more is read.
+func (s *Server) wsInput(c *wsConn, b []byte) bool {
+	if len(c.in) > 0 {
+		c.in = append(c.in, b...)
+		b = c.in
+	}
+	for {
+		if c.Closing() {
+			c.in = nil
+			return false
+		}
+		f, n, err := wire.NextFrame(b, c.msgOp != 0, wire.MaxClientMessage)
+		switch {
+		case errors.Is(err, wire.ErrFrameTooBig):
+			c.Close(reason.MessageTooBig)
+			return false
+		case err != nil:
+			s.log.Debug("websocket protocol error", "ip", c.ip, "err", err)
+			c.Close(reason.ProtocolError)
+			return false
+		case n == 0:
+			// Keep the start of a frame not yet whole (b may be the
+			// pooled buffer).
+			if len(b) == 0 {
+				c.in = nil
+			} else {
+				c.in = append(c.in[:0:0], b...)
+			}
+			return true
+		}
+		b = b[n:]
+		if !s.wsFrame(c, f) {
+			c.in = nil
+			return false
+		}
+	}
+}
+
+// wsFrame runs one client frame: control frames at once, data frames
+// once their message is whole.
+func (s *Server) wsFrame(c *wsConn, f wire.ClientFrame) bool {
+	switch f.Op {
+	case ws.OpPing:
+		c.Write(wire.PongFrame(string(f.Payload)))
+		return true
+	case ws.OpPong:
+		return true
+	case ws.OpClose:
+		var code uint16
+		if len(f.Payload) >= 2 {
+			code = uint16(f.Payload[0])<<8 | uint16(f.Payload[1])
+		}
+		c.Echo(code)
+		return false
+	case ws.OpText, ws.OpBinary:
+		c.msgOp, c.msg = f.Op, c.msg[:0]
+	}
+	// A data frame, or a continuation of one.
+	if len(c.msg)+len(f.Payload) > wire.MaxClientMessage {
+		c.Close(reason.MessageTooBig)
+		return false
+	}
+	c.msg = append(c.msg, f.Payload...)
+	if !f.Fin {
+		return true
+	}
+	op, msg := c.msgOp, c.msg
+	c.msgOp, c.msg = 0, nil
+	var err error
+	if op != ws.OpText {
+		err = errWSBinary
+	} else {
+		err = s.wsOp(c, msg)
+	}
+	if err != nil {
+		s.wsStrike(c, err)
+	}
+	return !c.Closing()
+}
+
+// wsStrike answers a refused operation with an error frame, and closes
+// the connection as a policy violation at the wsMaxStrikes-th within
+// wsStrikeWindow.
+func (s *Server) wsStrike(c *wsConn, err error) {
+	if s.log.Enabled(context.Background(), slog.LevelDebug) {
+		s.log.Debug("websocket refused op", "ip", c.ip, "err", err)
+	}
+	now := time.Now()
+	if c.strikes == 0 || now.Sub(c.firstStrike) > wsStrikeWindow {
+		c.strikes, c.firstStrike = 0, now
+	}
+	c.strikes++
+	c.Write(wire.ErrorFrame(err.Error()))
+	if c.strikes >= wsMaxStrikes {
+		s.log.Info("websocket closed for bad input", "ip", c.ip, "err", err)
+		c.Close(reason.PolicyViolation)
+	}
 }
 
 // wsRefuse answers a request to /ws that cannot be upgraded.
@@ -244,76 +365,6 @@ func wsOriginAllowed(set *Settings, r *http.Request) bool {
 		return true
 	}
 	return corsAllowed(set.CORSOrigins, origin)
-}
-
-// wsRead is the connection's read loop: it runs the client's operations in
-// order and ends when the connection closes.
-func (s *Server) wsRead(c *wsConn, ws *websocket.Conn) {
-	defer s.group.Done()
-	ws.SetReadLimit(wire.MaxClientMessage)
-	ws.SetPingHandler(func(data string) error {
-		c.Write(wire.PongFrame(data))
-		return nil
-	})
-	ws.SetCloseHandler(func(code int, _ string) error {
-		if code == websocket.CloseNoStatusReceived {
-			code = 0
-		}
-		c.Echo(uint16(code))
-		return nil
-	})
-	var (
-		strikes     int
-		firstStrike time.Time
-	)
-	for {
-		typ, p, err := ws.ReadMessage()
-		if err != nil {
-			if !c.Closing() {
-				// The peer hung up, or the queue closed the socket.
-				c.Out.Close(reason.RemoteClosed)
-			}
-			return
-		}
-		if c.Closing() {
-			continue // draining after a close frame: read until the end
-		}
-		if typ != websocket.TextMessage {
-			err = errWSBinary
-		} else {
-			err = onOwnStack(func() error { return s.wsOp(c, p) })
-		}
-		if err == nil {
-			continue
-		}
-		if s.log.Enabled(context.Background(), slog.LevelDebug) {
-			s.log.Debug("websocket refused op", "ip", c.ip, "err", err)
-		}
-		now := time.Now()
-		if strikes == 0 || now.Sub(firstStrike) > wsStrikeWindow {
-			strikes, firstStrike = 0, now
-		}
-		strikes++
-		if strikes >= wsMaxStrikes {
-			s.log.Info("websocket closed for bad input", "ip", c.ip, "err", err)
-			c.Write(wire.ErrorFrame(err.Error()))
-			c.Close(reason.PolicyViolation)
-			continue
-		}
-		c.Write(wire.ErrorFrame(err.Error()))
-	}
-}
-
-// onOwnStack runs op on a goroutine of its own and waits for it. An
-// operation goes deep (parsing, the hub, the engine's history): run on the
-// read loop, it would grow the loop's stack to 8 KB, which the loop, parked
-// for most of a connection's life, would keep. Client operations are rare
-// (a subscribe, an unsubscribe), so a goroutine each costs little, and the
-// read loop keeps the small stack it started with.
-func onOwnStack(op func() error) error {
-	done := make(chan error, 1)
-	go func() { done <- op() }()
-	return <-done
 }
 
 // wsOp runs one client message. An error is reported to the client in an
