@@ -24,6 +24,7 @@ import (
 
 	"github.com/meteorpush/meteor/internal/engine"
 	"github.com/meteorpush/meteor/internal/logx"
+	"github.com/meteorpush/meteor/internal/reason"
 	"github.com/meteorpush/meteor/internal/stats"
 )
 
@@ -308,36 +309,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return ctx.Err()
 }
 
-// closeReason says why a controller connection ended.
-type closeReason uint8
-
-const (
-	closeClientClosed closeReason = iota // EOF from the client
-	closeQuit                            // QUIT
-	closeLineTooLong                     // a line over MaxLine
-	closeReadError                       // a read failed
-	closeWriteError                      // a write failed or timed out
-	closeShutdown                        // Server.Shutdown
-	closePanic                           // a panic while serving a command
-)
-
-var closeReasonNames = [...]string{
-	closeClientClosed: "client closed",
-	closeQuit:         "quit",
-	closeLineTooLong:  "line too long",
-	closeReadError:    "read error",
-	closeWriteError:   "write error",
-	closeShutdown:     "shutdown",
-	closePanic:        "panic",
-}
-
-func (r closeReason) String() string {
-	if int(r) < len(closeReasonNames) {
-		return closeReasonNames[r]
-	}
-	return "unknown"
-}
-
 // conn is one controller connection. Only its own goroutine uses its fields,
 // except nc, whose deadlines and Close Shutdown may call.
 type conn struct {
@@ -403,20 +374,20 @@ func (c *conn) serve() {
 	c.r = bufio.NewReaderSize(&c.in, min(ioBufferSize, s.maxLine()+2))
 	c.w = bufio.NewWriterSize(&countingWriter{nc: c.nc, stats: s.stats, timeout: s.writeTimeout()}, ioBufferSize)
 
-	reason, err := c.loop()
-	switch reason {
-	case closeClientClosed, closeReadError, closeWriteError:
+	why, err := c.loop()
+	switch why {
+	case reason.RemoteClosed, reason.ReadFailed, reason.WriteFailed:
 		c.nc.Close()
 	default:
 		c.lingeringClose()
 	}
 	if s.log.Enabled(context.Background(), slog.LevelDebug) {
-		s.log.Debug("controller: disconnected", "remote", c.remote, "reason", reason, "err", err)
+		s.log.Debug("controller: disconnected", "remote", c.remote, "reason", why.String(), "err", err)
 	}
 }
 
 // loop reads and answers commands until the connection has to end.
-func (c *conn) loop() (closeReason, error) {
+func (c *conn) loop() (reason.Reason, error) {
 	s := c.srv
 	for {
 		// Reply to everything answered so far before waiting for input, and
@@ -424,7 +395,7 @@ func (c *conn) loop() (closeReason, error) {
 		if !c.lineBuffered() {
 			c.publishPending()
 			if err := c.w.Flush(); err != nil {
-				return closeWriteError, err
+				return reason.WriteFailed, err
 			}
 		}
 		line, err := c.readLine()
@@ -435,20 +406,20 @@ func (c *conn) loop() (closeReason, error) {
 				s.lineLog.Warn(s.log, "controller: line too long, closing connection",
 					"remote", c.remote, "max", s.maxLine())
 				c.w.WriteString("ERR Line too long\r\n")
-				return closeLineTooLong, c.w.Flush()
+				return reason.LineTooLong, c.w.Flush()
 			case errors.Is(err, io.EOF):
-				return closeClientClosed, nil
+				return reason.RemoteClosed, nil
 			case errors.Is(err, os.ErrDeadlineExceeded) && s.closing():
 				if s.ShutdownMsg != "" {
 					c.w.WriteString(s.ShutdownMsg)
 				}
-				return closeShutdown, c.w.Flush()
+				return reason.ServerShutdown, c.w.Flush()
 			default:
-				return closeReadError, err
+				return reason.ReadFailed, err
 			}
 		}
 		if quit := c.handle(line); quit {
-			return closeQuit, c.w.Flush()
+			return reason.Quit, c.w.Flush()
 		}
 	}
 }
