@@ -261,7 +261,7 @@ func (s *Server) failEngine(w http.ResponseWriter, what string, err error, extra
 // drained and would not get the messages.
 func (s *Server) publish(ctx context.Context, items []item) ([]published, error) {
 	if !s.ready.Load() {
-		return nil, engine.ErrClosed
+		return []published{}, engine.ErrClosed
 	}
 	pubs := make([]engine.Publication, len(items))
 	for i, it := range items {

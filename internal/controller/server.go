@@ -40,8 +40,9 @@ type Backend interface {
 	// CountSubscribers returns the number of persistent subscribers of
 	// channel, 0 for an unknown channel. It must not create the channel.
 	CountSubscribers(channel string) int
-	// ListChannels returns every channel, sorted by name.
-	ListChannels() []ChannelInfo
+	// ListChannels returns every channel, sorted by name, or why it
+	// cannot (an error wrapping engine.ErrUnavailable: the store).
+	ListChannels() ([]ChannelInfo, error)
 }
 
 // ChannelInfo is one line of LISTCHANNELS.
@@ -99,7 +100,7 @@ type Server struct {
 	// Shutdown closes ("" sends nothing), like ControllerShutdownMsg.
 	ShutdownMsg string
 	// ChannelCount returns SHOWSTATS' channel_count; nil means
-	// len(Backend.ListChannels()).
+	// the length of Backend.ListChannels (0 when it fails).
 	ChannelCount func() int
 	// PublishTimeout bounds each Backend.Publish; 0 means
 	// DefaultPublishTimeout.
@@ -508,8 +509,14 @@ func (c *conn) handle(line []byte) (quit bool) {
 		b = strconv.AppendInt(b, int64(s.Backend.CountSubscribers(cmd.Channel)), 10)
 		b = append(b, "\r\n"...)
 	case ListChannels:
+		chans, err := s.Backend.ListChannels()
+		if err != nil {
+			s.publishLog.Warn(s.log, "controller: listing channels failed", "remote", c.remote, "err", err)
+			c.w.WriteString(publishErrorReply(err))
+			return false
+		}
 		b = append(b, "OK\r\n"...)
-		for _, ch := range s.Backend.ListChannels() {
+		for _, ch := range chans {
 			b = append(b, ch.Name...)
 			b = append(b, '(')
 			b = strconv.AppendInt(b, int64(ch.Messages), 10)
@@ -532,8 +539,8 @@ func (s *Server) appendStats(b []byte) []byte {
 	var channels int
 	if s.ChannelCount != nil {
 		channels = s.ChannelCount()
-	} else {
-		channels = len(s.Backend.ListChannels())
+	} else if chans, err := s.Backend.ListChannels(); err == nil {
+		channels = len(chans)
 	}
 	b = append(b, "OK\r\nuptime: "...)
 	b = strconv.AppendInt(b, s.stats.Uptime(), 10)

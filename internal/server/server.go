@@ -261,6 +261,13 @@ func (s *Server) Stats() *stats.Stats { return s.stats }
 // Metrics returns the server's metrics.
 func (s *Server) Metrics() *metrics.Metrics { return s.met }
 
+// config returns the configuration in use.
+func (s *Server) config() *config.Config {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cfg
+}
+
 // Engine returns the server's engine.
 func (s *Server) Engine() engine.Engine { return s.eng }
 
@@ -356,15 +363,16 @@ func (b backend) Publish(ctx context.Context, pubs []engine.Publication) ([]*eng
 
 func (b backend) CountSubscribers(channel string) int { return b.s.hub.CountSubscribers(channel) }
 
-func (b backend) ListChannels() []controller.ChannelInfo {
-	chans, err := b.s.hub.Channels(context.Background())
+func (b backend) ListChannels() ([]controller.ChannelInfo, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(b.s.config().PublishTimeout)*time.Second)
+	defer cancel()
+	chans, err := b.s.hub.Channels(ctx)
 	if err != nil {
-		b.s.log.Error("listing channels", "err", err)
-		return nil
+		return nil, err
 	}
 	out := make([]controller.ChannelInfo, len(chans))
 	for i, c := range chans {
 		out[i] = controller.ChannelInfo{Name: c.Name, Messages: c.Messages, Subscribers: c.Subscribers}
 	}
-	return out
+	return out, nil
 }
