@@ -149,7 +149,9 @@ func (j *jsonFrames) parse(b []byte, f *frame) {
 		switch {
 		case bytes.HasPrefix(b, []byte(`{"type":"ping"`)), bytes.HasPrefix(b, []byte(`{"type":"pong"`)):
 			f.Kind = framePing
-		case bytes.HasPrefix(b, []byte(`{"type":"subscribed"`)):
+		case bytes.HasPrefix(b, []byte(`{"type":"subscribed"`)), bytes.HasPrefix(b, []byte(`{"type":"epoch"`)):
+			// The epoch frame (a channel's stream began after the
+			// subscription) says where the channel stands, as subscribed does.
 			f.Kind = frameChannelInfo
 		case bytes.HasPrefix(b, []byte(`{"type":"close"`)):
 			f.Kind = frameEOF

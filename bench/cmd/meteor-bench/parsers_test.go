@@ -101,14 +101,15 @@ func wsFrame(fin bool, op byte, payload []byte) []byte {
 func TestWSParser(t *testing.T) {
 	long := strings.Repeat("x", 300)
 	var stream []byte
-	stream = append(stream, wsFrame(true, 1, []byte(`{"type":"subscribed","channel":"c","lastId":0}`))...)
+	stream = append(stream, wsFrame(true, 1, []byte(`{"type":"subscribed","channel":"c","lastId":0,"epoch":""}`))...)
+	stream = append(stream, wsFrame(true, 1, []byte(`{"type":"epoch","channel":"c","epoch":"k2x9ab01"}`))...)
 	stream = append(stream, wsFrame(true, 1, []byte(`{"type":"message","id":1,"channel":"c","text":"s=0 t=1 `+long+`","time":1}`))...)
 	stream = append(stream, wsFrame(false, 1, []byte(`{"type":"message","id":2,`))...)
 	stream = append(stream, wsFrame(true, 9, []byte("hi"))...) // a ping between fragments
 	stream = append(stream, wsFrame(true, 0, []byte(`"channel":"c","text":"s=1 t=2 ","time":1}`))...)
 	stream = append(stream, wsFrame(true, 8, []byte{3, 233})...)
 	checkSplits(t, "ws json", func() streamParser { return &wsParser{json: true} }, stream,
-		[]string{"info", `msg 1 "s=0 t=1 ` + long + `"`, "ping", `msg 2 "s=1 t=2 "`, "eof"})
+		[]string{"info", "info", `msg 1 "s=0 t=1 ` + long + `"`, "ping", `msg 2 "s=1 t=2 "`, "eof"})
 
 	big := strings.Repeat("y", 70000)
 	var raw []byte
