@@ -27,6 +27,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/meteorpush/meteor/internal/config"
+	"github.com/meteorpush/meteor/internal/engine"
 	"github.com/meteorpush/meteor/internal/server"
 )
 
@@ -161,6 +162,13 @@ type meteord struct {
 
 func startServer(t *testing.T, tweak func(*config.Config)) *meteord {
 	t.Helper()
+	return startServerOn(t, nil, tweak)
+}
+
+// startServerOn is startServer on eng (nil: the engine the configuration
+// chooses).
+func startServerOn(t *testing.T, eng engine.Engine, tweak func(*config.Config)) *meteord {
+	t.Helper()
 	cfg := config.Defaults()
 	cfg.SubscriberIP, cfg.SubscriberPort = "127.0.0.1", 0
 	cfg.ControllerIP, cfg.ControllerPort = "127.0.0.1", 0
@@ -173,7 +181,14 @@ func startServer(t *testing.T, tweak func(*config.Config)) *meteord {
 	if os.Getenv("METEOR_TEST_LOG") != "" {
 		out = os.Stderr
 	}
-	srv, err := server.New(cfg, slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	logger := slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	var srv *server.Server
+	var err error
+	if eng != nil {
+		srv, err = server.NewOn(eng, cfg, logger)
+	} else {
+		srv, err = server.New(cfg, logger)
+	}
 	if err != nil {
 		t.Fatalf("server.New: %v", err)
 	}

@@ -18,10 +18,14 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/meteorpush/meteor/internal/config"
+	"github.com/meteorpush/meteor/internal/engine"
+	"github.com/meteorpush/meteor/internal/engine/enginetest"
+	"github.com/meteorpush/meteor/internal/engine/memory"
 	"github.com/meteorpush/meteor/internal/reason"
 )
 
@@ -273,37 +277,21 @@ func TestFallback(t *testing.T) {
 	}
 }
 
-// restartable starts a server whose ports a second one can take after it.
-func restart(t *testing.T, m *meteord, tweak func(*config.Config)) *meteord {
-	t.Helper()
-	_, sp, _ := net.SplitHostPort(strings.TrimPrefix(m.base, "http://"))
-	_, cp, _ := net.SplitHostPort(m.ctl)
-	sub, _ := strconv.Atoi(sp)
-	ctl, _ := strconv.Atoi(cp)
-	if err := m.shutdown(); err != nil {
-		t.Fatalf("Shutdown: %v", err)
-	}
-	return startServer(t, func(c *config.Config) {
-		if tweak != nil {
-			tweak(c)
-		}
-		c.SubscriberPort, c.ControllerPort = sub, ctl
-	})
-}
-
-// TestStreamRestart: the server restarts and its history is gone (the
-// memory engine). The client comes back on its own and gets every message
-// published after the restart, in order, once, the first one published
-// before it was back included; ids go on growing. A MeteorClient is told
-// that its stream was lost (a reset gap), whichever transport it uses.
+// TestStreamRestart: meteord is killed (SIGKILL) and started again on
+// the same ports, and its history is gone (the memory engine). The client
+// comes back on its own and gets every message published after the
+// restart, in order, once, the first one published before it was back
+// included; ids go on growing. A MeteorClient is told that its stream was
+// lost (a reset gap), whichever transport it uses.
 func TestStreamRestart(t *testing.T) {
 	for _, tr := range append(ladder, "global") {
 		t.Run(tr, func(t *testing.T) {
 			t.Parallel()
-			m := startServer(t, quickBeats)
+			ports := freePorts(t, 3)
+			m := startProcess(t, ports)
 			var p *page
 			if tr == "global" {
-				p = openClient(t, m)
+				p = openClientAt(t, m.base)
 				p.connect(clientSetup{Settings: map[string]any{"pingtimeout": 6000, "maxpollfreq": 1000}, Channels: [][2]any{{"rs", -1}}})
 			} else {
 				p = openModule(t, m.base)
@@ -316,7 +304,8 @@ func TestStreamRestart(t *testing.T) {
 				want = append(want, received{m.publish(t, "rs", text), "rs", text})
 			}
 			p.expectGot(want)
-			m = restart(t, m, quickBeats)
+			m.kill(t, syscall.SIGKILL)
+			m = startProcess(t, ports)
 			// Published before the client is back: it comes as history.
 			first := received{m.publish(t, "rs", "new 0"), "rs", "new 0"}
 			if first.ID <= want[2].ID {
@@ -561,5 +550,37 @@ func TestCloseCodes(t *testing.T) {
 		if !want[code] {
 			t.Errorf("the client's table has code %s, which no reason has", code)
 		}
+	}
+}
+
+// TestStoreUnavailable: while the server's store cannot be reached, a
+// MeteorClient is answered 503 (SSE, NDJSON, long-poll) or gets an error
+// frame for its channel (WebSocket); it keeps its transport, waits what it
+// was told, and once the store is back it subscribes and gets what is
+// published, on the same transport.
+func TestStoreUnavailable(t *testing.T) {
+	for _, tr := range ladder {
+		t.Run(tr, func(t *testing.T) {
+			t.Parallel()
+			w := enginetest.Wrap(memory.New(engine.Limits{MaxMessages: 100}), enginetest.WrapOptions{})
+			w.Fail(enginetest.OpHistory, enginetest.Unavailable("test"))
+			m := startServerOn(t, w, quickBeats)
+			p := openModule(t, m.base)
+			// The next rung is offered: a 503 must not make the client
+			// take it.
+			next := "poll"
+			if tr == "poll" {
+				next = "sse"
+			}
+			p.newClient(clientOptions(tr, next), [2]any{"su", map[string]any{}})
+			p.wait("the refusal reported", `T.errors.some(function (e) { return /503|storeUnavailable/.test(e); })`)
+			w.Fail(enginetest.OpHistory, nil)
+			m.waitSubscribers(t, p, "su", 1)
+			want := []received{{m.publish(t, "su", "back"), "su", "back"}}
+			p.expectGot(want)
+			if got := p.transport(); got != tr {
+				t.Errorf("transport %q after the store came back, want %q (a 503 keeps the transport)\n%s", got, tr, p.state())
+			}
+		})
 	}
 }

@@ -1376,12 +1376,13 @@
 					// Only this channel failed (the store was unavailable):
 					// subscribe it again when the server says.
 					var self = this,
-						impl = c.impl;
+						impl = c.impl,
+						cap = Math.max(Number(this.opts.retryDelay) || 1000, Number(this.opts.maxRetryDelay) || 30000);
 					window.setTimeout(function () {
 						if (!c.dead && self.recs.get(o.channel) === rec) {
 							impl.add(o.channel, rec);
 						}
-					}, jitter(2000 * (Number(o.retryAfter) || 3)));
+					}, jitter(2000 * Math.min(Number(o.retryAfter) || 3, cap / 1000)));
 				}
 				break;
 			case "close":
