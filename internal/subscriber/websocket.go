@@ -45,6 +45,9 @@ const (
 	// wsReadBuffer is the size of the pooled buffers a readiness is read
 	// into; the bytes of a frame not yet whole are kept apart.
 	wsReadBuffer = 4 << 10
+	// wsSmallRead is the first read of a readiness, on the goroutine's
+	// stack.
+	wsSmallRead = 512
 	// wsMaxStrikes refused client messages within wsStrikeWindow close the
 	// connection as a policy violation.
 	wsMaxStrikes   = 10
@@ -219,11 +222,23 @@ func (s *Server) wsReadable(owner any) {
 // wsRead reads what the client sent until the socket has nothing more,
 // runs it, and asks for the next readiness.
 func (s *Server) wsRead(c *wsConn) {
-	bp := wsReadBuffers.Get().(*[]byte)
-	defer wsReadBuffers.Put(bp)
-	buf := *bp
+	// A first read into a small buffer of the goroutine's own: most
+	// readinesses carry one small operation, or the end of the input (all
+	// the clients of a node hanging up at once must not take a pooled
+	// buffer each). A full one means more waits: the pooled buffer then.
+	var small [wsSmallRead]byte
+	buf := small[:]
 	for {
 		n, err := c.Out.Read(buf)
+		if n == len(buf) && len(buf) == wsSmallRead {
+			bp := wsReadBuffers.Get().(*[]byte)
+			defer wsReadBuffers.Put(bp)
+			if !s.wsInput(c, buf[:n]) {
+				return
+			}
+			buf = *bp
+			continue
+		}
 		if n > 0 && !s.wsInput(c, buf[:n]) {
 			return
 		}

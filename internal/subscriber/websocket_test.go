@@ -675,7 +675,13 @@ func TestWebSocketReadOnReadiness(t *testing.T) {
 		if _, err := io.ReadFull(r, h); err != nil {
 			t.Fatalf("read: %v", err)
 		}
-		p := make([]byte, h[1]&0x7f)
+		n := int(h[1] & 0x7f)
+		if n == 126 {
+			ext := make([]byte, 2)
+			io.ReadFull(r, ext)
+			n = int(ext[0])<<8 | int(ext[1])
+		}
+		p := make([]byte, n)
 		io.ReadFull(r, p)
 		return masked(string(p))
 	}
@@ -702,6 +708,18 @@ func TestWebSocketReadOnReadiness(t *testing.T) {
 	}
 	if got := next(); got != `{"type":"unsubscribed","channel":"a"}` {
 		t.Fatalf("got %s, want unsubscribed", got)
+	}
+	// Several frames past the first read's 512 bytes, in one write.
+	var many []byte
+	long := strings.Repeat("l", 80) // each frame under 126 bytes (maskedText)
+	for i := range 5 {
+		many = append(many, maskedText(fmt.Sprintf(`{"op":"subscribe","channel":"%s%d"}`, long, i))...)
+	}
+	nc.Write(many)
+	for i := range 5 {
+		if got := next(); got != subscribedEmpty(fmt.Sprintf("%s%d", long, i)) {
+			t.Fatalf("got %s, want subscribed %d of five in one write", got, i)
+		}
 	}
 	nc.Write(maskedFrame(0x2, true, []byte("bin")))
 	if got := next(); !strings.Contains(got, "binary messages are not accepted") {
