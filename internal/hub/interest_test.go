@@ -251,11 +251,15 @@ func TestResetResyncs(t *testing.T) {
 	}
 	mu.Unlock()
 
-	// Dropped past what the channel keeps: the positions are gone.
+	// Dropped past what the channel keeps: the positions are gone. The
+	// resync's history read waits until all seven are published, so that
+	// it cannot catch up between them.
+	release := w.Gate(enginetest.OpHistory)
 	w.Drop(7)
 	for range 7 {
 		publish(t, h, "c", "lost")
 	}
+	release()
 	if !waitFor(func() bool { return a.reason() == reason.StreamReset && b.reason() == reason.StreamReset }) {
 		t.Fatalf("closed %v %v, want streamReset", a.reason(), b.reason())
 	}
