@@ -150,31 +150,42 @@ func (e *Engine) Publish(ctx context.Context, pubs ...engine.Publication) ([]*en
 		for j < len(pubs) && pubs[j].Channel == name {
 			j++
 		}
-		ch, limits, err := e.lock(name, true)
-		if err != nil {
+		var err error
+		if out, err = e.publishRun(name, pubs[i:j], out); err != nil {
 			return out, err
 		}
-		now := e.now()
-		if ch.epoch == "" {
-			ch.epoch = engine.NewEpoch()
-		}
-		first := len(out)
-		for _, p := range pubs[i:j] {
-			if e.dense {
-				ch.top++
-			} else {
-				ch.top = engine.NextID(ch.top, now)
-			}
-			m := &engine.Message{Channel: name, ID: ch.top, Epoch: ch.epoch, Text: p.Text, Time: now}
-			ch.msgs = append(ch.msgs, m)
-			out = append(out, m)
-		}
-		ch.trimCount(limits.MaxMessages, now)
-		if ch.subscribed && e.handler != nil {
-			e.handler.HandleMessages(name, out[first:])
-		}
-		ch.mu.Unlock()
 		i = j
+	}
+	return out, nil
+}
+
+// publishRun stores pubs, all of channel name, appends them to out and
+// hands them to the handler, under the channel's lock (released by a
+// defer: a panic in the handler must not leave the channel locked).
+func (e *Engine) publishRun(name string, pubs []engine.Publication, out []*engine.Message) ([]*engine.Message, error) {
+	ch, limits, err := e.lock(name, true)
+	if err != nil {
+		return out, err
+	}
+	defer ch.mu.Unlock()
+	now := e.now()
+	if ch.epoch == "" {
+		ch.epoch = engine.NewEpoch()
+	}
+	first := len(out)
+	for _, p := range pubs {
+		if e.dense {
+			ch.top++
+		} else {
+			ch.top = engine.NextID(ch.top, now)
+		}
+		m := &engine.Message{Channel: name, ID: ch.top, Epoch: ch.epoch, Text: p.Text, Time: now}
+		ch.msgs = append(ch.msgs, m)
+		out = append(out, m)
+	}
+	ch.trimCount(limits.MaxMessages, now)
+	if ch.subscribed && e.handler != nil {
+		e.handler.HandleMessages(name, out[first:])
 	}
 	return out, nil
 }
