@@ -21,7 +21,9 @@ import (
 	"github.com/meteorpush/meteor/internal/engine"
 	"github.com/meteorpush/meteor/internal/engine/memory"
 	"github.com/meteorpush/meteor/internal/hub"
+	"github.com/meteorpush/meteor/internal/outq"
 	"github.com/meteorpush/meteor/internal/rawhttp"
+	"github.com/meteorpush/meteor/internal/reason"
 	"github.com/meteorpush/meteor/internal/stats"
 	"github.com/meteorpush/meteor/internal/testkit"
 )
@@ -398,7 +400,7 @@ func TestAcceptTemporaryErrors(t *testing.T) {
 // shuts that socket down, so that the watcher closes it by the usual path:
 // the client sees the end, and the counters and the hub let it go.
 func TestAcceptPanicAfterOpen(t *testing.T) {
-	testHookOpened = func(c conn) {
+	testHookOpened = func(c conn, _ *outq.Conn) {
 		if cl, ok := c.(*client); ok && cl.hostID == "boom" {
 			panic("test panic after open")
 		}
@@ -418,4 +420,33 @@ func TestAcceptPanicAfterOpen(t *testing.T) {
 	if n := ts.hub.CountSubscribers("c"); n != 0 {
 		t.Errorf("%d subscribers on c after the panic", n)
 	}
+}
+
+// TestWebSocketClosedBeforeRegistered: a WebSocket whose connection closes
+// between its output queue and its registration (a reset right after the
+// 101) does not stay registered: Shutdown does not wait for it.
+func TestWebSocketClosedBeforeRegistered(t *testing.T) {
+	var ts *acceptServer
+	testHookOpened = func(c conn, q *outq.Conn) {
+		if _, ok := c.(*wsConn); ok {
+			q.Close(reason.RemoteClosed)
+			// Let its close hook run before the route registers it.
+			deadline := time.Now().Add(aWait)
+			for ts.stats.Get(stats.CurrentSubscribers) != 0 && time.Now().Before(deadline) {
+				time.Sleep(time.Millisecond)
+			}
+		}
+	}
+	t.Cleanup(func() { testHookOpened = nil })
+	ts = startAccept(t, nil, aWait, 8192)
+	nc := ts.dial()
+	io.WriteString(nc, "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+	nc.SetReadDeadline(time.Now().Add(aWait))
+	io.ReadAll(nc)
+	ts.waitCurrent(0)
+	testkit.Eventually(t, "no registered connection", func() bool {
+		ts.mu.Lock()
+		defer ts.mu.Unlock()
+		return len(ts.conns) == 0
+	})
 }

@@ -202,14 +202,14 @@ func (s *Server) openOut(w http.ResponseWriter, nc net.Conn, set *Settings, owne
 	q := outq.Open(nc, opts, owner)
 	rawhttp.SetOutput(w, q)
 	if testHookOpened != nil {
-		testHookOpened(owner)
+		testHookOpened(owner, q)
 	}
 	return q
 }
 
 // testHookOpened, when set by a test, runs once a route has made a
 // connection's output queue.
-var testHookOpened func(conn)
+var testHookOpened func(conn, *outq.Conn)
 
 // connClosed runs once when the connection of owner has closed.
 func (s *Server) connClosed(owner any, reason reason.Reason, written int64) {

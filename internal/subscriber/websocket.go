@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -180,6 +181,14 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, set *Set
 		c.Close(reason.ServerShutdown)
 		return
 	}
+	if c.Out.Closed() {
+		// It closed (a reset right after the 101) before it was
+		// registered: its close hook found nothing to remove.
+		s.mu.Lock()
+		s.removeLocked(c)
+		s.mu.Unlock()
+		return
+	}
 	s.log.Debug("websocket open", "ip", c.ip, "useragent", c.agent)
 	if c.state.Swap(wsOpen) == wsReadWaiting {
 		s.wsRead(c)
@@ -216,6 +225,14 @@ func (s *Server) wsReadable(owner any) {
 	if c.state.CompareAndSwap(wsOpening, wsReadWaiting) {
 		return
 	}
+	defer func() {
+		// An operation's panic (the hub, the engine) must not take the
+		// server down from this goroutine, which nothing else recovers.
+		if p := recover(); p != nil {
+			s.log.Error("panic serving a WebSocket operation", "ip", c.ip, "panic", p, "stack", string(debug.Stack()))
+			c.Out.Close(reason.Panic)
+		}
+	}()
 	s.wsRead(c)
 }
 
@@ -246,7 +263,11 @@ func (s *Server) wsRead(c *wsConn) {
 		case err == nil:
 			continue
 		case errors.Is(err, outq.ErrWouldBlock):
-			c.Out.WatchRead() // fails only once the connection is closed
+			if err := c.Out.WatchRead(); err != nil && !c.Out.Closed() {
+				// Unwatched, it would be neither read nor seen to hang up.
+				s.log.Warn("websocket: cannot watch the connection", "ip", c.ip, "err", err)
+				c.Out.Close(reason.ReadFailed)
+			}
 			return
 		default:
 			// The end of the input (or of the connection): a client that
@@ -311,6 +332,10 @@ func (s *Server) wsFrame(c *wsConn, f wire.ClientFrame) bool {
 		if len(f.Payload) >= 2 {
 			code = uint16(f.Payload[0])<<8 | uint16(f.Payload[1])
 		}
+		if len(f.Payload) == 1 || len(f.Payload) >= 2 && !validCloseCode(code) {
+			c.Close(reason.ProtocolError) // RFC 6455, section 7.4
+			return false
+		}
 		c.Echo(code)
 		return false
 	case ws.OpText, ws.OpBinary:
@@ -337,6 +362,19 @@ func (s *Server) wsFrame(c *wsConn, f wire.ClientFrame) bool {
 		s.wsStrike(c, err)
 	}
 	return !c.Closing()
+}
+
+// validCloseCode reports whether a client may send code in a close frame
+// (RFC 6455, section 7.4): the defined codes that are sent, and the
+// registered and private ranges.
+func validCloseCode(code uint16) bool {
+	switch {
+	case code >= 1000 && code <= 1003, code >= 1007 && code <= 1011:
+		return true
+	case code >= 3000 && code <= 4999:
+		return true
+	}
+	return false
 }
 
 // wsStrike answers a refused operation with an error frame, and closes

@@ -727,3 +727,27 @@ func TestWebSocketReadOnReadiness(t *testing.T) {
 	}
 	ts.waitCount("b", 1)
 }
+
+// TestWebSocketBadCloseFrame: a close frame with a code a client may not
+// send (1005, 999) or a one-byte payload is answered 1002.
+func TestWebSocketBadCloseFrame(t *testing.T) {
+	ts := wsStart(t, nil)
+	for _, payload := range [][]byte{{0x03, 0xed}, {0x03, 0xe7}, {0x03}} {
+		nc, err := net.Dial("tcp", ts.SubscriberAddr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		nc.SetDeadline(time.Now().Add(wsWait))
+		io.WriteString(nc, "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+		r := bufio.NewReader(nc)
+		if resp, err := http.ReadResponse(r, nil); err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+			t.Fatalf("handshake: %v %v", resp, err)
+		}
+		nc.Write(maskedFrame(0x8, true, payload))
+		got, _ := io.ReadAll(r)
+		if len(got) < 4 || got[0] != 0x88 || int(got[2])<<8|int(got[3]) != websocket.CloseProtocolError {
+			t.Errorf("close payload % x: got % x, want a 1002 close frame", payload, got)
+		}
+		nc.Close()
+	}
+}
