@@ -84,7 +84,7 @@ var params = []param{
 		desc: "TCP port of the subscriber listener (0: any free port).",
 		set:  number(0, 65535, func(c *Config, _ *Mode) *int { return &c.SubscriberPort })},
 	{name: "SubscriberShutdownMsg", def: `<script>eof();</script>\r\n`, perMode: true, legacy: true,
-		desc: "Sent to a persistent subscriber that the server closes at shutdown or because a new subscription came with the same hostid; empty sends nothing.",
+		desc: "Sent to a persistent subscriber that the server closes at shutdown, because a new subscription came with the same hostid, /disconnect named it or an administrator closed its channel; empty sends nothing.",
 		set:  text(func(_ *Config, m *Mode) *string { return &m.SubscriberShutdownMsg })},
 	{name: "SubscriberDocumentRoot", def: "/usr/local/meteor/public_html", legacy: true,
 		desc: "Directory served by the static file server; empty or / serves no files.",

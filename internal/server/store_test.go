@@ -271,3 +271,30 @@ func TestBatchPublishReportsWhatWasPublished(t *testing.T) {
 		t.Errorf("stored: %q, want a's message only", got)
 	}
 }
+
+// TestLegacyResyncFailureReconnects: a legacy stream whose resync cannot
+// read the history (storeUnavailable) ends without the mode's shutdown
+// message, which would stop a 1.06 page for good: the page reconnects and
+// resumes. A kick (channelClose) still sends it.
+func TestLegacyResyncFailureReconnects(t *testing.T) {
+	ts, w := faultyServer(t, nil)
+	mode := ts.cfg.Mode("xhrinteractive")
+	s := ts.get("/push/h1/xhrinteractive/c")
+	s.expect(header(mode, "200 OK", chinfo(mode, "c", 0)))
+	ts.waitCount("c", 1)
+	w.Fail(enginetest.OpHistory, enginetest.Unavailable(secret))
+	w.Reset("c")
+	if got := s.readAll(); strings.Contains(got, "eof()") {
+		t.Errorf("after a failed resync the stream sent %q: eof() stops a 1.06 page", got)
+	}
+	w.Fail(enginetest.OpHistory, nil)
+	k := ts.get("/push/h2/xhrinteractive/c")
+	k.expect(header(mode, "200 OK", chinfo(mode, "c", 0)))
+	ts.waitCount("c", 1)
+	if n, _ := ts.Hub().Kick(t.Context(), "c"); n != 1 {
+		t.Fatalf("kicked %d", n)
+	}
+	if got := k.readAll(); !strings.Contains(got, "eof()") {
+		t.Errorf("a kicked stream ended with %q, want the shutdown message", got)
+	}
+}

@@ -235,18 +235,25 @@ func (c *client) Deliver(msgs []*engine.Message, live bool) bool {
 	return true
 }
 
-// Close implements hub.Client: a slow consumer is closed at once (its
-// queue is past its bound); any other reason after the mode's shutdown
-// message, which a 1.06 page reads as "reconnect".
+// Close implements hub.Client. The mode's shutdown message (eof() by
+// default: a 1.06 page stops for good) goes only with a reason after which
+// the client must not come back on its own (reason.Reconnect false: an
+// administrator closed its channel) or the server stops; for the others
+// (a stream reset, a store that failed, a server error) the response just
+// ends, and the page reconnects with .r<N> as after any ended response. A
+// slow consumer is closed at once: its queue is past its bound.
 func (c *client) Close(r reason.Reason) {
-	if r == reason.SlowConsumer {
+	switch {
+	case r == reason.SlowConsumer:
 		c.mu.Lock()
 		c.done = true
 		c.mu.Unlock()
 		c.Out.Close(r)
-		return
+	case r == reason.ServerShutdown || !r.Reconnect():
+		c.Finish(c.Mode.Shutdown, r)
+	default:
+		c.Finish(nil, r)
 	}
-	c.Finish(c.Mode.Shutdown, r)
 }
 
 // Sent returns the number of messages written.
