@@ -1336,6 +1336,12 @@
 		var rec = typeof o.channel === "string" && this.recs.has(o.channel) ? this.recs.get(o.channel) : null;
 		switch (o.type) {
 			case "message":
+				if (rec && c.name === "xhrinteractive" && rec.epoch) {
+					// A transport without epochs moved the position: the
+					// epoch known before may be another stream's (a restart
+					// since), so the next resume compares ids only.
+					rec.epoch = "";
+				}
 				this.message(rec, o);
 				break;
 			case "subscribed":
