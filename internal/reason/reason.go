@@ -116,7 +116,7 @@ func All() []Reason {
 }
 
 // ForCode returns the reason that a WebSocket close code names, and
-// whether one does. Several reasons share some codes (1000, 1011, 4001);
+// whether one does. Several reasons share some codes (1000, 1009, 1011, 4001);
 // ForCode returns the first of them.
 func ForCode(code uint16) (Reason, bool) {
 	for r := ResponseComplete; r < numReasons; r++ {
