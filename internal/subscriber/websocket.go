@@ -87,8 +87,10 @@ type wsConn struct {
 	closing bool // guarded by mu; the close frame queued
 	// epochs is the stream epoch each subscribed channel was last seen
 	// in, to tell the client when delivery crosses into another stream;
-	// guarded by mu.
-	epochs map[string]string
+	// guarded by mu. A slice: a connection has a few channels, and a scan
+	// of short strings costs a delivery less than a map lookup, and an
+	// idle connection less than a map's bucket.
+	epochs []wsEpoch
 
 	ip        string
 	agent     string
@@ -544,24 +546,41 @@ func (s *Server) wsClosed(c *wsConn, reason reason.Reason, written int64) {
 	s.log.Debug("websocket closed", "ip", c.ip, "reason", name, "bytes", written)
 }
 
+// wsEpoch is the epoch of one channel's stream as a client knows it.
+type wsEpoch struct{ channel, epoch string }
+
+// epochLocked returns the index of channel in c.epochs, or -1. The caller
+// holds c.mu.
+func (c *wsConn) epochLocked(channel string) int {
+	for i := range c.epochs {
+		if c.epochs[i].channel == channel {
+			return i
+		}
+	}
+	return -1
+}
+
 // SetEpoch records the epoch of channel's stream as the client knows it
 // ("" forgets the channel).
 func (c *wsConn) SetEpoch(channel, epoch string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if epoch == "" {
-		delete(c.epochs, channel)
-		return
+	i := c.epochLocked(channel)
+	switch {
+	case epoch == "" && i >= 0:
+		c.epochs = slices.Delete(c.epochs, i, i+1)
+	case epoch == "":
+	case i >= 0:
+		c.epochs[i].epoch = epoch
+	default:
+		c.epochs = append(c.epochs, wsEpoch{channel, epoch})
 	}
-	if c.epochs == nil {
-		c.epochs = make(map[string]string, 1)
-	}
-	c.epochs[channel] = epoch
 }
 
 // Deliver writes msgs, pre-framed and cached on each message, as one write
 // when there are several. A message of another stream than the one the
-// client knows its channel in is preceded by a reset gap frame.
+// client knows its channel in is preceded by a reset gap frame; the first
+// message of a channel the client knew in no stream, by an epoch frame.
 func (c *wsConn) Deliver(msgs []*engine.Message, live bool) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -569,19 +588,17 @@ func (c *wsConn) Deliver(msgs []*engine.Message, live bool) bool {
 		return !c.closing
 	}
 	first := msgs[0]
-	if known, ok := c.epochs[first.Channel]; ok || first.Epoch != "" {
-		if !ok || known != first.Epoch {
-			if c.epochs == nil {
-				c.epochs = make(map[string]string, 1)
-			}
-			c.epochs[first.Channel] = first.Epoch
-			f := wire.EpochFrame(first.Channel, first.Epoch)
-			if ok && known != "" {
-				f = wire.GapFrame(wire.Gap{Channel: first.Channel, Since: first.ID - 1, Epoch: first.Epoch, Reset: true})
-			}
-			if !c.Write(f) {
-				return false
-			}
+	i := c.epochLocked(first.Channel)
+	if i >= 0 && c.epochs[i].epoch != first.Epoch || i < 0 && first.Epoch != "" {
+		f := wire.EpochFrame(first.Channel, first.Epoch)
+		if i >= 0 {
+			f = wire.GapFrame(wire.Gap{Channel: first.Channel, Since: first.ID - 1, Epoch: first.Epoch, Reset: true})
+			c.epochs[i].epoch = first.Epoch
+		} else {
+			c.epochs = append(c.epochs, wsEpoch{first.Channel, first.Epoch})
+		}
+		if !c.Write(f) {
+			return false
 		}
 	}
 	if !c.WriteEach(msgs, wire.WebSocketFrame, live) {
