@@ -992,23 +992,30 @@ func (h *Hub) activate(e *entry, first []*engine.Message, top uint64) (ok, resyn
 	return ok, false
 }
 
-// Unsubscribe removes c from every channel it is registered on, or from
-// the named channels only.
-func (h *Hub) Unsubscribe(c Client, names ...string) {
+// lookup returns the named channels that exist on this node, or every
+// channel when all is set.
+func (h *Hub) lookup(names []string, all bool) []*channel {
 	var chans []*channel
 	h.mu.RLock()
-	if len(names) == 0 {
+	defer h.mu.RUnlock()
+	if all {
 		for _, ch := range h.channels {
 			chans = append(chans, ch)
 		}
-	} else {
-		for _, n := range names {
-			if ch := h.channels[n]; ch != nil {
-				chans = append(chans, ch)
-			}
+		return chans
+	}
+	for _, n := range names {
+		if ch := h.channels[n]; ch != nil {
+			chans = append(chans, ch)
 		}
 	}
-	h.mu.RUnlock()
+	return chans
+}
+
+// Unsubscribe removes c from every channel it is registered on, or from
+// the named channels only.
+func (h *Hub) Unsubscribe(c Client, names ...string) {
+	chans := h.lookup(names, len(names) == 0)
 	for _, ch := range chans {
 		ch.mu.Lock()
 		e := ch.index[c]
@@ -1139,20 +1146,7 @@ func (h *Hub) HandleReset(channels []string, cause error) {
 	if h.opts.OnReset != nil {
 		h.opts.OnReset(channels, cause)
 	}
-	var chans []*channel
-	h.mu.RLock()
-	if channels == nil {
-		for _, ch := range h.channels {
-			chans = append(chans, ch)
-		}
-	} else {
-		for _, n := range channels {
-			if ch := h.channels[n]; ch != nil {
-				chans = append(chans, ch)
-			}
-		}
-	}
-	h.mu.RUnlock()
+	chans := h.lookup(channels, channels == nil)
 	for _, ch := range chans {
 		ch.mu.Lock()
 		for _, e := range ch.index {
