@@ -112,6 +112,13 @@ type Config struct {
 	MaxMessageBytes        int    // largest message text the HTTP API accepts
 	SubscriberNoDelay      bool   // TCP_NODELAY on subscriber connections
 	GCPercent              int    // the garbage collector's target (GOGC), 50; 0 = the GOGC environment variable
+	Engine                 string // "memory" or "redis"
+	RedisURL               string // redis://host:port/db of Engine redis
+	RedisPrefix            string // prefix of Engine redis's keys, "meteor"
+	NodeID                 string // this node's name; "" = host name and pid
+	RedisTimeout           int    // milliseconds a Redis command may take
+	RedisPoolSize          int    // most command connections to Redis
+	PresenceTTL            int    // seconds a node's presence outlives it
 
 	Default Mode             // the global per-mode values (Name "")
 	Modes   map[string]*Mode // named modes by lower-case name, fully resolved

@@ -45,6 +45,12 @@ func TestDefaults(t *testing.T) {
 		MaxMessageBytes:              65536,
 		SubscriberNoDelay:            true,
 		GCPercent:                    50,
+		Engine:                       "memory",
+		RedisURL:                     "redis://127.0.0.1:6379/0",
+		RedisPrefix:                  "meteor",
+		RedisTimeout:                 2000,
+		RedisPoolSize:                32,
+		PresenceTTL:                  60,
 		Default: Mode{
 			ChannelInfoTemplate:   "<script>ch(\"~name~\", ~lastMsgID~);</script>\r\n",
 			HeaderTemplate:        "HTTP/1.1 ~status~\r\nServer: ~server~\r\nContent-Type: text/html; charset=utf-8\r\nPragma: no-cache\r\nCache-Control: no-cache, no-store, must-revalidate\r\nExpires: Thu, 1 Jan 1970 00:00:00 GMT\r\n\r\n",
@@ -643,7 +649,7 @@ func TestParamsTable(t *testing.T) {
 		}
 		// Some value other than the zero one shows which struct the setter
 		// writes: the Mode for a per-mode parameter, else the Config.
-		for _, v := range []string{"7", "1", "x", "unix", "json", "daemon"} {
+		for _, v := range []string{"7", "1", "x", "unix", "json", "daemon", "700", "redis", "redis://h:1"} {
 			c, m = Config{}, Mode{}
 			if p.set(&c, &m, v) == nil && !(reflect.ValueOf(c).IsZero() && reflect.ValueOf(m).IsZero()) {
 				break

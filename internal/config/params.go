@@ -175,6 +175,51 @@ var params = []param{
 	{name: "GCPercent", def: "50",
 		desc: "Garbage collector target, as Go's GOGC: a collection starts when the heap has grown by this many percent over what the last one kept. Lower keeps less garbage beside the idle subscribers (measured: about 0.9-1.0 KiB of memory per idle subscriber at 50, 1.1-1.25 KiB at Go's 100) for more frequent collections; 0: the GOGC environment variable, else 100. Applied at start and on reload.",
 		set:  number(0, math.MaxInt32, func(c *Config, _ *Mode) *int { return &c.GCPercent })},
+	{name: "Engine", def: "memory",
+		desc: "Where channel streams live: memory (this process only; a restart keeps ids growing but loses history) or redis (a shared store: history survives a restart of meteord, and every meteord on the same Redis is one cluster; docs/cluster.md).",
+		set:  oneOf([]string{"memory", "redis"}, func(c *Config, _ *Mode) *string { return &c.Engine })},
+	{name: "RedisURL", def: "redis://127.0.0.1:6379/0",
+		desc: "The Redis server of Engine redis: redis://[user:password@]host:port/db, rediss:// for TLS.",
+		set:  redisURL(func(c *Config, _ *Mode) *string { return &c.RedisURL })},
+	{name: "RedisPrefix", def: "meteor",
+		desc: "Prefix of every Redis key and pub/sub channel of Engine redis, so that several clusters can share one Redis.",
+		set:  redisPrefix(func(c *Config, _ *Mode) *string { return &c.RedisPrefix })},
+	{name: "NodeID", def: "",
+		desc: "This process's name in a cluster (presence, logs, metrics); empty: the host name and the process id.",
+		set:  text(func(c *Config, _ *Mode) *string { return &c.NodeID })},
+	{name: "RedisTimeout", def: "2000",
+		desc: "Milliseconds one Redis command (or pipeline) may take before Engine redis counts Redis as unreachable; also the dial timeout.",
+		set:  number(100, math.MaxInt32, func(c *Config, _ *Mode) *int { return &c.RedisTimeout })},
+	{name: "RedisPoolSize", def: "32",
+		desc: "Most connections Engine redis opens to Redis for commands (publish, history), besides its pub/sub connections; bounds the open files a reconnect storm can take.",
+		set:  number(1, 10000, func(c *Config, _ *Mode) *int { return &c.RedisPoolSize })},
+	{name: "PresenceTTL", def: "60",
+		desc: "Seconds a node's presence (its subscriber counts and lists) outlives the node: a node that dies stops being counted within this time. Nodes refresh theirs every third of it.",
+		set:  number(3, math.MaxInt32, func(c *Config, _ *Mode) *int { return &c.PresenceTTL })},
+}
+
+// redisURL accepts a redis:// or rediss:// URL.
+func redisURL(field func(*Config, *Mode) *string) func(*Config, *Mode, string) error {
+	return func(c *Config, m *Mode, v string) error {
+		v = strings.TrimSpace(v)
+		if !strings.HasPrefix(v, "redis://") && !strings.HasPrefix(v, "rediss://") {
+			return invalid("want redis://[user:password@]host:port/db or rediss://...")
+		}
+		*field(c, m) = v
+		return nil
+	}
+}
+
+// redisPrefix accepts a non-empty prefix without white space, braces
+// (Redis Cluster hash tags) or colons.
+func redisPrefix(field func(*Config, *Mode) *string) func(*Config, *Mode, string) error {
+	return func(c *Config, m *Mode, v string) error {
+		if v == "" || strings.ContainsAny(v, " \t\r\n{}:") {
+			return invalid("want a non-empty word without white space, braces or colons")
+		}
+		*field(c, m) = v
+		return nil
+	}
 }
 
 // facilities are the accepted SyslogFacility values, "none" first.
