@@ -19,6 +19,7 @@ import (
 	"github.com/meteorpush/meteor/internal/controller"
 	"github.com/meteorpush/meteor/internal/engine"
 	"github.com/meteorpush/meteor/internal/engine/memory"
+	"github.com/meteorpush/meteor/internal/engine/redis"
 	"github.com/meteorpush/meteor/internal/hub"
 	"github.com/meteorpush/meteor/internal/logx"
 	"github.com/meteorpush/meteor/internal/metrics"
@@ -52,7 +53,14 @@ type Server struct {
 // New builds a server from cfg, on the engine cfg chooses. It opens no
 // socket: Start does.
 func New(cfg *config.Config, logger *slog.Logger) (*Server, error) {
-	return NewOn(newEngine(cfg), cfg, logger)
+	if logger == nil {
+		logger = slog.Default()
+	}
+	eng, err := newEngine(cfg, logger)
+	if err != nil {
+		return nil, err
+	}
+	return NewOn(eng, cfg, logger)
 }
 
 // NewOn builds a server from cfg on eng, which it starts and closes: an
@@ -64,7 +72,7 @@ func NewOn(eng engine.Engine, cfg *config.Config, logger *slog.Logger) (*Server,
 	s := &Server{log: logger, stats: stats.New(), cfg: cfg, met: metrics.New()}
 	s.eng = eng
 	s.hub = hub.New(s.eng, hub.Options{
-		Node: nodeID(),
+		Node: nodeID(cfg),
 		OnPanic: func(p any, stack []byte) {
 			s.log.Error("panic in a subscriber's delivery; that subscriber is closed", "panic", p, "stack", string(stack))
 		},
@@ -127,10 +135,21 @@ func apiLimits(cfg *config.Config) api.Limits {
 	}
 }
 
-// newEngine returns the engine cfg chooses: the memory engine, today the
-// only one.
-func newEngine(cfg *config.Config) engine.Engine {
-	return memory.New(engineLimits(cfg))
+// newEngine returns the engine cfg chooses: the memory engine, or the
+// Redis engine (a node of the cluster on cfg.RedisURL).
+func newEngine(cfg *config.Config, logger *slog.Logger) (engine.Engine, error) {
+	if cfg.Engine != "redis" {
+		return memory.New(engineLimits(cfg)), nil
+	}
+	return redis.New(redis.Options{
+		URL:      cfg.RedisURL,
+		Prefix:   cfg.RedisPrefix,
+		Node:     nodeID(cfg),
+		Timeout:  time.Duration(cfg.RedisTimeout) * time.Millisecond,
+		PoolSize: cfg.RedisPoolSize,
+		Limits:   engineLimits(cfg),
+		Logger:   logger,
+	})
 }
 
 func engineLimits(cfg *config.Config) engine.Limits {
@@ -140,9 +159,12 @@ func engineLimits(cfg *config.Config) engine.Limits {
 	}
 }
 
-// nodeID names this process in the commands it sends to other nodes: the
-// host name and the process id.
-func nodeID() string {
+// nodeID names this process in the cluster (the commands it sends to
+// other nodes, presence): NodeID, else the host name and the process id.
+func nodeID(cfg *config.Config) string {
+	if cfg.NodeID != "" {
+		return cfg.NodeID
+	}
 	host, _ := os.Hostname()
 	return host + "-" + strconv.Itoa(os.Getpid())
 }
@@ -299,6 +321,10 @@ func (s *Server) Reload(cfg *config.Config) error {
 		old.AdminAPI != cfg.AdminAPI || listenAddr(old.AdminIP, old.AdminPort) != listenAddr(cfg.AdminIP, cfg.AdminPort) ||
 		old.APIToken != cfg.APIToken {
 		s.log.Warn("listener addresses or the API token changed in the configuration; they apply at the next restart")
+	}
+	if old.Engine != cfg.Engine || old.RedisURL != cfg.RedisURL || old.RedisPrefix != cfg.RedisPrefix ||
+		old.NodeID != cfg.NodeID || old.RedisTimeout != cfg.RedisTimeout || old.RedisPoolSize != cfg.RedisPoolSize {
+		s.log.Warn("the engine's settings changed in the configuration (Engine, RedisURL, RedisPrefix, NodeID, RedisTimeout, RedisPoolSize); they apply at the next restart")
 	}
 	s.log.Info("configuration reloaded")
 	return nil
