@@ -101,6 +101,10 @@ func (r *Recorder) IDs(channel string) []uint64 {
 	return ids(r.msgs[channel])
 }
 
+// IDsLocked is IDs for Wait's conditions, which run with the recorder's
+// lock held.
+func (r *Recorder) IDsLocked(channel string) []uint64 { return ids(r.msgs[channel]) }
+
 // Resets returns the number of resets that covered channel (a reset of
 // every channel included).
 func (r *Recorder) Resets(channel string) int {

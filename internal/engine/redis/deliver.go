@@ -106,7 +106,7 @@ func (s *shard) run() {
 			return
 		default:
 		}
-		s.e.log.Warn("redis engine: pub/sub connection lost; reconnecting, then catching its channels up", "shard", s.index, "error", err)
+		s.e.lossLog.Warn(s.e.log, "redis engine: pub/sub connection lost; reconnecting, then catching its channels up", "shard", s.index, "error", err)
 		// Every channel of this shard holds what arrives until it has
 		// caught up from the stream, once its subscription is confirmed
 		// again.

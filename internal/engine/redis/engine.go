@@ -59,6 +59,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/meteorpush/meteor/internal/engine"
+	"github.com/meteorpush/meteor/internal/logx"
 )
 
 //go:embed library.lua
@@ -140,6 +141,8 @@ type Engine struct {
 	subWaits   map[string][]chan struct{} // pub/sub name → SUBSCRIBE confirmations awaited
 
 	stats Stats
+	// lossLog keeps the log of lost connections to one line a second.
+	lossLog logx.Limiter
 }
 
 // Stats counts what the engine repaired; each field only grows.
@@ -190,9 +193,20 @@ var (
 	_ engine.LimitSetter   = (*Engine)(nil)
 )
 
+// quietOnce routes go-redis's own log (one line per failed dial) to
+// slog's debug level: the engine logs what matters, rate-limited.
+var quietOnce sync.Once
+
+type debugLog struct{}
+
+func (debugLog) Printf(ctx context.Context, format string, v ...any) {
+	slog.Default().DebugContext(ctx, "go-redis: "+fmt.Sprintf(format, v...))
+}
+
 // New returns an engine on the Redis of opts, not connected: Start
 // connects.
 func New(opts Options) (*Engine, error) {
+	quietOnce.Do(func() { goredis.SetLogger(debugLog{}) })
 	ro, err := goredis.ParseURL(opts.URL)
 	if err != nil {
 		return nil, fmt.Errorf("RedisURL: %w", err)
