@@ -1,0 +1,222 @@
+package main
+
+// Two meteord processes on one real redis-server are two nodes of one
+// cluster. These tests publish on one and subscribe on the other, kill a
+// node while its clients are connected and resume them on the other, take
+// a hostid over across nodes, and take Redis away under them.
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/meteorpush/meteor/internal/testkit"
+)
+
+// clusterConf writes a configuration for the nodes: a legacy mode whose
+// templates are easy to read, persistent.
+func clusterConf(t *testing.T) string {
+	t.Helper()
+	conf := filepath.Join(t.TempDir(), "meteord.conf")
+	body := "PingInterval 0\nShutdownTimeout 3\n\n[plain]\nPersist 1\nHeaderTemplate H\\n\nChannelInfoTemplate \nMessageTemplate ~id~:~text~\\n\nSubscriberShutdownMsg bye\\n\n"
+	if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return conf
+}
+
+// startNode starts a meteord that is node name of the cluster on r.
+func startNode(t *testing.T, r *testkit.Redis, conf, prefix, name string) *proc {
+	t.Helper()
+	p := startProc(t, conf, "-Engine", "redis", "-RedisURL", r.URL(), "-RedisPrefix", prefix, "-NodeID", name, "-RedisTimeout", "1000")
+	return p
+}
+
+// readLine reads one line of a subscriber's stream.
+func readLine(t *testing.T, r *bufio.Reader) string {
+	t.Helper()
+	l, err := r.ReadString('\n')
+	if err != nil {
+		t.Fatalf("read: %v (after %q)", err, l)
+	}
+	return strings.TrimRight(l, "\r\n")
+}
+
+// sseData reads SSE events until n data lines were read, and returns
+// them and the last id.
+func sseData(t *testing.T, r *bufio.Reader, n int) ([]string, string) {
+	t.Helper()
+	var data []string
+	var id string
+	for len(data) < n {
+		l := readLine(t, r)
+		if v, ok := strings.CutPrefix(l, "data: "); ok {
+			data = append(data, v)
+		} else if v, ok := strings.CutPrefix(l, "id: "); ok {
+			id = v
+		} else if strings.HasPrefix(l, "event: gap") {
+			t.Fatalf("a gap where nothing was lost: %q", l)
+		}
+	}
+	return data, id
+}
+
+// TestClusterPublishAnywhere: a message published on either node reaches
+// the subscribers of both, in one order, with ids that grow across nodes;
+// every node lists the channel.
+func TestClusterPublishAnywhere(t *testing.T) {
+	r := testkit.StartRedis(t)
+	conf := clusterConf(t)
+	a := startNode(t, r, conf, "c1", "a")
+	b := startNode(t, r, conf, "c1", "b")
+
+	sseB, _ := b.rawGet("/sse/news")
+	legacyA := a.subscribe("/push/h1/plain/news")
+	legacyA.expect("H\n")
+	// A subscriber's response header comes once its subscription is in
+	// place (a failing store gets a 503 instead).
+	var ids []uint64
+	ids = append(ids, a.publishID("news", "from-a"))
+	ids = append(ids, b.publishID("news", "from-b"))
+	if ids[1] <= ids[0] {
+		t.Fatalf("ids %v do not grow across nodes", ids)
+	}
+	data, _ := sseData(t, sseB, 2)
+	if strings.Join(data, ",") != "from-a,from-b" {
+		t.Errorf("SSE on b got %v", data)
+	}
+	legacyA.expect(fmt.Sprintf("%d:from-a\n%d:from-b\n", ids[0], ids[1]))
+
+	for _, p := range []*proc{a, b} {
+		if got := p.ctlCmd("LISTCHANNELS"); !strings.Contains(got, "news") {
+			t.Errorf("LISTCHANNELS on %s: %q", p.sub, got)
+		}
+	}
+}
+
+// TestClusterNodeKilled: SIGKILL a node while an SSE client and a 1.06
+// client are connected to it; messages go on being published on the
+// other node; both clients resume there from what they last received and
+// get every message, in order, once.
+func TestClusterNodeKilled(t *testing.T) {
+	r := testkit.StartRedis(t)
+	conf := clusterConf(t)
+	a := startNode(t, r, conf, "c2", "a")
+	b := startNode(t, r, conf, "c2", "b")
+
+	sse, _ := a.rawGet("/sse/demo")
+	legacy := a.subscribe("/push/h2/plain/demo")
+	legacy.expect("H\n")
+	first := a.publishID("demo", "one")
+	_, cursor := sseData(t, sse, 1)
+	legacy.expect(fmt.Sprintf("%d:one\n", first))
+
+	a.signal(syscall.SIGKILL)
+	<-a.exited
+	var ids []uint64
+	for i := 2; i <= 4; i++ {
+		ids = append(ids, b.publishID("demo", strconv.Itoa(i)))
+	}
+
+	r2, _ := b.rawGet("/sse/demo", "Last-Event-ID: "+cursor)
+	data, _ := sseData(t, r2, 3)
+	if strings.Join(data, ",") != "2,3,4" {
+		t.Errorf("SSE resumed on b got %v, want 2,3,4", data)
+	}
+	l2 := b.subscribe(fmt.Sprintf("/push/h2/plain/demo.r%d", first+1))
+	l2.expect(fmt.Sprintf("H\n%d:2\n%d:3\n%d:4\n", ids[0], ids[1], ids[2]))
+}
+
+// TestClusterHostIDTakeOver: a persistent subscription with a hostid held
+// on node a is closed (newSubscriberWithSameID) when the same hostid
+// subscribes on node b; /disconnect/<hostid> on a closes it on b.
+func TestClusterHostIDTakeOver(t *testing.T) {
+	r := testkit.StartRedis(t)
+	conf := clusterConf(t)
+	a := startNode(t, r, conf, "c3", "a")
+	b := startNode(t, r, conf, "c3", "b")
+
+	old := a.subscribe("/push/same/plain/x")
+	old.expect("H\n")
+	renewed := b.subscribe("/push/same/plain/x")
+	renewed.expect("H\n")
+	old.expect("bye\n")
+	old.expectEOF()
+
+	resp, err := http.Get("http://" + a.sub + "/disconnect/same")
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	renewed.expect("bye\n")
+	renewed.expectEOF()
+}
+
+// TestClusterRedisDown: with Redis gone, a publish gets an error at once,
+// /readyz says not ready, and subscribers keep their connections; once
+// Redis is back they get what is published, and the node is ready again.
+func TestClusterRedisDown(t *testing.T) {
+	r := testkit.StartRedis(t)
+	conf := clusterConf(t)
+	a := startNode(t, r, conf, "c4", "a")
+	sse, nc := a.rawGet("/sse/live")
+	a.publishID("live", "before")
+	_, cursor := sseData(t, sse, 1)
+
+	ready := func() int {
+		resp, err := http.Get("http://" + a.api + "/readyz")
+		if err != nil {
+			return 0
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := ready(); got != 200 {
+		t.Fatalf("/readyz = %d with Redis up", got)
+	}
+	r.Stop()
+	start := time.Now()
+	if got := a.ctlCmd("ADDMESSAGE live during"); got != "ERR store unavailable\r\n" {
+		t.Errorf("ADDMESSAGE with Redis down: %q", got)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("the publish error took %v", d)
+	}
+	testkit.EventuallyWithin(t, wait, "/readyz says not ready", func() bool { return ready() == 503 })
+
+	r.Restart()
+	testkit.EventuallyWithin(t, 20*time.Second, "/readyz ready again", func() bool { return ready() == 200 })
+	// Redis came back empty: the stream the subscriber was in is gone.
+	// Its connection is closed with streamReset (a reason to reconnect);
+	// resuming, it is told of the gap, then gets what is new.
+	nc.SetDeadline(time.Now().Add(wait))
+	for l := readLine(t, sse); !strings.Contains(l, `"reason":"streamReset"`); l = readLine(t, sse) {
+		if strings.HasPrefix(l, "data: ") {
+			t.Fatalf("before the reset the subscriber got %q", l)
+		}
+	}
+	again, _ := a.rawGet("/sse/live", "Last-Event-ID: "+cursor)
+	a.publishID("live", "after")
+	var gap bool
+	for {
+		l := readLine(t, again)
+		if strings.HasPrefix(l, "event: gap") {
+			gap = true
+		}
+		if l == "data: after" {
+			break
+		}
+	}
+	if !gap {
+		t.Errorf("Redis restarted empty, yet the subscriber was not told of a gap")
+	}
+}
