@@ -219,4 +219,41 @@ func TestClusterRedisDown(t *testing.T) {
 	if !gap {
 		t.Errorf("Redis restarted empty, yet the subscriber was not told of a gap")
 	}
+	// The repairs are counted.
+	resp, err := http.Get("http://" + a.api + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{"meteor_redis_reconnects_total ", "meteor_redis_resets_total ", `meteor_redis_catchups_total{cause="reconnect"} `} {
+		i := strings.Index(string(body), "\n"+want)
+		if i < 0 || strings.HasPrefix(string(body)[i+1+len(want):], "0\n") {
+			t.Errorf("/metrics: %s missing or 0", want)
+		}
+	}
+}
+
+// TestClusterCloseChannel: the API's close of a channel, on one node,
+// closes its subscribers on every node.
+func TestClusterCloseChannel(t *testing.T) {
+	r := testkit.StartRedis(t)
+	conf := clusterConf(t)
+	a := startNode(t, r, conf, "c5", "a")
+	b := startNode(t, r, conf, "c5", "b")
+	onB := b.subscribe("/push/h5/plain/room")
+	onB.expect("H\n")
+	id := a.publishID("room", "hello")
+	onB.expect(fmt.Sprintf("%d:hello\n", id))
+	resp, err := http.Post("http://"+a.api+"/api/channels/room/close", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("close: %s", resp.Status)
+	}
+	onB.expect("bye\n")
+	onB.expectEOF()
 }

@@ -124,6 +124,15 @@ func (m *Metrics) CounterFunc(name, help string, f func() float64) {
 	}
 }
 
+// LabeledCounterFunc is CounterFunc for one series of a labelled
+// counter: the same name registered with other label values is another
+// series of it.
+func (m *Metrics) LabeledCounterFunc(name, help string, labels map[string]string, f func() float64) {
+	if m != nil {
+		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help, ConstLabels: labels}, f))
+	}
+}
+
 // For returns the collectors of one transport (one of the names above), or
 // nil for an unknown name or a nil m.
 func (m *Metrics) For(transport string) *Transport {

@@ -12,6 +12,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/meteorpush/meteor/internal/api"
@@ -124,7 +125,24 @@ func NewOn(eng engine.Engine, cfg *config.Config, logger *slog.Logger) (*Server,
 	s.met.CounterFunc("meteor_fanout_overflows_total", "Fan-out shards whose queue overflowed; their subscribers were closed as slow consumers.", func() float64 {
 		return float64(s.hub.Overflows())
 	})
+	if re, ok := eng.(*redis.Engine); ok {
+		registerRedis(s.met, re.Stats())
+	}
 	return s, nil
+}
+
+// registerRedis registers the Redis engine's repair counters.
+func registerRedis(m *metrics.Metrics, st *redis.Stats) {
+	load := func(c *atomic.Uint64) func() float64 { return func() float64 { return float64(c.Load()) } }
+	const catchUps = "Channel catch-ups of this node from the Redis stream, by what started them: a gap in the ids received (gap), a pub/sub connection made again (reconnect), the audit of quiet channels (audit)."
+	m.LabeledCounterFunc("meteor_redis_catchups_total", catchUps, map[string]string{"cause": "gap"}, load(&st.CatchUpGap))
+	m.LabeledCounterFunc("meteor_redis_catchups_total", catchUps, map[string]string{"cause": "reconnect"}, load(&st.CatchUpReconnect))
+	m.LabeledCounterFunc("meteor_redis_catchups_total", catchUps, map[string]string{"cause": "audit"}, load(&st.CatchUpAudit))
+	m.CounterFunc("meteor_redis_recovered_total", "Messages a catch-up delivered to this node that Redis pub/sub had not.", load(&st.Recovered))
+	m.CounterFunc("meteor_redis_resets_total", "Channels whose missed messages were no longer in the Redis stream (trimmed, flushed, a new epoch): their subscribers were resynchronised and told of their gap.", load(&st.Resets))
+	m.CounterFunc("meteor_redis_rollbacks_total", "Messages whose predecessor was older than the newest this node had delivered: Redis lost writes (a fail-over).", load(&st.Rollbacks))
+	m.CounterFunc("meteor_redis_probe_failures_total", "Pub/sub connections replaced because their probe did not come back: open, but no longer receiving.", load(&st.ProbeFailures))
+	m.CounterFunc("meteor_redis_reconnects_total", "Pub/sub connections to Redis made again after one was lost.", load(&st.Reconnects))
 }
 
 func apiLimits(cfg *config.Config) api.Limits {
