@@ -6,6 +6,7 @@ import (
 	"hash/fnv"
 	"math/rand/v2"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -417,6 +418,15 @@ func (e *Engine) Subscribe(ctx context.Context, channels ...string) error {
 	}
 	fail := func(err error) error {
 		e.Unsubscribe(context.Background(), channels...)
+		e.subWaitsMu.Lock()
+		for i, c := range channels {
+			name := e.pubsubName(c)
+			e.subWaits[name] = slices.DeleteFunc(e.subWaits[name], func(w chan struct{}) bool { return w == waits[i] })
+			if len(e.subWaits[name]) == 0 {
+				delete(e.subWaits, name)
+			}
+		}
+		e.subWaitsMu.Unlock()
 		return e.fail(ctx, err)
 	}
 	for _, w := range waits {

@@ -62,3 +62,38 @@ func started(t *testing.T, r *testkit.Redis, node string, l engine.Limits) (*Eng
 	})
 	return e, rec
 }
+
+// TestIDsNear2To53: ids are exact in the function's Lua numbers (doubles)
+// up to 2^53 and are never written in exponent form.
+func TestIDsNear2To53(t *testing.T) {
+	r := testkit.StartRedis(t)
+	e, rec := started(t, r, "a", engine.Limits{MaxMessages: 10})
+	ctx := context.Background()
+	c := "big"
+	if _, err := e.Publish(ctx, engine.Publication{Channel: c, Text: "first"}); err != nil {
+		t.Fatal(err)
+	}
+	const near = 1<<53 - 10
+	r.Do("HSET", e.key(c, "m"), "top", "9007199254740982")
+	if err := e.Subscribe(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	ms, err := e.Publish(ctx, engine.Publication{Channel: c, Text: "a"}, engine.Publication{Channel: c, Text: "b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ms[0].ID != near+1 || ms[1].ID != near+2 {
+		t.Fatalf("ids %d %d, want %d %d", ms[0].ID, ms[1].ID, uint64(near+1), uint64(near+2))
+	}
+	h, err := e.History(ctx, engine.HistoryRequest{Channel: c, Query: engine.Query{Kind: engine.QueryAfter, After: engine.Position{ID: near + 1}}})
+	if err != nil || len(h[0].Messages) != 1 || h[0].Messages[0].ID != near+2 || h[0].Stream.Last != near+2 {
+		t.Fatalf("history after %d: %+v %v", uint64(near+1), h, err)
+	}
+	if !rec.Wait(5*time.Second, func() bool { return len(rec.IDsLocked(c)) == 2 }) {
+		t.Fatalf("delivered %v", rec.IDs(c))
+	}
+	rec.Complete(t, c, []uint64{near + 1, near + 2})
+	if got := r.Do("HGET", e.key(c, "m"), "top"); got != "9007199254740984" {
+		t.Errorf("stored top %q", got)
+	}
+}

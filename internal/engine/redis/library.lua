@@ -24,7 +24,8 @@ local function now_us()
 end
 
 -- meteor_publish(keys: h, m; args: pubsub channel, text, max messages,
--- max age in µs (0: none), meta TTL in s, an epoch for a new stream)
+-- max age in µs (0: none), meta TTL in s (with a max age), an epoch for
+-- a new stream)
 -- stores one message, trims the stream, and publishes
 -- "<id> <prev> <epoch> <ms>\n<text>" on the channel, all in one step, so
 -- that every node sees each channel's messages in id order.
@@ -81,7 +82,11 @@ local function publish(keys, args)
     tr = id -- kept nowhere: dropped at once
   end
   redis.call('HSET', m, 'top', fmt(id), 'ep', ep, 'tr', fmt(tr))
-  redis.call('EXPIRE', m, metattl)
+  if maxage > 0 then
+    redis.call('EXPIRE', m, metattl)
+  else
+    redis.call('PERSIST', m) -- messages kept forever: so is their stream
+  end
   redis.call('PUBLISH', args[1], fmt(id) .. ' ' .. fmt(top) .. ' ' .. ep .. ' ' .. fmt(ms) .. '\n' .. text)
   return {fmt(id), ep, fmt(ms)}
 end
