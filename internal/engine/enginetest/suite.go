@@ -51,6 +51,7 @@ func Run(t *testing.T, st Store) {
 		{"Context", testContext},
 		{"Closed", testClosed},
 		{"Abilities", testAbilities},
+		{"TwoNodes", testTwoNodes},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, st) })
