@@ -119,6 +119,12 @@ type Server struct {
 	// store makes for every subscriber at once, to one line a second.
 	storeLog logx.Limiter
 	shutting bool // guarded by mu
+
+	// maxConns is the cap on open connections (MaxConnections); 0: none.
+	maxConns atomic.Int64
+	// fullLog keeps the log of connections refused at the cap to one
+	// line a second.
+	fullLog logx.Limiter
 }
 
 // registered is what the Server keeps in each connection: its place in
@@ -281,12 +287,45 @@ func New(h *hub.Hub, st *stats.Stats, logger *slog.Logger, set *Settings, reques
 			st.Inc(stats.CurrentSubscribers)
 		},
 		OnUnhijacked: func() { st.Dec(stats.CurrentSubscribers) },
+		Admit:        s.admit,
+		OnRefused:    s.refusedFull,
+		Full:         fullResponse,
 	}
 	s.settings.Store(set)
 	s.group.Add(1)
 	go s.tick()
 	return s, nil
 }
+
+// SetMaxConnections caps the open subscriber connections at n (0: no
+// cap): the connection past it is refused at once, so that the client's
+// retry may land on another process sharing the port. It is set before
+// Serve (and may change at any time).
+func (s *Server) SetMaxConnections(n int) {
+	s.maxConns.Store(int64(max(n, 0)))
+	s.Metrics.SetMaxConnections(n)
+}
+
+// admit reports whether one more connection is below the cap. The open
+// connections are those counted in current_subscribers: every connection
+// of the subscriber port from its accept until it closes, whatever it
+// turned into. Only the accept loop adds to that count, right after
+// admit, so one listener never passes the cap.
+func (s *Server) admit() bool {
+	n := s.maxConns.Load()
+	return n <= 0 || s.stats.Get(stats.CurrentSubscribers) < n
+}
+
+// refusedFull counts and logs a connection refused at the cap.
+func (s *Server) refusedFull(remote net.Addr) {
+	s.Metrics.Refused()
+	s.fullLog.Warn(s.log, "subscriber connection refused: MaxConnections reached", "max", s.maxConns.Load(), "remote", remote.String())
+}
+
+// fullResponse is the answer to a connection refused at the cap, written
+// without reading its request.
+var fullResponse = []byte("HTTP/1.1 503 Service Unavailable\r\nServer: " + ServerName +
+	"\r\nRetry-After: 1\r\nContent-Type: text/plain; charset=utf-8\r\nCache-Control: no-store\r\nContent-Length: 15\r\nConnection: close\r\n\r\nmaxConnections\n")
 
 // Reload replaces the settings. Open connections keep the mode they started
 // with; the static file cache starts empty.
