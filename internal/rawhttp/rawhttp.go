@@ -317,14 +317,15 @@ const fullWriteTimeout = 50 * time.Millisecond
 // new source port that the kernel may hash to another process of the
 // SO_REUSEPORT group.
 func (s *Server) refuseFull(nc net.Conn) {
+	// Counted first, so that whoever sees the answer sees the count.
+	if s.OnRefused != nil {
+		s.OnRefused(nc.RemoteAddr())
+	}
 	if len(s.Full) > 0 {
 		nc.SetWriteDeadline(time.Now().Add(fullWriteTimeout))
 		nc.Write(s.Full)
 	}
 	nc.Close()
-	if s.OnRefused != nil {
-		s.OnRefused(nc.RemoteAddr())
-	}
 }
 
 // temporaryAcceptError reports whether an accept that failed with err may
