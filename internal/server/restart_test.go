@@ -137,6 +137,16 @@ func TestMaxConnectionsServer(t *testing.T) {
 	s1.nc.Close()
 	s2.nc.Close()
 
+	// A reload moves the cap.
+	next := *ts.cfg
+	next.MaxConnections = 5
+	if err := ts.Reload(&next); err != nil {
+		t.Fatal(err)
+	}
+	if v := metricValue(t, ts, "meteor_subscriber_max_connections"); v != 5 {
+		t.Errorf("meteor_subscriber_max_connections = %v after a reload to 5", v)
+	}
+
 	d := start(t, nil)
 	if v, want := metricValue(t, d, "meteor_subscriber_max_connections"), float64(listen.ConnectionCap(listen.OpenFilesLimit())); v != want {
 		t.Errorf("derived cap %v, want %v", v, want)

@@ -294,7 +294,8 @@ func (s *Server) Hub() *hub.Hub { return s.hub }
 
 // Reload applies a new configuration without dropping a subscriber:
 // templates and modes for new connections, history limits, the static file
-// cache. Listener addresses are kept: changing them needs a restart.
+// cache, MaxConnections and DrainTime. Listener addresses and ReusePort are
+// kept: changing them needs a restart.
 func (s *Server) Reload(cfg *config.Config) error {
 	set, err := subscriber.NewSettings(cfg, web.Files())
 	if err != nil {
@@ -308,6 +309,11 @@ func (s *Server) Reload(cfg *config.Config) error {
 		ls.SetLimits(engineLimits(cfg))
 	}
 	s.sub.Reload(set)
+	if cfg.MaxConnections != old.MaxConnections {
+		n := listen.MaxConnections(cfg.MaxConnections)
+		s.sub.SetMaxConnections(n)
+		s.log.Info("subscriber connection cap changed", "maxConnections", n)
+	}
 	if s.api != nil {
 		s.api.SetLimits(apiLimits(cfg))
 	}
@@ -315,8 +321,8 @@ func (s *Server) Reload(cfg *config.Config) error {
 		listenAddr(old.ControllerIP, old.ControllerPort) != listenAddr(cfg.ControllerIP, cfg.ControllerPort) ||
 		old.UDPPort != cfg.UDPPort || old.UDPIP != cfg.UDPIP ||
 		old.AdminAPI != cfg.AdminAPI || listenAddr(old.AdminIP, old.AdminPort) != listenAddr(cfg.AdminIP, cfg.AdminPort) ||
-		old.APIToken != cfg.APIToken {
-		s.log.Warn("listener addresses or the API token changed in the configuration; they apply at the next restart")
+		old.APIToken != cfg.APIToken || old.ReusePort != cfg.ReusePort {
+		s.log.Warn("listener addresses, ReusePort or the API token changed in the configuration; they apply at the next restart")
 	}
 	s.log.Info("configuration reloaded")
 	return nil
