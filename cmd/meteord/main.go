@@ -92,8 +92,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		case syscall.SIGUSR2:
 			srv.ClearDocuments()
 		case syscall.SIGTERM, syscall.SIGINT:
-			logger.Info("shutting down", "signal", sig.String(), "timeout", cfg.ShutdownTimeout)
-			ctx, cancel := context.WithTimeout(context.Background(), time.Duration(cfg.ShutdownTimeout)*time.Second)
+			bound := shutdownBound(cfg)
+			logger.Info("shutting down", "signal", sig.String(), "timeout", int(bound/time.Second), "restart", cfg.ReusePort)
+			ctx, cancel := context.WithTimeout(context.Background(), bound)
 			err := srv.Shutdown(ctx)
 			cancel()
 			if err != nil {
@@ -105,6 +106,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	return 0
+}
+
+// shutdownBound is how long TERM may take: ShutdownTimeout for the last
+// flush and, with ReusePort (a drain for a restart), DrainTime before it.
+func shutdownBound(cfg *config.Config) time.Duration {
+	d := time.Duration(cfg.ShutdownTimeout) * time.Second
+	if cfg.ReusePort {
+		d += time.Duration(cfg.DrainTime) * time.Second
+	}
+	return d
 }
 
 // startGCPercent is the garbage collector's target that the process

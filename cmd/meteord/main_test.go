@@ -426,3 +426,32 @@ func TestGCPercent(t *testing.T) {
 	p.waitLogN("configuration reloaded", 2)
 	testkit.EventuallyWithin(t, wait, "the default target", func() bool { return p.gogc() == "50" })
 }
+
+// TestReusePortRefusedWithMemory: the real binary refuses ReusePort 1 with
+// the default Engine memory at start-up, with exit status 2 and a message
+// that names both settings.
+func TestReusePortRefusedWithMemory(t *testing.T) {
+	cmd := exec.Command(binary, "-ConfigFileLocation", "", "-ReusePort", "1",
+		"-SubscriberPort", "0", "-ControllerPort", "0", "-AdminPort", "0")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	var ee *exec.ExitError
+	msg := stderr.String()
+	if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(msg, "ReusePort") || !strings.Contains(msg, "Engine redis") {
+		t.Errorf("meteord -ReusePort 1: %v, stderr %q; want exit status 2 naming ReusePort and Engine redis", err, msg)
+	}
+}
+
+// TestShutdownBound: TERM gives ShutdownTimeout, and DrainTime before it
+// when ReusePort drains for a restart.
+func TestShutdownBound(t *testing.T) {
+	cfg := config.Defaults()
+	if got := shutdownBound(cfg); got != 10*time.Second {
+		t.Errorf("without ReusePort: %v, want ShutdownTimeout 10 s", got)
+	}
+	cfg.ReusePort, cfg.DrainTime = true, 20
+	if got := shutdownBound(cfg); got != 30*time.Second {
+		t.Errorf("with ReusePort: %v, want DrainTime 20 s + ShutdownTimeout 10 s", got)
+	}
+}

@@ -119,6 +119,9 @@ type Config struct {
 	RedisTimeout           int    // milliseconds a Redis command may take
 	RedisPoolSize          int    // most command connections to Redis
 	PresenceTTL            int    // seconds a node's presence outlives it
+	ReusePort              bool   // SO_REUSEPORT on every listener; needs Engine redis
+	MaxConnections         int    // most subscriber connections; 0 = from the open-files limit
+	DrainTime              int    // seconds TERM spreads the close of subscribers over, with ReusePort
 
 	Default Mode             // the global per-mode values (Name "")
 	Modes   map[string]*Mode // named modes by lower-case name, fully resolved
@@ -218,8 +221,25 @@ func load(args []string, cmd []setting, readFile func(string) ([]byte, error)) (
 	if err != nil {
 		return nil, err
 	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
 	c.args = slices.Clone(args)
 	return c, nil
+}
+
+// Validate checks the rules that tie settings together, which no single
+// parameter's parser can: ReusePort 1 needs Engine redis, since processes
+// that share a port with a memory store each would split every channel
+// between them (a subscriber and a publisher landing on different
+// processes would never meet). Load and Reload call it; so does the
+// server's Start, for a configuration built in code.
+func (c *Config) Validate() error {
+	if c.ReusePort && c.Engine == "memory" {
+		return &Error{Where: "configuration", Name: "ReusePort", Err: ErrConflict,
+			Detail: "ReusePort 1 needs Engine redis: with Engine memory each process sharing the port would keep its own channels, and a subscriber and a publisher landing on different processes would never meet"}
+	}
+	return nil
 }
 
 // resolve merges the sources. A global field is the command line's value,

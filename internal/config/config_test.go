@@ -51,6 +51,7 @@ func TestDefaults(t *testing.T) {
 		RedisTimeout:                 2000,
 		RedisPoolSize:                32,
 		PresenceTTL:                  60,
+		DrainTime:                    15,
 		Default: Mode{
 			ChannelInfoTemplate:   "<script>ch(\"~name~\", ~lastMsgID~);</script>\r\n",
 			HeaderTemplate:        "HTTP/1.1 ~status~\r\nServer: ~server~\r\nContent-Type: text/html; charset=utf-8\r\nPragma: no-cache\r\nCache-Control: no-cache, no-store, must-revalidate\r\nExpires: Thu, 1 Jan 1970 00:00:00 GMT\r\n\r\n",
@@ -707,6 +708,45 @@ func TestDocs(t *testing.T) {
 		if p.set != nil && p.def != "" && !strings.Contains(line, p.def) && len(p.def) < 60 {
 			t.Errorf("docs/configuration.md row for %s lacks its default %q: %s", p.name, p.def, line)
 		}
+	}
+}
+
+// TestReusePortNeedsRedis: ReusePort 1 with Engine memory stops start-up
+// (and a reload) with an error that names both settings; with Engine
+// redis it is taken, and the other settings of several processes per box
+// parse.
+func TestReusePortNeedsRedis(t *testing.T) {
+	for _, tc := range []struct {
+		file string
+		args []string
+	}{
+		{"ReusePort 1\n", nil},
+		{"", []string{"-ReusePort", "1"}},
+		{"Engine memory\n", []string{"-ReusePort", "1"}},
+	} {
+		_, _, err := loadFile(tc.file, tc.args...)
+		if !errors.Is(err, ErrConflict) {
+			t.Errorf("file %q, args %q: error %v; want ErrConflict", tc.file, tc.args, err)
+			continue
+		}
+		if msg := err.Error(); !strings.Contains(msg, "ReusePort") || !strings.Contains(msg, "Engine redis") || !strings.Contains(msg, "Engine memory") {
+			t.Errorf("the error does not name both settings: %s", msg)
+		}
+	}
+	c := mustLoad(t, "Engine redis\nReusePort 1\nMaxConnections 5000\nDrainTime 30\n")
+	if !c.ReusePort || c.MaxConnections != 5000 || c.DrainTime != 30 {
+		t.Errorf("ReusePort %v, MaxConnections %d, DrainTime %d", c.ReusePort, c.MaxConnections, c.DrainTime)
+	}
+	if err := c.Validate(); err != nil {
+		t.Errorf("Validate: %v", err)
+	}
+	// A reload that would turn Engine memory under ReusePort is refused.
+	_, err := c.Reload(files{DefaultConfigFile: "ReusePort 1\n"}.read)
+	if !errors.Is(err, ErrConflict) {
+		t.Errorf("reload: %v; want ErrConflict", err)
+	}
+	if _, _, err := loadFile("DrainTime 3601\n"); !errors.Is(err, ErrInvalidValue) {
+		t.Errorf("DrainTime 3601: %v", err)
 	}
 }
 

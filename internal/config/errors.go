@@ -30,6 +30,9 @@ var (
 	// ErrNotInFile reports a parameter that only the command line may set
 	// (ConfigFileLocation, Help) found in the configuration file.
 	ErrNotInFile = errors.New("parameter not allowed in the configuration file")
+	// ErrConflict reports settings that are each valid but cannot be used
+	// together (ReusePort 1 with Engine memory).
+	ErrConflict = errors.New("conflicting settings")
 )
 
 // Error describes a setting that stops start-up: where it was found, which

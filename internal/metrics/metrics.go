@@ -31,6 +31,8 @@ type Metrics struct {
 	bytes         *prometheus.CounterVec
 	closes        *prometheus.CounterVec
 	latency       *prometheus.HistogramVec
+	refused       prometheus.Counter
+	maxConns      prometheus.Gauge
 	transports    map[string]*Transport
 }
 
@@ -62,9 +64,15 @@ func New() *Metrics {
 			Help:    "Time from a message's publication to its hand-off to a subscriber's socket, live messages only, by transport.",
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 		}, []string{"transport"}),
+		refused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "meteor_subscriber_refused_total", Help: "Subscriber connections refused at accept because this process held MaxConnections.",
+		}),
+		maxConns: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "meteor_subscriber_max_connections", Help: "The subscriber connections this process may hold (MaxConnections, or derived from the open-files limit); 0: no cap.",
+		}),
 		transports: make(map[string]*Transport),
 	}
-	m.reg.MustRegister(m.published, m.subscriptions, m.connections, m.delivered, m.bytes, m.closes, m.latency,
+	m.reg.MustRegister(m.published, m.subscriptions, m.connections, m.delivered, m.bytes, m.closes, m.latency, m.refused, m.maxConns,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, name := range []string{Legacy, SSE, WebSocket, NDJSON, LongPoll} {
 		m.transports[name] = &Transport{
@@ -105,6 +113,20 @@ func (m *Metrics) Published(n int) {
 func (m *Metrics) Subscribed(n int) {
 	if m != nil {
 		m.subscriptions.Add(float64(n))
+	}
+}
+
+// Refused counts a subscriber connection refused at the cap.
+func (m *Metrics) Refused() {
+	if m != nil {
+		m.refused.Inc()
+	}
+}
+
+// SetMaxConnections records the cap on subscriber connections (0: none).
+func (m *Metrics) SetMaxConnections(n int) {
+	if m != nil {
+		m.maxConns.Set(float64(n))
 	}
 }
 

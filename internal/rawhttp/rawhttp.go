@@ -97,6 +97,15 @@ type Server struct {
 	// that ends without having been taken (the counters of open
 	// connections).
 	OnAccept, OnUnhijacked func()
+	// Admit, when set, runs for each accepted connection before OnAccept
+	// and reports whether it may be served (MaxConnections). One it
+	// refuses is answered Full at once, without its request being read,
+	// and closed, on the accept loop: it costs no goroutine, and the loop
+	// never pauses for it. OnRefused then runs (the metric, the log).
+	Admit     func() bool
+	OnRefused func(remote net.Addr)
+	// Full is the answer to a connection that Admit refuses.
+	Full []byte
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{} // guarded by mu; being served
@@ -277,6 +286,10 @@ func (s *Server) Serve(ln net.Listener) error {
 			s.Log.Warn(s.Name+" accept works again", "failures", failures)
 			backoff, failures = 0, 0
 		}
+		if s.Admit != nil && !s.Admit() {
+			s.refuseFull(nc)
+			continue
+		}
 		s.mu.Lock()
 		if s.shutting {
 			s.mu.Unlock()
@@ -291,6 +304,28 @@ func (s *Server) Serve(ln net.Listener) error {
 		}
 		go s.serveConn(nc)
 	}
+}
+
+// fullWriteTimeout bounds the write of the answer to a refused
+// connection. A new socket's buffer takes a few hundred bytes at once; the
+// bound only keeps a broken one from holding the accept loop.
+const fullWriteTimeout = 50 * time.Millisecond
+
+// refuseFull answers nc, a connection that Admit refused, with Full and
+// closes it at once. Its request is not read: a client that already sent
+// it may see a reset instead of the answer, and retries either way, on a
+// new source port that the kernel may hash to another process of the
+// SO_REUSEPORT group.
+func (s *Server) refuseFull(nc net.Conn) {
+	// Counted first, so that whoever sees the answer sees the count.
+	if s.OnRefused != nil {
+		s.OnRefused(nc.RemoteAddr())
+	}
+	if len(s.Full) > 0 {
+		nc.SetWriteDeadline(time.Now().Add(fullWriteTimeout))
+		nc.Write(s.Full)
+	}
+	nc.Close()
 }
 
 // temporaryAcceptError reports whether an accept that failed with err may

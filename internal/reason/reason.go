@@ -37,6 +37,7 @@ const (
 	LineTooLong                    // a controller line over MaxControllerLine
 	ReadFailed                     // reading from the connection failed
 	Panic                          // a panic while serving the connection
+	ServerRestart                  // the process is draining for a restart: its siblings on the shared port take the client
 	numReasons
 )
 
@@ -76,6 +77,8 @@ var table = [numReasons]info{
 	LineTooLong:             {"lineTooLong", 1009, false},
 	ReadFailed:              {"readError", 1011, true},
 	Panic:                   {"panic", 1011, true},
+	// 1012 is "Service Restart" in the IANA registry of close codes.
+	ServerRestart: {"restart", 1012, true},
 }
 
 // String returns the reason's name as it appears in logs, metrics and the

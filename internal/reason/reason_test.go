@@ -37,7 +37,7 @@ func TestCodesDecide(t *testing.T) {
 			continue
 		}
 		c := r.Code()
-		if c != CodeNormal && (c < 1001 || c > 1011) && (c < 4000 || c > 4999) {
+		if c != CodeNormal && (c < 1001 || c > 1014) && (c < 4000 || c > 4999) {
 			t.Errorf("%v has code %d, outside the protocol's and the application's ranges", r, c)
 		}
 		if o, ok := byCode[c]; ok && o.Reconnect() != r.Reconnect() {
@@ -47,6 +47,11 @@ func TestCodesDecide(t *testing.T) {
 	}
 	if r, ok := ForCode(4000); !ok || r != ChannelClosed || r.Reconnect() {
 		t.Errorf("ForCode(4000) = %v, %v", r, ok)
+	}
+	// A drain for a restart must bring the client back: 1012 (Service
+	// Restart), reconnect.
+	if r, ok := ForCode(1012); !ok || r != ServerRestart || !r.Reconnect() || r.String() != "restart" {
+		t.Errorf("ForCode(1012) = %v, %v", r, ok)
 	}
 	if _, ok := ForCode(4999); ok {
 		t.Error("ForCode(4999) found a reason")

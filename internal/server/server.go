@@ -22,6 +22,7 @@ import (
 	"github.com/meteorpush/meteor/internal/engine/memory"
 	"github.com/meteorpush/meteor/internal/engine/redis"
 	"github.com/meteorpush/meteor/internal/hub"
+	"github.com/meteorpush/meteor/internal/listen"
 	"github.com/meteorpush/meteor/internal/logx"
 	"github.com/meteorpush/meteor/internal/metrics"
 	"github.com/meteorpush/meteor/internal/stats"
@@ -49,6 +50,10 @@ type Server struct {
 	serves sync.WaitGroup
 	// resetLog keeps the log of the engine's resets to one line a second.
 	resetLog logx.Limiter
+
+	// reusePort is ReusePort at Start (guarded by mu): the listeners share
+	// their ports with other processes, and Shutdown drains for a restart.
+	reusePort bool
 }
 
 // New builds a server from cfg, on the engine cfg chooses. It opens no
@@ -198,28 +203,38 @@ func listenAddr(ip string, port int) string {
 	return net.JoinHostPort(ip, strconv.Itoa(port))
 }
 
-// Start opens the listeners and serves them in the background.
+// Start opens the listeners and serves them in the background. With
+// ReusePort each listener joins the SO_REUSEPORT group of its address, so
+// that other meteord processes (nodes of one shared engine) can serve the
+// same ports; a configuration that Validate refuses (ReusePort with Engine
+// memory) does not start.
 func (s *Server) Start() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	cfg := s.cfg
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	ctx := context.Background()
+	rp := cfg.ReusePort
+	s.reusePort = rp
 	var err error
-	if s.subLn, err = net.Listen("tcp", listenAddr(cfg.SubscriberIP, cfg.SubscriberPort)); err != nil {
+	if s.subLn, err = listen.TCP(ctx, listenAddr(cfg.SubscriberIP, cfg.SubscriberPort), rp); err != nil {
 		return fmt.Errorf("subscriber listener: %w", err)
 	}
-	if s.ctlLn, err = net.Listen("tcp", listenAddr(cfg.ControllerIP, cfg.ControllerPort)); err != nil {
+	if s.ctlLn, err = listen.TCP(ctx, listenAddr(cfg.ControllerIP, cfg.ControllerPort), rp); err != nil {
 		s.subLn.Close()
 		return fmt.Errorf("controller listener: %w", err)
 	}
 	if cfg.UDPPort > 0 {
-		if s.udp, err = net.ListenPacket("udp", listenAddr(cfg.UDPIP, cfg.UDPPort)); err != nil {
+		if s.udp, err = listen.UDP(ctx, listenAddr(cfg.UDPIP, cfg.UDPPort), rp); err != nil {
 			s.subLn.Close()
 			s.ctlLn.Close()
 			return fmt.Errorf("UDP listener: %w", err)
 		}
 	}
 	if s.api != nil {
-		if s.apiLn, err = net.Listen("tcp", listenAddr(cfg.AdminIP, cfg.AdminPort)); err != nil {
+		if s.apiLn, err = listen.TCP(ctx, listenAddr(cfg.AdminIP, cfg.AdminPort), rp); err != nil {
 			s.subLn.Close()
 			s.ctlLn.Close()
 			if s.udp != nil {
@@ -228,12 +243,14 @@ func (s *Server) Start() error {
 			return fmt.Errorf("HTTP API listener: %w", err)
 		}
 	}
+	maxConns := listen.MaxConnections(cfg.MaxConnections)
+	s.sub.SetMaxConnections(maxConns)
 	// The fan-out workers run from before the first subscriber until
 	// Shutdown has let the last one go; the engine delivers to the hub
 	// from its Start on.
 	s.hub.Start()
-	ctx, cancel := context.WithTimeout(context.Background(), engineStartTimeout)
-	err = s.eng.Start(ctx, s.hub)
+	ectx, cancel := context.WithTimeout(ctx, engineStartTimeout)
+	err = s.eng.Start(ectx, s.hub)
 	cancel()
 	if err != nil {
 		s.hub.Close()
@@ -259,7 +276,8 @@ func (s *Server) Start() error {
 		s.serve("api", func() error { return s.api.Serve(s.apiLn) })
 		s.api.SetReady(true)
 	}
-	s.log.Info("listening", "subscriber", s.subLn.Addr().String(), "controller", s.ctlLn.Addr().String(), "udp", s.UDPAddr(), "api", s.AdminAddr())
+	s.log.Info("listening", "subscriber", s.subLn.Addr().String(), "controller", s.ctlLn.Addr().String(), "udp", s.UDPAddr(), "api", s.AdminAddr(),
+		"reusePort", rp, "maxConnections", maxConns)
 	return nil
 }
 
@@ -316,7 +334,8 @@ func (s *Server) Hub() *hub.Hub { return s.hub }
 
 // Reload applies a new configuration without dropping a subscriber:
 // templates and modes for new connections, history limits, the static file
-// cache. Listener addresses are kept: changing them needs a restart.
+// cache, MaxConnections and DrainTime. Listener addresses and ReusePort are
+// kept: changing them needs a restart.
 func (s *Server) Reload(cfg *config.Config) error {
 	set, err := subscriber.NewSettings(cfg, web.Files())
 	if err != nil {
@@ -330,6 +349,11 @@ func (s *Server) Reload(cfg *config.Config) error {
 		ls.SetLimits(engineLimits(cfg))
 	}
 	s.sub.Reload(set)
+	if cfg.MaxConnections != old.MaxConnections {
+		n := listen.MaxConnections(cfg.MaxConnections)
+		s.sub.SetMaxConnections(n)
+		s.log.Info("subscriber connection cap changed", "maxConnections", n)
+	}
 	if s.api != nil {
 		s.api.SetLimits(apiLimits(cfg))
 	}
@@ -337,8 +361,8 @@ func (s *Server) Reload(cfg *config.Config) error {
 		listenAddr(old.ControllerIP, old.ControllerPort) != listenAddr(cfg.ControllerIP, cfg.ControllerPort) ||
 		old.UDPPort != cfg.UDPPort || old.UDPIP != cfg.UDPIP ||
 		old.AdminAPI != cfg.AdminAPI || listenAddr(old.AdminIP, old.AdminPort) != listenAddr(cfg.AdminIP, cfg.AdminPort) ||
-		old.APIToken != cfg.APIToken {
-		s.log.Warn("listener addresses or the API token changed in the configuration; they apply at the next restart")
+		old.APIToken != cfg.APIToken || old.ReusePort != cfg.ReusePort {
+		s.log.Warn("listener addresses, ReusePort or the API token changed in the configuration; they apply at the next restart")
 	}
 	if old.Engine != cfg.Engine || old.RedisURL != cfg.RedisURL || old.RedisPrefix != cfg.RedisPrefix ||
 		old.NodeID != cfg.NodeID || old.RedisTimeout != cfg.RedisTimeout || old.RedisPoolSize != cfg.RedisPoolSize {
@@ -367,11 +391,30 @@ func (s *Server) ClearDocuments() {
 
 // Shutdown stops accepting, sends the shutdown messages, flushes, and
 // closes everything, giving up on slow clients when ctx ends.
+//
+// With ReusePort it is a restart without message loss instead: it first
+// closes every listener, so that the kernel sends new connections (and,
+// with net.ipv4.tcp_migrate_req=1, those waiting in this listener's accept
+// queue) to the other processes of the port, and then drains the
+// subscribers gradually over DrainTime with the close reason restart,
+// after which each client reconnects to another process and resumes from
+// its last id (the shared engine holds the history). ctx bounds the whole
+// of it; meteord gives it DrainTime plus ShutdownTimeout.
 func (s *Server) Shutdown(ctx context.Context) error {
 	// The API stays up, not ready, while subscribers drain, so that
 	// /readyz reports 503 and /metrics shows the drain; it stops last.
+	// Sharing its port (ReusePort), it closes its listener at once with
+	// the others instead: the other processes answer there.
 	if s.api != nil {
 		s.api.SetReady(false)
+	}
+	s.mu.Lock()
+	restart := s.reusePort
+	drain := time.Duration(s.cfg.DrainTime) * time.Second
+	s.mu.Unlock()
+	if restart {
+		s.closeListeners()
+		s.log.Info("listeners closed; draining subscribers for a restart", "drainTime", drain.String())
 	}
 	var subErr, ctlErr, apiErr error
 	var wg sync.WaitGroup
@@ -381,7 +424,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		// Messages acknowledged before the shutdown began reach the
 		// subscribers before their shutdown message does.
 		s.hub.Flush()
-		subErr = s.sub.Shutdown(ctx)
+		if restart {
+			subErr = s.sub.Drain(ctx, drain)
+		} else {
+			subErr = s.sub.Shutdown(ctx)
+		}
 	}()
 	go func() { defer wg.Done(); ctlErr = s.ctl.Shutdown(ctx) }()
 	wg.Wait()
@@ -393,6 +440,21 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.hub.Close()
 	errs = append(errs, s.eng.Close(ctx))
 	return errors.Join(errs...)
+}
+
+// closeListeners closes every listener that Start opened, so that no new
+// connection comes to this process: their Serve loops end (with
+// net.ErrClosed, which is not logged) and the shutdowns that follow find
+// them closed.
+func (s *Server) closeListeners() {
+	for _, ln := range []net.Listener{s.subLn, s.ctlLn, s.apiLn} {
+		if ln != nil {
+			ln.Close()
+		}
+	}
+	if s.udp != nil {
+		s.udp.Close()
+	}
 }
 
 // backend adapts the hub to the controller.

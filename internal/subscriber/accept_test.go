@@ -46,6 +46,12 @@ type acceptServer struct {
 // down when the test ends.
 func startAccept(t *testing.T, ln net.Listener, requestTimeout time.Duration, maxHeader int) *acceptServer {
 	t.Helper()
+	return startAcceptWith(t, ln, requestTimeout, maxHeader, nil)
+}
+
+// startAcceptWith is startAccept with edit run on the Server before Serve.
+func startAcceptWith(t *testing.T, ln net.Listener, requestTimeout time.Duration, maxHeader int, edit func(*Server)) *acceptServer {
+	t.Helper()
 	cfg := testkit.Config()
 	set, err := NewSettings(cfg, nil)
 	if err != nil {
@@ -66,6 +72,9 @@ func startAccept(t *testing.T, ln net.Listener, requestTimeout time.Duration, ma
 		if ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
 			t.Fatalf("listen: %v", err)
 		}
+	}
+	if edit != nil {
+		edit(s)
 	}
 	ts := &acceptServer{Server: s, t: t, ln: ln, log: lg, served: make(chan error, 1)}
 	go func() { ts.served <- s.Serve(ln) }()

@@ -63,7 +63,9 @@ func (c *client) tick(now time.Time) {
 	}
 }
 
-func (c *client) shutdown() { c.Finish(c.Mode.Shutdown, reason.ServerShutdown) }
+// shutdown closes c with r: with the mode's shutdown message for
+// reason.ServerShutdown, without it for reason.ServerRestart (Close).
+func (c *client) shutdown(r reason.Reason) { c.Close(r) }
 
 func (c *client) abort() { c.Out.Close(reason.ServerShutdown) }
 
@@ -102,7 +104,7 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request, set *Settings, res
 	c.Out = s.openOut(w, nc, set, c, false)
 	c.nextPing = c.start + instant(mode.PingInterval)
 	if !s.add(c, mode.Persist) {
-		c.Finish(mode.Shutdown, reason.ServerShutdown)
+		c.Close(s.stoppingReason())
 		return
 	}
 	if mode.Persist && c.hostID != "" {
@@ -239,8 +241,9 @@ func (c *client) Deliver(msgs []*engine.Message, live bool) bool {
 // default: a 1.06 page stops for good) goes only with a reason after which
 // the client must not come back on its own (reason.Reconnect false: an
 // administrator closed its channel) or the server stops; for the others
-// (a stream reset, a store that failed, a server error) the response just
-// ends, and the page reconnects with .r<N> as after any ended response. A
+// (a drain for a restart, a stream reset, a store that failed, a server
+// error) the response just ends, and the page reconnects with .r<N> as
+// after any ended response. A
 // slow consumer is closed at once: its queue is past its bound.
 func (c *client) Close(r reason.Reason) {
 	switch {

@@ -86,7 +86,7 @@ func (c *ndjsonConn) Deliver(msgs []*engine.Message, live bool) bool {
 // why, when its queue still takes it.
 func (c *ndjsonConn) Close(r reason.Reason) { c.finish(r, wire.NDJSONClose(r)) }
 
-func (c *ndjsonConn) shutdown() { c.Close(reason.ServerShutdown) }
+func (c *ndjsonConn) shutdown(r reason.Reason) { c.Close(r) }
 
 // tick sends the heartbeat line.
 func (c *ndjsonConn) tick(now time.Time) {

@@ -127,7 +127,7 @@ func (c *pollConn) Close(r reason.Reason) {
 	c.answerLocked(r)
 }
 
-func (c *pollConn) shutdown() { c.Close(reason.ServerShutdown) }
+func (c *pollConn) shutdown(r reason.Reason) { c.Close(r) }
 
 // tick answers a held poll whose time is up.
 func (c *pollConn) tick(now time.Time) {

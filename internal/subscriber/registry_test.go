@@ -4,6 +4,8 @@ import (
 	"math/rand/v2"
 	"testing"
 	"time"
+
+	"github.com/meteorpush/meteor/internal/reason"
 )
 
 // counter is a connection that counts its ticks and may run a function
@@ -20,8 +22,8 @@ func (c *counter) tick(time.Time) {
 		c.onTick()
 	}
 }
-func (c *counter) shutdown() {}
-func (c *counter) abort()    {}
+func (c *counter) shutdown(reason.Reason) {}
+func (c *counter) abort()                 {}
 
 // checkRegistry fails unless every connection in s.conns knows its place.
 func checkRegistry(t *testing.T, s *Server) {

@@ -119,6 +119,16 @@ type Server struct {
 	// store makes for every subscriber at once, to one line a second.
 	storeLog logx.Limiter
 	shutting bool // guarded by mu
+	// stopReason is why connections are closed once shutting is set:
+	// reason.ServerShutdown, or reason.ServerRestart for a drain (Drain).
+	// Guarded by mu.
+	stopReason reason.Reason
+
+	// maxConns is the cap on open connections (MaxConnections); 0: none.
+	maxConns atomic.Int64
+	// fullLog keeps the log of connections refused at the cap to one
+	// line a second.
+	fullLog logx.Limiter
 }
 
 // registered is what the Server keeps in each connection: its place in
@@ -245,9 +255,11 @@ type conn interface {
 	// tick runs once a second on the ticker goroutine: pings, heartbeats,
 	// MaxTime. It must not block.
 	tick(now time.Time)
-	// shutdown sends the transport's goodbye and closes the connection once
-	// its output is flushed. It must not block.
-	shutdown()
+	// shutdown closes the connection with r (reason.ServerShutdown: the
+	// transport's goodbye, a 1.06 mode's shutdown message; or
+	// reason.ServerRestart: the close that makes the client come back
+	// and resume) once its output is flushed. It must not block.
+	shutdown(r reason.Reason)
 	// abort closes the connection at once.
 	abort()
 }
@@ -281,12 +293,45 @@ func New(h *hub.Hub, st *stats.Stats, logger *slog.Logger, set *Settings, reques
 			st.Inc(stats.CurrentSubscribers)
 		},
 		OnUnhijacked: func() { st.Dec(stats.CurrentSubscribers) },
+		Admit:        s.admit,
+		OnRefused:    s.refusedFull,
+		Full:         fullResponse,
 	}
 	s.settings.Store(set)
 	s.group.Add(1)
 	go s.tick()
 	return s, nil
 }
+
+// SetMaxConnections caps the open subscriber connections at n (0: no
+// cap): the connection past it is refused at once, so that the client's
+// retry may land on another process sharing the port. It is set before
+// Serve (and may change at any time).
+func (s *Server) SetMaxConnections(n int) {
+	s.maxConns.Store(int64(max(n, 0)))
+	s.Metrics.SetMaxConnections(n)
+}
+
+// admit reports whether one more connection is below the cap. The open
+// connections are those counted in current_subscribers: every connection
+// of the subscriber port from its accept until it closes, whatever it
+// turned into. Only the accept loop adds to that count, right after
+// admit, so one listener never passes the cap.
+func (s *Server) admit() bool {
+	n := s.maxConns.Load()
+	return n <= 0 || s.stats.Get(stats.CurrentSubscribers) < n
+}
+
+// refusedFull counts and logs a connection refused at the cap.
+func (s *Server) refusedFull(remote net.Addr) {
+	s.Metrics.Refused()
+	s.fullLog.Warn(s.log, "subscriber connection refused: MaxConnections reached", "max", s.maxConns.Load(), "remote", remote.String())
+}
+
+// fullResponse is the answer to a connection refused at the cap, written
+// without reading its request.
+var fullResponse = []byte("HTTP/1.1 503 Service Unavailable\r\nServer: " + ServerName +
+	"\r\nRetry-After: 1\r\nContent-Type: text/plain; charset=utf-8\r\nCache-Control: no-store\r\nContent-Length: 15\r\nConnection: close\r\n\r\nmaxConnections\n")
 
 // Reload replaces the settings. Open connections keep the mode they started
 // with; the static file cache starts empty.
@@ -523,8 +568,42 @@ func (s *Server) tickOne(c conn, now time.Time) {
 // SubscriberShutdownMsg, and waits until their output is flushed or ctx
 // ends, when it closes what is left.
 func (s *Server) Shutdown(ctx context.Context) error {
+	return s.stopWith(ctx, reason.ServerShutdown, 0)
+}
+
+// Drain is Shutdown for a restart, when other processes share the port
+// (ReusePort): it stops accepting, then closes the open connections a few
+// at a time, evenly over spread, with reason.ServerRestart, which tells
+// every client to come back and resume where it stood (a WebSocket's
+// 1012, the close event of SSE and NDJSON, the long-poll's answer); a 1.06
+// template stream just ends, without its shutdown message (eof() would
+// stop the page for good), so that the page reconnects as after any
+// ended response. Then it waits until their output is flushed or ctx
+// ends, when it closes what is left. When ctx ends during the spread, the
+// rest are closed at once.
+func (s *Server) Drain(ctx context.Context, spread time.Duration) error {
+	return s.stopWith(ctx, reason.ServerRestart, spread)
+}
+
+// stoppingReason returns why connections are closed once shutdown began.
+func (s *Server) stoppingReason() reason.Reason {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopReason == reason.None {
+		return reason.ServerShutdown
+	}
+	return s.stopReason
+}
+
+// stopWith is Shutdown (r reason.ServerShutdown, no spread) and Drain.
+// The first of them to run decides the reason.
+func (s *Server) stopWith(ctx context.Context, r reason.Reason, spread time.Duration) error {
 	s.mu.Lock()
 	s.shutting = true
+	if s.stopReason == reason.None {
+		s.stopReason = r
+	}
+	r = s.stopReason
 	s.mu.Unlock()
 	s.accept.Stop()
 	hctx, cancel := context.WithTimeout(ctx, time.Second)
@@ -534,9 +613,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	open := slices.Clone(s.conns)
 	s.mu.Unlock()
-	for _, c := range open {
-		c.shutdown()
-	}
+	closeSpread(ctx, open, r, spread)
 	err := s.waitEmpty(ctx)
 	if err != nil {
 		s.mu.Lock()
@@ -550,6 +627,44 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.group.Wait()
 	s.watcher.Close()
 	return err
+}
+
+// drainTick is how often a drain closes the connections that are due.
+const drainTick = 20 * time.Millisecond
+
+// closeSpread shuts down open with r: the k-th of n no earlier than k/n of
+// spread from now, so that their clients come back to the other processes
+// a few at a time rather than all in one second; all at once when spread
+// is 0 or ctx ends.
+func closeSpread(ctx context.Context, open []conn, r reason.Reason, spread time.Duration) {
+	n := len(open)
+	done := 0
+	if spread > 0 && n > 1 {
+		start := time.Now()
+		t := time.NewTicker(drainTick)
+		defer t.Stop()
+	spreading:
+		for {
+			due := n
+			if el := time.Since(start); el < spread {
+				due = int(int64(n) * int64(el) / int64(spread))
+			}
+			for ; done < due; done++ {
+				open[done].shutdown(r)
+			}
+			if done == n {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				break spreading // the rest at once
+			case <-t.C:
+			}
+		}
+	}
+	for ; done < n; done++ {
+		open[done].shutdown(r)
+	}
 }
 
 func (s *Server) waitEmpty(ctx context.Context) error {

@@ -120,7 +120,7 @@ func (c *sseConn) Deliver(msgs []*engine.Message, live bool) bool {
 // why, when its queue still takes it.
 func (c *sseConn) Close(r reason.Reason) { c.finish(r, wire.SSEClose(r)) }
 
-func (c *sseConn) shutdown() { c.Close(reason.ServerShutdown) }
+func (c *sseConn) shutdown(r reason.Reason) { c.Close(r) }
 
 // tick sends the heartbeat comment.
 func (c *sseConn) tick(now time.Time) {

@@ -291,7 +291,7 @@ func (s *Server) openStream(w http.ResponseWriter, r *http.Request, set *Setting
 	c.Metrics.Connected()
 	c.Out = s.openOut(w, nc, set, sc, false)
 	if !s.register(sc, nil) {
-		c.Out.Close(reason.ServerShutdown)
+		c.Out.Close(s.stoppingReason())
 		return
 	}
 	defer func() {

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meteorpush/meteor/internal/reason"
 	"github.com/meteorpush/meteor/internal/testkit"
 )
 
@@ -14,9 +15,9 @@ type tickPanicker struct {
 	aborted bool
 }
 
-func (c *tickPanicker) tick(time.Time) { panic("tick bug") }
-func (c *tickPanicker) shutdown()      {}
-func (c *tickPanicker) abort()         { c.aborted = true }
+func (c *tickPanicker) tick(time.Time)         { panic("tick bug") }
+func (c *tickPanicker) shutdown(reason.Reason) {}
+func (c *tickPanicker) abort()                 { c.aborted = true }
 
 // TestTickPanicContained: a panic in one connection's tick is logged and
 // closes that connection; the ticker goes on.

@@ -137,7 +137,7 @@ func (c *wsConn) tick(now time.Time) {
 	}
 }
 
-func (c *wsConn) shutdown() { c.Close(reason.ServerShutdown) }
+func (c *wsConn) shutdown(r reason.Reason) { c.Close(r) }
 
 func (c *wsConn) abort() { c.Out.Close(reason.ServerShutdown) }
 
@@ -180,7 +180,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, set *Set
 	c.Metrics.Connected()
 	c.Out = s.openOut(w, hj.nc, set, c, true)
 	if !s.register(c, nil) {
-		c.Close(reason.ServerShutdown)
+		c.Close(s.stoppingReason())
 		return
 	}
 	if c.Out.Closed() {

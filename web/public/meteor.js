@@ -807,6 +807,7 @@
 		1008: { name: "policyViolation", reconnect: false },
 		1009: { name: "messageTooBig", reconnect: false },
 		1011: { name: "writeError", reconnect: true },
+		1012: { name: "restart", reconnect: true },
 		4000: { name: "channelClose", reconnect: false },
 		4001: { name: "slowConsumer", reconnect: true },
 		4002: { name: "streamReset", reconnect: true },
