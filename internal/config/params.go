@@ -194,7 +194,7 @@ var params = []param{
 		desc: "Most connections Engine redis opens to Redis for commands (publish, history), besides its pub/sub connections; bounds the open files a reconnect storm can take.",
 		set:  number(1, 10000, func(c *Config, _ *Mode) *int { return &c.RedisPoolSize })},
 	{name: "ReusePort", def: "0",
-		desc: "1: bind the subscriber, controller, UDP and HTTP API listeners with SO_REUSEPORT, so that several meteord processes on one box (each a node of Engine redis) share the ports, and let TERM drain the subscribers over DrainTime for a restart. Needs Engine redis; Linux only (docs/cluster-processes.md).",
+		desc: "1: bind the subscriber, controller, UDP and HTTP API listeners with SO_REUSEPORT, so that several meteord processes on one box (each a node of Engine redis) share the ports, and let TERM drain the subscribers over DrainTime for a restart. Needs Engine redis; Linux only (docs/cluster.md).",
 		set:  flag(func(c *Config, _ *Mode) *bool { return &c.ReusePort })},
 	{name: "MaxConnections", def: "0",
 		desc: "Most subscriber connections this process holds; one more is refused at once (503 with Retry-After, or a reset) so that the client's retry lands on another process. 0: the open-files limit less max(256, 5%) of it, at least half of it.",
