@@ -9,6 +9,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -256,4 +257,117 @@ func TestClusterCloseChannel(t *testing.T) {
 	}
 	onB.expect("bye\n")
 	onB.expectEOF()
+}
+
+// TestReusePortRestart: two processes share the subscriber and controller
+// ports (ReusePort 1), each a node on one Redis, each with its own API
+// port. The kernel spreads new connections over both. TERM on one closes
+// its listeners and drains its subscribers (reason restart); they resume
+// on the same port, which now reaches the other process only, and no
+// message published meanwhile is lost or repeated.
+func TestReusePortRestart(t *testing.T) {
+	r := testkit.StartRedis(t)
+	conf := clusterConf(t)
+	subPort, ctlPort := freeLowPort(t), freeLowPort(t)
+	node := func(name string) *proc {
+		return startProcPorts(t, nil, conf, subPort, ctlPort, freePort(t),
+			"-Engine", "redis", "-RedisURL", r.URL(), "-RedisPrefix", "rp", "-NodeID", name,
+			"-ReusePort", "1", "-DrainTime", "1")
+	}
+	a, b := node("a"), node("b")
+
+	// Enough SSE subscribers that both processes get some.
+	type client struct {
+		r      *bufio.Reader
+		last   string
+		got    []string
+		closed bool
+	}
+	var clients []*client
+	for range 16 {
+		rd, _ := a.rawGet("/sse/rp") // a.sub is the shared port
+		clients = append(clients, &client{r: rd})
+	}
+	if !strings.Contains(a.log(), "joinchannel") || !strings.Contains(b.log(), "joinchannel") {
+		t.Fatalf("the kernel did not spread 16 connections over both processes:\na: %d joins, b: %d joins",
+			strings.Count(a.log(), "joinchannel"), strings.Count(b.log(), "joinchannel"))
+	}
+	publish := func(text string) {
+		t.Helper()
+		// The shared controller port: either process, or the one left.
+		if got := a.ctlCmd("ADDMESSAGE rp " + text); !strings.HasPrefix(got, "OK\t") {
+			t.Fatalf("ADDMESSAGE: %q", got)
+		}
+	}
+	read := func(c *client, until string) {
+		t.Helper()
+		for {
+			l := readLine(t, c.r)
+			switch {
+			case strings.HasPrefix(l, "id: "):
+				c.last = strings.TrimPrefix(l, "id: ")
+			case strings.HasPrefix(l, "data: ") && strings.Contains(l, `"reason":"restart"`):
+				c.closed = true
+				return
+			case strings.HasPrefix(l, "data: "):
+				c.got = append(c.got, strings.TrimPrefix(l, "data: "))
+				if c.got[len(c.got)-1] == until {
+					return
+				}
+			case strings.HasPrefix(l, "event: gap"):
+				t.Fatalf("a gap: %q", l)
+			}
+		}
+	}
+	publish("m0")
+	for _, c := range clients {
+		read(c, "m0")
+	}
+	b.signal(syscall.SIGTERM)
+	// While b drains, messages go on.
+	for i := 1; i <= 5; i++ {
+		publish(fmt.Sprint("m", i))
+		time.Sleep(100 * time.Millisecond)
+	}
+	<-b.exited
+	for i := 6; i <= 8; i++ {
+		publish(fmt.Sprint("m", i))
+	}
+	moved := 0
+	for _, c := range clients {
+		read(c, "m8")
+		if c.closed {
+			moved++
+			// Resume on the shared port: only a is left on it.
+			rd, _ := a.rawGet("/sse/rp", "Last-Event-ID: "+c.last)
+			c.r, c.closed = rd, false
+			read(c, "m8")
+		}
+		want := "m0,m1,m2,m3,m4,m5,m6,m7,m8"
+		if got := strings.Join(c.got, ","); got != want {
+			t.Errorf("a client got %s, want %s", got, want)
+		}
+	}
+	if moved == 0 {
+		t.Errorf("no client was drained from b")
+	}
+	if !strings.Contains(b.log(), "reason=restart") {
+		t.Errorf("b's log has no leave with reason restart")
+	}
+}
+
+// freeLowPort returns a loopback port below the ephemeral range that was
+// free a moment ago (a port of 0 cannot be shared by two processes).
+func freeLowPort(t *testing.T) int {
+	t.Helper()
+	start := 20000 + int(time.Now().UnixNano()%10000)
+	for p := start; p < start+2000; p++ {
+		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
+		if err == nil {
+			ln.Close()
+			return p
+		}
+	}
+	t.Fatal("no free port below 32768")
+	return 0
 }

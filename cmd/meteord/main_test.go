@@ -130,8 +130,14 @@ func startProc(t *testing.T, conf string, extra ...string) *proc {
 // startProcEnv is startProc with env added to meteord's environment.
 func startProcEnv(t *testing.T, env []string, conf string, extra ...string) *proc {
 	t.Helper()
+	return startProcPorts(t, env, conf, freePort(t), freePort(t), freePort(t), extra...)
+}
+
+// startProcPorts is startProcEnv on the given ports (shared between
+// processes with ReusePort).
+func startProcPorts(t *testing.T, env []string, conf string, subPort, ctlPort, apiPort int, extra ...string) *proc {
+	t.Helper()
 	p := &proc{t: t, exited: make(chan struct{})}
-	subPort, ctlPort, apiPort := freePort(t), freePort(t), freePort(t)
 	p.sub = net.JoinHostPort("127.0.0.1", strconv.Itoa(subPort))
 	p.ctl = net.JoinHostPort("127.0.0.1", strconv.Itoa(ctlPort))
 	p.api = net.JoinHostPort("127.0.0.1", strconv.Itoa(apiPort))
