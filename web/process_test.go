@@ -4,16 +4,18 @@ package web_test
 
 import (
 	"bufio"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/meteorpush/meteor/internal/testkit"
 )
 
 var meteordBinary struct {
@@ -41,21 +43,17 @@ func buildMeteord(t *testing.T) string {
 	return meteordBinary.path
 }
 
-// freePorts returns n loopback ports that were free a moment ago.
+// freePorts returns n loopback ports below the ephemeral range that were
+// free a moment ago: a restarted meteord binds them again, so an outgoing
+// connection must not take one meanwhile.
 func freePorts(t *testing.T, n int) []int {
 	t.Helper()
 	var ports []int
-	var lns []net.Listener
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
+	for len(ports) < n {
+		p := testkit.FreeLowPort(t)
+		if !slices.Contains(ports, p) {
+			ports = append(ports, p)
 		}
-		lns = append(lns, ln)
-		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
-	}
-	for _, ln := range lns {
-		ln.Close()
 	}
 	return ports
 }

@@ -9,7 +9,6 @@ import (
 	"bufio"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -268,7 +267,7 @@ func TestClusterCloseChannel(t *testing.T) {
 func TestReusePortRestart(t *testing.T) {
 	r := testkit.StartRedis(t)
 	conf := clusterConf(t)
-	subPort, ctlPort := freeLowPort(t), freeLowPort(t)
+	subPort, ctlPort := testkit.FreeLowPort(t), testkit.FreeLowPort(t)
 	node := func(name string) *proc {
 		return startProcPorts(t, nil, conf, subPort, ctlPort, freePort(t),
 			"-Engine", "redis", "-RedisURL", r.URL(), "-RedisPrefix", "rp", "-NodeID", name,
@@ -354,20 +353,4 @@ func TestReusePortRestart(t *testing.T) {
 	if !strings.Contains(b.log(), "reason=restart") {
 		t.Errorf("b's log has no leave with reason restart")
 	}
-}
-
-// freeLowPort returns a loopback port below the ephemeral range that was
-// free a moment ago (a port of 0 cannot be shared by two processes).
-func freeLowPort(t *testing.T) int {
-	t.Helper()
-	start := 20000 + int(time.Now().UnixNano()%10000)
-	for p := start; p < start+2000; p++ {
-		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
-		if err == nil {
-			ln.Close()
-			return p
-		}
-	}
-	t.Fatal("no free port below 32768")
-	return 0
 }

@@ -38,7 +38,7 @@ func StartRedis(t testing.TB) *Redis {
 	r := &Redis{t: t, dir: t.TempDir()}
 	var err error
 	for range 20 {
-		r.Port = freeLowPort(t)
+		r.Port = FreeLowPort(t)
 		if err = r.start(); err == nil {
 			break
 		}
@@ -162,9 +162,11 @@ func (r *Redis) do(args ...string) (string, error) {
 	return line, nil
 }
 
-// freeLowPort returns a loopback TCP port below the ephemeral range that
-// is free now.
-func freeLowPort(t testing.TB) int {
+// FreeLowPort returns a loopback TCP port below the ephemeral range
+// (32768 and up) that is free now: a port a test binds again later (a
+// restarted server, processes sharing it) must not be one that an
+// outgoing connection can take meanwhile.
+func FreeLowPort(t testing.TB) int {
 	t.Helper()
 	for range 200 {
 		p := 10000 + rand.IntN(20000)
