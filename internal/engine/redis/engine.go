@@ -434,9 +434,14 @@ func metaTTLSeconds(l engine.Limits) int64 {
 	return int64(max(metaTTL, 2*l.MaxAge) / time.Second)
 }
 
-// Publish implements engine.Engine: one pipeline of meteor_publish calls,
-// in order, on one connection. On error it returns the messages stored
-// before it; a publication whose call failed is not stored.
+// publishBatch is the most messages one meteor_publish call stores.
+const publishBatch = 256
+
+// Publish implements engine.Engine: meteor_publish calls of up to
+// publishBatch messages each, in one pipeline, in order, on one
+// connection; each call is one atomic step in Redis. On error it returns
+// the messages stored before it; the messages of a call that failed are
+// not stored.
 func (e *Engine) Publish(ctx context.Context, pubs ...engine.Publication) ([]*engine.Message, error) {
 	if len(pubs) == 0 {
 		return nil, e.check(ctx)
@@ -446,10 +451,18 @@ func (e *Engine) Publish(ctx context.Context, pubs ...engine.Publication) ([]*en
 	maxAge := strconv.FormatInt(l.MaxAge.Microseconds(), 10)
 	ttl := strconv.FormatInt(metaTTLSeconds(l), 10)
 	cmds, err := e.pipeline(ctx, func(p goredis.Pipeliner) []goredis.Cmder {
-		cmds := make([]goredis.Cmder, len(pubs))
-		for i, pb := range pubs {
-			cmds[i] = p.FCall(ctx, "meteor_publish", []string{e.key(pb.Channel, "h"), e.key(pb.Channel, "m")},
-				e.pubsubName(pb.Channel), pb.Text, maxLen, maxAge, ttl, engine.NewEpoch())
+		var cmds []goredis.Cmder
+		for rest := pubs; len(rest) > 0; {
+			batch := rest[:min(len(rest), publishBatch)]
+			rest = rest[len(batch):]
+			keys := make([]string, 0, 2*len(batch))
+			args := make([]any, 0, 3+3*len(batch))
+			args = append(args, maxLen, maxAge, ttl)
+			for _, pb := range batch {
+				keys = append(keys, e.key(pb.Channel, "h"), e.key(pb.Channel, "m"))
+				args = append(args, e.pubsubName(pb.Channel), pb.Text, engine.NewEpoch())
+			}
+			cmds = append(cmds, p.FCall(ctx, "meteor_publish", keys, args...))
 		}
 		return cmds
 	})
@@ -457,7 +470,7 @@ func (e *Engine) Publish(ctx context.Context, pubs ...engine.Publication) ([]*en
 		return nil, err
 	}
 	out := make([]*engine.Message, 0, len(pubs))
-	for i, c := range cmds {
+	for _, c := range cmds {
 		if c.Err() != nil {
 			if err == nil {
 				err = e.fail(ctx, c.Err())
@@ -465,12 +478,15 @@ func (e *Engine) Publish(ctx context.Context, pubs ...engine.Publication) ([]*en
 			return out, err
 		}
 		vals, verr := c.(*goredis.Cmd).StringSlice()
-		if verr != nil || len(vals) != 3 {
-			return out, e.fail(ctx, fmt.Errorf("meteor_publish answered %v %v", vals, verr))
+		if verr != nil || len(vals) != 3*min(len(pubs)-len(out), publishBatch) {
+			return out, e.fail(ctx, fmt.Errorf("meteor_publish answered %d values, %v", len(vals), verr))
 		}
-		id, _ := strconv.ParseUint(vals[0], 10, 64)
-		ms, _ := strconv.ParseInt(vals[2], 10, 64)
-		out = append(out, &engine.Message{Channel: pubs[i].Channel, ID: id, Epoch: vals[1], Text: pubs[i].Text, Time: time.UnixMilli(ms)})
+		for i := 0; i < len(vals); i += 3 {
+			pb := pubs[len(out)]
+			id, _ := strconv.ParseUint(vals[i], 10, 64)
+			ms, _ := strconv.ParseInt(vals[i+2], 10, 64)
+			out = append(out, &engine.Message{Channel: pb.Channel, ID: id, Epoch: vals[i+1], Text: pb.Text, Time: time.UnixMilli(ms)})
+		}
 	}
 	return out, err
 }

@@ -23,19 +23,13 @@ local function now_us()
   return tonumber(t[1]) * 1000000 + tonumber(t[2])
 end
 
--- meteor_publish(keys: h, m; args: pubsub channel, text, max messages,
--- max age in µs (0: none), meta TTL in s (with a max age), an epoch for
--- a new stream) stores one message, trims the stream, and publishes
--- "<id> <prev> <epoch> <ms>\n<text>" on the channel, all in one step, so
--- that every node sees each channel's messages in id order.
--- Each entry keeps its predecessor's id (p): the stream is contiguous and
--- trimmed from its head only, so its first entry's p is the newest id it
--- dropped, which no publish has to look up.
--- Returns {id, epoch, ms}.
-local function publish(keys, args)
-  local h, m = keys[1], keys[2]
-  local maxlen, maxage, metattl = tonumber(args[3]), tonumber(args[4]), tonumber(args[5])
-  local now = now_us()
+-- publish_one stores one message of the channel whose keys are h and m,
+-- trims the stream, and publishes "<id> <prev> <epoch> <ms>\n<text>" on
+-- its pub/sub channel ch. Each entry keeps its predecessor's id (p): the
+-- stream is contiguous and trimmed from its head only, so its first
+-- entry's p is the newest id it dropped, which no publish has to look up.
+-- Returns id, epoch, ms.
+local function publish_one(h, m, ch, text, newep, now, maxlen, maxage, metattl)
   local ms = math.floor(now / 1000)
   local meta = redis.call('HMGET', m, 'top', 'ep')
   local top = tonumber(meta[1]) or 0
@@ -43,7 +37,7 @@ local function publish(keys, args)
   if not ep then
     -- No record of the stream (new, flushed, expired): a new epoch, and
     -- no stream entries from before it.
-    ep = args[6]
+    ep = newep
     redis.call('DEL', h)
   end
   local id = now
@@ -51,7 +45,7 @@ local function publish(keys, args)
     id = top + 1
   end
   if maxlen > 0 then
-    redis.call('XADD', h, 'MAXLEN', maxlen, fmt(id) .. '-0', 'd', args[2], 't', fmt(ms), 'p', fmt(top))
+    redis.call('XADD', h, 'MAXLEN', maxlen, fmt(id) .. '-0', 'd', text, 't', fmt(ms), 'p', fmt(top))
     if maxage > 0 then
       redis.call('XTRIM', h, 'MINID', fmt(now - maxage) .. '-0')
       redis.call('PEXPIRE', h, math.floor(maxage / 1000) + 1000)
@@ -66,8 +60,30 @@ local function publish(keys, args)
     redis.call('PERSIST', h)
     redis.call('PERSIST', m) -- messages kept forever: so is their stream
   end
-  redis.call('PUBLISH', args[1], fmt(id) .. ' ' .. fmt(top) .. ' ' .. ep .. ' ' .. fmt(ms) .. '\n' .. args[2])
-  return {fmt(id), ep, fmt(ms)}
+  redis.call('PUBLISH', ch, fmt(id) .. ' ' .. fmt(top) .. ' ' .. ep .. ' ' .. fmt(ms) .. '\n' .. text)
+  return fmt(id), ep, fmt(ms)
+end
+
+-- meteor_publish(keys: h1, m1, h2, m2, ...; args: max messages, max age
+-- in µs (0: none), meta TTL in s (with a max age), then for each message
+-- its pub/sub channel, its text and an epoch for a new stream) stores and
+-- publishes a batch of messages, in order, in one step, so that every
+-- node sees each channel's messages in id order, and a batch costs one
+-- call.
+-- Returns {id1, epoch1, ms1, id2, ...}.
+local function publish(keys, args)
+  local maxlen, maxage, metattl = tonumber(args[1]), tonumber(args[2]), tonumber(args[3])
+  local now = now_us()
+  local out = {}
+  for i = 1, #keys / 2 do
+    local a = 3 + (i - 1) * 3
+    local id, ep, ms = publish_one(keys[2 * i - 1], keys[2 * i], args[a + 1], args[a + 2], args[a + 3],
+      now, maxlen, maxage, metattl)
+    out[#out + 1] = id
+    out[#out + 1] = ep
+    out[#out + 1] = ms
+  end
+  return out
 end
 
 -- fields returns an entry's text, time and predecessor.
