@@ -42,6 +42,10 @@ type SubscriberChange struct {
 // full set.
 var ErrPresenceLost = errors.New("engine: presence entries lost")
 
+// ErrBadCursor is wrapped by the error of SubscriberLister.ListSubscribers
+// given a cursor that no call returned.
+var ErrBadCursor = errors.New("engine: bad cursor")
+
 // SubscriberLister is the ability to list the subscribers of a channel on
 // other nodes. As with Presence, a node knows its own exactly: it reports
 // its entries to the store and lists the others'.
