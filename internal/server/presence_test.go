@@ -1,0 +1,108 @@
+package server
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// subscribersPage is the body of GET /api/channels/{channel}/subscribers.
+type subscribersPage struct {
+	Channel     string `json:"channel"`
+	Count       int    `json:"count"`
+	Subscribers []struct {
+		ID        string `json:"id"`
+		Node      string `json:"node"`
+		Transport string `json:"transport"`
+		Since     int64  `json:"since"`
+	} `json:"subscribers"`
+	Next string `json:"next"`
+}
+
+// apiGet GETs path from the API and returns the status and the body.
+func (ts *testServer) apiGet(path string) (int, []byte) {
+	ts.t.Helper()
+	resp, err := http.Get("http://" + ts.AdminAddr().String() + path)
+	if err != nil {
+		ts.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		ts.t.Fatal(err)
+	}
+	return resp.StatusCode, body
+}
+
+// TestAPISubscribers: the API lists a channel's subscribers of every
+// transport in pages, with the count COUNTSUBSCRIBERS gives.
+func TestAPISubscribers(t *testing.T) {
+	ts := start(t, nil)
+	before := time.Now().Add(-time.Second).UnixMilli()
+	ts.get("/push/host1/xhrinteractive/c")
+	ts.get("/sse/c")
+	ts.get("/ndjson/c")
+	ts.waitCount("c", 3)
+
+	var ids, transports []string
+	cursor, pages := "", 0
+	for {
+		status, body := ts.apiGet("/api/channels/c/subscribers?limit=2&cursor=" + url.QueryEscape(cursor))
+		var p subscribersPage
+		if err := json.Unmarshal(body, &p); status != 200 || err != nil {
+			t.Fatalf("page %d: %d %s", pages, status, body)
+		}
+		pages++
+		if p.Channel != "c" || p.Count != 3 || len(p.Subscribers) > 2 {
+			t.Errorf("page %d: %s", pages, body)
+		}
+		for _, s := range p.Subscribers {
+			if s.Node == "" || s.Since < before || s.Since > time.Now().UnixMilli() {
+				t.Errorf("subscriber %+v: want a node and since about now", s)
+			}
+			ids = append(ids, s.ID)
+			transports = append(transports, s.Transport)
+		}
+		if p.Next == "" {
+			break
+		}
+		if pages > 3 {
+			t.Fatalf("more than 3 pages of 2 for 3 subscribers: %s", body)
+		}
+		cursor = p.Next
+	}
+	if pages != 2 {
+		t.Errorf("3 subscribers came in %d pages of 2", pages)
+	}
+	// Oldest first: the order they joined in.
+	if !slices.Equal(transports, []string{"legacy", "sse", "ndjson"}) || ids[0] != "host1" ||
+		!strings.HasPrefix(ids[1], "conn-") || !strings.HasPrefix(ids[2], "conn-") || ids[1] == ids[2] {
+		t.Errorf("listed ids %v, transports %v", ids, transports)
+	}
+
+	// The channel list counts them too.
+	status, body := ts.apiGet("/api/channels")
+	if status != 200 || !strings.Contains(string(body), `"name":"c","messages":0,"subscribers":3`) {
+		t.Errorf("GET /api/channels: %d %s", status, body)
+	}
+	// A channel nobody listens to: none, and no error.
+	status, body = ts.apiGet("/api/channels/nobody/subscribers")
+	if status != 200 || string(body) != `{"channel":"nobody","count":0,"subscribers":[],"next":""}`+"\n" {
+		t.Errorf("an empty channel: %d %q", status, body)
+	}
+	for _, path := range []string{
+		"/api/channels/c/subscribers?cursor=bogus",
+		"/api/channels/c/subscribers?limit=0",
+		"/api/channels/c/subscribers?limit=1001",
+		"/api/channels/c%7B/subscribers",
+	} {
+		if status, body := ts.apiGet(path); status != 400 || !strings.Contains(string(body), `"error"`) {
+			t.Errorf("GET %s: %d %s, want 400 with an error", path, status, body)
+		}
+	}
+}
