@@ -1,14 +1,20 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/meteorpush/meteor/internal/config"
+	"github.com/meteorpush/meteor/internal/engine"
+	"github.com/meteorpush/meteor/internal/engine/memory"
 )
 
 // subscribersPage is the body of GET /api/channels/{channel}/subscribers.
@@ -104,5 +110,67 @@ func TestAPISubscribers(t *testing.T) {
 		if status, body := ts.apiGet(path); status != 400 || !strings.Contains(string(body), `"error"`) {
 			t.Errorf("GET %s: %d %s, want 400 with an error", path, status, body)
 		}
+	}
+}
+
+// otherNodes is a memory engine whose store holds the counts of other
+// nodes, as a shared store does.
+type otherNodes struct {
+	*memory.Engine
+	mu     sync.Mutex
+	others map[string]int // guarded by mu
+}
+
+func (e *otherNodes) OtherCounts(_ context.Context, channels ...string) ([]int, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make([]int, len(channels))
+	for i, ch := range channels {
+		out[i] = e.others[ch]
+	}
+	return out, nil
+}
+
+func (e *otherNodes) set(channel string, n int) {
+	e.mu.Lock()
+	e.others[channel] = n
+	e.mu.Unlock()
+}
+
+// TestClusterCounts: the subscribers that other nodes reported count in
+// COUNTSUBSCRIBERS, LISTCHANNELS, ~subscriberCount~ and the API's channel
+// list, besides this node's own.
+func TestClusterCounts(t *testing.T) {
+	m := memory.New(engine.Limits{MaxMessages: 10})
+	m.SetDenseIDs()
+	eng := &otherNodes{Engine: m, others: map[string]int{"c": 5}}
+	ts := startOn(t, eng, func(cfg *config.Config) {
+		mode := *cfg.Mode("longpoll")
+		mode.Name = "custom"
+		mode.Persist = true
+		mode.HeaderTemplate = "~channelinfo~\n"
+		mode.ChannelInfoTemplate = "[~name~ ~subscriberCount~]"
+		cfg.Modes["custom"] = &mode
+	})
+	ts.publish("c", "a")
+	if n := ts.count("c"); n != 5 {
+		t.Errorf("COUNTSUBSCRIBERS = %d, want the other nodes' 5", n)
+	}
+	sub := ts.get("/push/h/custom/c")
+	sub.expect("[c 5]\n") // the 5 others; not itself
+	ts.waitCount("c", 6)
+	if got := ts.list(); !slices.Equal(got, []string{"c(1/6)"}) {
+		t.Errorf("LISTCHANNELS = %q, want c(1/6)", got)
+	}
+	if status, body := ts.apiGet("/api/channels"); status != 200 || !strings.Contains(string(body), `"name":"c","messages":1,"subscribers":6`) {
+		t.Errorf("GET /api/channels: %d %s", status, body)
+	}
+	// The others' count changes: seen once the hub's cache (1 s) expired.
+	eng.set("c", 2)
+	ts.waitCount("c", 3)
+	status, body := ts.apiGet("/api/channels/c/subscribers")
+	var p subscribersPage
+	if err := json.Unmarshal(body, &p); status != 200 || err != nil || p.Count != 3 || len(p.Subscribers) != 1 {
+		t.Errorf("GET /api/channels/c/subscribers: %d %s; want count 3 and this node's one", status, body)
 	}
 }
