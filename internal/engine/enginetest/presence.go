@@ -52,10 +52,12 @@ func ListAll(ctx context.Context, l engine.SubscriberLister, channel string, lim
 	}
 }
 
-// testPresence: a node's counts and entries reach the other engines of a
-// shared store, never its own lists, and vanish once its report expired.
-// An engine of a store of its own sees no other node.
-func testPresence(t *testing.T, st Store) {
+// RunPresence checks the presence abilities (engine.Presence,
+// engine.SubscriberLister) of st's engines: a node's counts and entries
+// reach the other engines of a shared store, never its own lists, and
+// vanish once its report expired; an engine of a store of its own sees
+// no other node. Run runs it; an engine's presence alone can run it too.
+func RunPresence(t *testing.T, st Store) {
 	e1, _ := start(t, st, engine.Limits{MaxMessages: 10})
 	p1, ok := e1.(engine.Presence)
 	if !ok {
@@ -65,7 +67,7 @@ func testPresence(t *testing.T, st Store) {
 	l1, lists := e1.(engine.SubscriberLister)
 	since := time.UnixMilli(time.Now().UnixMilli())
 	sub := engine.Subscriber{ID: "h1", Transport: "sse", Since: since}
-	ttl := time.Second
+	ttl := 2 * time.Second
 	if err := p1.ReportCounts(bg(), map[string]int{a: 3, b: 1}, ttl); err != nil {
 		t.Fatalf("ReportCounts: %v", err)
 	}

@@ -56,7 +56,7 @@ type presence struct {
 	reported map[string]int // guarded by mu; the counts the store holds for this node
 	renewed  time.Time      // guarded by mu; when every count's expiry was last renewed
 	ttl      time.Duration  // guarded by mu; of the last count report
-	inc      string         // guarded by mu; this node's incarnation; "" before its first full report
+	inc      string         // guarded by mu; this node's incarnation; "" until a full report succeeded
 }
 
 // newPresence returns the presence of node on rdb, its keys under prefix.
@@ -287,7 +287,10 @@ func (p *presence) ReportSubscribers(ctx context.Context, changes []engine.Subsc
 	defer p.mu.Unlock()
 	exp := float64(p.now() + ttl.Milliseconds())
 	nodes := p.nodesKey()
-	if full || p.inc == "" {
+	if !full && p.inc == "" {
+		return engine.ErrPresenceLost // the store holds nothing of this node's
+	}
+	if full {
 		old := p.inc
 		p.inc = newIncarnation()
 		member := p.node + "\x00" + p.inc
@@ -306,7 +309,7 @@ func (p *presence) ReportSubscribers(ctx context.Context, changes []engine.Subsc
 			return nil
 		})
 		if err != nil {
-			p.inc = "" // the next report is full again
+			p.inc = "" // until a full report succeeds
 			return unavailable("reporting subscribers", err)
 		}
 		return nil

@@ -13,6 +13,7 @@ import (
 
 	"github.com/meteorpush/meteor/internal/engine"
 	"github.com/meteorpush/meteor/internal/engine/enginetest"
+	"github.com/meteorpush/meteor/internal/engine/memory"
 	"github.com/meteorpush/meteor/internal/testkit"
 )
 
@@ -228,4 +229,25 @@ func TestPresenceStoreDown(t *testing.T) {
 	if _, _, err := ps[0].ListSubscribers(ctx(t), "a", "", 10); !engine.Unavailable(err) {
 		t.Errorf("ListSubscribers: %v", err)
 	}
+}
+
+// presenceEngine is a memory engine with a node's presence on Redis: the
+// conformance suite's presence part, on the type the Redis Engine embeds.
+type presenceEngine struct {
+	engine.Engine
+	*presence
+}
+
+func TestPresenceConformance(t *testing.T) {
+	r := testkit.StartRedis(t)
+	nodes := 0
+	enginetest.RunPresence(t, enginetest.Store{
+		Shared: true,
+		New: func(t *testing.T, limits engine.Limits) engine.Engine {
+			rdb := goredis.NewClient(&goredis.Options{Addr: r.Addr()})
+			t.Cleanup(func() { rdb.Close() })
+			nodes++
+			return presenceEngine{memory.New(limits), newPresence(rdb, "conf", fmt.Sprintf("node%d", nodes))}
+		},
+	})
 }
