@@ -57,9 +57,9 @@ var maxChanges = 1 << 16
 // transport.
 type Describer interface {
 	// Describe returns the client's hostid, or its connection's id when it
-	// has none, and its transport's name (as the metrics name it). It
-	// must return at once and take no lock: the hub calls it holding its
-	// own. Its answers never change.
+	// has none, and its transport's name (as the metrics name it). The
+	// hub calls it on its own goroutines, with no lock held, possibly
+	// after the client left: its answers never change.
 	Describe() (id, transport string)
 }
 
@@ -74,12 +74,29 @@ type presence struct {
 	lastKey atomic.Uint64 // the newest entry key
 	dirty   atomic.Bool   // a count changed since the last report
 
-	mu      sync.Mutex                // leaf: taken under a hub channel.mu
-	changes []engine.SubscriberChange // guarded by mu; since the last report
-	full    bool                      // guarded by mu; the next report is a full one
+	mu      sync.Mutex // leaf: taken under a hub channel.mu
+	changes []change   // guarded by mu; since the last report
+	full    bool       // guarded by mu; the next report is a full one
 
 	cacheMu sync.Mutex             // leaf
 	cache   map[string]*otherCount // guarded by cacheMu
+}
+
+// change is one entry's addition (c set) or removal (c nil), queued. The
+// client is described on the presence goroutine, off the subscribe path.
+type change struct {
+	channel string
+	key     uint64
+	c       Client
+}
+
+// entryChange returns ch as the engine takes it.
+func (ch change) entryChange() engine.SubscriberChange {
+	if ch.c == nil {
+		return engine.SubscriberChange{Channel: ch.channel, Key: ch.key, Gone: true}
+	}
+	id, tr := describe(ch.c, ch.key)
+	return engine.SubscriberChange{Channel: ch.channel, Key: ch.key, Sub: engine.Subscriber{ID: id, Transport: tr, Since: since(ch.key)}}
 }
 
 // otherCount is the other nodes' count of one channel, as last read.
@@ -123,14 +140,14 @@ func describe(c Client, key uint64) (id, transport string) {
 }
 
 // addedLocked records e's addition to channel name. The caller holds the
-// channel's mu, so that an entry's addition and removal queue in order.
+// channel's mu, so that an entry's addition and removal queue in order;
+// the client is described later, on the presence goroutine.
 func (p *presence) addedLocked(name string, e *entry) {
 	p.dirty.Store(true)
 	if p.lister == nil {
 		return
 	}
-	id, tr := describe(e.c, e.key)
-	p.queue(engine.SubscriberChange{Channel: name, Key: e.key, Sub: engine.Subscriber{ID: id, Transport: tr, Since: since(e.key)}})
+	p.queue(change{channel: name, key: e.key, c: e.c})
 }
 
 // removedLocked records e's removal from channel name; the caller holds
@@ -140,10 +157,10 @@ func (p *presence) removedLocked(name string, e *entry) {
 	if p.lister == nil {
 		return
 	}
-	p.queue(engine.SubscriberChange{Channel: name, Key: e.key, Gone: true})
+	p.queue(change{channel: name, key: e.key})
 }
 
-func (p *presence) queue(c engine.SubscriberChange) {
+func (p *presence) queue(c change) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.full {
@@ -230,15 +247,21 @@ func (h *Hub) reportEntries(renew bool) bool {
 	full, changes := p.full, p.changes
 	p.full, p.changes = false, nil
 	p.mu.Unlock()
+	var report []engine.SubscriberChange
 	if full {
 		// Changes from now on queue again, and follow this snapshot.
-		changes = h.entries()
+		report = h.entries()
 	} else if len(changes) == 0 && !renew {
 		return false
+	} else {
+		report = make([]engine.SubscriberChange, len(changes))
+		for i, c := range changes {
+			report[i] = c.entryChange()
+		}
 	}
 	ctx, cancel := h.engineCtx()
 	defer cancel()
-	err := p.lister.ReportSubscribers(ctx, changes, full, p.ttl)
+	err := p.lister.ReportSubscribers(ctx, report, full, p.ttl)
 	if err == nil {
 		return true
 	}
@@ -266,14 +289,17 @@ func (h *Hub) entries() []engine.SubscriberChange {
 		chans = append(chans, ch)
 	}
 	h.mu.RUnlock()
-	var out []engine.SubscriberChange
+	var all []change
 	for _, ch := range chans {
 		ch.mu.Lock()
 		for c, e := range ch.index {
-			id, tr := describe(c, e.key)
-			out = append(out, engine.SubscriberChange{Channel: ch.name, Key: e.key, Sub: engine.Subscriber{ID: id, Transport: tr, Since: since(e.key)}})
+			all = append(all, change{channel: ch.name, key: e.key, c: c})
 		}
 		ch.mu.Unlock()
+	}
+	out := make([]engine.SubscriberChange, len(all))
+	for i, c := range all {
+		out[i] = c.entryChange()
 	}
 	return out
 }
