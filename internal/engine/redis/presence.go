@@ -42,6 +42,15 @@ import (
 // one channel's keys share a slot of a Redis Cluster; :nodes is one key
 // of its own, and no command touches two slots.
 //
+// The Redis Engine embeds a *presence made by newPresence(rdb, prefix,
+// node), with its command client, RedisPrefix and its node id (the
+// hub's Options.Node, so that a node leaves its own counts out), and
+// gets the four methods: the hub calls them (see each method for who
+// calls what, how often). presence owns no goroutine and no connection:
+// the Engine's Close closes rdb, after which the methods fail with an
+// error wrapping engine.ErrUnavailable; an Engine that must answer
+// engine.ErrClosed checks its own state first.
+//
 // Times are the store's: a ReportCounts that renews every count (once per
 // ttl/4) reads Redis's TIME, and the node's clock is corrected by the
 // difference, so that the nodes' clocks need not agree.
