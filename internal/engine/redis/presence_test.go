@@ -14,6 +14,8 @@ import (
 	"github.com/meteorpush/meteor/internal/engine"
 	"github.com/meteorpush/meteor/internal/engine/enginetest"
 	"github.com/meteorpush/meteor/internal/engine/memory"
+	"github.com/meteorpush/meteor/internal/hub"
+	"github.com/meteorpush/meteor/internal/reason"
 	"github.com/meteorpush/meteor/internal/testkit"
 )
 
@@ -249,5 +251,79 @@ func TestPresenceConformance(t *testing.T) {
 			nodes++
 			return presenceEngine{memory.New(limits), newPresence(rdb, "conf", fmt.Sprintf("node%d", nodes))}
 		},
+	})
+}
+
+// hubClient is a hub.Client with a hostid that takes every message.
+type hubClient struct{ id string }
+
+func (c *hubClient) Deliver([]*engine.Message, bool) bool { return true }
+func (c *hubClient) Close(reason.Reason)                  {}
+func (c *hubClient) Describe() (id, transport string)     { return c.id, "test" }
+
+// TestPresenceThroughHubs: two hubs, each on a node's presence in one
+// redis-server, count and list each other's subscribers, and forget a
+// node that closed.
+func TestPresenceThroughHubs(t *testing.T) {
+	r := testkit.StartRedis(t)
+	opts := hub.Options{PresenceFlush: 10 * time.Millisecond, CountCache: 10 * time.Millisecond, PresenceTTL: 3 * time.Second}
+	hubs := make([]*hub.Hub, 2)
+	for i := range hubs {
+		rdb := goredis.NewClient(&goredis.Options{Addr: r.Addr()})
+		node := fmt.Sprintf("n%d", i+1)
+		eng := presenceEngine{memory.New(engine.Limits{MaxMessages: 10}), newPresence(rdb, "hubs", node)}
+		o := opts
+		o.Node = node
+		h := hub.New(eng, o)
+		h.Start()
+		if err := eng.Start(ctx(t), h); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			h.Close()
+			eng.Close(context.Background())
+			rdb.Close()
+		})
+		hubs[i] = h
+	}
+	join := func(h *hub.Hub, id string) {
+		res, activate := h.Subscribe(ctx(t), &hubClient{id}, []hub.Sub{{Channel: "c"}}, true)
+		if res[0].Err != nil {
+			t.Fatal(res[0].Err)
+		}
+		activate()
+	}
+	join(hubs[0], "a")
+	join(hubs[0], "b")
+	join(hubs[1], "z")
+	testkit.Eventually(t, "both hubs to count 3", func() bool {
+		return hubs[0].CountSubscribers("c") == 3 && hubs[1].CountSubscribers("c") == 3
+	})
+	var got []string
+	testkit.Eventually(t, "n2 to list n1's subscribers", func() bool {
+		got = got[:0]
+		cursor := ""
+		for {
+			subs, next, err := hubs[1].ListSubscribers(ctx(t), "c", cursor, 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range subs {
+				got = append(got, s.Node+"/"+s.ID)
+			}
+			if next == "" {
+				break
+			}
+			cursor = next
+		}
+		slices.Sort(got)
+		return slices.Equal(got, []string{"n1/a", "n1/b", "n2/z"})
+	})
+	// n1 closes: it says so, and n2 counts its own alone at once.
+	hubs[0].Close()
+	// Well within the ttl (3 s): the closing node's own report.
+	testkit.EventuallyWithin(t, time.Second, "n2 to forget n1", func() bool {
+		subs, _, err := hubs[1].ListSubscribers(ctx(t), "c", "", 10)
+		return err == nil && len(subs) == 1 && hubs[1].CountSubscribers("c") == 1
 	})
 }
