@@ -24,8 +24,9 @@ type presenceStore struct {
 	entries    map[string]map[string]map[uint64]engine.Subscriber // node → channel → key → entry
 	lost       map[string]bool                                    // node → its entries were lost
 	otherCalls int
-	reports    int // ReportSubscribers calls
-	fulls      int // of them, full
+	fail       error // reports fail with it
+	reports    int   // ReportSubscribers calls
+	fulls      int   // of them, full
 }
 
 func newPresenceStore() *presenceStore {
@@ -47,6 +48,9 @@ var (
 func (e *nodeEngine) ReportCounts(_ context.Context, counts map[string]int, _ time.Duration) error {
 	e.st.mu.Lock()
 	defer e.st.mu.Unlock()
+	if e.st.fail != nil {
+		return e.st.fail
+	}
 	e.st.counts[e.node] = maps(counts)
 	return nil
 }
@@ -78,6 +82,9 @@ func (e *nodeEngine) OtherCounts(_ context.Context, channels ...string) ([]int, 
 func (e *nodeEngine) ReportSubscribers(_ context.Context, changes []engine.SubscriberChange, full bool, _ time.Duration) error {
 	e.st.mu.Lock()
 	defer e.st.mu.Unlock()
+	if e.st.fail != nil {
+		return e.st.fail
+	}
 	e.st.reports++
 	if full {
 		e.st.fulls++
@@ -284,5 +291,43 @@ func TestPresenceLostEntries(t *testing.T) {
 	st.mu.Unlock()
 	if fulls != 2 {
 		t.Errorf("%d full reports, want 2 (the first, and after the loss)", fulls)
+	}
+}
+
+// TestPresenceReportsRetried: reports that failed are made again, in
+// order, once the store answers; the failures are told.
+func TestPresenceReportsRetried(t *testing.T) {
+	st := newPresenceStore()
+	var failures sync.WaitGroup
+	failures.Add(1)
+	var once sync.Once
+	opts := fastPresence
+	opts.OnPresenceError = func(err error) {
+		if errors.Is(err, engine.ErrUnavailable) {
+			once.Do(failures.Done)
+		}
+	}
+	h := nodeHub(t, st, "n1", opts)
+	h2 := nodeHub(t, st, "n2", fastPresence)
+	if !waitFor(func() bool { st.mu.Lock(); defer st.mu.Unlock(); return st.fulls == 2 }) {
+		t.Fatal("no first full reports")
+	}
+	st.mu.Lock()
+	st.fail = fmt.Errorf("%w: down", engine.ErrUnavailable)
+	st.mu.Unlock()
+	a, b := &described{id: "a"}, &described{id: "b"}
+	subscribe(t, h, a, hub.Sub{Channel: "c"})
+	subscribe(t, h, b, hub.Sub{Channel: "c"})
+	h.Unsubscribe(a)
+	failures.Wait()
+	time.Sleep(20 * time.Millisecond) // a few failed ticks
+	if got := st.listed("n1", "c"); len(got) != 0 || h2.CountSubscribers("c") != 0 {
+		t.Fatalf("reported while the store failed: %v", got)
+	}
+	st.mu.Lock()
+	st.fail = nil
+	st.mu.Unlock()
+	if !waitFor(func() bool { return slices.Equal(st.listed("n1", "c"), []string{"b"}) && h2.CountSubscribers("c") == 1 }) {
+		t.Fatalf("after the store came back: n1 lists %v, n2 counts %d", st.listed("n1", "c"), h2.CountSubscribers("c"))
 	}
 }
