@@ -313,9 +313,11 @@ type shard struct {
 }
 
 type entry struct {
-	c     Client
-	shard int    // index in channel.shards, fixed
-	key   uint64 // the presence entry's key, fixed (presence.nextKey)
+	c   Client
+	key uint64 // the presence entry's key, fixed (presence.nextKey)
+	// shard is the index in channel.shards, fixed; an int32 beside closed
+	// keeps an entry in the 80-byte size class.
+	shard int32
 
 	// closed is set once the client was closed: nothing more is
 	// delivered. It is atomic so that an overflow can close a client
@@ -882,7 +884,7 @@ func (h *Hub) register(c Client, name string) joined {
 			}
 			// Messages that HandleMessages was given before now may still
 			// be queued: they are older than the subscription, not for it.
-			e = &entry{c: c, shard: i, key: h.pres.nextKey(), last: ch.last.Load()}
+			e = &entry{c: c, shard: int32(i), key: h.pres.nextKey(), last: ch.last.Load()}
 			ch.shards[i].addLocked(e)
 			ch.index[c] = e
 			ch.count.Add(1)
