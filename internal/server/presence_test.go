@@ -50,8 +50,11 @@ func (ts *testServer) apiGet(path string) (int, []byte) {
 func TestAPISubscribers(t *testing.T) {
 	ts := start(t, nil)
 	before := time.Now().Add(-time.Second).UnixMilli()
+	// One after the other, so that they are listed in this order.
 	ts.get("/push/host1/xhrinteractive/c")
+	ts.waitCount("c", 1)
 	ts.get("/sse/c")
+	ts.waitCount("c", 2)
 	ts.get("/ndjson/c")
 	ts.waitCount("c", 3)
 
