@@ -195,6 +195,7 @@ func (s *Server) routes() {
 	m.HandleFunc("DELETE /api/channels/{channel}/messages", s.clearChannel)
 	m.HandleFunc("POST /api/channels/{channel}/close", s.closeChannel)
 	m.HandleFunc("GET /api/channels/{channel}", s.channel)
+	m.HandleFunc("GET /api/channels/{channel}/subscribers", s.subscribers)
 	m.HandleFunc("GET /api/channels", s.channels)
 	m.HandleFunc("POST /api/publish", s.publishBatch)
 	m.HandleFunc("GET /api/stats", s.statsHandler)

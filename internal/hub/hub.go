@@ -74,6 +74,13 @@
 // cannot be queued closes its clients as slow consumers: they resume from
 // where they stood, so nothing is lost silently.
 //
+// # Presence
+//
+// The hub reports this node's subscriber counts and entries to an engine
+// that keeps them for every node (engine.Presence,
+// engine.SubscriberLister), and answers cluster-wide counts and lists as
+// this node's plus the others' (presence.go).
+//
 // docs/LOCKS.md gives the lock order of the whole server.
 package hub
 
@@ -150,6 +157,21 @@ type Options struct {
 	// OnReset, when set, is told of each reset the engine reports and of
 	// resyncs that failed, for the log.
 	OnReset func(channels []string, cause error)
+
+	// PresenceTTL is how long this node's presence reports (counts and
+	// entries) last in the engine: the hub renews them every third of it,
+	// and the other nodes forget a node that stopped within it. 0 means
+	// DefaultPresenceTTL.
+	PresenceTTL time.Duration
+	// PresenceFlush is how often the changes of this node's counts and
+	// entries are reported; 0 means DefaultPresenceFlush.
+	PresenceFlush time.Duration
+	// CountCache is how long the other nodes' count of a channel is kept
+	// for CountSubscribers; 0 means DefaultCountCache.
+	CountCache time.Duration
+	// OnPresenceError, when set, is told of each presence report the
+	// engine failed, for the log.
+	OnPresenceError func(err error)
 }
 
 // DefaultInlineBelow is Options.InlineBelow's default. BenchmarkFanoutTCP
@@ -222,6 +244,8 @@ type Hub struct {
 
 	resynced  atomic.Int64 // channels resynchronised
 	overflows atomic.Int64 // shards closed because their worker's queue was full
+
+	pres *presence // presence.go
 }
 
 var (
@@ -289,8 +313,11 @@ type shard struct {
 }
 
 type entry struct {
-	c     Client
-	shard int // index in channel.shards, fixed
+	c   Client
+	key uint64 // the presence entry's key, fixed (presence.nextKey)
+	// shard is the index in channel.shards, fixed; an int32 beside closed
+	// keeps an entry in the 80-byte size class.
+	shard int32
 
 	// closed is set once the client was closed: nothing more is
 	// delivered. It is atomic so that an overflow can close a client
@@ -316,6 +343,15 @@ func New(eng engine.Engine, opts Options) *Hub {
 	if opts.UnsubscribeDelay == 0 {
 		opts.UnsubscribeDelay = DefaultUnsubscribeDelay
 	}
+	if opts.PresenceTTL <= 0 {
+		opts.PresenceTTL = DefaultPresenceTTL
+	}
+	if opts.PresenceFlush <= 0 {
+		opts.PresenceFlush = DefaultPresenceFlush
+	}
+	if opts.CountCache <= 0 {
+		opts.CountCache = DefaultCountCache
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Hub{
 		eng:        eng,
@@ -328,6 +364,7 @@ func New(eng engine.Engine, opts Options) *Hub {
 		nshards:    1,
 		resyncs:    make(map[string]struct{}),
 		resyncWake: make(chan struct{}, 1),
+		pres:       newPresence(eng, opts),
 	}
 }
 
@@ -367,6 +404,10 @@ func (h *Hub) Start() {
 	h.wg.Add(2)
 	go h.resyncLoop()
 	go h.lingerLoop()
+	if h.pres.counts != nil || h.pres.lister != nil {
+		h.wg.Add(1)
+		go h.presenceLoop()
+	}
 }
 
 // Close delivers what is queued, stops the hub's goroutines and waits for
@@ -843,10 +884,11 @@ func (h *Hub) register(c Client, name string) joined {
 			}
 			// Messages that HandleMessages was given before now may still
 			// be queued: they are older than the subscription, not for it.
-			e = &entry{c: c, shard: i, last: ch.last.Load()}
+			e = &entry{c: c, shard: int32(i), key: h.pres.nextKey(), last: ch.last.Load()}
 			ch.shards[i].addLocked(e)
 			ch.index[c] = e
 			ch.count.Add(1)
+			h.pres.addedLocked(name, e)
 		}
 		ch.mu.Unlock()
 		return joined{ch: ch, e: e, created: created}
@@ -1022,6 +1064,7 @@ func (h *Hub) Unsubscribe(c Client, names ...string) {
 		if e != nil {
 			delete(ch.index, c)
 			ch.count.Add(-1)
+			h.pres.removedLocked(ch.name, e)
 			// After this no delivery reaches c from this channel.
 			e.mu.Lock()
 			e.gone = true
@@ -1323,18 +1366,6 @@ func (h *Hub) kickLocal(name string) int {
 	return len(clients)
 }
 
-// CountSubscribers returns the number of clients registered on channel on
-// this node.
-func (h *Hub) CountSubscribers(name string) int {
-	h.mu.RLock()
-	ch := h.channels[name]
-	h.mu.RUnlock()
-	if ch == nil {
-		return 0
-	}
-	return int(ch.count.Load())
-}
-
 // Clients returns the clients registered on channel on this node.
 func (h *Hub) Clients(name string) []Client {
 	h.mu.RLock()
@@ -1363,11 +1394,14 @@ type ChannelInfo struct {
 	Name        string
 	Messages    int
 	Last        uint64
-	Subscribers int // on this node
+	Subscribers int // on every node
 }
 
 // Channels lists every channel that holds messages (when the engine can
-// list them) or has subscribers on this node, sorted by name.
+// list them) or has subscribers on this node, sorted by name, with its
+// subscribers on every node: this node's plus, in one engine call for
+// them all, the others'. A channel without messages whose subscribers
+// are all on other nodes is not listed.
 func (h *Hub) Channels(ctx context.Context) ([]ChannelInfo, error) {
 	var stored []engine.ChannelInfo
 	if l, ok := h.eng.(engine.ChannelLister); ok {
@@ -1395,6 +1429,17 @@ func (h *Hub) Channels(ctx context.Context) ([]ChannelInfo, error) {
 		}
 	}
 	h.mu.RUnlock()
+	names := make([]string, len(out))
+	for i := range out {
+		names[i] = out[i].Name
+	}
+	others, err := h.pres.others(ctx, names)
+	if err != nil {
+		return nil, err
+	}
+	for i := range out {
+		out[i].Subscribers += others[i]
+	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
 }

@@ -50,6 +50,9 @@ type Server struct {
 	serves sync.WaitGroup
 	// resetLog keeps the log of the engine's resets to one line a second.
 	resetLog logx.Limiter
+	// presenceLog keeps the log of failed presence reports to one line a
+	// second.
+	presenceLog logx.Limiter
 
 	// reusePort is ReusePort at Start (guarded by mu): the listeners share
 	// their ports with other processes, and Shutdown drains for a restart.
@@ -86,6 +89,11 @@ func NewOn(eng engine.Engine, cfg *config.Config, logger *slog.Logger) (*Server,
 			s.resetLog.Warn(s.log, "engine delivery reset; resynchronising from history", "channels", len(channels), "cause", cause)
 		},
 		OnControl: func(cmd engine.Command) { s.sub.HandleControl(cmd) },
+		// Presence reports last PresenceTTL; a reload does not change it.
+		PresenceTTL: time.Duration(cfg.PresenceTTL) * time.Second,
+		OnPresenceError: func(err error) {
+			s.presenceLog.Warn(s.log, "reporting this node's subscribers to the engine failed; the other nodes' counts of them may be stale", "err", err)
+		},
 	})
 	if cfg.AdminAPI {
 		a, err := api.New(api.Options{

@@ -259,6 +259,14 @@ func (c *client) Close(r reason.Reason) {
 	}
 }
 
+// Describe implements hub.Describer: the hostid, or the connection's id.
+func (c *client) Describe() (id, transport string) {
+	if c.hostID != "" {
+		return c.hostID, metrics.Legacy
+	}
+	return connID(c.start), metrics.Legacy
+}
+
 // Sent returns the number of messages written.
 func (c *client) Sent() int {
 	c.mu.Lock()

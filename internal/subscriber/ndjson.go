@@ -52,11 +52,15 @@ type ndjsonConn struct {
 }
 
 var (
-	_ hub.Client = (*ndjsonConn)(nil)
-	_ streamer   = (*ndjsonConn)(nil)
+	_ hub.Client    = (*ndjsonConn)(nil)
+	_ hub.Describer = (*ndjsonConn)(nil)
+	_ streamer      = (*ndjsonConn)(nil)
 )
 
 func (c *ndjsonConn) transport() string { return metrics.NDJSON }
+
+// Describe implements hub.Describer.
+func (c *ndjsonConn) Describe() (id, transport string) { return connID(c.start), metrics.NDJSON }
 
 // Deliver writes msgs, one line each, their shared encoding. The SSE ids
 // and the poll's cursor carry each channel's epoch; an NDJSON client

@@ -81,11 +81,15 @@ type pollConn struct {
 }
 
 var (
-	_ hub.Client = (*pollConn)(nil)
-	_ streamer   = (*pollConn)(nil)
+	_ hub.Client    = (*pollConn)(nil)
+	_ hub.Describer = (*pollConn)(nil)
+	_ streamer      = (*pollConn)(nil)
 )
 
 func (c *pollConn) transport() string { return metrics.LongPoll }
+
+// Describe implements hub.Describer.
+func (c *pollConn) Describe() (id, transport string) { return connID(c.start), metrics.LongPoll }
 
 // Deliver adds msgs to the answer; a held poll answers with the first
 // messages it gets.

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"runtime/debug"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -246,6 +247,13 @@ func instantOf(t time.Time) instant { return instant(t.Sub(epoch)) }
 
 // since returns the time elapsed since i.
 func since(i instant) time.Duration { return time.Duration(instantOf(time.Now()) - i) }
+
+// connID returns the id in presence lists of a connection without a
+// hostid that opened at start: "conn-<start>", which no hostid
+// ([0-9A-Za-z]+) can be. Two connections of a node would have to open in
+// the same nanosecond to share one; an id costs an idle connection no
+// memory (TestIdleFootprint).
+func connID(start instant) string { return "conn-" + strconv.FormatInt(int64(start), 10) }
 
 // conn is an open subscriber connection of any transport, owned by the
 // Server from its hijacking until it closes.
@@ -699,3 +707,9 @@ func remoteIP(r *http.Request) string {
 	}
 	return host
 }
+
+// Every transport's connection tells the presence lists who it is.
+var (
+	_ hub.Describer = (*client)(nil)
+	_ hub.Describer = (*wsConn)(nil)
+)

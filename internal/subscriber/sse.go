@@ -73,11 +73,15 @@ type sseConn struct {
 }
 
 var (
-	_ hub.Client = (*sseConn)(nil)
-	_ streamer   = (*sseConn)(nil)
+	_ hub.Client    = (*sseConn)(nil)
+	_ hub.Describer = (*sseConn)(nil)
+	_ streamer      = (*sseConn)(nil)
 )
 
 func (c *sseConn) transport() string { return metrics.SSE }
+
+// Describe implements hub.Describer.
+func (c *sseConn) Describe() (id, transport string) { return connID(c.start), metrics.SSE }
 
 // encoder returns the engine.Encoder of the connection's events.
 func (c *sseConn) encoder() engine.Encoder {

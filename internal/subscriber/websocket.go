@@ -641,6 +641,11 @@ func (c *wsConn) Closing() bool {
 	return c.closing
 }
 
+// Describe implements hub.Describer.
+func (c *wsConn) Describe() (id, transport string) {
+	return connID(instantOf(c.start)), metrics.WebSocket
+}
+
 // Sent returns the number of messages written.
 func (c *wsConn) Sent() int {
 	c.mu.Lock()

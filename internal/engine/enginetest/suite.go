@@ -569,6 +569,7 @@ func testAbilities(t *testing.T, st Store) {
 			t.Errorf("OtherCounts on a store of one node = %v", counts)
 		}
 	}
+	t.Run("Presence", func(t *testing.T) { RunPresence(t, st) })
 	if c, ok := e.(engine.Control); ok {
 		cmd := engine.Command{Kind: engine.Kick, Node: "n1", Channel: a}
 		if err := c.Broadcast(bg(), cmd); err != nil {

@@ -112,6 +112,10 @@ const subscribeBatch = 512
 
 // Engine is the Redis engine. New makes one; Start starts it.
 type Engine struct {
+	// presence gives the engine its cluster-wide subscriber counts and
+	// lists (engine.Presence, engine.SubscriberLister).
+	*presence
+
 	opts   Options
 	rdb    *goredis.Client
 	log    *slog.Logger
@@ -186,11 +190,13 @@ type chanState struct {
 }
 
 var (
-	_ engine.Engine        = (*Engine)(nil)
-	_ engine.ChannelLister = (*Engine)(nil)
-	_ engine.HealthChecker = (*Engine)(nil)
-	_ engine.Control       = (*Engine)(nil)
-	_ engine.LimitSetter   = (*Engine)(nil)
+	_ engine.Engine           = (*Engine)(nil)
+	_ engine.ChannelLister    = (*Engine)(nil)
+	_ engine.HealthChecker    = (*Engine)(nil)
+	_ engine.Control          = (*Engine)(nil)
+	_ engine.LimitSetter      = (*Engine)(nil)
+	_ engine.Presence         = (*Engine)(nil)
+	_ engine.SubscriberLister = (*Engine)(nil)
 )
 
 // quietOnce routes go-redis's own log (one line per failed dial) to
@@ -250,6 +256,7 @@ func New(opts Options) (*Engine, error) {
 		pending:  make(map[string]string),
 		subWaits: make(map[string][]chan struct{}),
 	}
+	e.presence = newPresence(e.rdb, opts.Prefix, opts.Node)
 	l := opts.Limits
 	e.limits.Store(&l)
 	e.ctx, e.cancel = context.WithCancel(context.Background())
