@@ -354,3 +354,42 @@ func TestReusePortRestart(t *testing.T) {
 		t.Errorf("b's log has no leave with reason restart")
 	}
 }
+
+// TestClusterPresence: COUNTSUBSCRIBERS and the API's subscriber listing
+// on one node count and list the other's subscribers; a node killed with
+// SIGKILL stops being counted within PresenceTTL.
+func TestClusterPresence(t *testing.T) {
+	r := testkit.StartRedis(t)
+	conf := clusterConf(t)
+	a := startProc(t, conf, "-Engine", "redis", "-RedisURL", r.URL(), "-RedisPrefix", "c6", "-NodeID", "a", "-PresenceTTL", "3")
+	b := startProc(t, conf, "-Engine", "redis", "-RedisURL", r.URL(), "-RedisPrefix", "c6", "-NodeID", "b", "-PresenceTTL", "3")
+	onA := a.subscribe("/push/ha/plain/lobby")
+	onA.expect("H\n")
+	for _, h := range []string{"hb1", "hb2"} {
+		s := b.subscribe("/push/" + h + "/plain/lobby")
+		s.expect("H\n")
+	}
+	for _, p := range []*proc{a, b} {
+		testkit.EventuallyWithin(t, wait, "three subscribers counted on both nodes", func() bool {
+			return p.ctlCmd("COUNTSUBSCRIBERS lobby") == "OK 3\r\n"
+		})
+	}
+	resp, err := http.Get("http://" + a.api + "/api/channels/lobby/subscribers?limit=10")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`"count":3`, `"id":"hb1"`, `"id":"hb2"`, `"id":"ha"`, `"node":"b"`, `"node":"a"`} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("subscribers of lobby on a: %s lacks %s", body, want)
+		}
+	}
+	b.signal(syscall.SIGKILL)
+	<-b.exited
+	start := time.Now()
+	testkit.EventuallyWithin(t, 10*time.Second, "the dead node's subscribers no longer counted", func() bool {
+		return a.ctlCmd("COUNTSUBSCRIBERS lobby") == "OK 1\r\n"
+	})
+	t.Logf("a killed node stopped being counted after %v (PresenceTTL 3 s)", time.Since(start).Round(100*time.Millisecond))
+}
