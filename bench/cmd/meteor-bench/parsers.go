@@ -196,14 +196,25 @@ func (j *jsonFrames) parse(b []byte, f *frame) {
 
 // wsParser reads the server's side of a WebSocket: unmasked frames, text
 // or binary messages (fragments joined), control frames. Each message is
-// a JSON object (Meteor) or a message's bare text (Nchan).
+// a JSON object (Meteor), a message's bare text (Nchan, Pushpin), or
+// Centrifugo's replies, one JSON object a line (centrifugo.go).
 type wsParser struct {
 	f    frame
-	json bool
+	body wsBody
 	tail carry
 	msg  []byte // the fragments of an unfinished message
 	js   jsonFrames
+	cf   centrifugoFrames
 }
+
+// wsBody says what a WebSocket message holds.
+type wsBody uint8
+
+const (
+	wsBare       wsBody = iota // the message's text
+	wsMeteorJSON               // one of Meteor's JSON objects
+	wsCentrifugo               // Centrifugo's JSON replies, "\n" between them
+)
 
 func (p *wsParser) Feed(data []byte, fn func(*frame)) {
 	buf := p.tail.join(data)
@@ -255,12 +266,16 @@ func (p *wsParser) Feed(data []byte, fn func(*frame)) {
 			}
 			payload = p.msg
 		}
-		if p.json {
+		switch p.body {
+		case wsMeteorJSON:
 			p.js.parse(payload, f)
-		} else {
+			fn(f)
+		case wsCentrifugo:
+			p.cf.parse(payload, f, fn)
+		default:
 			*f = frame{Kind: frameMessage, Text: payload}
+			fn(f)
 		}
-		fn(f)
 		p.msg = p.msg[:0]
 	}
 short:

@@ -47,7 +47,8 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	pipeline := fs.Int("pipeline", 64, "line protocol and ws: messages in flight per connection")
 	size := fs.Int("size", 200, "message text bytes")
 	duration := fs.Duration("duration", 5*time.Second, "how long to publish")
-	pid := fs.Int("pid", 0, "server process id, to read its CPU from /proc (optional)")
+	var pids pidList
+	fs.Var(&pids, "pid", "server process ids, comma-separated, to read their CPU from /proc (optional)")
 	jsonOut := fs.Bool("json", false, "also print the result as one JSON line")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -63,7 +64,7 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	ctx, cancel := context.WithTimeout(ctx, *duration+time.Minute)
 	defer cancel()
-	res, err := publishRun(ctx, &ep, *channel, *conns, *pipeline, *size, *duration, *pid)
+	res, err := publishRun(ctx, &ep, *channel, *conns, *pipeline, *size, *duration, pids)
 	if res != nil {
 		fmt.Fprintf(stdout, "publish: %s over %s, %d connection(s)%s, %d-byte messages\n", ep.Kind, ep.Publish, res.Conns,
 			map[bool]string{true: fmt.Sprintf(" x %d in flight", res.Pipeline), false: ""}[res.Pipeline > 0], res.Size)
@@ -78,16 +79,16 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	return err
 }
 
-func publishRun(ctx context.Context, ep *endpoint, channel string, conns, pipeline, size int, duration time.Duration, pid int) (*publishResult, error) {
-	res := &publishResult{label: label{Scenario: "publish", Target: ep.Kind, Transport: "-", Publish: ep.Publish},
+func publishRun(ctx context.Context, ep *endpoint, channel string, conns, pipeline, size int, duration time.Duration, pids []int) (*publishResult, error) {
+	res := &publishResult{label: ep.label("publish", "-"),
 		Conns: conns, Size: size}
 	if ep.Publish == publishLine || ep.Publish == publishWS {
 		res.Pipeline = pipeline
 	}
 	var cpu0 procSample
-	if pid > 0 {
+	if len(pids) > 0 {
 		var err error
-		if cpu0, err = readTree(pid); err != nil {
+		if cpu0, err = readTrees(pids); err != nil {
 			return nil, err
 		}
 	}
@@ -139,8 +140,8 @@ func publishRun(ctx context.Context, ep *endpoint, channel string, conns, pipeli
 	res.Secs = time.Since(start).Seconds()
 	res.Published, res.Errors = ok.Load(), bad.Load()
 	res.Rate = float64(res.Published) / res.Secs
-	if pid > 0 {
-		if cpu1, err := readTree(pid); err == nil {
+	if len(pids) > 0 {
+		if cpu1, err := readTrees(pids); err == nil {
 			res.CPUSecs = float64(cpu1.CPU-cpu0.CPU) / clockTicks
 			res.CPUPercent = 100 * res.CPUSecs / res.Secs
 		}
