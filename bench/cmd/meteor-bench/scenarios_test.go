@@ -103,7 +103,7 @@ func TestPublishSmall(t *testing.T) {
 	for _, method := range []string{publishLine, publishHTTP} {
 		ep := c.ep
 		ep.Publish = method
-		res, err := publishRun(context.Background(), &ep, "p"+method, 2, 8, 32, 200*time.Millisecond, nil)
+		res, err := publishRun(context.Background(), &ep, "p"+method, 2, 8, 1, 32, 200*time.Millisecond, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
