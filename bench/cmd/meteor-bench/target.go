@@ -198,7 +198,7 @@ func (e *endpoint) subscribePath(hostID, channel string) string {
 func (e *endpoint) parser() streamParser {
 	switch e.Transport {
 	case transportSSE:
-		return &sseParser{}
+		return &sseParser{ids: e.Kind == targetMeteor}
 	case transportNDJSON:
 		return &lineParser{json: true}
 	case transportWS:
