@@ -22,7 +22,7 @@ type common struct {
 	workers, perWorker      int
 	connectTimeout, timeout time.Duration
 	readBuffer              int
-	trackSeqs               int // publications whose every delivery's latency is kept (burst)
+	trackSeqs               int           // publications whose every delivery's latency is kept (burst)
 	resume                  bool          // dropped subscribers reconnect and resume (resume.go)
 	resumeJitter            time.Duration // the most a dropped subscriber waits before reconnecting
 	jsonOut                 bool

@@ -29,8 +29,8 @@ var (
 // named events ("gap", Nchan's "ping") as other frames.
 type sseParser struct {
 	f     frame
-	ids   bool  // Meteor's: an id: line is a cursor, <chan>:<id>[@<epoch>], whose id is the message's
-	id    int64 // the id: line's, since the last dispatch
+	ids   bool   // Meteor's: an id: line is a cursor, <chan>:<id>[@<epoch>], whose id is the message's
+	id    int64  // the id: line's, since the last dispatch
 	tail  carry  // the unfinished line
 	data  []byte // data lines of the event being read
 	event []byte

@@ -26,7 +26,7 @@ import (
 type publishResult struct {
 	label
 	Conns      int     `json:"conns"`
-	Pipeline   int     `json:"pipeline"` // line protocol: commands in flight per connection
+	Pipeline   int     `json:"pipeline"`        // line protocol: commands in flight per connection
 	Batch      int     `json:"batch,omitempty"` // HTTP: messages per request
 	Size       int     `json:"size"`
 	Published  int64   `json:"published"` // acknowledged

@@ -209,16 +209,16 @@ type resumeResult struct {
 	Invalid       string  `json:"invalid,omitempty"`
 	AckErrors     int64   `json:"ack_errors"`
 	AckFirstErr   string  `json:"ack_first_err,omitempty"`
-	Killed        string  `json:"killed"`          // how: pid, command, or by someone else
-	KillSecs      float64 `json:"kill_secs"`       // after publishing began
-	Dropped       int64   `json:"dropped"`         // connections the server ended
-	Resumed       int64   `json:"resumed"`         // of them, reconnected and resubscribed
-	GaveUp        int64   `json:"gave_up"`         // never resumed
-	StillDown     int64   `json:"still_down"`      // at the end of the wait
-	Attempts      int64   `json:"attempts"`        // reconnects tried
-	AllResumedMS  float64 `json:"all_resumed_ms"`  // kill to the last resume; -1: not all resumed
-	LastDropMS    float64 `json:"last_drop_ms"`    // kill to the last drop seen
-	OutageP50us   int64   `json:"outage_p50_us"`   // per resume: drop to subscribed again
+	Killed        string  `json:"killed"`         // how: pid, command, or by someone else
+	KillSecs      float64 `json:"kill_secs"`      // after publishing began
+	Dropped       int64   `json:"dropped"`        // connections the server ended
+	Resumed       int64   `json:"resumed"`        // of them, reconnected and resubscribed
+	GaveUp        int64   `json:"gave_up"`        // never resumed
+	StillDown     int64   `json:"still_down"`     // at the end of the wait
+	Attempts      int64   `json:"attempts"`       // reconnects tried
+	AllResumedMS  float64 `json:"all_resumed_ms"` // kill to the last resume; -1: not all resumed
+	LastDropMS    float64 `json:"last_drop_ms"`   // kill to the last drop seen
+	OutageP50us   int64   `json:"outage_p50_us"`  // per resume: drop to subscribed again
 	OutageP99us   int64   `json:"outage_p99_us"`
 	OutageMaxus   int64   `json:"outage_max_us"`
 	Expected      int64   `json:"expected"`  // subscribers x published

@@ -11,7 +11,7 @@ import (
 type session struct {
 	c      *common
 	fl     *fleet
-	cnt    counter // nil: -count-at none
+	cnt    counter      // nil: -count-at none
 	count0 int          // the channel's subscribers before the run
 	conn   *shardReport // the shards' "connected" reports, summed
 	closed bool

@@ -26,8 +26,8 @@ import (
 
 // Targets.
 const (
-	targetMeteor  = "meteor"
-	targetNchan   = "nchan"
+	targetMeteor     = "meteor"
+	targetNchan      = "nchan"
 	targetPushpin    = "pushpin"    // behind it, meteor-bench grip-origin (pushpin.go)
 	targetCentrifugo = "centrifugo" // bench/centrifugo/config.json (centrifugo.go)
 )
@@ -159,8 +159,8 @@ func (e *endpoint) check() error {
 
 // endpointMethods are the transports and publish methods of each target.
 var endpointMethods = map[string]struct{ transports, publish []string }{
-	targetMeteor:  {[]string{transportStream, transportSSE, transportWS, transportNDJSON}, []string{publishLine, publishHTTP}},
-	targetNchan:   {[]string{transportStream, transportSSE, transportWS}, []string{publishHTTP, publishWS}},
+	targetMeteor:     {[]string{transportStream, transportSSE, transportWS, transportNDJSON}, []string{publishLine, publishHTTP}},
+	targetNchan:      {[]string{transportStream, transportSSE, transportWS}, []string{publishHTTP, publishWS}},
 	targetPushpin:    {[]string{transportStream, transportSSE, transportWS}, []string{publishHTTP, publishZMQ}},
 	targetCentrifugo: {[]string{transportWS}, []string{publishHTTP}},
 }
