@@ -335,7 +335,7 @@ func resumeStorm(ctx context.Context, c *common, p resumeParams, logf func(strin
 		res.Killed = p.killCmd
 	}
 	if err != nil {
-		return res, err
+		return nil, fmt.Errorf("killing: %w", err)
 	}
 	res.KillSecs = killAt.Sub(start).Seconds()
 	rr, err := waitResumed(ctx, sess, killAt, p.wait)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -81,8 +82,10 @@ func (s *session) release(logf func(string, ...any)) {
 		s.close(logf)
 		if s.cnt != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			if n, err := waitCount(ctx, s.cnt, s.c.channel, func(n int) bool { return n <= s.count0 }); err != nil {
+			if n, err := waitCount(ctx, s.cnt, s.c.channel, func(n int) bool { return n <= s.count0 }); errors.Is(err, context.DeadlineExceeded) {
 				logf("after closing, the server still counts %d subscribers: %v", n-s.count0, err)
+			} else if err != nil {
+				logf("after closing, counting: %v (a node killed?)", err)
 			}
 			cancel()
 		}

@@ -101,6 +101,9 @@ func (e *endpoint) defaults() error {
 			e.Addr = "127.0.0.1:4670"
 		}
 	}
+	if e.Kind == targetCentrifugo && e.Transport == transportStream {
+		e.Transport = transportWS // its only one here; stream is the flag's default
+	}
 	if e.Publish == "" {
 		e.Publish = publishLine
 		if e.Kind != targetMeteor {
