@@ -25,6 +25,7 @@ type common struct {
 	trackSeqs               int           // publications whose every delivery's latency is kept (burst)
 	resume                  bool          // dropped subscribers reconnect and resume (resume.go)
 	resumeJitter            time.Duration // the most a dropped subscriber waits before reconnecting
+	resumeAddrs             string        // where dropped subscribers reconnect, host:port[,...]
 	jsonOut                 bool
 	parsedSources           []netip.Addr // sources, parsed by check
 	run                     string       // run token, set by check
@@ -94,7 +95,7 @@ func (c *common) shards() []shardConfig {
 		EP: c.ep, Channel: c.channel,
 		Run: c.run, Sources: c.parsedSources, Concurrency: c.concurrency,
 		ConnectTimeout: c.connectTimeout, ReadBuffer: c.readBuffer, TrackSeqs: c.trackSeqs,
-		Resume: c.resume, ResumeJitter: c.resumeJitter,
+		Resume: c.resume, ResumeJitter: c.resumeJitter, ResumeAddrs: (&endpoint{Addr: c.resumeAddrs}).addrs(),
 	}, c.n, c.workers)
 }
 

@@ -23,7 +23,7 @@ import (
 // -kill-cmd, or by someone else: then the first dropped connection marks
 // the kill). Every subscriber the server drops waits up to -resume-jitter,
 // reconnects to the next listener of -addr (round robin; the same one when
-// there is one, a ReusePort group) and resumes after the last message it
+// there is one, a ReusePort group), or to those of -resume-addr, and resumes after the last message it
 // saw: Meteor's legacy stream with "<chan>.r<id+1>", SSE with
 // ?lastEventId=<chan>:<id>, NDJSON with ?since=, the WebSocket with
 // "since"; Centrifugo with recover, offset and epoch. The publications are
@@ -136,10 +136,9 @@ func (s *shard) reopen(c *benchConn) io.Reader {
 			break
 		}
 		wait = min(100*time.Millisecond<<attempt, 2*time.Second)
-		addr := (c.addr + 1 + attempt) % len(s.addrs)
 		var nc net.Conn
 		var br io.Reader
-		br, nc, err = s.resubscribe(c, addr)
+		br, nc, err = s.resubscribe(c, s.nextAddr(c, attempt))
 		if err != nil {
 			continue
 		}
@@ -158,8 +157,19 @@ func (s *shard) reopen(c *benchConn) io.Reader {
 	return nil
 }
 
-// resubscribe opens subscriber c again on listener addr, from the last
-// message it saw, and makes the new connection c's.
+// nextAddr returns the index in s.addrs of the listener that dropped
+// subscriber c tries at its attempt-th reconnect: with -resume-addr, its
+// listeners, spread over the subscribers; else the listener after the one
+// c was on, round robin.
+func (s *shard) nextAddr(c *benchConn, attempt int) int {
+	if n := len(s.cfg.ResumeAddrs); n > 0 {
+		return len(s.addrs) - n + (c.i+attempt)%n // s.addrs ends with them
+	}
+	return (c.addr + 1 + attempt) % len(s.addrs)
+}
+
+// resubscribe opens subscriber c again on listener s.addrs[addr], from the
+// last message it saw, and makes the new connection c's.
 func (s *shard) resubscribe(c *benchConn, addr int) (io.Reader, net.Conn, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ConnectTimeout)
 	defer cancel()
@@ -264,6 +274,7 @@ func runResume(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.StringVar(&p.killCmd, "kill-cmd", "", "a shell command run at -kill-after instead (e.g. 'kill -9 $(cat /tmp/node-a.pid)'); neither: someone else kills, and the first dropped connection marks the kill")
 	fs.DurationVar(&p.wait, "resume-wait", 60*time.Second, "after the kill, the most to wait until every dropped subscriber has resumed")
 	fs.DurationVar(&c.resumeJitter, "resume-jitter", time.Second, "a dropped subscriber waits a random time below this before reconnecting, as clients do")
+	fs.StringVar(&c.resumeAddrs, "resume-addr", "", "the listeners dropped subscribers reconnect to, host:port[,...], spread over them (default: the next of -addr, round robin)")
 	fs.IntVar(&p.pubConns, "pub-conns", 8, "HTTP publishing: concurrent kept-alive connections")
 	if err := fs.Parse(args); err != nil {
 		return err

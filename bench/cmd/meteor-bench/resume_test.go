@@ -14,10 +14,13 @@ import (
 // it saw. The server kept its history, so nothing is lost or duplicated.
 func TestResumeSmall(t *testing.T) {
 	srv := startServer(t)
-	for _, tr := range []string{transportStream, transportSSE, transportWS, transportNDJSON} {
-		t.Run(tr, func(t *testing.T) {
-			c := testCommonTransport(t, srv, tr, "r"+tr, 6)
-			c.resume, c.resumeJitter = true, 50*time.Millisecond
+	for _, tc := range []struct{ transport, resumeAddr string }{
+		{transportStream, ""}, {transportSSE, ""}, {transportWS, ""}, {transportNDJSON, ""},
+		{transportSSE, srv.SubscriberAddr().String()}, // -resume-addr: the same server here
+	} {
+		t.Run(tc.transport+map[bool]string{true: "/resume-addr"}[tc.resumeAddr != ""], func(t *testing.T) {
+			c := testCommonTransport(t, srv, tc.transport, "r"+tc.transport+map[bool]string{true: "a"}[tc.resumeAddr != ""], 6)
+			c.resume, c.resumeJitter, c.resumeAddrs = true, 50*time.Millisecond, tc.resumeAddr
 			go func() {
 				time.Sleep(300 * time.Millisecond)
 				resp, err := http.Post(c.ep.PubURL+"/api/channels/"+c.channel+"/close", "text/plain", nil)

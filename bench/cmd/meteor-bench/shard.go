@@ -41,6 +41,7 @@ type shardConfig struct {
 	TrackSeqs      int           // publications 0..TrackSeqs-1 whose every delivery's latency is kept (burst)
 	Resume         bool          // a subscriber the server drops reconnects and resumes (resume.go)
 	ResumeJitter   time.Duration // the most a dropped subscriber waits before its first reconnect
+	ResumeAddrs    []string      // where dropped subscribers reconnect; none: the next of EP's
 }
 
 // args renders c as the command line of a worker process.
@@ -52,7 +53,8 @@ func (c shardConfig) args() []string {
 		"-sources", formatSources(c.Sources), "-concurrency", strconv.Itoa(c.Concurrency),
 		"-connect-timeout", c.ConnectTimeout.String(), "-read-buffer", strconv.Itoa(c.ReadBuffer),
 		"-track-seqs", strconv.Itoa(c.TrackSeqs),
-		"-resume=" + strconv.FormatBool(c.Resume), "-resume-jitter", c.ResumeJitter.String()}
+		"-resume=" + strconv.FormatBool(c.Resume), "-resume-jitter", c.ResumeJitter.String(),
+		"-resume-addr", strings.Join(c.ResumeAddrs, ",")}
 }
 
 // hostID returns the hostid of subscriber i (counted over all shards).
@@ -149,7 +151,7 @@ func (r *shardReport) merge(o *shardReport) {
 
 type shard struct {
 	cfg          shardConfig
-	addrs        []string // cfg.EP's subscriber listeners
+	addrs        []string // cfg.EP's subscriber listeners, then cfg.ResumeAddrs
 	dialers      *dialers
 	closing      atomic.Bool
 	quit         chan struct{} // closed with closing set
@@ -181,8 +183,8 @@ type benchConn struct {
 // runShard opens cfg's subscribers, then answers the commands read from
 // cmds on events until "close", the end of cmds, or the end of ctx.
 func runShard(ctx context.Context, cfg shardConfig, cmds io.Reader, events io.Writer) error {
-	s := &shard{cfg: cfg, addrs: cfg.EP.addrs(), quit: make(chan struct{}), dialers: newDialers(cfg.Sources, cfg.ConnectTimeout)}
-	if len(s.addrs) == 0 {
+	s := &shard{cfg: cfg, addrs: append(cfg.EP.addrs(), cfg.ResumeAddrs...), quit: make(chan struct{}), dialers: newDialers(cfg.Sources, cfg.ConnectTimeout)}
+	if len(s.addrs) == len(cfg.ResumeAddrs) {
 		return fmt.Errorf("no subscriber address in %q", cfg.EP.Addr)
 	}
 	enc := json.NewEncoder(events)
@@ -285,7 +287,7 @@ func (s *shard) connect(ctx context.Context) *shardReport {
 // open opens subscriber i, retrying a few times on errors that a busy
 // listener or a crowded port range cause.
 func (s *shard) open(ctx context.Context, i int) (retries int, err error) {
-	addr := i % len(s.addrs)
+	addr := i % (len(s.addrs) - len(s.cfg.ResumeAddrs))
 	for attempt := 0; ; attempt++ {
 		var nc net.Conn
 		nc, err = s.dialers.dial(ctx, i, s.addrs[addr])
@@ -468,6 +470,7 @@ func runShardCommand(ctx context.Context, args []string, stdin io.Reader, stdout
 	fs.IntVar(&cfg.TrackSeqs, "track-seqs", 0, "")
 	fs.BoolVar(&cfg.Resume, "resume", false, "")
 	fs.DurationVar(&cfg.ResumeJitter, "resume-jitter", time.Second, "")
+	resumeAddrs := fs.String("resume-addr", "", "")
 	timeout := fs.Duration("timeout", 10*time.Minute, "")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -476,6 +479,7 @@ func runShardCommand(ctx context.Context, args []string, stdin io.Reader, stdout
 	if cfg.Sources, err = parseSources(sources); err != nil {
 		return err
 	}
+	cfg.ResumeAddrs = (&endpoint{Addr: *resumeAddrs}).addrs()
 	if cfg.EP.Addr == "" || cfg.N <= 0 {
 		return fmt.Errorf("-addr and -n are required")
 	}
