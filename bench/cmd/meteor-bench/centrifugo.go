@@ -196,6 +196,8 @@ func (c *centrifugoFrames) parse(payload []byte, f *frame, fn func(*frame)) {
 	}
 }
 
+// line reads one JSON object into f: a ping, a reply, a publication (its
+// data and offset), a disconnect, or another push.
 func (c *centrifugoFrames) line(b []byte, f *frame) {
 	*f = frame{Kind: frameOther}
 	switch {

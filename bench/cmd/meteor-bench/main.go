@@ -132,6 +132,12 @@ connection, each answered with a channel-info frame (the acknowledgement).
 publishes with -publish http (POST /publish/) or zmq (its handler's
 ZeroMQ PULL socket, -pub-zmq; pipelined, no acknowledgements).
 
+-target centrifugo is Centrifugo v6 (bench/centrifugo/config.json) over
+its JSON WebSocket protocol, publishing with its HTTP API (-api-key).
+
+-addr takes several listeners (nodes of a cluster): subscriber i connects
+to the (i mod n)-th; -count-at names the nodes whose counts are summed.
+
 Run "meteor-bench <scenario> -h" for the flags of a scenario.
 `)
 }

@@ -55,6 +55,7 @@ type resumeReport struct {
 	Outage       *histogram `json:"outage,omitempty"` // per resume: drop to subscribed again
 }
 
+// merge adds o's counts to r.
 func (r *resumeReport) merge(o *resumeReport) {
 	r.Drops += o.Drops
 	r.Resumed += o.Resumed
@@ -77,6 +78,7 @@ func (r *resumeReport) merge(o *resumeReport) {
 	}
 }
 
+// report returns a copy of the shard's account.
 func (st *resumeState) report() *resumeReport {
 	st.mu.Lock()
 	defer st.mu.Unlock()
@@ -85,6 +87,7 @@ func (st *resumeState) report() *resumeReport {
 	return &r
 }
 
+// dropped records a connection the server ended at t.
 func (st *resumeState) dropped(t time.Time) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
@@ -259,6 +262,7 @@ type resumeParams struct {
 	pubConns  int
 }
 
+// runResume is the resume scenario's command.
 func runResume(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("resume", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -302,6 +306,8 @@ func runResume(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	return err
 }
 
+// resumeStorm opens c's subscribers, publishes, kills the node, waits for
+// the resumes and the deliveries, and sums up.
 func resumeStorm(ctx context.Context, c *common, p resumeParams, logf func(string, ...any)) (*resumeResult, error) {
 	res := &resumeResult{label: c.label("resume"), Workers: c.workers, WantedRate: p.rate, AllResumedMS: -1}
 	sess, err := openSession(ctx, c, logf)
@@ -460,6 +466,7 @@ func waitResumed(ctx context.Context, sess *session, killAt time.Time, wait time
 	}
 }
 
+// printResume writes r for people.
 func printResume(w io.Writer, c *common, r *resumeResult) {
 	fmt.Fprintf(w, "resume: %d subscribers (%d failed) on %s, %s %s, channel %s, %d process(es)\n",
 		r.Subscribers, r.Failed, c.ep.Addr, c.ep.Kind, c.ep.Transport, c.channel, r.Workers)
