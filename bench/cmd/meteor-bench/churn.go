@@ -94,7 +94,8 @@ func startChurn(ctx context.Context, c *common, p churnParams, duration time.Dur
 // one opens short-lived subscriber i, reads for hold, and closes it.
 func (ch *churner) one(ctx context.Context, c *common, ds *dialers, i int, hold time.Duration) {
 	t0 := time.Now()
-	nc, err := ds.dial(ctx, i, c.ep.Addr)
+	addrs := c.ep.addrs()
+	nc, err := ds.dial(ctx, i, addrs[i%len(addrs)])
 	var body io.Reader
 	if err == nil {
 		body, err = c.ep.subscribe(nc, c.run+"c"+strconv.FormatInt(int64(i), 36), c.channel, c.connectTimeout)

@@ -17,10 +17,16 @@ type label struct {
 	Target    string `json:"target"`
 	Transport string `json:"transport"`
 	Publish   string `json:"publish"`
+	Engine    string `json:"engine,omitempty"` // memory or redis
+	Nodes     int    `json:"nodes,omitempty"`  // subscriber listeners named by -addr
 }
 
 func (c *common) label(scenario string) label {
-	return label{Scenario: scenario, Target: c.ep.Kind, Transport: c.ep.Transport, Publish: c.ep.Publish}
+	return c.ep.label(scenario, c.ep.Transport)
+}
+
+func (e *endpoint) label(scenario, transport string) label {
+	return label{Scenario: scenario, Target: e.Kind, Transport: transport, Publish: e.Publish, Engine: e.Engine, Nodes: len(e.addrs())}
 }
 
 // fanoutResult is the fan-out (and churn) scenario's outcome.
@@ -71,7 +77,7 @@ type fanoutParams struct {
 	size     int
 	duration time.Duration
 	drain    time.Duration
-	pid      int
+	pids     pidList
 	pubConns int         // HTTP: publishing connections
 	maxBurst int         // most messages sent back to back when behind
 	churn    churnParams // churn.rate > 0: connect and disconnect while publishing
@@ -82,7 +88,7 @@ func (p *fanoutParams) register(fs *flag.FlagSet) {
 	fs.IntVar(&p.size, "size", 200, "message text bytes (at least the stamp, about 30)")
 	fs.DurationVar(&p.duration, "duration", 10*time.Second, "how long to publish")
 	fs.DurationVar(&p.drain, "drain", 5*time.Second, "after publishing, how long to wait for deliveries to stop coming")
-	fs.IntVar(&p.pid, "pid", 0, "server process id, to read its CPU (and its children's) from /proc (optional)")
+	fs.Var(&p.pids, "pid", "server process ids, comma-separated, to read their CPU (and their children's) from /proc (optional)")
 	fs.IntVar(&p.pubConns, "pub-conns", 8, "HTTP publishing: concurrent kept-alive connections (the line protocol pipelines on one)")
 	fs.IntVar(&p.maxBurst, "max-burst", 0, "most messages sent back to back when the clock is behind (0: 2, or 5 ms' worth)")
 }
@@ -156,8 +162,8 @@ func fanout(ctx context.Context, c *common, p fanoutParams, logf func(string, ..
 	}()
 
 	var cpu0, gen0 procSample
-	if p.pid > 0 {
-		if cpu0, err = readTree(p.pid); err != nil {
+	if len(p.pids) > 0 {
+		if cpu0, err = readTrees(p.pids); err != nil {
 			return nil, err
 		}
 	}
@@ -188,8 +194,8 @@ func fanout(ctx context.Context, c *common, p fanoutParams, logf func(string, ..
 	}
 	res.DeliverySecs = lastChange.Sub(start).Seconds()
 	elapsed := time.Since(start).Seconds()
-	if p.pid > 0 {
-		if cpu1, err := readTree(p.pid); err == nil {
+	if len(p.pids) > 0 {
+		if cpu1, err := readTrees(p.pids); err == nil {
 			res.CPUSecs = float64(cpu1.CPU-cpu0.CPU) / clockTicks
 			res.CPUPercent = 100 * res.CPUSecs / elapsed
 		}

@@ -22,7 +22,10 @@ type common struct {
 	workers, perWorker      int
 	connectTimeout, timeout time.Duration
 	readBuffer              int
-	trackSeqs               int // publications whose every delivery's latency is kept (burst)
+	trackSeqs               int           // publications whose every delivery's latency is kept (burst)
+	resume                  bool          // dropped subscribers reconnect and resume (resume.go)
+	resumeJitter            time.Duration // the most a dropped subscriber waits before reconnecting
+	resumeAddrs             string        // where dropped subscribers reconnect, host:port[,...]
 	jsonOut                 bool
 	parsedSources           []netip.Addr // sources, parsed by check
 	run                     string       // run token, set by check
@@ -44,15 +47,18 @@ func (c *common) register(fs *flag.FlagSet, channel string, n int) {
 
 // register adds the flags that choose the server and its transport.
 func (e *endpoint) register(fs *flag.FlagSet) {
-	fs.StringVar(&e.Kind, "target", targetMeteor, "server: meteor, nchan (bench/nchan/nginx.conf) or pushpin (bench/pushpin/pushpin.conf, with meteor-bench grip-origin behind it)")
+	fs.StringVar(&e.Kind, "target", targetMeteor, "server: meteor, nchan (bench/nchan/nginx.conf or nginx-redis.conf), pushpin (bench/pushpin/pushpin.conf, with meteor-bench grip-origin behind it) or centrifugo (bench/centrifugo/config.json; -transport ws)")
 	fs.StringVar(&e.Transport, "transport", transportStream, "stream (Meteor xhrinteractive, Nchan http-raw-stream), sse, ws, or ndjson (Meteor)")
-	fs.StringVar(&e.Addr, "addr", "", "subscriber listener, host:port (default 127.0.0.1:4670 for meteor, 127.0.0.1:4680 for nchan, 127.0.0.1:4690 for pushpin)")
+	fs.StringVar(&e.Addr, "addr", "", "subscriber listeners, host:port[,host:port...] (subscriber i on the (i mod n)-th; default 127.0.0.1:4670 for meteor, 127.0.0.1:4680 for nchan, 127.0.0.1:4690 for pushpin, 127.0.0.1:4700 for centrifugo)")
 	fs.StringVar(&e.Ctl, "controller", "127.0.0.1:4671", "meteor: controller listener, host:port")
 	fs.StringVar(&e.PubURL, "pub-url", "", "HTTP publishing base URL (default http://127.0.0.1:4672, meteor's API; http://<addr> for nchan; http://127.0.0.1:4691 for pushpin)")
 	fs.StringVar(&e.Publish, "publish", "", "how to publish: line (meteor's controller), http, ws (nchan: text frames on a WebSocket to the publisher location, pipelined), or zmq (pushpin: its ZeroMQ PULL socket, pipelined, no acknowledgements) (default line for meteor, http for the others)")
 	fs.StringVar(&e.ZMQ, "pub-zmq", "127.0.0.1:4692", "pushpin -publish zmq: the handler's push_in_spec, host:port")
 	fs.StringVar(&e.Prefix, "prefix", "/push", "meteor stream: SubscriberDynamicPageAddress")
 	fs.StringVar(&e.Mode, "mode", "xhrinteractive", "meteor stream: subscriber mode (a streaming one)")
+	fs.StringVar(&e.APIKey, "api-key", "meteor-bench", "centrifugo: the HTTP API key (X-API-Key; bench/centrifugo/config.json's http_api.key)")
+	fs.StringVar(&e.CountAt, "count-at", "", "where the server counts the subscribers, summed: meteor controllers or nchan/centrifugo listeners, host:port[,...]; none: trust the handshakes (default: -controller, or the publish URL's host)")
+	fs.StringVar(&e.Engine, "engine", "memory", "the server's engine, recorded in the results: memory or redis (Nchan with nginx-redis.conf, meteord -Engine redis, Centrifugo's config.json)")
 }
 
 func (c *common) check() error {
@@ -89,6 +95,7 @@ func (c *common) shards() []shardConfig {
 		EP: c.ep, Channel: c.channel,
 		Run: c.run, Sources: c.parsedSources, Concurrency: c.concurrency,
 		ConnectTimeout: c.connectTimeout, ReadBuffer: c.readBuffer, TrackSeqs: c.trackSeqs,
+		Resume: c.resume, ResumeJitter: c.resumeJitter, ResumeAddrs: (&endpoint{Addr: c.resumeAddrs}).addrs(),
 	}, c.n, c.workers)
 }
 
@@ -129,7 +136,8 @@ func runIdle(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.SetOutput(stderr)
 	var c common
 	c.register(fs, "idle", 10000)
-	pid := fs.Int("pid", 0, "server process id, to read its RSS and CPU from /proc (required)")
+	var pids pidList
+	fs.Var(&pids, "pid", "server process ids, comma-separated, to read their RSS and CPU from /proc, summed with their children's (required; several meteord nodes and their Redis)")
 	hold := fs.Duration("hold", 10*time.Second, "how long the subscribers sit idle while the server is sampled")
 	settle := fs.Duration("settle", 3*time.Second, "wait after the server counts every subscriber, before sampling")
 	samples := fs.Int("samples", 5, "RSS samples taken over the hold")
@@ -139,14 +147,14 @@ func runIdle(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := c.check(); err != nil {
 		return err
 	}
-	if *pid <= 0 {
+	if len(pids) == 0 {
 		return errors.New("-pid is required")
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	logf := func(format string, a ...any) { fmt.Fprintf(stderr, "idle: "+format+"\n", a...) }
 
-	res, err := idle(ctx, &c, *pid, *hold, *settle, max(*samples, 1), logf)
+	res, err := idle(ctx, &c, pids, *hold, *settle, max(*samples, 1), logf)
 	if res != nil {
 		printIdle(stdout, &c, res)
 		if c.jsonOut {
@@ -156,7 +164,7 @@ func runIdle(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	return err
 }
 
-func sampleN(ctx context.Context, pid, n int, every time.Duration) ([]procSample, error) {
+func sampleN(ctx context.Context, pids []int, n int, every time.Duration) ([]procSample, error) {
 	var out []procSample
 	for i := range n {
 		if i > 0 {
@@ -166,25 +174,25 @@ func sampleN(ctx context.Context, pid, n int, every time.Duration) ([]procSample
 			case <-time.After(every):
 			}
 		}
-		s, err := readTree(pid)
+		s, err := readTrees(pids)
 		if err != nil {
-			return out, fmt.Errorf("server process %d: %w", pid, err)
+			return out, fmt.Errorf("server processes %v: %w", pids, err)
 		}
 		out = append(out, s)
 	}
 	return out, nil
 }
 
-func idle(ctx context.Context, c *common, pid int, hold, settle time.Duration, samples int, logf func(string, ...any)) (*idleResult, error) {
+func idle(ctx context.Context, c *common, pids []int, hold, settle time.Duration, samples int, logf func(string, ...any)) (*idleResult, error) {
 	res := &idleResult{label: c.label("idle"), Workers: c.workers}
-	before, err := sampleN(ctx, pid, 3, 300*time.Millisecond)
+	before, err := sampleN(ctx, pids, 3, 300*time.Millisecond)
 	if err != nil {
 		return nil, err
 	}
 	b := summarise(before)
 	res.RSSBefore, res.AnonBefore, res.ThreadsBefore = b.Median, b.AnonMedian, before[len(before)-1].Threads
 	res.PSSBefore, res.Procs = b.PSSMedian, 1+before[len(before)-1].Procs
-	logf("server pid %d: RSS %.1f MiB before; opening %d subscribers in %d process(es)", pid, mib(res.RSSBefore), c.n, c.workers)
+	logf("server pid %v: RSS %.1f MiB before; opening %d subscribers in %d process(es)", pids, mib(res.RSSBefore), c.n, c.workers)
 	sess, err := openSession(ctx, c, logf)
 	if err != nil {
 		return nil, err
@@ -192,7 +200,7 @@ func idle(ctx context.Context, c *common, pid int, hold, settle time.Duration, s
 	defer sess.release(logf)
 	conn := sess.conn
 	res.Subscribers, res.Failed, res.ConnectSecs = conn.OK, conn.Failed, conn.ConnectSecs
-	if res.ServerCount, err = sess.cnt.Count(c.channel); err != nil {
+	if res.ServerCount, err = sess.count(); err != nil {
 		return nil, err
 	}
 	res.ServerCount -= sess.count0
@@ -203,12 +211,12 @@ func idle(ctx context.Context, c *common, pid int, hold, settle time.Duration, s
 		return nil, ctx.Err()
 	}
 
-	first, err := readTree(pid)
+	first, err := readTrees(pids)
 	if err != nil {
 		return nil, err
 	}
 	t0 := time.Now()
-	held, err := sampleN(ctx, pid, samples, hold/time.Duration(samples))
+	held, err := sampleN(ctx, pids, samples, hold/time.Duration(samples))
 	if err != nil {
 		return nil, err
 	}
@@ -216,7 +224,7 @@ func idle(ctx context.Context, c *common, pid int, hold, settle time.Duration, s
 	if wait := hold - time.Since(t0); wait > 0 {
 		time.Sleep(wait)
 	}
-	last, err := readTree(pid)
+	last, err := readTrees(pids)
 	if err != nil {
 		return nil, err
 	}
@@ -240,13 +248,15 @@ func idle(ctx context.Context, c *common, pid int, hold, settle time.Duration, s
 	res.BytesPerSub = float64(st.Bytes) / float64(max(st.OK, 1))
 
 	sess.close(logf)
-	wctx, wcancel := context.WithTimeout(context.Background(), 30*time.Second)
-	if _, err := waitCount(wctx, sess.cnt, c.channel, func(n int) bool { return n <= sess.count0 }); err != nil {
-		logf("after closing: %v", err)
+	if sess.cnt != nil {
+		wctx, wcancel := context.WithTimeout(context.Background(), 30*time.Second)
+		if _, err := waitCount(wctx, sess.cnt, c.channel, func(n int) bool { return n <= sess.count0 }); err != nil {
+			logf("after closing: %v", err)
+		}
+		wcancel()
 	}
-	wcancel()
 	time.Sleep(2 * time.Second)
-	if after, err := readTree(pid); err == nil {
+	if after, err := readTrees(pids); err == nil {
 		res.RSSAfterClose = after.RSS
 	}
 	return res, nil

@@ -16,6 +16,9 @@
 //	    fanout while short-lived subscribers connect and disconnect.
 //	meteor-bench publish -publish line -conns 4 -pipeline 64 ...
 //	    messages accepted per second, no subscriber.
+//	meteor-bench resume -addr A,B -controller B -kill-pid <A's pid> ...
+//	    a resume storm: the subscribers of a killed node reconnect to the
+//	    others and resume; time until all have, lost and duplicated messages.
 //	meteor-bench report -o table.md -svg chart.svg results.jsonl
 //	    a markdown table (Meteor/Nchan ratios) and an SVG chart.
 //
@@ -26,6 +29,11 @@
 // Nchan, text frames pipelined on one WebSocket to its publisher location,
 // each answered with a channel-info frame that is timed as the
 // acknowledgement (wspub.go).
+// -addr takes several listeners (subscriber i on the (i mod n)-th: nodes
+// of a cluster), -count-at the nodes whose subscriber counts are summed.
+// -target centrifugo drives Centrifugo v6 (bench/centrifugo/config.json)
+// with its JSON protocol on WebSocket and its HTTP publish API
+// (centrifugo.go).
 // -target pushpin drives Pushpin (bench/pushpin/pushpin.conf) with the
 // hidden grip-origin scenario as the origin behind it (pushpin.go):
 // meteor-bench grip-origin -listen 127.0.0.1:4695.
@@ -70,6 +78,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = runChurn(ctx, args[1:], stdout, stderr)
 	case "publish":
 		err = runPublish(ctx, args[1:], stdout, stderr)
+	case "resume":
+		err = runResume(ctx, args[1:], stdout, stderr)
 	case "report":
 		err = runReport(args[1:], stdout, stderr)
 	case "shard":
@@ -102,6 +112,8 @@ scenarios:
   burst    one message at a time to N subscribers: time until the last has it
   churn    fanout while short-lived subscribers connect and disconnect at a rate
   publish  publishing throughput, pipelined line protocol or HTTP, no subscribers
+  resume   a resume storm: kill a node under N subscribers and a publisher; time until
+           all have resumed on the others, lost and duplicated messages per subscriber
   report   JSON results (-json lines) to a markdown table and an SVG chart
   floor-server  the least work a server must do for burst (meteor protocol): the machine's floor (Linux only)
 
@@ -119,6 +131,12 @@ connection, each answered with a channel-info frame (the acknowledgement).
 "meteor-bench grip-origin -listen 127.0.0.1:4695" as its GRIP origin; it
 publishes with -publish http (POST /publish/) or zmq (its handler's
 ZeroMQ PULL socket, -pub-zmq; pipelined, no acknowledgements).
+
+-target centrifugo is Centrifugo v6 (bench/centrifugo/config.json) over
+its JSON WebSocket protocol, publishing with its HTTP API (-api-key).
+
+-addr takes several listeners (nodes of a cluster): subscriber i connects
+to the (i mod n)-th; -count-at names the nodes whose counts are summed.
 
 Run "meteor-bench <scenario> -h" for the flags of a scenario.
 `)

@@ -29,6 +29,8 @@ var (
 // named events ("gap", Nchan's "ping") as other frames.
 type sseParser struct {
 	f     frame
+	ids   bool   // Meteor's: an id: line is a cursor, <chan>:<id>[@<epoch>], whose id is the message's
+	id    int64  // the id: line's, since the last dispatch
 	tail  carry  // the unfinished line
 	data  []byte // data lines of the event being read
 	event []byte
@@ -62,6 +64,10 @@ func (p *sseParser) Feed(data []byte, fn func(*frame)) {
 				p.has = true
 			case "event":
 				p.event = append(p.event[:0], val...)
+			case "id":
+				if p.ids {
+					p.id = cursorID(val)
+				}
 			}
 		}
 	}
@@ -79,16 +85,31 @@ func (p *sseParser) dispatch(f *frame, fn func(*frame)) {
 			f.Kind = framePing
 		}
 	case p.has:
-		f.Kind, f.Text = frameMessage, p.data
+		f.Kind, f.Text, f.ID = frameMessage, p.data, p.id
 	case p.ping:
 		f.Kind = framePing
 	default: // a block of id or retry lines alone
-		p.event, p.ping = p.event[:0], false
+		p.event, p.ping, p.id = p.event[:0], false, 0
 		return
 	}
 	fn(f)
 	p.data, p.event = p.data[:0], p.event[:0]
-	p.has, p.ping = false, false
+	p.has, p.ping, p.id = false, false, 0
+}
+
+// cursorID returns the id of a one-channel resume cursor,
+// <chan>:<id>[@<epoch>], or 0.
+func cursorID(c []byte) int64 {
+	i := bytes.LastIndexByte(c, ':')
+	if i < 0 || bytes.IndexByte(c, ',') >= 0 {
+		return 0
+	}
+	num := c[i+1:]
+	if j := bytes.IndexByte(num, '@'); j >= 0 {
+		num = num[:j]
+	}
+	id, _ := parseDigits(num)
+	return id
 }
 
 // nextLine cuts buf at its first LF: the line before it without a
@@ -196,14 +217,25 @@ func (j *jsonFrames) parse(b []byte, f *frame) {
 
 // wsParser reads the server's side of a WebSocket: unmasked frames, text
 // or binary messages (fragments joined), control frames. Each message is
-// a JSON object (Meteor) or a message's bare text (Nchan).
+// a JSON object (Meteor), a message's bare text (Nchan, Pushpin), or
+// Centrifugo's replies, one JSON object a line (centrifugo.go).
 type wsParser struct {
 	f    frame
-	json bool
+	body wsBody
 	tail carry
 	msg  []byte // the fragments of an unfinished message
 	js   jsonFrames
+	cf   centrifugoFrames
 }
+
+// wsBody says what a WebSocket message holds.
+type wsBody uint8
+
+const (
+	wsBare       wsBody = iota // the message's text
+	wsMeteorJSON               // one of Meteor's JSON objects
+	wsCentrifugo               // Centrifugo's JSON replies, "\n" between them
+)
 
 func (p *wsParser) Feed(data []byte, fn func(*frame)) {
 	buf := p.tail.join(data)
@@ -255,12 +287,16 @@ func (p *wsParser) Feed(data []byte, fn func(*frame)) {
 			}
 			payload = p.msg
 		}
-		if p.json {
+		switch p.body {
+		case wsMeteorJSON:
 			p.js.parse(payload, f)
-		} else {
+			fn(f)
+		case wsCentrifugo:
+			p.cf.parse(payload, f, fn)
+		default:
 			*f = frame{Kind: frameMessage, Text: payload}
+			fn(f)
 		}
-		fn(f)
 		p.msg = p.msg[:0]
 	}
 short:

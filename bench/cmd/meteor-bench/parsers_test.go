@@ -108,7 +108,7 @@ func TestWSParser(t *testing.T) {
 	stream = append(stream, wsFrame(true, 9, []byte("hi"))...) // a ping between fragments
 	stream = append(stream, wsFrame(true, 0, []byte(`"channel":"c","text":"s=1 t=2 ","time":1}`))...)
 	stream = append(stream, wsFrame(true, 8, []byte{3, 233})...)
-	checkSplits(t, "ws json", func() streamParser { return &wsParser{json: true} }, stream,
+	checkSplits(t, "ws json", func() streamParser { return &wsParser{body: wsMeteorJSON} }, stream,
 		[]string{"info", "info", `msg 1 "s=0 t=1 ` + long + `"`, "ping", `msg 2 "s=1 t=2 "`, "eof"})
 
 	big := strings.Repeat("y", 70000)

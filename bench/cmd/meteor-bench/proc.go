@@ -6,6 +6,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 )
 
 // clockTicks is the unit of utime and stime in /proc/<pid>/stat
@@ -207,4 +208,58 @@ func processes() []procParent {
 		}
 	}
 	return out
+}
+
+// pidList is the -pid flag: one or more server processes, comma-separated
+// (several meteord nodes and their Redis), whose trees are summed.
+type pidList []int
+
+func (l *pidList) String() string {
+	parts := make([]string, len(*l))
+	for i, p := range *l {
+		parts[i] = strconv.Itoa(p)
+	}
+	return strings.Join(parts, ",")
+}
+
+func (l *pidList) Set(s string) error {
+	*l = (*l)[:0]
+	for part := range strings.SplitSeq(s, ",") {
+		if part = strings.TrimSpace(part); part == "" {
+			continue
+		}
+		p, err := strconv.Atoi(part)
+		if err != nil || p <= 0 {
+			return fmt.Errorf("process id %q", part)
+		}
+		*l = append(*l, p)
+	}
+	return nil
+}
+
+// readTrees samples every process of pids with its descendants (readTree)
+// and sums them; Procs counts every process but the first.
+func readTrees(pids []int) (procSample, error) {
+	var sum procSample
+	for i, pid := range pids {
+		s, err := readTree(pid)
+		if err != nil {
+			return sum, err
+		}
+		sum.RSS += s.RSS
+		sum.RSSAnon += s.RSSAnon
+		sum.PSS += s.PSS
+		sum.CPU += s.CPU
+		sum.Threads += s.Threads
+		if s.FDs >= 0 && sum.FDs >= 0 {
+			sum.FDs += s.FDs
+		} else {
+			sum.FDs = -1
+		}
+		sum.Procs += s.Procs
+		if i > 0 {
+			sum.Procs++
+		}
+	}
+	return sum, nil
 }

@@ -26,7 +26,8 @@ import (
 type publishResult struct {
 	label
 	Conns      int     `json:"conns"`
-	Pipeline   int     `json:"pipeline"` // line protocol: commands in flight per connection
+	Pipeline   int     `json:"pipeline"`        // line protocol: commands in flight per connection
+	Batch      int     `json:"batch,omitempty"` // HTTP: messages per request
 	Size       int     `json:"size"`
 	Published  int64   `json:"published"` // acknowledged
 	Errors     int64   `json:"errors"`
@@ -45,9 +46,11 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	channel := fs.String("channel", "pub", "channel name prefix; connection i publishes to <channel><i>")
 	conns := fs.Int("conns", 4, "publishing connections")
 	pipeline := fs.Int("pipeline", 64, "line protocol and ws: messages in flight per connection")
+	batch := fs.Int("batch", 1, "meteor -publish http: messages per request, in one POST /api/publish (at most 1000); 1: POST /api/channels/<chan>/messages")
 	size := fs.Int("size", 200, "message text bytes")
 	duration := fs.Duration("duration", 5*time.Second, "how long to publish")
-	pid := fs.Int("pid", 0, "server process id, to read its CPU from /proc (optional)")
+	var pids pidList
+	fs.Var(&pids, "pid", "server process ids, comma-separated, to read their CPU from /proc (optional)")
 	jsonOut := fs.Bool("json", false, "also print the result as one JSON line")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -61,12 +64,16 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if *conns <= 0 || *pipeline <= 0 || *duration <= 0 {
 		return errors.New("-conns, -pipeline and -duration must be positive")
 	}
+	if *batch < 1 || *batch > 1000 || (*batch > 1 && (ep.Kind != targetMeteor || ep.Publish != publishHTTP)) {
+		return errors.New("-batch is 1 to 1000, above 1 only with meteor's -publish http")
+	}
 	ctx, cancel := context.WithTimeout(ctx, *duration+time.Minute)
 	defer cancel()
-	res, err := publishRun(ctx, &ep, *channel, *conns, *pipeline, *size, *duration, *pid)
+	res, err := publishRun(ctx, &ep, *channel, *conns, *pipeline, *batch, *size, *duration, pids)
 	if res != nil {
-		fmt.Fprintf(stdout, "publish: %s over %s, %d connection(s)%s, %d-byte messages\n", ep.Kind, ep.Publish, res.Conns,
-			map[bool]string{true: fmt.Sprintf(" x %d in flight", res.Pipeline), false: ""}[res.Pipeline > 0], res.Size)
+		fmt.Fprintf(stdout, "publish: %s over %s, %d connection(s)%s%s, %d-byte messages\n", ep.Kind, ep.Publish, res.Conns,
+			map[bool]string{true: fmt.Sprintf(" x %d in flight", res.Pipeline), false: ""}[res.Pipeline > 0],
+			map[bool]string{true: fmt.Sprintf(", %d messages a request (POST /api/publish)", res.Batch), false: ""}[res.Batch > 1], res.Size)
 		fmt.Fprintf(stdout, "  acknowledged    %d in %.1f s = %.0f messages/s; %d errors%s\n", res.Published, res.Secs, res.Rate, res.Errors, errNote(res.FirstErr))
 		if res.CPUSecs > 0 {
 			fmt.Fprintf(stdout, "  server CPU      %.2f s = %.1f%% of one core\n", res.CPUSecs, res.CPUPercent)
@@ -78,16 +85,19 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	return err
 }
 
-func publishRun(ctx context.Context, ep *endpoint, channel string, conns, pipeline, size int, duration time.Duration, pid int) (*publishResult, error) {
-	res := &publishResult{label: label{Scenario: "publish", Target: ep.Kind, Transport: "-", Publish: ep.Publish},
+func publishRun(ctx context.Context, ep *endpoint, channel string, conns, pipeline, batch, size int, duration time.Duration, pids []int) (*publishResult, error) {
+	res := &publishResult{label: ep.label("publish", "-"),
 		Conns: conns, Size: size}
 	if ep.Publish == publishLine || ep.Publish == publishWS {
 		res.Pipeline = pipeline
 	}
+	if batch > 1 {
+		res.Batch = batch
+	}
 	var cpu0 procSample
-	if pid > 0 {
+	if len(pids) > 0 {
 		var err error
-		if cpu0, err = readTree(pid); err != nil {
+		if cpu0, err = readTrees(pids); err != nil {
 			return nil, err
 		}
 	}
@@ -123,6 +133,19 @@ func publishRun(ctx context.Context, ep *endpoint, channel string, conns, pipeli
 			}
 			p := newHTTPPublisher(ep)
 			defer p.Close()
+			if batch > 1 {
+				for seq := 0; time.Now().Before(deadline) && ctx.Err() == nil; seq += batch {
+					if err := p.publishBatch(ch, seq, batch, size); err != nil {
+						fail(err)
+						if bad.Load() > 100 {
+							return
+						}
+						continue
+					}
+					ok.Add(int64(batch))
+				}
+				return
+			}
 			for seq := 0; time.Now().Before(deadline) && ctx.Err() == nil; seq++ {
 				if err := p.Publish(ch, stampText(seq, time.Now(), size)); err != nil {
 					fail(err)
@@ -139,8 +162,8 @@ func publishRun(ctx context.Context, ep *endpoint, channel string, conns, pipeli
 	res.Secs = time.Since(start).Seconds()
 	res.Published, res.Errors = ok.Load(), bad.Load()
 	res.Rate = float64(res.Published) / res.Secs
-	if pid > 0 {
-		if cpu1, err := readTree(pid); err == nil {
+	if len(pids) > 0 {
+		if cpu1, err := readTrees(pids); err == nil {
 			res.CPUSecs = float64(cpu1.CPU-cpu0.CPU) / clockTicks
 			res.CPUPercent = 100 * res.CPUSecs / res.Secs
 		}
@@ -273,4 +296,29 @@ func errorOf(a ackStats) error {
 		return nil
 	}
 	return fmt.Errorf("%d errors, the first: %s", a.Errors, a.FirstErr)
+}
+
+// publishBatch publishes n stamped messages, seq to seq+n-1, to channel in
+// one POST of Meteor's /api/publish.
+func (p *httpPublisher) publishBatch(channel string, seq, n, size int) error {
+	type msg struct {
+		Channel string `json:"channel"`
+		Text    string `json:"text"`
+	}
+	msgs := make([]msg, n)
+	now := time.Now()
+	for i := range msgs {
+		msgs[i] = msg{channel, stampText(seq+i, now, size)}
+	}
+	body, _ := json.Marshal(map[string][]msg{"messages": msgs})
+	resp, err := p.client.Post(p.e.PubURL+"/api/publish", "application/json", bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("publish: %w", err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("publish: %s", resp.Status)
+	}
+	return nil
 }

@@ -62,8 +62,17 @@ type anyResult struct {
 	Rate     float64 `json:"rate"`
 }
 
-// key groups results that are comparable across targets.
+// key groups results that are comparable across targets: the scenario's
+// key, and for a cluster its engine and node count.
 func (r *anyResult) key() string {
+	k := r.scenarioKey()
+	if r.Engine != "" && r.Engine != "memory" || r.Nodes > 1 {
+		k += fmt.Sprintf(", %s engine, %d node(s)", r.Engine, max(r.Nodes, 1))
+	}
+	return k
+}
+
+func (r *anyResult) scenarioKey() string {
 	n := r.Subscribers + r.Failed
 	switch r.Scenario {
 	case "idle":
@@ -185,6 +194,8 @@ func targetName(target string) string {
 		return "Nchan"
 	case targetPushpin:
 		return "Pushpin"
+	case targetCentrifugo:
+		return "Centrifugo"
 	case targetMeteor:
 		return "Meteor"
 	}
@@ -425,16 +436,16 @@ func runReport(args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	out := fs.String("o", "", "markdown table file (default: standard output)")
 	svg := fs.String("svg", "", "SVG chart file (default: none)")
-	versus := fs.String("versus", targetNchan, "the target set beside Meteor: nchan or pushpin")
+	versus := fs.String("versus", targetNchan, "the target set beside Meteor: nchan, pushpin or centrifugo")
 	title := fs.String("title", "", "chart title (default: Meteor vs <the -versus target>)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() == 0 {
-		return errors.New("usage: meteor-bench report [-versus nchan|pushpin] [-o table.md] [-svg chart.svg] results.jsonl...")
+		return errors.New("usage: meteor-bench report [-versus nchan|pushpin|centrifugo] [-o table.md] [-svg chart.svg] results.jsonl...")
 	}
-	if *versus != targetNchan && *versus != targetPushpin {
-		return fmt.Errorf("-versus %q: nchan or pushpin", *versus)
+	if *versus != targetNchan && *versus != targetPushpin && *versus != targetCentrifugo {
+		return fmt.Errorf("-versus %q: nchan, pushpin or centrifugo", *versus)
 	}
 	if *title == "" {
 		*title = "Meteor vs " + targetName(*versus)

@@ -163,7 +163,7 @@ func TestFanoutSmall(t *testing.T) {
 func TestIdleSmall(t *testing.T) {
 	srv := startServer(t)
 	c := testCommon(t, srv, "idle", 20)
-	res, err := idle(context.Background(), c, os.Getpid(), 300*time.Millisecond, 0, 2, t.Logf)
+	res, err := idle(context.Background(), c, []int{os.Getpid()}, 300*time.Millisecond, 0, 2, t.Logf)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -103,7 +103,7 @@ func TestPublishSmall(t *testing.T) {
 	for _, method := range []string{publishLine, publishHTTP} {
 		ep := c.ep
 		ep.Publish = method
-		res, err := publishRun(context.Background(), &ep, "p"+method, 2, 8, 32, 200*time.Millisecond, 0)
+		res, err := publishRun(context.Background(), &ep, "p"+method, 2, 8, 1, 32, 200*time.Millisecond, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -385,7 +385,7 @@ func TestPushpin(t *testing.T) {
 			if err := c.check(); err != nil {
 				t.Fatal(err)
 			}
-			res, err := fanout(context.Background(), c, fanoutParams{rate: 200, size: 64, duration: 200 * time.Millisecond, drain: 2 * time.Second, pubConns: 1, pid: cmd.Process.Pid}, t.Logf)
+			res, err := fanout(context.Background(), c, fanoutParams{rate: 200, size: 64, duration: 200 * time.Millisecond, drain: 2 * time.Second, pubConns: 1, pids: pidList{cmd.Process.Pid}}, t.Logf)
 			if err != nil {
 				t.Fatal(err)
 			}

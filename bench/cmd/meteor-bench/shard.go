@@ -39,6 +39,9 @@ type shardConfig struct {
 	ConnectTimeout time.Duration // per connection: connect and header
 	ReadBuffer     int           // bytes read per call
 	TrackSeqs      int           // publications 0..TrackSeqs-1 whose every delivery's latency is kept (burst)
+	Resume         bool          // a subscriber the server drops reconnects and resumes (resume.go)
+	ResumeJitter   time.Duration // the most a dropped subscriber waits before its first reconnect
+	ResumeAddrs    []string      // where dropped subscribers reconnect; none: the next of EP's
 }
 
 // args renders c as the command line of a worker process.
@@ -49,7 +52,9 @@ func (c shardConfig) args() []string {
 		"-n", strconv.Itoa(c.N), "-first", strconv.Itoa(c.First), "-run", c.Run,
 		"-sources", formatSources(c.Sources), "-concurrency", strconv.Itoa(c.Concurrency),
 		"-connect-timeout", c.ConnectTimeout.String(), "-read-buffer", strconv.Itoa(c.ReadBuffer),
-		"-track-seqs", strconv.Itoa(c.TrackSeqs)}
+		"-track-seqs", strconv.Itoa(c.TrackSeqs),
+		"-resume=" + strconv.FormatBool(c.Resume), "-resume-jitter", c.ResumeJitter.String(),
+		"-resume-addr", strings.Join(c.ResumeAddrs, ",")}
 }
 
 // hostID returns the hostid of subscriber i (counted over all shards).
@@ -84,6 +89,14 @@ type shardReport struct {
 	// SeqMaxUS[seq] is the latest delivery of publication seq, in µs after
 	// its publication (with "end", for the first TrackSeqs publications).
 	SeqMaxUS []int64 `json:"seq_max_us,omitempty"`
+
+	// With "end": how the losses and duplicates fall on the subscribers.
+	LostSubs int   `json:"lost_subs"` // subscribers that missed a publication
+	LostMax  int64 `json:"lost_max"`  // the most one missed
+	DupSubs  int   `json:"dup_subs"`  // subscribers that got one twice
+	DupMax   int64 `json:"dup_max"`
+
+	Resume *resumeReport `json:"resume,omitempty"` // with -resume
 }
 
 // maxSeqTracked bounds the publications whose latest delivery a shard
@@ -124,14 +137,28 @@ func (r *shardReport) merge(o *shardReport) {
 		}
 		r.Latency.Merge(o.Latency)
 	}
+	r.LostSubs += o.LostSubs
+	r.LostMax = max(r.LostMax, o.LostMax)
+	r.DupSubs += o.DupSubs
+	r.DupMax = max(r.DupMax, o.DupMax)
+	if o.Resume != nil {
+		if r.Resume == nil {
+			r.Resume = &resumeReport{}
+		}
+		r.Resume.merge(o.Resume)
+	}
 }
 
 type shard struct {
 	cfg          shardConfig
+	addrs        []string // cfg.EP's subscriber listeners, then cfg.ResumeAddrs
 	dialers      *dialers
 	closing      atomic.Bool
+	quit         chan struct{} // closed with closing set
+	quitOnce     sync.Once
 	readers      sync.WaitGroup
-	serverClosed atomic.Int64 // once per connection, at its end
+	serverClosed atomic.Int64 // once per connection, at its end (without Resume: for good)
+	resume       resumeState  // with cfg.Resume
 
 	mu    sync.Mutex
 	conns []*benchConn // guarded by mu
@@ -141,19 +168,25 @@ type shard struct {
 // read's frames under its own mutex, which nothing else takes until a
 // report is asked for: no lock or counter is shared between connections.
 type benchConn struct {
-	nc net.Conn
-	br io.Reader // the body
+	i    int       // the subscriber's index, over all shards
+	addr int       // index in shard.addrs of the listener it is on
+	br   io.Reader // the body; only the reader uses it after open
 
 	distinct atomic.Int64 // acct.distinct, stored after each read, for "status"
 
-	mu   sync.Mutex
-	acct connAccount // guarded by mu
+	mu    sync.Mutex
+	nc    net.Conn    // guarded by mu: a resume replaces it
+	epoch string      // guarded by mu: the stream's, as the handshake said (Centrifugo)
+	acct  connAccount // guarded by mu
 }
 
 // runShard opens cfg's subscribers, then answers the commands read from
 // cmds on events until "close", the end of cmds, or the end of ctx.
 func runShard(ctx context.Context, cfg shardConfig, cmds io.Reader, events io.Writer) error {
-	s := &shard{cfg: cfg, dialers: newDialers(cfg.Sources, cfg.ConnectTimeout)}
+	s := &shard{cfg: cfg, addrs: append(cfg.EP.addrs(), cfg.ResumeAddrs...), quit: make(chan struct{}), dialers: newDialers(cfg.Sources, cfg.ConnectTimeout)}
+	if len(s.addrs) == len(cfg.ResumeAddrs) {
+		return fmt.Errorf("no subscriber address in %q", cfg.EP.Addr)
+	}
 	enc := json.NewEncoder(events)
 	rep := s.connect(ctx)
 	if err := enc.Encode(rep); err != nil {
@@ -254,14 +287,16 @@ func (s *shard) connect(ctx context.Context) *shardReport {
 // open opens subscriber i, retrying a few times on errors that a busy
 // listener or a crowded port range cause.
 func (s *shard) open(ctx context.Context, i int) (retries int, err error) {
+	addr := i % (len(s.addrs) - len(s.cfg.ResumeAddrs))
 	for attempt := 0; ; attempt++ {
 		var nc net.Conn
-		nc, err = s.dialers.dial(ctx, i, s.cfg.EP.Addr)
+		nc, err = s.dialers.dial(ctx, i, s.addrs[addr])
 		if err == nil {
 			var br io.Reader
-			br, err = s.cfg.EP.subscribe(nc, hostID(s.cfg.Run, i), s.cfg.Channel, s.cfg.ConnectTimeout)
+			var epoch string
+			br, epoch, err = s.cfg.EP.subscribeFrom(nc, hostID(s.cfg.Run, i), s.cfg.Channel, resumePos{}, s.cfg.ConnectTimeout)
 			if err == nil {
-				c := &benchConn{nc: nc, br: br}
+				c := &benchConn{i: i, addr: addr, nc: nc, br: br, epoch: epoch}
 				if s.cfg.TrackSeqs > 0 {
 					c.acct.seqLat = make([]int64, s.cfg.TrackSeqs)
 				}
@@ -283,9 +318,11 @@ func (s *shard) open(ctx context.Context, i int) (retries int, err error) {
 	}
 }
 
-// read reads c until it closes, parsing and accounting its frames. Per
-// read it takes c's own mutex once and the clock once; per frame it
-// neither locks nor allocates.
+// read reads c until it closes, parsing and accounting its frames, and
+// answers Centrifugo's pings. With cfg.Resume, a connection the server
+// ends is reopened and resumed (resume.go), and reading goes on. Per read
+// it takes c's own mutex once and the clock once; per frame it neither
+// locks nor allocates.
 func (s *shard) read(c *benchConn) {
 	defer s.readers.Done()
 	buf := make([]byte, max(s.cfg.ReadBuffer, 64))
@@ -293,22 +330,41 @@ func (s *shard) read(c *benchConn) {
 	a := &c.acct
 	var now int64
 	onFrame := func(f *frame) { a.frame(f, now) }
+	br := c.br
 	for {
-		n, err := c.br.Read(buf)
+		n, err := br.Read(buf)
 		if n > 0 {
 			now = time.Now().UnixNano()
 			c.mu.Lock()
 			a.bytes += int64(n)
 			p.Feed(buf[:n], onFrame)
 			d := a.distinct
+			pongs := 0
+			if wp, ok := p.(*wsParser); ok && wp.body == wsCentrifugo {
+				pongs = wp.pongs()
+			}
+			nc := c.nc
 			c.mu.Unlock()
 			c.distinct.Store(d)
+			for range pongs {
+				nc.SetWriteDeadline(time.Now().Add(5 * time.Second))
+				if _, werr := nc.Write(wsPong); werr != nil && err == nil {
+					err = werr
+				}
+			}
 		}
 		if err != nil {
-			if !s.closing.Load() {
-				s.serverClosed.Add(1)
+			if s.closing.Load() {
+				return
 			}
-			return
+			s.serverClosed.Add(1)
+			if !s.cfg.Resume {
+				return
+			}
+			if br = s.reopen(c); br == nil {
+				return
+			}
+			p = s.cfg.EP.parser() // a new connection's framing
 		}
 	}
 }
@@ -327,6 +383,10 @@ func (s *shard) status(published int, full bool) *shardReport {
 		ServerClosed: int(s.serverClosed.Load()),
 	}
 	r.Open = r.OK - r.ServerClosed
+	if s.cfg.Resume {
+		r.Resume = s.resume.report()
+		r.Open = r.OK - int(r.Resume.Down) - int(r.Resume.GaveUp)
+	}
 	if !full {
 		for _, c := range conns {
 			r.Distinct += c.distinct.Load()
@@ -344,6 +404,10 @@ func (s *shard) status(published int, full bool) *shardReport {
 		r.Received += a.received
 		r.Distinct += a.distinct
 		r.Dups += a.dups
+		if a.dups > 0 {
+			r.DupSubs++
+			r.DupMax = max(r.DupMax, a.dups)
+		}
 		r.Disorder += a.disorder
 		r.Bytes += a.bytes
 		r.Pings += a.pings
@@ -351,7 +415,12 @@ func (s *shard) status(published int, full bool) *shardReport {
 		r.Malformed += a.malformed
 		r.Foreign += a.foreign
 		if published > 0 {
-			r.Lost += a.lost(published)
+			lost := a.lost(published)
+			r.Lost += lost
+			if lost > 0 {
+				r.LostSubs++
+				r.LostMax = max(r.LostMax, lost)
+			}
 		}
 		lat.merge(&a.lat)
 		for i := range seqMax {
@@ -367,11 +436,14 @@ func (s *shard) status(published int, full bool) *shardReport {
 // closeAll closes every connection and waits for the readers.
 func (s *shard) closeAll() {
 	s.closing.Store(true)
+	s.quitOnce.Do(func() { close(s.quit) })
 	s.mu.Lock()
 	conns := s.conns
 	s.mu.Unlock()
 	for _, c := range conns {
+		c.mu.Lock()
 		c.nc.Close()
+		c.mu.Unlock()
 	}
 	s.readers.Wait()
 }
@@ -396,6 +468,9 @@ func runShardCommand(ctx context.Context, args []string, stdin io.Reader, stdout
 	fs.DurationVar(&cfg.ConnectTimeout, "connect-timeout", 10*time.Second, "")
 	fs.IntVar(&cfg.ReadBuffer, "read-buffer", 4096, "")
 	fs.IntVar(&cfg.TrackSeqs, "track-seqs", 0, "")
+	fs.BoolVar(&cfg.Resume, "resume", false, "")
+	fs.DurationVar(&cfg.ResumeJitter, "resume-jitter", time.Second, "")
+	resumeAddrs := fs.String("resume-addr", "", "")
 	timeout := fs.Duration("timeout", 10*time.Minute, "")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -404,6 +479,7 @@ func runShardCommand(ctx context.Context, args []string, stdin io.Reader, stdout
 	if cfg.Sources, err = parseSources(sources); err != nil {
 		return err
 	}
+	cfg.ResumeAddrs = (&endpoint{Addr: *resumeAddrs}).addrs()
 	if cfg.EP.Addr == "" || cfg.N <= 0 {
 		return fmt.Errorf("-addr and -n are required")
 	}

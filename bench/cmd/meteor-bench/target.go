@@ -26,9 +26,10 @@ import (
 
 // Targets.
 const (
-	targetMeteor  = "meteor"
-	targetNchan   = "nchan"
-	targetPushpin = "pushpin" // behind it, meteor-bench grip-origin (pushpin.go)
+	targetMeteor     = "meteor"
+	targetNchan      = "nchan"
+	targetPushpin    = "pushpin"    // behind it, meteor-bench grip-origin (pushpin.go)
+	targetCentrifugo = "centrifugo" // bench/centrifugo/config.json (centrifugo.go)
 )
 
 // Transports. stream is each server's plain streaming response: Meteor's
@@ -55,15 +56,35 @@ const (
 // endpoint is where one server's subscribers and publisher connect, and in
 // which wire formats.
 type endpoint struct {
-	Kind      string // targetMeteor, targetNchan or targetPushpin
+	Kind      string // targetMeteor, targetNchan, targetPushpin or targetCentrifugo
 	Transport string
-	Addr      string // subscriber listener, host:port
+	Addr      string // subscriber listeners, host:port[,host:port...]: subscriber i connects to the (i mod n)-th
 	Prefix    string // Meteor's SubscriberDynamicPageAddress (stream)
 	Mode      string // Meteor's mode (stream)
 	Ctl       string // Meteor's controller, host:port
 	PubURL    string // HTTP publish base: Meteor's API, Nchan's listener or Pushpin's publish endpoint, http://host:port
 	Publish   string // publishLine, publishHTTP, publishWS or publishZMQ
 	ZMQ       string // Pushpin's ZeroMQ publish socket (push_in_spec), host:port
+	APIKey    string // Centrifugo's HTTP API key (http_api.key)
+	CountAt   string // where subscribers are counted, host:port[,...] summed, or "none" (see countAddrs)
+	Engine    string // the server's engine, for the label only: memory or redis
+}
+
+// addrs returns the subscriber listeners of Addr.
+func (e *endpoint) addrs() []string {
+	var out []string
+	for a := range strings.SplitSeq(e.Addr, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// firstAddr returns the first subscriber listener.
+func (e *endpoint) firstAddr() string {
+	a, _, _ := strings.Cut(e.Addr, ",")
+	return strings.TrimSpace(a)
 }
 
 // defaults fills in the addresses left empty and checks e.
@@ -74,9 +95,14 @@ func (e *endpoint) defaults() error {
 			e.Addr = "127.0.0.1:4680"
 		case targetPushpin:
 			e.Addr = "127.0.0.1:4690"
+		case targetCentrifugo:
+			e.Addr = "127.0.0.1:4700"
 		default:
 			e.Addr = "127.0.0.1:4670"
 		}
+	}
+	if e.Kind == targetCentrifugo && e.Transport == transportStream {
+		e.Transport = transportWS // its only one here; stream is the flag's default
 	}
 	if e.Publish == "" {
 		e.Publish = publishLine
@@ -86,8 +112,8 @@ func (e *endpoint) defaults() error {
 	}
 	if e.PubURL == "" {
 		switch e.Kind {
-		case targetNchan:
-			e.PubURL = "http://" + e.Addr
+		case targetNchan, targetCentrifugo:
+			e.PubURL = "http://" + e.firstAddr()
 		case targetPushpin:
 			e.PubURL = "http://127.0.0.1:4691" // bench/pushpin/pushpin.conf's push_in_http_port
 		default:
@@ -106,6 +132,15 @@ func (e *endpoint) defaults() error {
 	if e.Mode == "" {
 		e.Mode = "xhrinteractive"
 	}
+	if e.APIKey == "" {
+		e.APIKey = "meteor-bench" // bench/centrifugo/config.json's http_api.key
+	}
+	if e.Engine == "" {
+		e.Engine = "memory"
+	}
+	if len(e.addrs()) == 0 {
+		return fmt.Errorf("-addr %q: no address", e.Addr)
+	}
 	return e.check()
 }
 
@@ -114,7 +149,7 @@ func (e *endpoint) defaults() error {
 func (e *endpoint) check() error {
 	m, ok := endpointMethods[e.Kind]
 	if !ok {
-		return fmt.Errorf("unknown target %q (meteor, nchan, pushpin)", e.Kind)
+		return fmt.Errorf("unknown target %q (meteor, nchan, pushpin, centrifugo)", e.Kind)
 	}
 	if !slices.Contains(m.transports, e.Transport) {
 		return fmt.Errorf("%s: unknown transport %q (%s)", e.Kind, e.Transport, strings.Join(m.transports, ", "))
@@ -127,9 +162,10 @@ func (e *endpoint) check() error {
 
 // endpointMethods are the transports and publish methods of each target.
 var endpointMethods = map[string]struct{ transports, publish []string }{
-	targetMeteor:  {[]string{transportStream, transportSSE, transportWS, transportNDJSON}, []string{publishLine, publishHTTP}},
-	targetNchan:   {[]string{transportStream, transportSSE, transportWS}, []string{publishHTTP, publishWS}},
-	targetPushpin: {[]string{transportStream, transportSSE, transportWS}, []string{publishHTTP, publishZMQ}},
+	targetMeteor:     {[]string{transportStream, transportSSE, transportWS, transportNDJSON}, []string{publishLine, publishHTTP}},
+	targetNchan:      {[]string{transportStream, transportSSE, transportWS}, []string{publishHTTP, publishWS}},
+	targetPushpin:    {[]string{transportStream, transportSSE, transportWS}, []string{publishHTTP, publishZMQ}},
+	targetCentrifugo: {[]string{transportWS}, []string{publishHTTP}},
 }
 
 // subscribePath returns the request path of subscriber hostID to channel.
@@ -155,6 +191,8 @@ func (e *endpoint) subscribePath(hostID, channel string) string {
 		return "/sub/sse/" + channel
 	case "pushpin/ws":
 		return "/sub/ws/" + channel
+	case "centrifugo/ws":
+		return "/connection/websocket"
 	}
 	return "/"
 }
@@ -163,11 +201,17 @@ func (e *endpoint) subscribePath(hostID, channel string) string {
 func (e *endpoint) parser() streamParser {
 	switch e.Transport {
 	case transportSSE:
-		return &sseParser{}
+		return &sseParser{ids: e.Kind == targetMeteor}
 	case transportNDJSON:
 		return &lineParser{json: true}
 	case transportWS:
-		return &wsParser{json: e.Kind == targetMeteor}
+		switch e.Kind {
+		case targetMeteor:
+			return &wsParser{body: wsMeteorJSON}
+		case targetCentrifugo:
+			return &wsParser{body: wsCentrifugo}
+		}
+		return &wsParser{}
 	}
 	if e.Kind == targetNchan || e.Kind == targetPushpin {
 		return &lineParser{}
@@ -195,14 +239,56 @@ func wsClientText(payload []byte) []byte {
 	return b
 }
 
+// resumePos is where a subscriber resumes: after message ID (Meteor's id,
+// Centrifugo's offset) of stream Epoch (Centrifugo's; Meteor's resume
+// compares ids alone). The zero value subscribes from now on.
+type resumePos struct {
+	ID    int64
+	Epoch string
+}
+
 // subscribe sends subscriber hostID's request to channel on nc, reads the
-// response header and, for a WebSocket on Meteor, joins the channel. It
-// returns the reader of the body: a chunked body is decoded.
+// response header and, for a WebSocket on Meteor or Centrifugo, joins the
+// channel. It returns the reader of the body: a chunked body is decoded.
 func (e *endpoint) subscribe(nc net.Conn, hostID, channel string, timeout time.Duration) (io.Reader, error) {
+	br, _, err := e.subscribeFrom(nc, hostID, channel, resumePos{}, timeout)
+	return br, err
+}
+
+// resumable reports whether e's subscribers can resume (subscribeFrom with
+// a position).
+func (e *endpoint) resumable() bool {
+	return e.Kind == targetCentrifugo || e.Kind == targetMeteor
+}
+
+// resumePath returns the request path of a Meteor subscriber resuming at
+// pos: with the legacy stream's ".r<N>" element, or with the cursor of SSE
+// and NDJSON: the legacy stream's ".r<N>" element, or the
+// cursor of SSE and NDJSON.
+func (e *endpoint) resumePath(hostID, channel string, pos resumePos) string {
+	if pos.ID <= 0 || e.Kind != targetMeteor {
+		return e.subscribePath(hostID, channel)
+	}
+	cursor := url.QueryEscape(channel + ":" + strconv.FormatInt(pos.ID, 10))
+	switch e.Transport {
+	case transportStream:
+		return e.subscribePath(hostID, channel+".r"+strconv.FormatInt(pos.ID+1, 10))
+	case transportSSE:
+		return e.subscribePath(hostID, channel) + "?lastEventId=" + cursor
+	case transportNDJSON:
+		return e.subscribePath(hostID, channel) + "?since=" + cursor
+	}
+	return e.subscribePath(hostID, channel) // ws: in the subscribe operation
+}
+
+// subscribeFrom is subscribe resuming at pos (the zero pos: from now on).
+// It also returns the stream's epoch when the server says it in the
+// handshake (Centrifugo), for the next resume.
+func (e *endpoint) subscribeFrom(nc net.Conn, hostID, channel string, pos resumePos, timeout time.Duration) (io.Reader, string, error) {
 	nc.SetDeadline(time.Now().Add(timeout))
 	defer nc.SetDeadline(time.Time{})
 	var req strings.Builder
-	req.WriteString("GET " + e.subscribePath(hostID, channel) + " HTTP/1.1\r\nHost: " + e.Addr + "\r\nUser-Agent: meteor-bench\r\n")
+	req.WriteString("GET " + e.resumePath(hostID, channel, pos) + " HTTP/1.1\r\nHost: " + e.firstAddr() + "\r\nUser-Agent: meteor-bench\r\n")
 	want := "200"
 	switch e.Transport {
 	case transportSSE:
@@ -216,21 +302,21 @@ func (e *endpoint) subscribe(nc net.Conn, hostID, channel string, timeout time.D
 	}
 	req.WriteString("\r\n")
 	if _, err := io.WriteString(nc, req.String()); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	br := bufio.NewReaderSize(nc, 4096)
 	status, err := br.ReadSlice('\n')
 	if err != nil {
-		return nil, fmt.Errorf("reading status line: %w", err)
+		return nil, "", fmt.Errorf("reading status line: %w", err)
 	}
 	if !bytes.HasPrefix(status, []byte("HTTP/1.1 "+want+" ")) && !bytes.HasPrefix(status, []byte("HTTP/1.0 "+want+" ")) {
-		return nil, fmt.Errorf("%w: %q", errStatus, bytes.TrimSpace(status))
+		return nil, "", fmt.Errorf("%w: %q", errStatus, bytes.TrimSpace(status))
 	}
 	chunked := false
 	for {
 		line, err := br.ReadSlice('\n')
 		if err != nil {
-			return nil, fmt.Errorf("reading header: %w", err)
+			return nil, "", fmt.Errorf("reading header: %w", err)
 		}
 		if len(line) <= 2 && (len(line) == 1 || line[0] == '\r') {
 			break
@@ -241,15 +327,22 @@ func (e *endpoint) subscribe(nc net.Conn, hostID, channel string, timeout time.D
 		}
 	}
 	if e.Kind == targetMeteor && e.Transport == transportWS {
-		op, _ := json.Marshal(map[string]string{"op": "subscribe", "channel": channel})
-		if _, err := nc.Write(wsClientText(op)); err != nil {
-			return nil, err
+		op := map[string]any{"op": "subscribe", "channel": channel}
+		if pos.ID > 0 {
+			op["since"] = pos.ID
+		}
+		b, _ := json.Marshal(op)
+		if _, err := nc.Write(wsClientText(b)); err != nil {
+			return nil, "", err
 		}
 	}
-	if chunked {
-		return httputil.NewChunkedReader(br), nil
+	if e.Kind == targetCentrifugo {
+		return centrifugoJoin(nc, br, channel, pos)
 	}
-	return br, nil
+	if chunked {
+		return httputil.NewChunkedReader(br), "", nil
+	}
+	return br, "", nil
 }
 
 // publisher publishes messages on one connection; it is not safe for
@@ -284,6 +377,8 @@ func (e *endpoint) publishURL(channel string) string {
 		return e.PubURL + "/pub/" + url.PathEscape(channel)
 	case targetPushpin:
 		return e.PubURL + "/publish/" // the channel is in the body
+	case targetCentrifugo:
+		return e.PubURL + "/api/publish" // the channel is in the body
 	}
 	return e.PubURL + "/api/channels/" + url.PathEscape(channel) + "/messages"
 }
@@ -301,22 +396,35 @@ func newHTTPPublisher(e *endpoint) *httpPublisher {
 
 func (p *httpPublisher) Publish(channel, text string) error {
 	body, ctype := text, "text/plain"
-	if p.e.Kind == targetPushpin {
+	switch p.e.Kind {
+	case targetPushpin:
 		body, ctype = pushpinItems(p.e.Transport, channel, text), "application/json"
+	case targetCentrifugo:
+		body, ctype = centrifugoPublishBody(channel, text), "application/json"
 	}
 	req, err := http.NewRequest(http.MethodPost, p.e.publishURL(channel), strings.NewReader(body))
 	if err != nil {
 		return err
 	}
 	req.Header.Set("Content-Type", ctype)
+	if p.e.Kind == targetCentrifugo {
+		req.Header.Set("X-API-Key", p.e.APIKey)
+	}
 	resp, err := p.client.Do(req)
 	if err != nil {
 		return fmt.Errorf("publish: %w", err)
+	}
+	var reply []byte
+	if p.e.Kind == targetCentrifugo {
+		reply, _ = io.ReadAll(io.LimitReader(resp.Body, 4096))
 	}
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
 		return fmt.Errorf("publish: %s", resp.Status)
+	}
+	if p.e.Kind == targetCentrifugo {
+		return centrifugoAPIError(reply)
 	}
 	return nil
 }
@@ -340,21 +448,94 @@ type counter interface {
 	Close() error
 }
 
-// newCounter connects to e's source of subscriber counts: Meteor's
-// COUNTSUBSCRIBERS, or the channel information of Nchan's publisher
-// location.
+// countAddrs returns where subscribers are counted, summed: CountAt's
+// addresses (Meteor's controllers, Nchan's or Centrifugo's HTTP
+// listeners, host:port), by default the one publishing (Meteor's
+// controller) or the first subscriber listener. It returns nil for
+// "none": the handshakes alone say who is subscribed (with ReusePort, a
+// shared controller port answers for whichever process takes the
+// connection).
+func (e *endpoint) countAddrs() []string {
+	if e.CountAt == "none" {
+		return nil
+	}
+	var out []string
+	for a := range strings.SplitSeq(e.CountAt, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			out = append(out, a)
+		}
+	}
+	if len(out) > 0 {
+		return out
+	}
+	switch e.Kind {
+	case targetMeteor:
+		return []string{e.Ctl}
+	case targetNchan, targetCentrifugo:
+		return []string{strings.TrimPrefix(e.PubURL, "http://")}
+	}
+	return []string{e.firstAddr()}
+}
+
+// newCounter connects to e's sources of subscriber counts (countAddrs):
+// Meteor's COUNTSUBSCRIBERS, Nchan's nchan_stub_status, Pushpin's
+// (pushpin.go), Centrifugo's info API (centrifugo.go). It returns nil
+// when nothing is to be counted.
 func (e *endpoint) newCounter(ctx context.Context) (counter, error) {
-	if e.Kind == targetMeteor {
-		return dialCtl(ctx, e.Ctl)
+	addrs := e.countAddrs()
+	if len(addrs) == 0 {
+		return nil, nil
 	}
-	if e.Kind == targetPushpin {
-		return newPushpinCounter(e.Addr)
+	var sum sumCounter
+	for _, a := range addrs {
+		var c counter
+		var err error
+		switch e.Kind {
+		case targetMeteor:
+			c, err = dialCtl(ctx, a)
+		case targetPushpin:
+			c, err = newPushpinCounter(a)
+		case targetCentrifugo:
+			c = &centrifugoCounter{base: "http://" + a, key: e.APIKey, client: &http.Client{Timeout: 10 * time.Second}}
+		default:
+			c = &nchanCounter{base: "http://" + a, client: &http.Client{Timeout: 10 * time.Second}}
+		}
+		if err != nil {
+			sum.Close()
+			return nil, err
+		}
+		sum = append(sum, c)
 	}
-	return &nchanCounter{e: e, client: &http.Client{Timeout: 10 * time.Second}}, nil
+	if len(sum) == 1 {
+		return sum[0], nil
+	}
+	return sum, nil
+}
+
+// sumCounter sums the counts of several nodes.
+type sumCounter []counter
+
+func (s sumCounter) Count(channel string) (int, error) {
+	total := 0
+	for _, c := range s {
+		n, err := c.Count(channel)
+		if err != nil {
+			return total, err
+		}
+		total += n
+	}
+	return total, nil
+}
+
+func (s sumCounter) Close() error {
+	for _, c := range s {
+		c.Close()
+	}
+	return nil
 }
 
 type nchanCounter struct {
-	e      *endpoint
+	base   string // http://host:port
 	client *http.Client
 }
 
@@ -365,7 +546,7 @@ var nchanSubscribers = regexp.MustCompile(`(?m)^subscribers:\s*(\d+)`)
 // the workers' subscribers. Runs use one channel at a time, and the
 // scenarios count from the number found before they start.
 func (c *nchanCounter) Count(channel string) (int, error) {
-	resp, err := c.client.Get(c.e.PubURL + "/nchan_status")
+	resp, err := c.client.Get(c.base + "/nchan_status")
 	if err != nil {
 		return 0, err
 	}

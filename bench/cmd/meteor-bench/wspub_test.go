@@ -397,7 +397,7 @@ func TestWSSyncPublisher(t *testing.T) {
 // acknowledged, which is what each channel received.
 func TestPublishWS(t *testing.T) {
 	f, e := newFakeWSPublisherLocation(t, 0)
-	res, err := publishRun(context.Background(), e, "p", 2, 16, 100, 200*time.Millisecond, 0)
+	res, err := publishRun(context.Background(), e, "p", 2, 16, 1, 100, 200*time.Millisecond, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
