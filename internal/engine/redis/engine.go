@@ -499,7 +499,7 @@ func (e *Engine) Publish(ctx context.Context, pubs ...engine.Publication) ([]*en
 }
 
 // queryArgs returns meteor_history's arguments for q.
-func queryArgs(q engine.Query, maxAge string) []any {
+func queryArgs(q engine.Query, maxAge, maxLen string) []any {
 	kind := "none"
 	switch q.Kind {
 	case engine.QueryAfter:
@@ -509,7 +509,7 @@ func queryArgs(q engine.Query, maxAge string) []any {
 	case engine.QueryAll:
 		kind = "all"
 	}
-	return []any{kind, strconv.FormatUint(q.After.ID, 10), q.After.Epoch, strconv.Itoa(q.Last), maxAge}
+	return []any{kind, strconv.FormatUint(q.After.ID, 10), q.After.Epoch, strconv.Itoa(q.Last), maxAge, maxLen}
 }
 
 // History implements engine.Engine: one pipeline of meteor_history calls.
@@ -517,11 +517,13 @@ func (e *Engine) History(ctx context.Context, reqs ...engine.HistoryRequest) ([]
 	if len(reqs) == 0 {
 		return nil, e.check(ctx)
 	}
-	maxAge := strconv.FormatInt(e.limits.Load().MaxAge.Microseconds(), 10)
+	l := e.limits.Load()
+	maxAge := strconv.FormatInt(l.MaxAge.Microseconds(), 10)
+	maxLen := strconv.Itoa(max(l.MaxMessages, 0))
 	cmds, err := e.pipeline(ctx, func(p goredis.Pipeliner) []goredis.Cmder {
 		cmds := make([]goredis.Cmder, len(reqs))
 		for i, r := range reqs {
-			cmds[i] = p.FCallRO(ctx, "meteor_history", []string{e.key(r.Channel, "h"), e.key(r.Channel, "m")}, queryArgs(r.Query, maxAge)...)
+			cmds[i] = p.FCallRO(ctx, "meteor_history", []string{e.key(r.Channel, "h"), e.key(r.Channel, "m")}, queryArgs(r.Query, maxAge, maxLen)...)
 		}
 		return cmds
 	})

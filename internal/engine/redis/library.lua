@@ -45,7 +45,10 @@ local function publish_one(h, m, ch, text, newep, now, maxlen, maxage, metattl)
     id = top + 1
   end
   if maxlen > 0 then
-    redis.call('XADD', h, 'MAXLEN', maxlen, fmt(id) .. '-0', 'd', text, 't', fmt(ms), 'p', fmt(top))
+    -- Approximate trimming drops whole nodes of the stream only (exact
+    -- trimming costs most of a publish); history reads the newest
+    -- maxlen entries, so the few extra are never seen.
+    redis.call('XADD', h, 'MAXLEN', '~', maxlen, fmt(id) .. '-0', 'd', text, 't', fmt(ms), 'p', fmt(top))
     if maxage > 0 then
       redis.call('XTRIM', h, 'MINID', fmt(now - maxage) .. '-0')
       redis.call('PEXPIRE', h, math.floor(maxage / 1000) + 1000)
@@ -97,9 +100,11 @@ local function fields(f)
 end
 
 -- meteor_history(keys: h, m; args: kind (none, after, last, all), after
--- id, after epoch, last count, max age in µs) reads one channel's stream
--- state and the messages the query selects, as one snapshot, leaving
--- out messages older than the age limit.
+-- id, after epoch, last count, max age in µs, max messages) reads one
+-- channel's stream state and the messages the query selects, as one
+-- snapshot: the newest max messages entries (the stream, trimmed
+-- approximately, may hold a few more), leaving out those older than the
+-- age limit.
 -- Returns {} for a channel with no record, else
 -- {epoch, top, trimmed, count, first, last, id1, ms1, text1, ...}.
 local function history(keys, args)
@@ -107,6 +112,7 @@ local function history(keys, args)
   local kind = args[1]
   local after, after_ep = tonumber(args[2]) or 0, args[3]
   local last, maxage = tonumber(args[4]) or 0, tonumber(args[5]) or 0
+  local maxlen = tonumber(args[6]) or 0
   local meta = redis.call('HMGET', m, 'top', 'ep')
   local ep = meta[2]
   if not ep then
@@ -117,20 +123,31 @@ local function history(keys, args)
   if maxage > 0 then
     from = now_us() - maxage
   end
-  local head = redis.call('XRANGE', h, fmt(from) .. '-0', '+', 'COUNT', 1)
-  if #head == 0 then
+  local xlen = redis.call('XLEN', h)
+  local head, count = nil, 0
+  if maxlen > 0 and xlen > maxlen then
+    -- Past the count limit: the window starts skip entries in.
+    local skip = xlen - maxlen
+    local hd = redis.call('XRANGE', h, '-', '+', 'COUNT', skip + 1)
+    head = hd[skip + 1]
+    count = maxlen
+    if idof(head[1]) < from then
+      head = nil
+    end
+  end
+  if head == nil and maxlen > 0 and xlen > 0 then
+    local hd = redis.call('XRANGE', h, fmt(from) .. '-0', '+', 'COUNT', 1)
+    head = hd[1]
+    if head then
+      count = xlen - #redis.call('XRANGE', h, '-', '(' .. head[1])
+    end
+  end
+  if head == nil then
     -- Nothing stored: everything handed out was dropped.
     return {ep, fmt(top), fmt(top), 0, '0', '0'}
   end
-  local first = idof(head[1][1])
-  local _, _, trimmed = fields(head[1][2])
-  local count = redis.call('XLEN', h)
-  if from > 0 then
-    local oldest = redis.call('XRANGE', h, '-', '+', 'COUNT', 1)
-    if idof(oldest[1][1]) < first then
-      count = count - #redis.call('XRANGE', h, '-', '(' .. fmt(first) .. '-0')
-    end
-  end
+  local first = idof(head[1])
+  local _, _, trimmed = fields(head[2])
   local lastid = idof(redis.call('XREVRANGE', h, '+', '-', 'COUNT', 1)[1][1])
   local out = {ep, fmt(top), trimmed, count, fmt(first), fmt(lastid)}
   if kind == 'none' then
