@@ -86,3 +86,7 @@ func (ds *dialers) dial(ctx context.Context, i int, target string) (net.Conn, er
 // errStatus is returned when the server answers a subscription with a
 // status other than 200.
 var errStatus = errors.New("subscription refused")
+
+// errBusy is wrapped by errStatus for a 503: the server asks the client to
+// come back, which the generator does, as a client would.
+var errBusy = errors.New("server busy")

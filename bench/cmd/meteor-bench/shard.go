@@ -310,7 +310,7 @@ func (s *shard) open(ctx context.Context, i int) (retries int, err error) {
 			nc.Close()
 		}
 		transient := errors.Is(err, syscall.EADDRNOTAVAIL) || errors.Is(err, syscall.ECONNRESET) ||
-			errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, io.EOF)
+			errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, io.EOF) || errors.Is(err, errBusy)
 		if !transient || attempt >= 3 || ctx.Err() != nil {
 			return attempt, err
 		}

@@ -310,6 +310,12 @@ func (e *endpoint) subscribeFrom(nc net.Conn, hostID, channel string, pos resume
 		return nil, "", fmt.Errorf("reading status line: %w", err)
 	}
 	if !bytes.HasPrefix(status, []byte("HTTP/1.1 "+want+" ")) && !bytes.HasPrefix(status, []byte("HTTP/1.0 "+want+" ")) {
+		if bytes.HasPrefix(status, []byte("HTTP/1.1 503 ")) {
+			// A process at its MaxConnections, or a store that cannot
+			// serve: a client comes back, and its new connection may land
+			// on another process of the port.
+			return nil, "", fmt.Errorf("%w: %w: %q", errStatus, errBusy, bytes.TrimSpace(status))
+		}
 		return nil, "", fmt.Errorf("%w: %q", errStatus, bytes.TrimSpace(status))
 	}
 	chunked := false

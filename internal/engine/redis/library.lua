@@ -23,68 +23,74 @@ local function now_us()
   return tonumber(t[1]) * 1000000 + tonumber(t[2])
 end
 
--- publish_one stores one message of the channel whose keys are h and m,
--- trims the stream, and publishes "<id> <prev> <epoch> <ms>\n<text>" on
--- its pub/sub channel ch. Each entry keeps its predecessor's id (p): the
--- stream is contiguous and trimmed from its head only, so its first
--- entry's p is the newest id it dropped, which no publish has to look up.
--- Returns id, epoch, ms.
-local function publish_one(h, m, ch, text, newep, now, maxlen, maxage, metattl)
-  local ms = math.floor(now / 1000)
-  local meta = redis.call('HMGET', m, 'top', 'ep')
-  local top = tonumber(meta[1]) or 0
-  local ep = meta[2]
-  if not ep then
-    -- No record of the stream (new, flushed, expired): a new epoch, and
-    -- no stream entries from before it.
-    ep = newep
-    redis.call('DEL', h)
-  end
-  local id = now
-  if id <= top then
-    id = top + 1
-  end
-  if maxlen > 0 then
-    -- Approximate trimming drops whole nodes of the stream only (exact
-    -- trimming costs most of a publish); history reads the newest
-    -- maxlen entries, so the few extra are never seen.
-    redis.call('XADD', h, 'MAXLEN', '~', maxlen, fmt(id) .. '-0', 'd', text, 't', fmt(ms), 'p', fmt(top))
-    if maxage > 0 then
-      redis.call('XTRIM', h, 'MINID', fmt(now - maxage) .. '-0')
-      redis.call('PEXPIRE', h, math.floor(maxage / 1000) + 1000)
-    end
-  else
-    redis.call('DEL', h) -- kept nowhere
-  end
-  redis.call('HSET', m, 'top', fmt(id), 'ep', ep)
-  if maxage > 0 then
-    redis.call('EXPIRE', m, metattl)
-  else
-    redis.call('PERSIST', h)
-    redis.call('PERSIST', m) -- messages kept forever: so is their stream
-  end
-  redis.call('PUBLISH', ch, fmt(id) .. ' ' .. fmt(top) .. ' ' .. ep .. ' ' .. fmt(ms) .. '\n' .. text)
-  return fmt(id), ep, fmt(ms)
-end
-
 -- meteor_publish(keys: h1, m1, h2, m2, ...; args: max messages, max age
 -- in µs (0: none), meta TTL in s (with a max age), then for each message
 -- its pub/sub channel, its text and an epoch for a new stream) stores and
 -- publishes a batch of messages, in order, in one step, so that every
 -- node sees each channel's messages in id order, and a batch costs one
--- call.
+-- call. Each message is an XADD and a PUBLISH of
+-- "<id> <prev> <epoch> <ms>\n<text>"; each channel's meta is read once
+-- and written once per call, its stream trimmed by age and its expiry
+-- renewed once.
+-- Each entry keeps its predecessor's id (p): the stream is contiguous and
+-- trimmed from its head only, so its first entry's p is the newest id it
+-- dropped, which no publish has to look up.
 -- Returns {id1, epoch1, ms1, id2, ...}.
 local function publish(keys, args)
   local maxlen, maxage, metattl = tonumber(args[1]), tonumber(args[2]), tonumber(args[3])
   local now = now_us()
+  local sms = fmt(math.floor(now / 1000))
+  local chans, order = {}, {}
   local out = {}
   for i = 1, #keys / 2 do
+    local h, m = keys[2 * i - 1], keys[2 * i]
     local a = 3 + (i - 1) * 3
-    local id, ep, ms = publish_one(keys[2 * i - 1], keys[2 * i], args[a + 1], args[a + 2], args[a + 3],
-      now, maxlen, maxage, metattl)
-    out[#out + 1] = id
-    out[#out + 1] = ep
-    out[#out + 1] = ms
+    local c = chans[m]
+    if not c then
+      local meta = redis.call('HMGET', m, 'top', 'ep')
+      c = {h = h, m = m, top = tonumber(meta[1]) or 0, ep = meta[2]}
+      if not c.ep then
+        -- No record of the stream (new, flushed, expired): a new epoch,
+        -- and no stream entries from before it.
+        c.ep = args[a + 3]
+        redis.call('DEL', h)
+      end
+      chans[m] = c
+      order[#order + 1] = c
+    end
+    local prev = c.top
+    local id = now
+    if id <= prev then
+      id = prev + 1
+    end
+    c.top = id
+    local sid, sprev = fmt(id), fmt(prev)
+    if maxlen > 0 then
+      -- Approximate trimming drops whole nodes of the stream only (exact
+      -- trimming costs most of a publish); history reads the newest
+      -- maxlen entries, so the few extra are never seen.
+      redis.call('XADD', h, 'MAXLEN', '~', maxlen, sid .. '-0', 'd', args[a + 2], 't', sms, 'p', sprev)
+    end
+    redis.call('PUBLISH', args[a + 1], sid .. ' ' .. sprev .. ' ' .. c.ep .. ' ' .. sms .. '\n' .. args[a + 2])
+    out[#out + 1] = sid
+    out[#out + 1] = c.ep
+    out[#out + 1] = sms
+  end
+  for _, c in ipairs(order) do
+    redis.call('HSET', c.m, 'top', fmt(c.top), 'ep', c.ep)
+    if maxlen <= 0 then
+      redis.call('DEL', c.h) -- kept nowhere
+    end
+    if maxage > 0 then
+      if maxlen > 0 then
+        redis.call('XTRIM', c.h, 'MINID', fmt(now - maxage) .. '-0')
+        redis.call('PEXPIRE', c.h, math.floor(maxage / 1000) + 1000)
+      end
+      redis.call('EXPIRE', c.m, metattl)
+    else
+      redis.call('PERSIST', c.h)
+      redis.call('PERSIST', c.m) -- messages kept forever: so is their stream
+    end
   end
   return out
 end
