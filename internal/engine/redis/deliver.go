@@ -665,8 +665,12 @@ func (e *Engine) catchUpBatch(names []string) error {
 		pos := engine.Position{ID: sn.last, Epoch: sn.epoch}
 		switch {
 		case sn.epoch != "" && s.Epoch == sn.epoch && sn.last >= s.Top():
-			// Nothing new (or the store lost writes this node had
-			// delivered: the ids that follow are above them anyway).
+			// Nothing new; or the store lost writes this node had
+			// delivered (a fail-over): the ids that follow are above
+			// them anyway.
+			if sn.last > s.Top() {
+				e.stats.Rollbacks.Add(1)
+			}
 		case s.Epoch == "" && sn.epoch == "":
 			// Still no stream.
 		case s.Gap(pos):

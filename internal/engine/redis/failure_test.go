@@ -316,7 +316,7 @@ func TestProbeRecyclesDeafConnection(t *testing.T) {
 // Redis sends to the connections that subscribed, leaving them open.
 type proxy struct {
 	ln     net.Listener
-	target string
+	target atomic.Pointer[string]
 	wg     sync.WaitGroup
 
 	mu    sync.Mutex
@@ -335,7 +335,8 @@ func startProxy(t *testing.T, target string) *proxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &proxy{ln: ln, target: target}
+	p := &proxy{ln: ln}
+	p.target.Store(&target)
 	p.wg.Add(1)
 	go p.accept()
 	t.Cleanup(func() {
@@ -360,7 +361,7 @@ func (p *proxy) accept() {
 		if err != nil {
 			return
 		}
-		s, err := net.Dial("tcp", p.target)
+		s, err := net.Dial("tcp", *p.target.Load())
 		if err != nil {
 			c.Close()
 			continue
@@ -411,6 +412,19 @@ func (p *proxy) accept() {
 	}
 }
 
+// failOver sends new connections to target and closes every connection
+// made so far, as a fail-over to another server behind one address does.
+func (p *proxy) failOver(target string) {
+	p.target.Store(&target)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		c.client.Close()
+		c.server.Close()
+	}
+	p.conns = nil
+}
+
 // deafenSubscribers stops forwarding Redis's output to every connection
 // that has subscribed so far and returns how many there were.
 func (p *proxy) deafenSubscribers() int {
@@ -424,4 +438,90 @@ func (p *proxy) deafenSubscribers() int {
 		}
 	}
 	return n
+}
+
+// TestFailOverLosesWrites: a replica is promoted while the primary still
+// takes writes that never reach it (asynchronous replication), then the
+// node's address leads to the promoted replica. Its stream ends before
+// the ids the node delivered; the ids it hands out next are above them
+// anyway, so a client resuming after the last id it saw (a 1.06 page)
+// skips nothing new. The node counts the rollback and goes on delivering.
+func TestFailOverLosesWrites(t *testing.T) {
+	primary, replica := testkit.StartRedis(t), testkit.StartRedis(t)
+	replica.Do("REPLICAOF", "127.0.0.1", strconv.Itoa(primary.Port))
+	p := startProxy(t, primary.Addr())
+	e, err := New(Options{URL: "redis://" + p.addr() + "/0", Prefix: "t", Node: "a", Limits: engine.Limits{MaxMessages: 100},
+		Timeout: time.Second, ProbeInterval: 200 * time.Millisecond, AuditInterval: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := enginetest.NewRecorder()
+	ctx := context.Background()
+	if err := e.Start(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close(ctx); rec.Check(t) })
+	c := "fo"
+	if err := e.Subscribe(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	pub := func(text string) uint64 {
+		t.Helper()
+		var last error
+		for range 100 {
+			ms, err := e.Publish(ctx, engine.Publication{Channel: c, Text: text})
+			if err == nil {
+				return ms[0].ID
+			}
+			last = err
+			time.Sleep(50 * time.Millisecond)
+		}
+		t.Fatalf("publish %s: %v", text, last)
+		return 0
+	}
+	var kept []uint64
+	for i := range 5 {
+		kept = append(kept, pub(fmt.Sprint("kept", i)))
+	}
+	testkit.EventuallyWithin(t, 10*time.Second, "the replica has the first five", func() bool {
+		return replica.Do("XLEN", e.key(c, "h")) == "5"
+	})
+	replica.Do("REPLICAOF", "NO", "ONE")
+	var lost []uint64
+	for i := range 3 {
+		lost = append(lost, pub(fmt.Sprint("lost", i)))
+	}
+	if !rec.Wait(10*time.Second, func() bool { return len(rec.IDsLocked(c)) == 8 }) {
+		t.Fatalf("delivered before the fail-over: %v", rec.IDs(c))
+	}
+	p.failOver(replica.Addr())
+	testkit.EventuallyWithin(t, 10*time.Second, "the node reconnects to the promoted replica and catches up", func() bool {
+		return e.Stats().CatchUpReconnect.Load() > 0 && e.Stats().Rollbacks.Load() > 0
+	})
+	var after []uint64
+	for i := range 3 {
+		after = append(after, pub(fmt.Sprint("after", i)))
+	}
+	for _, id := range after {
+		if id <= lost[len(lost)-1] {
+			t.Fatalf("id %d after the fail-over is not above the lost %d: a 1.06 client would skip it", id, lost[len(lost)-1])
+		}
+	}
+	want := append(append(append([]uint64(nil), kept...), lost...), after...)
+	if !rec.Wait(10*time.Second, func() bool { return len(rec.IDsLocked(c)) == len(want) }) {
+		t.Fatalf("delivered %v, want %v", rec.IDs(c), want)
+	}
+	rec.Complete(t, c, want)
+	if rec.Resets(c) != 0 {
+		t.Errorf("a reset: nothing the node delivered is missing from what follows")
+	}
+	if e.Stats().Rollbacks.Load() == 0 {
+		t.Errorf("the rollback was not counted: %+v", e.Stats())
+	}
+	// A 1.06 client that saw the last lost message resumes after it and
+	// gets the new ones.
+	h, err := e.History(ctx, engine.HistoryRequest{Channel: c, Query: engine.Query{Kind: engine.QueryAfter, After: engine.Position{ID: lost[2]}}})
+	if err != nil || len(h[0].Messages) != 3 || h[0].Messages[0].ID != after[0] {
+		t.Errorf("history after the last lost id: %+v %v", h, err)
+	}
 }
