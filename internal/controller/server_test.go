@@ -842,7 +842,7 @@ func TestUDPLogsEachKind(t *testing.T) {
 	defer c.Close()
 	for _, d := range []string{
 		"ADDMESSAGE demo " + strings.Repeat("x", 200) + "\n", // too long
-		"ADDMESSAGE b!d x\n",                                  // malformed
+		"ADDMESSAGE b!d x\n", // malformed
 		"ADDMESSAGE demo done\n",
 	} {
 		io.WriteString(c, d)
