@@ -22,6 +22,7 @@ import (
 
 	"github.com/meteorpush/meteor/internal/config"
 	"github.com/meteorpush/meteor/internal/server"
+	"github.com/meteorpush/meteor/internal/version"
 )
 
 func main() {
@@ -39,7 +40,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		config.Usage(stdout)
 		return 0
 	case config.ActionVersion:
-		fmt.Fprintf(stdout, "meteord %s\n", config.Version)
+		fmt.Fprintf(stdout, "meteord %s\n", version.Get())
 		return 0
 	}
 	logger, closeLog, err := newLogger(cfg, stderr)
@@ -49,6 +50,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	defer closeLog()
 
+	b := version.Get()
+	logger.Info("starting", "version", b.Version, "commit", b.Commit, "date", b.Date, "goversion", b.GoVersion, "pid", os.Getpid())
 	logger.Info("garbage collector", "GCPercent", applyGCPercent(cfg))
 	srv, err := server.New(cfg, logger)
 	if err != nil {
