@@ -43,7 +43,8 @@ type Info struct {
 	// Version is the release name: Meteor 1.06's with this
 	// implementation's suffix, or what the release build set.
 	Version string `json:"version"`
-	// Commit is the revision, shortened to 12 hex digits, with "-dirty"
+	// Commit is the revision, a full one shortened to 12 hex digits
+	// wherever it comes from, with "-dirty"
 	// when the work tree had uncommitted changes; Unknown when not known.
 	Commit string `json:"commit"`
 	// Date is the commit's time in RFC 3339, UTC; Unknown when not known.
@@ -65,6 +66,20 @@ var get = sync.OnceValue(func() Info {
 	return resolve(bi, version, commit, date)
 })
 
+// short cuts a full hexadecimal revision to shortCommit digits; anything
+// else (a tag, a short revision) stays as given.
+func short(rev string) string {
+	if len(rev) <= shortCommit {
+		return rev
+	}
+	for _, c := range rev {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return rev
+		}
+	}
+	return rev[:shortCommit]
+}
+
 // Get returns this binary's build information.
 func Get() Info { return get() }
 
@@ -82,9 +97,6 @@ func resolve(bi *debug.BuildInfo, ver, rev, when string) Info {
 			case "vcs.revision":
 				if info.Commit == "" {
 					info.Commit = s.Value
-					if len(info.Commit) > shortCommit {
-						info.Commit = info.Commit[:shortCommit]
-					}
 				}
 			case "vcs.time":
 				if info.Date == "" {
@@ -97,6 +109,7 @@ func resolve(bi *debug.BuildInfo, ver, rev, when string) Info {
 			}
 		}
 	}
+	info.Commit = short(info.Commit)
 	if modified && info.Commit != "" && !strings.HasSuffix(info.Commit, "-dirty") {
 		info.Commit += "-dirty"
 	}
