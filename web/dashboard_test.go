@@ -96,7 +96,7 @@ func TestDashboardFindsServer(t *testing.T) {
 	p.wait("the channel list", `document.getElementById("channels-error").hidden &&
 		document.querySelector('#channels tr[data-channel="demo"]') !== null`)
 	var stored string
-	p.evalInto(`sessionStorage.getItem("meteor.apiToken")`, &stored)
+	p.evalInto(`sessionStorage.getItem("meteor.apiToken `+apiURL+`")`, &stored)
 	if stored != token {
 		t.Errorf("sessionStorage holds %q, want the token", stored)
 	}
@@ -163,6 +163,12 @@ func TestDashboardFindsServer(t *testing.T) {
 	}
 	p.wait("the figures after a reload", `document.getElementById("stats-source").textContent.includes("/api/stats") &&
 		document.getElementById("stats-error").hidden`)
+
+	// A link that names another API does not get the token.
+	if err := chromedp.Do(p.ctx, chromedp.Navigate(m.base+"/?api="+url.QueryEscape("http://localhost:"+strconv.Itoa(apiPort)))); err != nil {
+		t.Fatalf("navigate: %v", err)
+	}
+	p.wait("another API address asks for a token", `document.getElementById("stats-error").textContent.includes("token required")`)
 }
 
 // TestDashboardErrors: a failure is named for what it is: an API that
