@@ -72,7 +72,7 @@ func TestDashboardFindsServer(t *testing.T) {
 	}
 
 	// No token yet: the page asks for one, and says so where it failed.
-	p.wait("the token field", `!document.getElementById("token-form").hidden`)
+	p.wait("the token field shown", `document.getElementById("token-form").offsetParent !== null`)
 	p.wait("the stats say a token is required", `!document.getElementById("stats-error").hidden &&
 		document.getElementById("stats-error").textContent.includes("token required: the API at `+apiURL+` needs its APIToken")`)
 	p.wait("the channel list says a token is required", `document.getElementById("channels-error").textContent.includes("token required")`)
@@ -193,6 +193,22 @@ func TestDashboardErrors(t *testing.T) {
 	q.wait("a CORS refusal", `document.getElementById("stats-error").textContent.includes("answers, but not to this page (CORS)")`)
 	if s := q.text("stats-error"); !strings.Contains(s, m.base) {
 		t.Errorf("the CORS error %q does not name the page's origin %s", s, m.base)
+	}
+}
+
+// TestDashboardNoToken: without APIToken the page asks for none.
+func TestDashboardNoToken(t *testing.T) {
+	t.Parallel()
+	m := startServer(t, nil)
+	p := openPage(t, m.base+"/")
+	p.wait("the figures", `document.getElementById("stats-source").textContent.includes("/api/stats")`)
+	var shown bool
+	p.evalInto(`document.getElementById("token-form").offsetParent !== null || document.getElementById("command-udp").offsetParent !== null`, &shown)
+	if shown {
+		t.Error("the token field or a UDP command is shown for a server with no token and no UDP")
+	}
+	if got := p.text("curl"); strings.Contains(got, "Authorization") {
+		t.Errorf("curl command %q asks for a token", got)
 	}
 }
 
