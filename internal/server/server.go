@@ -285,7 +285,7 @@ func (s *Server) Start() error {
 		s.serve("api", func() error { return s.api.Serve(s.apiLn) })
 		s.api.SetReady(true)
 	}
-	s.log.Info("listening", "subscriber", s.subLn.Addr().String(), "controller", s.ctlLn.Addr().String(), "udp", s.UDPAddr(), "api", s.AdminAddr(),
+	s.log.Info("listening", "subscriber", s.subLn.Addr().String(), "controller", s.ctlLn.Addr().String(), "udp", addrOrOff(s.UDPAddr()), "api", addrOrOff(s.AdminAddr()),
 		"reusePort", rp, "maxConnections", maxConns)
 	return nil
 }
@@ -335,6 +335,15 @@ func (s *Server) UDPAddr() net.Addr {
 		return nil
 	}
 	return s.udp.LocalAddr()
+}
+
+// addrOrOff is a listener's address for the start-up line, or "off" when
+// that listener is not configured, the same in text and JSON logs.
+func addrOrOff(a net.Addr) string {
+	if a == nil {
+		return "off"
+	}
+	return a.String()
 }
 
 // AdminAddr returns the HTTP API listener's address, or nil when it is off.
