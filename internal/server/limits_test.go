@@ -22,6 +22,8 @@ func TestBadRequests(t *testing.T) {
 		want    string // the whole answer, or the start of a 400's reason
 	}{
 		{"POST /push/h/iframe/c HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", notFound},
+		{"POST /push/h/iframe/c HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello", notFound},
+		{"POST /push/h/xhrinteractive/c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", notFound},
 		{"PUT /meteor.js HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", notFound},
 		{"DELETE /push/h/iframe/c HTTP/1.1\r\nHost: x\r\n\r\n", notFound},
 		{"GET /push/h/iframe/ HTTP/1.1\r\nHost: x\r\n\r\n", notFound},

@@ -135,6 +135,9 @@ type Server struct {
 	// fullLog keeps the log of connections refused at the cap to one
 	// line a second.
 	fullLog logx.Limiter
+	// badLog keeps the log of refused requests (bad URLs, bad paths),
+	// which one client can send in a loop, to one line a second.
+	badLog logx.Limiter
 }
 
 // registered is what the Server keeps in each connection: its place in
@@ -425,14 +428,19 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, mode *wire.LegacyM
 // in plain text.
 func (s *Server) badRequest(w http.ResponseWriter, r *http.Request, why string) {
 	s.stats.Inc(stats.ErrorsServed)
-	s.log.Info("bad request", "ip", remoteIP(r), "reason", why, "uri", r.RequestURI)
+	s.badLog.Log(s.log, slog.LevelInfo, "bad request", "ip", remoteIP(r), "reason", why, "uri", r.RequestURI)
 	s.reply(w, badRequestResponse(why), s.settings.Load().WriteTimeout)
 }
 
 func (s *Server) document(w http.ResponseWriter, r *http.Request, set *Settings, p string) {
 	doc, err := set.docs.get(p)
 	if err != nil {
-		s.badRequest(w, r, "bad path: only letters, digits, '.', '_', '/' and '-', and never '..'")
+		// Meteor 1.06 answered a path outside its rule (one that tries to
+		// leave the document root among them) as it answered a missing
+		// file; a drop-in server does the same, and logs why.
+		s.stats.Inc(stats.DocumentsNotFound)
+		s.badLog.Log(s.log, slog.LevelInfo, "document refused", "ip", remoteIP(r), "reason", "bad path: only letters, digits, '.', '_', '/' and '-', and never '..'", "uri", r.RequestURI, "status", 404)
+		s.reply(w, documentHeader("404 Not Found", ServerName, "text/html", 0), set.WriteTimeout)
 		return
 	}
 	if doc == nil {
