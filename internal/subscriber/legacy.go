@@ -35,9 +35,10 @@ type client struct {
 	start    instant // when the connection was opened
 	nextPing instant // owned by the ticker goroutine
 
-	mu   sync.Mutex
-	sent int  // guarded by mu; messages written
-	done bool // guarded by mu; no more messages: closing
+	mu     sync.Mutex
+	sent   int  // guarded by mu; messages written
+	done   bool // guarded by mu; no more messages: closing
+	joined bool // guarded by mu; its joinchannel lines are logged: closed logs the leaves
 }
 
 // tick pings a persistent connection and enforces MaxTime.
@@ -132,6 +133,9 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request, set *Settings, res
 		}
 		s.mu.Unlock()
 	}
+	c.mu.Lock()
+	c.joined = true
+	c.mu.Unlock()
 	var info []byte
 	for i, ch := range req.Channels {
 		n := s.hub.CountSubscribers(ch.Name)
@@ -198,12 +202,17 @@ func (s *Server) forget(c *client) bool {
 	return true
 }
 
-// closed runs once when c's connection has closed.
+// closed runs once when c's connection has closed. Every subscription
+// that logged its joinchannel lines, a poll's as a stream's, logs one
+// leavechannel line per channel.
 func (s *Server) closed(c *client, reason reason.Reason, written int64) {
 	s.forget(c)
 	s.stats.Dec(stats.CurrentSubscribers)
 	c.Metrics.Closed(reason.String())
-	if c.Mode.Persist && s.log.Enabled(context.Background(), slog.LevelInfo) {
+	c.mu.Lock()
+	joined := c.joined
+	c.mu.Unlock()
+	if joined && s.log.Enabled(context.Background(), slog.LevelInfo) {
 		secs := int64(since(c.start) / time.Second)
 		for rest := c.channels; rest != ""; {
 			i := strings.IndexByte(rest, '/')

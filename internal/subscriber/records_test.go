@@ -52,3 +52,31 @@ func TestJoinLeaveRecords(t *testing.T) {
 		t.Errorf("want 4 remoteClosed leave records:\n%s", log)
 	}
 }
+
+// TestPollJoinLeavePairs: a poll, legacy or JSON, is a subscription too:
+// each logs one joinchannel and one leavechannel line per channel, so that
+// a site that counts stays from its log counts the polls'.
+func TestPollJoinLeavePairs(t *testing.T) {
+	ts := mStart(t, nil)
+	ts.publish("pa", "one")
+	ts.publish("pb", "two")
+	ts.get("/push/h2/simplepoll/pa").body()
+	ts.get("/poll/pb?since=pb:0").body()
+	testkit.Eventually(t, "the leave records", func() bool {
+		return strings.Count(ts.log.String(), "msg=leavechannel") == 2
+	})
+	log := ts.log.String()
+	for _, w := range []string{
+		`msg=joinchannel ip=127.0.0.1 hostid=h2 channel=pa mode=simplepoll`,
+		`msg=leavechannel ip=127.0.0.1 hostid=h2 channel=pa seconds=0`,
+		`msg=joinchannel ip=127.0.0.1 transport=longpoll channel=pb`,
+		`msg=leavechannel ip=127.0.0.1 transport=longpoll channel=pb seconds=0 messages=1`,
+	} {
+		if !strings.Contains(log, w) {
+			t.Errorf("no record %q in\n%s", w, log)
+		}
+	}
+	if n := strings.Count(log, "msg=joinchannel"); n != 2 {
+		t.Errorf("%d join records, want 2:\n%s", n, log)
+	}
+}

@@ -135,9 +135,10 @@ func (c *streamConn) crossedLocked(i int, epoch string) (g wire.Gap, crossed, be
 type streamConn struct {
 	output
 	registered
-	done  bool    // guarded by mu; closing, or the poll answered
-	ip    string  // shares one allocation with the channel names
-	start instant // when the connection was opened
+	done   bool    // guarded by mu; closing, or the poll answered
+	joined bool    // guarded by mu; its joinchannel lines are logged: streamClosed logs the leaves
+	ip     string  // shares one allocation with the channel names
+	start  instant // when the connection was opened
 
 	mu sync.Mutex
 	// cur is the position per channel, in request order; guarded by mu.
@@ -332,6 +333,7 @@ func (s *Server) openStream(w http.ResponseWriter, r *http.Request, set *Setting
 		}
 		c.cur[i].Position = pos
 	}
+	c.joined = true
 	c.mu.Unlock()
 	begun(gaps)
 	if s.log.Enabled(context.Background(), slog.LevelInfo) {
@@ -360,14 +362,18 @@ func (s *Server) forgetStream(sc streamer) {
 
 // streamClosed runs once when sc's connection has closed. It leaves the
 // registry before the hub, so that a subscription racing the close either
-// sees sc unregistered or is undone here. A stream's channels are logged
-// as left; a poll's are not (a poll is one request, not a stay).
+// sees sc unregistered or is undone here. A subscription that joined (its
+// joinchannel lines were logged), a poll's as a stream's, logs one
+// leavechannel line per channel, the pair of those.
 func (s *Server) streamClosed(sc streamer, r reason.Reason, written int64) {
+	c := sc.stream()
+	c.mu.Lock()
+	joined := c.joined
+	c.mu.Unlock()
 	s.forgetStream(sc)
 	s.stats.Dec(stats.CurrentSubscribers)
-	c := sc.stream()
 	c.Metrics.Closed(r.String())
-	if _, poll := sc.(*pollConn); !poll && s.log.Enabled(context.Background(), slog.LevelInfo) {
+	if joined && s.log.Enabled(context.Background(), slog.LevelInfo) {
 		secs := int64(since(c.start) / time.Second)
 		sent := c.Sent()
 		for _, p := range c.cur {
