@@ -48,6 +48,8 @@ type Limits struct {
 	// PublishTimeout bounds a publish's engine call (PublishTimeout); 0
 	// means 5 seconds.
 	PublishTimeout time.Duration
+	// AccessLog logs an "access" line at info per request (AccessLog).
+	AccessLog bool
 }
 
 // Options configure a Server.
@@ -210,8 +212,23 @@ func (s *Server) routes() {
 }
 
 // ServeHTTP checks the credentials and routes the request. Unknown paths and
-// methods get JSON errors like every other refusal.
+// methods get JSON errors like every other refusal. With AccessLog, every
+// request gets an access line once answered.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.limits.Load().AccessLog {
+		aw := &accessWriter{ResponseWriter: w}
+		start := time.Now()
+		defer func() {
+			if aw.status == 0 {
+				aw.status = http.StatusOK
+			}
+			ip, _, _ := net.SplitHostPort(r.RemoteAddr)
+			s.log.Info("access", "ip", ip, "method", r.Method, "uri", r.URL.RequestURI(),
+				"status", aw.status, "bytes", aw.bytes, "ms", time.Since(start).Milliseconds(),
+				"useragent", r.UserAgent())
+		}()
+		w = aw
+	}
 	if r.URL.Path != "/healthz" && r.URL.Path != "/readyz" && !s.browserGuard(w, r) {
 		return
 	}
@@ -335,3 +352,30 @@ type apiError struct {
 func writeError(w http.ResponseWriter, status int, reason string) {
 	writeJSON(w, status, apiError{Error: reason})
 }
+
+// accessWriter counts what a response wrote, for its access line.
+type accessWriter struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (w *accessWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *accessWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += int64(n)
+	return n, err
+}
+
+// Unwrap gives http.ResponseController the connection's own writer, so
+// that a profile's flushes and deadlines still work.
+func (w *accessWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -46,6 +46,7 @@ type testServer struct {
 	token string // sent as a bearer token when not ""
 	hc    *http.Client
 	once  sync.Once
+	log   *testkit.Log // the server's log
 }
 
 // start runs a server on testConfig changed by edit, and shuts it down when
@@ -67,7 +68,7 @@ func start(t *testing.T, edit func(*config.Config)) *testServer {
 		t.Fatalf("Start: %v", err)
 	}
 	tr := &http.Transport{DisableKeepAlives: true}
-	ts := &testServer{Server: srv, t: t, cfg: cfg, token: cfg.APIToken, hc: &http.Client{Transport: tr, Timeout: wait}}
+	ts := &testServer{Server: srv, t: t, cfg: cfg, token: cfg.APIToken, hc: &http.Client{Transport: tr, Timeout: wait}, log: buf}
 	if a := srv.AdminAddr(); a != nil {
 		ts.base = "http://" + a.String()
 	}

@@ -101,6 +101,7 @@ type Config struct {
 	PidFile                string // "" = write no pid file
 	LogFormat              string // "text" or "json"
 	LogLevel               string // "debug", "info", "warn" or "error"; Debug 1 means "debug"
+	AccessLog              bool   // an access line per HTTP API request
 	AdminAPI               bool   // serve the HTTP API listener
 	AdminIP                string // "127.0.0.1"; "" or "*" = all interfaces
 	AdminPort              int    // 4672

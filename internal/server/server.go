@@ -163,6 +163,7 @@ func apiLimits(cfg *config.Config) api.Limits {
 		MaxMessageBytes: cfg.MaxMessageBytes,
 		MaxHistory:      cfg.MaxMessagesPerChannel,
 		PublishTimeout:  time.Duration(cfg.PublishTimeout) * time.Second,
+		AccessLog:       cfg.AccessLog,
 	}
 }
 
