@@ -440,18 +440,21 @@ func (s *Server) document(w http.ResponseWriter, r *http.Request, set *Settings,
 		// file; a drop-in server does the same, and logs why.
 		s.stats.Inc(stats.DocumentsNotFound)
 		s.badLog.Log(s.log, slog.LevelInfo, "document refused", "ip", remoteIP(r), "reason", "bad path: only letters, digits, '.', '_', '/' and '-', and never '..'", "uri", r.RequestURI, "status", 404)
-		s.reply(w, documentHeader("404 Not Found", ServerName, "text/html", 0), set.WriteTimeout)
+		s.reply(w, documentHeader("404 Not Found", ServerName, "text/html", 0, nil), set.WriteTimeout)
 		return
 	}
 	if doc == nil {
 		s.stats.Inc(stats.DocumentsNotFound)
 		s.log.Info("document", "path", p, "size", 0, "status", 404)
-		s.reply(w, documentHeader("404 Not Found", ServerName, "text/html", 0), set.WriteTimeout)
+		s.reply(w, documentHeader("404 Not Found", ServerName, "text/html", 0, nil), set.WriteTimeout)
 		return
 	}
 	s.stats.Inc(stats.DocumentsServed)
 	s.log.Info("document", "path", p, "size", len(doc.body), "status", 200)
-	b := documentHeader("200 OK", ServerName, doc.contentType, len(doc.body))
+	// The origins of CORSOrigins may read the files too: a page there
+	// imports the ES module client cross-origin, which browsers fetch in
+	// CORS mode.
+	b := documentHeader("200 OK", ServerName, doc.contentType, len(doc.body), corsHeader(set, r))
 	s.reply(w, append(b, doc.body...), set.WriteTimeout)
 }
 

@@ -133,6 +133,6 @@ func (s *Server) serverInfo(w http.ResponseWriter, r *http.Request, set *Setting
 	body, _ := json.Marshal(NewServerInfo(l, r.Host, time.Now()))
 	body = append(body, '\n')
 	s.stats.Inc(stats.DocumentsServed)
-	b := documentHeader("200 OK", ServerName, "application/json", len(body))
+	b := documentHeader("200 OK", ServerName, "application/json", len(body), nil)
 	s.reply(w, append(b, body...), set.WriteTimeout)
 }

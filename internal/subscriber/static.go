@@ -121,8 +121,8 @@ func contentType(name string) string {
 }
 
 // documentHeader renders the fixed header Meteor 1.06 sends with a static
-// file or a missing one.
-func documentHeader(status, server, contentType string, length int) []byte {
+// file or a missing one, with extra header lines (CORS) before its end.
+func documentHeader(status, server, contentType string, length int, extra []byte) []byte {
 	b := make([]byte, 0, 256)
 	b = append(b, "HTTP/1.1 "...)
 	b = append(b, status...)
@@ -132,7 +132,9 @@ func documentHeader(status, server, contentType string, length int) []byte {
 	b = append(b, contentType...)
 	b = append(b, "; charset=utf-8\r\nPragma: no-cache\r\nCache-Control: no-cache, no-store, must-revalidate\r\nExpires: Thu, 1 Jan 1970 00:00:00 GMT\r\nContent-length: "...)
 	b = strconv.AppendInt(b, int64(length), 10)
-	return append(b, "\r\n\r\n"...)
+	b = append(b, "\r\n"...)
+	b = append(b, extra...)
+	return append(b, "\r\n"...)
 }
 
 // reset drops the cache.
