@@ -68,8 +68,12 @@ func TestModes(t *testing.T) {
 			persist: true,
 		},
 		{
-			mode:    "flashloadvars",
-			head:    func(info string) string { return httpHeader + info },
+			mode: "flashloadvars",
+			// Raw text in an HTTP answer: sandboxed, so that a published
+			// "<script>" cannot run as a page of the subscriber origin.
+			head: func(info string) string {
+				return strings.TrimSuffix(httpHeader, "\r\n") + "Content-Security-Policy: sandbox\r\nX-Content-Type-Options: nosniff\r\n\r\n" + info
+			},
 			info:    flashInfo("\n"),
 			msg:     flashRec("\n"),
 			persist: true,

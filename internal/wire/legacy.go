@@ -6,6 +6,7 @@ package wire
 
 import (
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/meteorpush/meteor/internal/config"
@@ -43,11 +44,35 @@ func NewLegacyMode(m *config.Mode) (*LegacyMode, error) {
 		PingInterval: time.Duration(m.PingInterval) * time.Second,
 		Ping:         []byte(m.PingMessage),
 		Shutdown:     []byte(m.SubscriberShutdownMsg),
-		header:       tmpl.Compile(m.HeaderTemplate),
+		header:       tmpl.Compile(sandboxed(m.HeaderTemplate, m.TextEncoding)),
 		info:         tmpl.Compile(m.ChannelInfoTemplate),
 		message:      tmpl.Compile(m.MessageTemplate),
 		escape:       esc,
 	}, nil
+}
+
+// SandboxHeader is the header that a mode pasting message text raw into an
+// HTTP response carries: the browser renders such a response, if at all,
+// as a document of no origin that runs no script, and sniffs no other type
+// into it. Without it a published "<script>" opened from a raw mode (the
+// flash modes, TextEncoding raw) would run as a page of the subscriber
+// origin, which the HTTP API trusts for the dashboard.
+const SandboxHeader = "Content-Security-Policy: sandbox\r\nX-Content-Type-Options: nosniff\r\n"
+
+// sandboxed returns the HeaderTemplate of a mode with TextEncoding raw with
+// SandboxHeader added at the end of its HTTP header, the template as it is
+// otherwise. A template with no HTTP header (the flash mode writes records
+// from the first byte, as an HTTP/0.9 answer) has nothing to add to;
+// browsers refuse HTTP/0.9 on every port but 80 and 443 (docs/security.md).
+func sandboxed(header, encoding string) string {
+	if encoding != "raw" || !strings.HasPrefix(header, "HTTP/") {
+		return header
+	}
+	end := strings.Index(header, "\r\n\r\n")
+	if end < 0 {
+		return header
+	}
+	return header[:end+2] + SandboxHeader + header[end+2:]
 }
 
 // Encode renders m with the mode's MessageTemplate. It implements
