@@ -26,6 +26,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"syscall"
 	"time"
@@ -755,7 +756,11 @@ func (c *Conn) closeLocked(r reason.Reason) {
 		if fin {
 			syscall.Shutdown(int(c.fd), syscall.SHUT_WR)
 		}
-		syscall.Close(int(c.fd))
+		if r.Lingers() {
+			lingerClose(int(c.fd), c.opts.Group)
+		} else {
+			syscall.Close(int(c.fd))
+		}
 		c.fd = -1
 	} else {
 		if c.net.stop != nil {
@@ -804,4 +809,35 @@ func (c *Conn) Reason() reason.Reason {
 		return c.reason
 	}
 	return reason.None
+}
+
+// lingerTime and lingerBytes bound the drain of a lingering close.
+const (
+	lingerTime  = 500 * time.Millisecond
+	lingerBytes = 1 << 20
+)
+
+// lingerClose takes over fd, already half-closed, for a lingering close
+// (reason.Reason.Lingers): a goroutine, counted in group when it is not
+// nil, reads and drops what the client still sends, for at most
+// lingerTime and lingerBytes, then closes it. When Go's poller cannot take
+// the descriptor it is closed at once.
+func lingerClose(fd int, group *sync.WaitGroup) {
+	f := os.NewFile(uintptr(fd), "")
+	nc, err := net.FileConn(f) // a duplicate of fd, in Go's poller
+	f.Close()
+	if err != nil {
+		return
+	}
+	if group != nil {
+		group.Add(1)
+	}
+	go func() {
+		if group != nil {
+			defer group.Done()
+		}
+		nc.SetReadDeadline(time.Now().Add(lingerTime))
+		io.CopyN(io.Discard, nc, lingerBytes)
+		nc.Close()
+	}()
 }

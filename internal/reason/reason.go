@@ -129,3 +129,13 @@ func ForCode(code uint16) (Reason, bool) {
 	}
 	return None, false
 }
+
+// Lingers reports whether a connection closed for r is closed because of
+// what the client sent, which it may still be sending: its end is a
+// lingering close (half-close, read and drop what still comes for a
+// moment, then close), since closing a socket with unread input makes the
+// kernel send a reset that can destroy the last frame on its way, the
+// close frame that tells the client why.
+func (r Reason) Lingers() bool {
+	return r == PolicyViolation || r == MessageTooBig || r == ProtocolError
+}

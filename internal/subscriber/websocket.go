@@ -393,7 +393,7 @@ func (s *Server) wsStrike(c *wsConn, err error) {
 	c.strikes++
 	c.Write(wire.ErrorFrame(err.Error()))
 	if c.strikes >= wsMaxStrikes {
-		s.log.Info("websocket closed for bad input", "ip", c.ip, "err", err)
+		s.badLog.Log(s.log, slog.LevelInfo, "websocket closed for bad input", "ip", c.ip, "err", err)
 		c.Close(reason.PolicyViolation)
 	}
 }

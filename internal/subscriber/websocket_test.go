@@ -751,3 +751,61 @@ func TestWebSocketBadCloseFrame(t *testing.T) {
 		nc.Close()
 	}
 }
+
+// TestPolicyCloseWhileSending: a client closed for bad input while it is
+// still sending is not reset: the server half-closes after the 1008 close
+// frame and reads what still comes for a moment before it closes the
+// socket. Closed at once, the next segment the client sends is answered
+// with a reset, and a client whose write fails before it has read the close
+// frame (a browser) reports 1006 instead of 1008, and reconnects. Here the
+// client keeps writing, a message a millisecond, for 20 ms after it has read
+// the close frame: none of those writes may fail, in 20 tries.
+func TestPolicyCloseWhileSending(t *testing.T) {
+	ts := wsStart(t, nil)
+	payload := `{"op":"nonsense","pad":"` + strings.Repeat("x", 400) + `"}`
+	// One masked text frame (mask key 0), written to the socket itself: the
+	// client library refuses to write once it has a close frame.
+	bad := append([]byte{0x81, 0x80 | 126, byte(len(payload) >> 8), byte(len(payload)), 0, 0, 0, 0}, payload...)
+	failed := 0
+	for try := range 20 {
+		c := ts.dial(nil)
+		c.SetCloseHandler(func(int, string) error { return nil }) // no close reply
+		nc := c.NetConn()
+		stop := make(chan struct{})
+		werr := make(chan error, 1)
+		go func() {
+			for {
+				select {
+				case <-stop:
+					werr <- nil
+					return
+				case <-time.After(time.Millisecond):
+				}
+				nc.SetWriteDeadline(time.Now().Add(wsWait))
+				if _, err := nc.Write(bad); err != nil {
+					werr <- err
+					return
+				}
+			}
+		}()
+		var err error
+		c.SetReadDeadline(time.Now().Add(wsWait))
+		for err == nil {
+			_, _, err = c.ReadMessage()
+		}
+		var ce *websocket.CloseError
+		if !errors.As(err, &ce) || ce.Code != websocket.ClosePolicyViolation {
+			t.Fatalf("try %d: %v, want close 1008", try, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+		close(stop)
+		if err := <-werr; err != nil {
+			failed++
+			t.Logf("try %d: a write within 20 ms of the close frame: %v", try, err)
+		}
+		c.Close()
+	}
+	if failed > 0 {
+		t.Errorf("%d of 20 connections closed for bad input reset the client's writes", failed)
+	}
+}
