@@ -124,6 +124,9 @@ type Config struct {
 	PresenceTTL            int    // seconds a node's presence outlives it
 	ReusePort              bool   // SO_REUSEPORT on every listener; needs Engine redis
 	MaxConnections         int    // most subscriber connections; 0 = from the open-files limit
+	MaxConnectionsPerIP    int    // most subscriptions one address holds; 0 = none
+	ConnectionRatePerIP    int    // subscriber requests a second one address may make; 0 = none
+	ConnectionBurstPerIP   int    // the bucket of ConnectionRatePerIP; 0 = twice the rate
 	DrainTime              int    // seconds TERM spreads the close of subscribers over, with ReusePort
 
 	Default Mode             // the global per-mode values (Name "")

@@ -34,6 +34,7 @@ type Metrics struct {
 	closes        *prometheus.CounterVec
 	latency       *prometheus.HistogramVec
 	refused       prometheus.Counter
+	limited       *prometheus.CounterVec
 	maxConns      prometheus.Gauge
 	transports    map[string]*Transport
 }
@@ -69,6 +70,9 @@ func New() *Metrics {
 		refused: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "meteor_subscriber_refused_total", Help: "Subscriber connections refused at accept because this process held MaxConnections.",
 		}),
+		limited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "meteor_subscriber_limited_total", Help: "Subscriber requests refused with 429 by a per-address limit: limit is maxConnectionsPerIP or connectionRatePerIP.",
+		}, []string{"limit"}),
 		maxConns: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "meteor_subscriber_max_connections", Help: "The subscriber connections this process may hold (MaxConnections, or derived from the open-files limit); 0: no cap.",
 		}),
@@ -80,7 +84,7 @@ func New() *Metrics {
 		ConstLabels: prometheus.Labels{"version": b.Version, "commit": b.Commit, "date": b.Date, "goversion": b.GoVersion},
 	})
 	buildInfo.Set(1)
-	m.reg.MustRegister(buildInfo, m.published, m.subscriptions, m.connections, m.delivered, m.bytes, m.closes, m.latency, m.refused, m.maxConns,
+	m.reg.MustRegister(buildInfo, m.published, m.subscriptions, m.connections, m.delivered, m.bytes, m.closes, m.latency, m.refused, m.limited, m.maxConns,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, name := range []string{Legacy, SSE, WebSocket, NDJSON, LongPoll} {
 		m.transports[name] = &Transport{
@@ -121,6 +125,13 @@ func (m *Metrics) Published(n int) {
 func (m *Metrics) Subscribed(n int) {
 	if m != nil {
 		m.subscriptions.Add(float64(n))
+	}
+}
+
+// Limited counts a subscriber request refused by a per-address limit.
+func (m *Metrics) Limited(limit string) {
+	if m != nil {
+		m.limited.WithLabelValues(limit).Inc()
 	}
 }
 

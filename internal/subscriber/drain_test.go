@@ -24,6 +24,7 @@ type drained struct {
 
 func (d *drained) tick(time.Time) {}
 func (d *drained) abort()         {}
+func (d *drained) remote() string { return "" }
 func (d *drained) shutdown(r reason.Reason) {
 	d.mu.Lock()
 	defer d.mu.Unlock()

@@ -68,6 +68,8 @@ func (c *client) tick(now time.Time) {
 // reason.ServerShutdown, without it for reason.ServerRestart (Close).
 func (c *client) shutdown(r reason.Reason) { c.Close(r) }
 
+func (c *client) remote() string { return c.ip }
+
 func (c *client) abort() { c.Out.Close(reason.ServerShutdown) }
 
 func (s *Server) disconnect(w http.ResponseWriter, r *http.Request, set *Settings, hostID string) {

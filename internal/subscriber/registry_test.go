@@ -24,6 +24,7 @@ func (c *counter) tick(time.Time) {
 }
 func (c *counter) shutdown(reason.Reason) {}
 func (c *counter) abort()                 {}
+func (c *counter) remote() string         { return "" }
 
 // checkRegistry fails unless every connection in s.conns knows its place.
 func checkRegistry(t *testing.T, s *Server) {

@@ -52,6 +52,9 @@ type Settings struct {
 	SubscribeTimeout time.Duration
 	docs             *documents
 	builtin          bool // BuiltinFiles: also ServerInfoPath
+	// PerIP are the per-address limits (MaxConnectionsPerIP,
+	// ConnectionRatePerIP, ConnectionBurstPerIP).
+	PerIP PerIPLimits
 }
 
 // NewSettings compiles cfg's subscriber settings. builtin, when not nil, is
@@ -67,6 +70,7 @@ func NewSettings(cfg *config.Config, builtin fs.FS) (*Settings, error) {
 		Heartbeat:    time.Duration(cfg.HeartbeatInterval) * time.Second,
 		CORSOrigins:  cfg.CORSOrigins,
 	}
+	s.PerIP = PerIPLimits{MaxOpen: cfg.MaxConnectionsPerIP, Rate: float64(cfg.ConnectionRatePerIP), Burst: cfg.ConnectionBurstPerIP}
 	s.SSERetry = time.Duration(cfg.SSERetry) * time.Millisecond
 	s.PollTimeout = time.Duration(cfg.LongPollTimeout) * time.Second
 	s.SubscribeTimeout = time.Duration(max(cfg.SubscribeTimeout, 1)) * time.Second
@@ -135,6 +139,11 @@ type Server struct {
 	// fullLog keeps the log of connections refused at the cap to one
 	// line a second.
 	fullLog logx.Limiter
+	// perIP holds the per-address counts and rate buckets.
+	perIP perIP
+	// limitLog keeps the log of requests refused by a per-address limit
+	// to one line a second.
+	limitLog logx.Limiter
 	// badLog keeps the log of refused requests (bad URLs, bad paths),
 	// which one client can send in a loop, to one line a second.
 	badLog logx.Limiter
@@ -156,6 +165,7 @@ func (r *registered) reg() *registered { return r }
 func (s *Server) addLocked(c conn) {
 	s.conns = append(s.conns, c)
 	c.reg().slot = int32(len(s.conns))
+	s.perIP.opened(c.remote())
 }
 
 // removeLocked unregisters c, and reports whether it was registered. The
@@ -173,6 +183,7 @@ func (s *Server) removeLocked(c conn) bool {
 	s.conns[last] = nil
 	s.conns = s.conns[:last]
 	r.slot = 0
+	s.perIP.closed(c.remote())
 	if c := cap(s.conns); c > 1024 && len(s.conns) < c/4 {
 		// Most have left: give the burst's array back.
 		s.conns = append(make([]conn, 0, 2*len(s.conns)), s.conns...)
@@ -268,6 +279,9 @@ func connID(start instant) string { return "conn-" + strconv.FormatInt(int64(sta
 type conn interface {
 	// reg returns the connection's registration.
 	reg() *registered
+	// remote is the client's address (remoteIP), the key of the
+	// per-address limits.
+	remote() string
 	// tick runs once a second on the ticker goroutine: pings, heartbeats,
 	// MaxTime. It must not block.
 	tick(now time.Time)
@@ -367,6 +381,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.Method != http.MethodGet {
 		s.fail(w, r, set.Default, "404 Not Found", "method "+r.Method)
+		return
+	}
+	if limit, why := s.perIP.check(&set.PerIP, remoteIP(r), subscribes(set, p), time.Now()); limit != "" {
+		s.limited(w, r, set, limit, why)
 		return
 	}
 	switch {
@@ -536,12 +554,15 @@ func (s *Server) tick() {
 	t := time.NewTicker(tickPeriod)
 	defer t.Stop()
 	batch := make([]conn, tickBatch)
-	for {
+	for n := 1; ; n++ {
 		select {
 		case <-s.stop:
 			return
 		case now := <-t.C:
 			s.tickAll(now, batch)
+			if n%10 == 0 {
+				s.perIP.prune(now)
+			}
 		}
 	}
 }

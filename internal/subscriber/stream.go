@@ -160,6 +160,8 @@ type streamer interface {
 
 func (c *streamConn) stream() *streamConn { return c }
 
+func (c *streamConn) remote() string { return c.ip }
+
 // beginLocked starts a delivery of msgs, of one channel: it returns the
 // channel's index in c.cur and what crossedLocked says of the messages'
 // stream, or ok false when nothing is to be written (closing, or not a

@@ -18,6 +18,7 @@ type tickPanicker struct {
 func (c *tickPanicker) tick(time.Time)         { panic("tick bug") }
 func (c *tickPanicker) shutdown(reason.Reason) {}
 func (c *tickPanicker) abort()                 { c.aborted = true }
+func (c *tickPanicker) remote() string         { return "" }
 
 // TestTickPanicContained: a panic in one connection's tick is logged and
 // closes that connection; the ticker goes on.

@@ -77,6 +77,8 @@ var (
 	errWSNotSubscribed = errors.New("not subscribed")
 )
 
+func (c *wsConn) remote() string { return c.ip }
+
 // wsConn is one WebSocket subscriber connection. It is the hub.Client of
 // every channel it joins.
 type wsConn struct {
