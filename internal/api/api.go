@@ -65,6 +65,10 @@ type Options struct {
 	// Token is the bearer token every call but /healthz and /readyz must
 	// present; "" requires none, which New allows only on loopback.
 	Token string
+	// Keys are the API keys of APIKeysFile (nil: none). With keys, a
+	// credential is required even when Token is empty; Token stays the
+	// key that may do everything.
+	Keys *Keys
 
 	Limits Limits
 	// Origins is the CORSOrigins setting: browser origins allowed to call
@@ -80,14 +84,17 @@ type Options struct {
 
 // Server serves the HTTP API.
 type Server struct {
-	hub    *hub.Hub
-	stats  *stats.Stats
-	met    *metrics.Metrics
-	log    *slog.Logger
-	token  [sha256.Size]byte // sha256 of the token, compared in constant time
-	auth   bool              // a token is required
-	limits atomic.Pointer[Limits]
-	ready  atomic.Bool
+	hub   *hub.Hub
+	stats *stats.Stats
+	met   *metrics.Metrics
+	log   *slog.Logger
+	token [sha256.Size]byte // sha256 of the token, compared in constant time
+	auth  bool              // a token is required
+	keys  atomic.Pointer[Keys]
+	// authLog keeps the log of refused credentials to a line a second.
+	authLog logx.Limiter
+	limits  atomic.Pointer[Limits]
+	ready   atomic.Bool
 	// engineLog keeps the log of failed engine calls, which a failing
 	// store makes for every request at once, to one line a second.
 	engineLog logx.Limiter
@@ -101,25 +108,28 @@ type Server struct {
 // New returns an API server. It fails with ErrTokenRequired when opts.IP is
 // not loopback and opts.Token is empty.
 func New(opts Options) (*Server, error) {
-	if opts.Token == "" && !Loopback(opts.IP) {
+	if opts.Token == "" && opts.Keys.Len() == 0 && !Loopback(opts.IP) {
 		ip := opts.IP
 		if ip == "" || ip == "*" {
 			ip = "every interface"
 		}
-		return nil, fmt.Errorf("%w: AdminIP is %s and APIToken is empty; set APIToken, set AdminIP to 127.0.0.1, or turn the API off with AdminAPI 0", ErrTokenRequired, ip)
+		return nil, fmt.Errorf("%w: AdminIP is %s and APIToken is empty; set APIToken or APIKeysFile, set AdminIP to 127.0.0.1, or turn the API off with AdminAPI 0", ErrTokenRequired, ip)
 	}
 	s := &Server{
 		hub:   opts.Hub,
 		stats: opts.Stats,
 		met:   opts.Metrics,
 		log:   opts.Logger,
-		auth:  opts.Token != "",
-		token: sha256.Sum256([]byte(opts.Token)),
+		auth:  opts.Token != "" || opts.Keys != nil,
 		mux:   http.NewServeMux(),
 
 		origins: opts.Origins,
 	}
 	s.dashboardPort.Store(int64(opts.DashboardPort))
+	s.keys.Store(opts.Keys)
+	if opts.Token != "" {
+		s.token = sha256.Sum256([]byte(opts.Token)) // zero: no APIToken
+	}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -162,6 +172,10 @@ func (s *Server) SetLimits(l Limits) {
 // call the API; call it before Serve.
 func (s *Server) SetDashboardPort(port int) { s.dashboardPort.Store(int64(port)) }
 
+// SetKeys replaces the API keys (a reload of APIKeysFile); they apply to
+// the next request. Whether a credential is required is decided by New.
+func (s *Server) SetKeys(ks *Keys) { s.keys.Store(ks) }
+
 // SetReady sets what /readyz reports: 200 while ready, 503 otherwise. The
 // server starts not ready.
 func (s *Server) SetReady(ready bool) { s.ready.Store(ready) }
@@ -191,24 +205,26 @@ func (s *Server) routes() {
 	m := s.mux
 	m.HandleFunc("GET /healthz", s.healthz)
 	m.HandleFunc("GET /readyz", s.readyz)
-	m.Handle("GET /metrics", s.met.Handler())
+	// Each route says the scope an API key needs for it (keys.go); the
+	// APIToken may do everything.
+	m.HandleFunc("GET /metrics", s.scoped(ScopeAdmin, s.met.Handler().ServeHTTP))
 
-	m.HandleFunc("POST /api/channels/{channel}/messages", s.publishOne)
-	m.HandleFunc("DELETE /api/channels/{channel}/messages", s.clearChannel)
-	m.HandleFunc("POST /api/channels/{channel}/close", s.closeChannel)
-	m.HandleFunc("GET /api/channels/{channel}", s.channel)
-	m.HandleFunc("GET /api/channels/{channel}/subscribers", s.subscribers)
-	m.HandleFunc("GET /api/channels", s.channels)
-	m.HandleFunc("POST /api/publish", s.publishBatch)
-	m.HandleFunc("GET /api/stats", s.statsHandler)
+	m.HandleFunc("POST /api/channels/{channel}/messages", s.scoped(ScopePublish, s.publishOne))
+	m.HandleFunc("DELETE /api/channels/{channel}/messages", s.scoped(ScopeAdmin, s.clearChannel))
+	m.HandleFunc("POST /api/channels/{channel}/close", s.scoped(ScopeAdmin, s.closeChannel))
+	m.HandleFunc("GET /api/channels/{channel}", s.scoped(ScopeRead, s.channel))
+	m.HandleFunc("GET /api/channels/{channel}/subscribers", s.scoped(ScopeRead, s.subscribers))
+	m.HandleFunc("GET /api/channels", s.scoped(ScopeRead, s.channels))
+	m.HandleFunc("POST /api/publish", s.scoped(ScopePublish, s.publishBatch))
+	m.HandleFunc("GET /api/stats", s.scoped(ScopeAdmin, s.statsHandler))
 
 	// Go's profiles, for finding where time and memory go in production,
 	// behind the same credentials as the rest of the API.
-	m.HandleFunc("GET /debug/pprof/", pprof.Index)
-	m.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
-	m.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
-	m.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
-	m.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	m.HandleFunc("GET /debug/pprof/", s.scoped(ScopeAdmin, pprof.Index))
+	m.HandleFunc("GET /debug/pprof/cmdline", s.scoped(ScopeAdmin, pprof.Cmdline))
+	m.HandleFunc("GET /debug/pprof/profile", s.scoped(ScopeAdmin, pprof.Profile))
+	m.HandleFunc("GET /debug/pprof/symbol", s.scoped(ScopeAdmin, pprof.Symbol))
+	m.HandleFunc("GET /debug/pprof/trace", s.scoped(ScopeAdmin, pprof.Trace))
 }
 
 // ServeHTTP checks the credentials and routes the request. Unknown paths and
@@ -223,17 +239,24 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				aw.status = http.StatusOK
 			}
 			ip, _, _ := net.SplitHostPort(r.RemoteAddr)
+			key := "-"
+			if k := requestKey(r); k != nil {
+				key = k.Name
+			}
 			s.log.Info("access", "ip", ip, "method", r.Method, "uri", r.URL.RequestURI(),
 				"status", aw.status, "bytes", aw.bytes, "ms", time.Since(start).Milliseconds(),
-				"useragent", r.UserAgent())
+				"key", key, "useragent", r.UserAgent())
 		}()
 		w = aw
 	}
 	if r.URL.Path != "/healthz" && r.URL.Path != "/readyz" && !s.browserGuard(w, r) {
 		return
 	}
-	if s.auth && r.URL.Path != "/healthz" && r.URL.Path != "/readyz" && !s.authorized(w, r) {
-		return
+	if s.auth && r.URL.Path != "/healthz" && r.URL.Path != "/readyz" {
+		var ok bool
+		if r, ok = s.authorized(w, r); !ok {
+			return
+		}
 	}
 	if h, pattern := s.mux.Handler(r); pattern == "" {
 		s.unrouted(w, r, h)
@@ -242,26 +265,32 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mux.ServeHTTP(w, r)
 }
 
-// authorized reports whether r carries the bearer token, and answers 401
-// when it does not.
-func (s *Server) authorized(w http.ResponseWriter, r *http.Request) bool {
+// authorized reports whether r carries the APIToken or an API key, and
+// answers 401 when it carries neither. It returns r carrying the key it
+// found (requestKey).
+func (s *Server) authorized(w http.ResponseWriter, r *http.Request) (*http.Request, bool) {
 	h := r.Header.Get("Authorization")
 	scheme, tok, _ := strings.Cut(h, " ")
 	tok = strings.TrimSpace(tok)
 	if !strings.EqualFold(scheme, "Bearer") || tok == "" {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="meteor"`)
 		writeError(w, http.StatusUnauthorized, "missing bearer token")
-		return false
+		return r, false
 	}
 	// Hashing first makes the comparison's time independent of the
-	// token's length too.
+	// token's length too; a key is found by its hash, which says nothing
+	// of the secrets.
 	got := sha256.Sum256([]byte(tok))
-	if subtle.ConstantTimeCompare(got[:], s.token[:]) != 1 {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="meteor", error="invalid_token"`)
-		writeError(w, http.StatusUnauthorized, "wrong token")
-		return false
+	if s.token != ([sha256.Size]byte{}) && subtle.ConstantTimeCompare(got[:], s.token[:]) == 1 {
+		return r, true
 	}
-	return true
+	if k := s.keys.Load().lookup(got); k != nil {
+		return withKey(r, k), true
+	}
+	s.authLog.Log(s.log, slog.LevelInfo, "api: wrong token", "ip", r.RemoteAddr, "path", r.URL.Path)
+	w.Header().Set("WWW-Authenticate", `Bearer realm="meteor", error="invalid_token"`)
+	writeError(w, http.StatusUnauthorized, "wrong token")
+	return r, false
 }
 
 // unrouted answers a request that no pattern matches, with the status that

@@ -49,9 +49,13 @@ func (s *Server) channels(w http.ResponseWriter, r *http.Request) {
 		s.failEngine(w, "listing channels", err)
 		return
 	}
-	out := make([]channelInfo, len(chans))
-	for i, c := range chans {
-		out[i] = channelInfo{Name: c.Name, Messages: c.Messages, Subscribers: c.Subscribers, LastID: c.Last}
+	// A key sees the channels it is granted.
+	k := requestKey(r)
+	out := make([]channelInfo, 0, len(chans))
+	for _, c := range chans {
+		if k == nil || k.Allows(c.Name) {
+			out = append(out, channelInfo{Name: c.Name, Messages: c.Messages, Subscribers: c.Subscribers, LastID: c.Last})
+		}
 	}
 	writeJSON(w, http.StatusOK, map[string][]channelInfo{"channels": out})
 }

@@ -2,6 +2,7 @@ package api
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/meteorpush/meteor/internal/channel"
@@ -38,6 +39,20 @@ func FuzzPublishBody(f *testing.F) {
 			if len(it.Text) > limit {
 				t.Fatalf("items[%d]: %d bytes accepted, limit %d", i, len(it.Text), limit)
 			}
+		}
+	})
+}
+
+// FuzzParseKeys: no APIKeysFile crashes the parser, and every key it
+// accepts has a name, a scope and valid channel patterns.
+func FuzzParseKeys(f *testing.F) {
+	f.Add([]byte("site sha256:" + strings.Repeat("ab", 32) + " publish chat_* news\n# c\n\nops sha256:" + strings.Repeat("cd", 32) + " read,admin *\n"))
+	f.Add([]byte("a sha256:zz publish x\n"))
+	f.Add([]byte("a sha256:" + strings.Repeat("0", 64) + " publish,,read *\r\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ks, err := ParseKeys(data)
+		if err == nil && ks.Len() > strings.Count(string(data), "\n")+1 {
+			t.Fatalf("%d keys from %d lines", ks.Len(), strings.Count(string(data), "\n")+1)
 		}
 	})
 }

@@ -335,6 +335,15 @@ func (s *Server) publishBatch(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
+	if !s.allowChannels(w, r, func(yield func(int, string) bool) {
+		for i, it := range items {
+			if !yield(i, it.Channel) {
+				return
+			}
+		}
+	}) {
+		return
+	}
 	res, err := s.publish(r.Context(), items)
 	if err != nil {
 		// What was published stays published: the client is told which,

@@ -42,3 +42,25 @@ func validByte(c byte) bool {
 	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
 		c == '_' || c == '%' || c == '-'
 }
+
+// ValidPattern reports whether p is a channel pattern: a channel name, a
+// name ended by '*' (a prefix: "chat_*"), or "*" alone (every channel).
+// Tokens' channels claims and API keys grant channels by pattern.
+func ValidPattern(p string) bool {
+	if p == "*" {
+		return true
+	}
+	if n := len(p); n > 1 && p[n-1] == '*' {
+		return Valid(p[:n-1])
+	}
+	return Valid(p)
+}
+
+// Match reports whether the channel name matches pattern p (ValidPattern):
+// the same name, or a name that starts with the prefix before a final '*'.
+func Match(p, name string) bool {
+	if n := len(p); n > 0 && p[n-1] == '*' {
+		return len(name) >= n-1 && name[:n-1] == p[:n-1]
+	}
+	return p == name
+}

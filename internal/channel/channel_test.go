@@ -30,3 +30,32 @@ func FuzzValid(f *testing.F) {
 		}
 	})
 }
+
+func TestPatterns(t *testing.T) {
+	for _, tt := range []struct {
+		p, name string
+		valid   bool
+		match   bool
+	}{
+		{"news", "news", true, true},
+		{"news", "news2", true, false},
+		{"chat_*", "chat_1", true, true},
+		{"chat_*", "chat_", true, true},
+		{"chat_*", "chat", true, false},
+		{"chat_*", "xchat_1", true, false},
+		{"*", "anything", true, true},
+		{"a*b", "a*b", false, false},
+		{"**", "x", false, false},
+		{"", "", false, true},
+		{"a.b*", "a.bc", false, true},
+	} {
+		if got := ValidPattern(tt.p); got != tt.valid {
+			t.Errorf("ValidPattern(%q) = %v, want %v", tt.p, got, tt.valid)
+		}
+		if tt.valid {
+			if got := Match(tt.p, tt.name); got != tt.match {
+				t.Errorf("Match(%q, %q) = %v, want %v", tt.p, tt.name, got, tt.match)
+			}
+		}
+	}
+}

@@ -106,6 +106,7 @@ type Config struct {
 	AdminIP                string // "127.0.0.1"; "" or "*" = all interfaces
 	AdminPort              int    // 4672
 	APIToken               string // bearer token for the HTTP API; "" = none (loopback only)
+	APIKeysFile            string // file of scoped API keys; "" = none
 	CORSOrigins            string // origins allowed cross-origin; "" = none, "*" = any
 	HeartbeatInterval      int    // seconds between heartbeats on SSE, NDJSON, WebSocket
 	SSERetry               int    // milliseconds, the SSE retry: hint

@@ -96,9 +96,13 @@ func NewOn(eng engine.Engine, cfg *config.Config, logger *slog.Logger) (*Server,
 		},
 	})
 	if cfg.AdminAPI {
+		keys, err := loadKeys(cfg)
+		if err != nil {
+			return nil, err
+		}
 		a, err := api.New(api.Options{
 			Hub: s.hub, Stats: s.stats, Metrics: s.met, Logger: logger,
-			IP: cfg.AdminIP, Token: cfg.APIToken, Limits: apiLimits(cfg),
+			IP: cfg.AdminIP, Token: cfg.APIToken, Keys: keys, Limits: apiLimits(cfg),
 			Origins: cfg.CORSOrigins, DashboardPort: cfg.SubscriberPort,
 			ReadHeaderTimeout: time.Duration(cfg.RequestTimeout) * time.Second,
 			MaxHeaderBytes:    cfg.MaxHeaderBytes,
@@ -156,6 +160,22 @@ func registerRedis(m *metrics.Metrics, st *redis.Stats) {
 	m.CounterFunc("meteor_redis_rollbacks_total", "Messages whose predecessor was older than the newest this node had delivered: Redis lost writes (a fail-over).", load(&st.Rollbacks))
 	m.CounterFunc("meteor_redis_probe_failures_total", "Pub/sub connections replaced because their probe did not come back: open, but no longer receiving.", load(&st.ProbeFailures))
 	m.CounterFunc("meteor_redis_reconnects_total", "Pub/sub connections to Redis made again after one was lost.", load(&st.Reconnects))
+}
+
+// loadKeys reads and parses APIKeysFile; nil when it is not set.
+func loadKeys(cfg *config.Config) (*api.Keys, error) {
+	if cfg.APIKeysFile == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(cfg.APIKeysFile)
+	if err != nil {
+		return nil, fmt.Errorf("APIKeysFile: %w", err)
+	}
+	keys, err := api.ParseKeys(b)
+	if err != nil {
+		return nil, fmt.Errorf("APIKeysFile %s: %w", cfg.APIKeysFile, err)
+	}
+	return keys, nil
 }
 
 func apiLimits(cfg *config.Config) api.Limits {
@@ -298,7 +318,7 @@ func (s *Server) listeners(cfg *config.Config) subscriber.Listeners {
 	l := subscriber.Listeners{
 		APIOn:          s.apiLn != nil,
 		AdminIP:        cfg.AdminIP,
-		APIToken:       cfg.APIToken != "",
+		APIToken:       cfg.APIToken != "" || cfg.APIKeysFile != "",
 		ControllerIP:   cfg.ControllerIP,
 		ControllerPort: s.ctlLn.Addr().(*net.TCPAddr).Port,
 		UDPIP:          cfg.UDPIP,
@@ -383,6 +403,10 @@ func (s *Server) Reload(cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
+	keys, err := loadKeys(cfg)
+	if err != nil {
+		return err
+	}
 	s.mu.Lock()
 	old := s.cfg
 	s.cfg = cfg
@@ -398,13 +422,16 @@ func (s *Server) Reload(cfg *config.Config) error {
 	}
 	if s.api != nil {
 		s.api.SetLimits(apiLimits(cfg))
+		if keys != nil || old.APIKeysFile != "" {
+			s.api.SetKeys(keys)
+		}
 	}
 	if listenAddr(old.SubscriberIP, old.SubscriberPort) != listenAddr(cfg.SubscriberIP, cfg.SubscriberPort) ||
 		listenAddr(old.ControllerIP, old.ControllerPort) != listenAddr(cfg.ControllerIP, cfg.ControllerPort) ||
 		old.UDPPort != cfg.UDPPort || old.UDPIP != cfg.UDPIP ||
 		old.AdminAPI != cfg.AdminAPI || listenAddr(old.AdminIP, old.AdminPort) != listenAddr(cfg.AdminIP, cfg.AdminPort) ||
-		old.APIToken != cfg.APIToken || old.ReusePort != cfg.ReusePort {
-		s.log.Warn("listener addresses, ReusePort or the API token changed in the configuration; they apply at the next restart")
+		old.APIToken != cfg.APIToken || old.ReusePort != cfg.ReusePort || (old.APIKeysFile == "") != (cfg.APIKeysFile == "") {
+		s.log.Warn("listener addresses, ReusePort, the API token or whether there is an APIKeysFile changed in the configuration; they apply at the next restart (the keys of an APIKeysFile that stays set are reloaded)")
 	}
 	if old.Engine != cfg.Engine || old.RedisURL != cfg.RedisURL || old.RedisPrefix != cfg.RedisPrefix ||
 		old.NodeID != cfg.NodeID || old.RedisTimeout != cfg.RedisTimeout || old.RedisPoolSize != cfg.RedisPoolSize {
