@@ -22,7 +22,7 @@ test("npm pack holds the client and nothing else", () => {
 		assert.ok(!f.endsWith(".go") && !f.startsWith("test/") && !f.includes("node_modules"), `${f} should not be in the package`);
 	}
 	// every file the exports name is in it
-	const named = [pkg.types, pkg.browser, pkg.module];
+	const named = [pkg.types, pkg.main, pkg.module];
 	for (const v of Object.values(pkg.exports)) {
 		named.push(...(typeof v === "string" ? [v] : Object.values(v)));
 	}
