@@ -28,2619 +28,2276 @@
  *
  * docs/client.md describes both interfaces, the transports and the wire
  * formats.
+ *
+ * This file is built from the ES modules in web/src (entry point
+ * src/classic.js) by `npm run build` in web/, with esbuild: edit those,
+ * not this file.
  */
-(function (window, document) {
-	"use strict";
-
-	if (window.Meteor && window.Meteor.client === "meteor-go") {
-		return; // loaded twice: keep the running client
-	}
-
-	var VERSION = "1.06-go.1";
-
-	// Meteor.status values, as in 1.06.
-	var UNINITIALISED = 0,
-		LOADING = 1, // opening a stream
-		LOADING_FRAME = 2, // loading the cross-origin helper frame
-		RETRYING = 3, // a request failed or timed out; retrying
-		READY = 4, // the server answered
-		RECEIVING = 5, // messages or pings are arriving
-		ENDED = 6; // the server sent eof(): no reconnection
-
-	// A stream whose response text has grown past this many characters is
-	// reopened (resuming after its last message) to bound its memory.
-	var RECYCLE_CHARS = 4 << 20;
-
-	// How long the cross-origin helper frame may take to answer.
-	var FRAME_TIMEOUT = 5000;
-
-	var CHANNEL_NAME = /^[a-z0-9_%\-]+$/i;
-	var HOST_ID = /^[0-9a-z]+$/i;
-
-	function noop() {}
-
-	function now() {
-		return Date.now();
-	}
-
-	function report(err) {
-		// Surface an exception thrown by a page's callback without letting it
-		// break the stream that delivered the message.
-		window.setTimeout(function () {
-			throw err;
-		}, 0);
-	}
-
-	// ------------------------------------------------------------------
-	// The wire parser.
-	//
-	// A response body is a sequence of <script>CALLS</script> chunks, with
-	// anything else (padding, HTML) in between. CALLS is one or more
-	// name(arg, ...) calls separated by semicolons, where each argument is a
-	// number, a string literal in either quote style, true, false or null.
-
-	var OPEN = "<script>",
-		CLOSE = "</script>";
-	var NEED = { need: true }, // the input ends before the construct does
-		BAD = { bad: true }; // the construct is not well formed
-
-	function isSpace(c) {
-		return c === 32 || (c >= 9 && c <= 13) || c === 0xa0 || c === 0xfeff || c === 0x2028 || c === 0x2029;
-	}
-
-	function skipSpace(s, i) {
-		while (i < s.length && isSpace(s.charCodeAt(i))) {
-			i++;
-		}
-		return i;
-	}
-
-	function isIdentChar(c, first) {
-		return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || c === 95 || c === 36 || (!first && c >= 48 && c <= 57);
-	}
-
-	function hexValue(s, i, n) {
-		// the value of the n hex digits at s[i:], NEED or BAD
-		if (i + n > s.length) {
-			return /^[0-9a-f]*$/i.test(s.slice(i)) ? NEED : BAD;
-		}
-		var h = s.substr(i, n);
-		return /^[0-9a-f]+$/i.test(h) ? parseInt(h, 16) : BAD;
-	}
-
-	// readString reads the string literal that starts with the quote at
-	// s[i]. It returns {value, end} (end: the index after the closing
-	// quote), NEED or BAD. Every escape of ECMAScript is understood, the
-	// legacy octal ones included.
-	function readString(s, i) {
-		var quote = s.charCodeAt(i),
-			n = s.length,
-			out = "",
-			start = ++i;
-		while (i < n) {
-			var c = s.charCodeAt(i);
-			if (c === quote) {
-				return { value: out + s.slice(start, i), end: i + 1 };
-			}
-			if (c === 10 || c === 13) {
-				return BAD; // a raw line break cannot be inside a literal
-			}
-			if (c !== 92) {
-				i++;
-				continue;
-			}
-			out += s.slice(start, i);
-			if (++i >= n) {
-				return NEED;
-			}
-			var e = s.charAt(i),
-				v;
-			switch (e) {
-				case "n": out += "\n"; i++; break;
-				case "r": out += "\r"; i++; break;
-				case "t": out += "\t"; i++; break;
-				case "b": out += "\b"; i++; break;
-				case "f": out += "\f"; i++; break;
-				case "v": out += "\v"; i++; break;
-				case "x":
-					v = hexValue(s, i + 1, 2);
-					if (v === NEED || v === BAD) {
-						return v;
-					}
-					out += String.fromCharCode(v);
-					i += 3;
-					break;
-				case "u":
-					if (i + 1 >= n) {
-						return NEED;
-					}
-					if (s.charAt(i + 1) === "{") {
-						var close = s.indexOf("}", i + 2);
-						if (close < 0) {
-							return /^[0-9a-f]*$/i.test(s.slice(i + 2)) ? NEED : BAD;
-						}
-						var digits = s.slice(i + 2, close);
-						if (!/^[0-9a-f]+$/i.test(digits)) {
-							return BAD;
-						}
-						v = parseInt(digits, 16);
-						if (v > 0x10ffff) {
-							return BAD;
-						}
-						out += String.fromCodePoint(v);
-						i = close + 1;
-					} else {
-						v = hexValue(s, i + 1, 4);
-						if (v === NEED || v === BAD) {
-							return v;
-						}
-						out += String.fromCharCode(v);
-						i += 5;
-					}
-					break;
-				case "\r":
-					// a line continuation: backslash, then CR or CRLF
-					if (i + 1 >= n) {
-						return NEED;
-					}
-					i += s.charAt(i + 1) === "\n" ? 2 : 1;
-					break;
-				case "\n":
-				case "\u2028":
-				case "\u2029":
-					i++;
-					break;
-				default:
-					if (e >= "0" && e <= "7") {
-						// \0 alone is NUL; otherwise a legacy octal escape of up
-						// to three digits whose value is at most 255
-						var j = i,
-							max = e <= "3" ? 3 : 2;
-						while (j < n && j - i < max && s.charAt(j) >= "0" && s.charAt(j) <= "7") {
-							j++;
-						}
-						if (j === n && j - i < max) {
-							return NEED;
-						}
-						out += String.fromCharCode(parseInt(s.slice(i, j), 8));
-						i = j;
-					} else {
-						// \" \' \\ \/ and every other character stand for
-						// themselves
-						out += e;
-						i++;
-					}
-			}
-			start = i;
-		}
-		return NEED;
-	}
-
-	// readValue reads one argument at s[i]: {value, end}, NEED or BAD.
-	function readValue(s, i) {
-		var c = s.charCodeAt(i);
-		if (c === 34 || c === 39) {
-			return readString(s, i);
-		}
-		var j = i;
-		if (isIdentChar(c, true)) {
-			while (j < s.length && isIdentChar(s.charCodeAt(j), false)) {
-				j++;
-			}
-			if (j === s.length) {
-				return NEED;
-			}
-			var word = s.slice(i, j);
-			if (word === "true") return { value: true, end: j };
-			if (word === "false") return { value: false, end: j };
-			if (word === "null") return { value: null, end: j };
-			return BAD;
-		}
-		while (j < s.length && /[-+0-9.eExXa-fA-F]/.test(s.charAt(j))) {
-			j++;
-		}
-		if (j === s.length) {
-			return NEED;
-		}
-		var text = s.slice(i, j);
-		if (!/^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(text)) {
-			return BAD;
-		}
-		return { value: Number(text), end: j };
-	}
-
-	// parseScript reads the calls of one script element whose text starts at
-	// s[i]: {calls, end} (end: the index after "</script>"), NEED or BAD.
-	function parseScript(s, i) {
-		var n = s.length,
-			calls = [];
-		for (;;) {
-			i = skipSpace(s, i);
-			if (i >= n) {
-				return NEED;
-			}
-			var c = s.charCodeAt(i);
-			if (c === 59) { // ;
-				i++;
-				continue;
-			}
-			if (c === 60) { // <
-				if (n - i < CLOSE.length) {
-					return CLOSE.indexOf(s.slice(i)) === 0 ? NEED : BAD;
-				}
-				return s.substr(i, CLOSE.length) === CLOSE ? { calls: calls, end: i + CLOSE.length } : BAD;
-			}
-			var j = i;
-			while (j < n && isIdentChar(s.charCodeAt(j), j === i)) {
-				j++;
-			}
-			if (j === i) {
-				return BAD;
-			}
-			var name = s.slice(i, j);
-			i = skipSpace(s, j);
-			if (i >= n) {
-				return NEED;
-			}
-			if (s.charCodeAt(i) !== 40) { // (
-				return BAD;
-			}
-			var args = [];
-			i = skipSpace(s, i + 1);
-			if (i >= n) {
-				return NEED;
-			}
-			if (s.charCodeAt(i) === 41) { // )
-				i++;
-			} else {
-				for (;;) {
-					var v = readValue(s, i);
-					if (v === NEED || v === BAD) {
-						return v;
-					}
-					args.push(v.value);
-					i = skipSpace(s, v.end);
-					if (i >= n) {
-						return NEED;
-					}
-					c = s.charCodeAt(i);
-					if (c === 41) {
-						i++;
-						break;
-					}
-					if (c !== 44) { // ,
-						return BAD;
-					}
-					i = skipSpace(s, i + 1);
-					if (i >= n) {
-						return NEED;
-					}
-				}
-			}
-			calls.push({ name: name, args: args });
-		}
-	}
-
-	// ScriptReader turns a response body, given in pieces as it arrives,
-	// into calls: onCall(name, args) for each. A malformed script element is
-	// skipped whole. stop() ends the delivery of calls, even in the middle of
-	// a piece.
-	function ScriptReader(onCall) {
-		this.buf = "";
-		this.onCall = onCall;
-		this.stopped = false;
-	}
-
-	ScriptReader.prototype.push = function (piece) {
-		var s = this.buf + piece,
-			pos = 0;
-		while (!this.stopped) {
-			var start = s.indexOf(OPEN, pos);
-			if (start < 0) {
-				// keep what may be the beginning of "<script>"
-				pos = Math.max(pos, s.length - (OPEN.length - 1));
-				break;
-			}
-			var r = parseScript(s, start + OPEN.length);
-			if (r === NEED) {
-				pos = start;
-				break;
-			}
-			if (r === BAD) {
-				var close = s.indexOf(CLOSE, start + OPEN.length);
-				if (close < 0) {
-					pos = start; // perhaps complete, and well formed, later
-					break;
-				}
-				pos = close + CLOSE.length;
-				continue;
-			}
-			pos = r.end;
-			for (var k = 0; k < r.calls.length && !this.stopped; k++) {
-				this.onCall(r.calls[k].name, r.calls[k].args);
-			}
-		}
-		this.buf = this.stopped ? "" : s.slice(pos);
-	};
-
-	ScriptReader.prototype.stop = function () {
-		this.stopped = true;
-		this.buf = "";
-	};
-
-	// parse returns the calls in a body, given whole or as an array of the
-	// pieces in which it arrived, for tests and tools.
-	function parse(body) {
-		var calls = [],
-			r = new ScriptReader(function (name, args) {
-				calls.push([name].concat(args));
-			}),
-			pieces = typeof body === "string" ? [body] : body;
-		for (var i = 0; i < pieces.length; i++) {
-			r.push(String(pieces[i]));
-		}
-		return calls;
-	}
-
-	// ------------------------------------------------------------------
-	// HTTP requests: a direct XMLHttpRequest, or one made on our behalf by
-	// the helper frame (stream.html#bridge) when the server is on another
-	// origin. Both report through the same handlers:
-	//   head(status)   the response's status is known
-	//   data(text)     more of the body arrived
-	//   end(ok, status) the response is complete (ok: status 200 and the
-	//                  body ended normally) or failed; called once
-	// and both return {abort()}, after which no handler is called.
-
-	function xhrRequest(url, h) {
-		var x = new XMLHttpRequest(),
-			seen = 0,
-			done = false,
-			headed = false;
-		function head() {
-			if (!headed && x.readyState >= 2) {
-				headed = true;
-				h.head(x.status);
-			}
-		}
-		function pull() {
-			head();
-			if (x.status !== 200) {
-				return;
-			}
-			var t = x.responseText;
-			if (t.length > seen) {
-				var piece = t.substring(seen);
-				seen = t.length;
-				h.data(piece, seen);
-			}
-		}
-		function end(ok) {
-			if (done) {
-				return;
-			}
-			done = true;
-			h.end(ok, x.status);
-		}
-		x.open("GET", url, true);
-		x.onreadystatechange = function () {
-			if (done) {
-				return;
-			}
-			if (x.readyState >= 3) {
-				pull();
-			} else {
-				head();
-			}
-		};
-		x.onprogress = function () {
-			if (!done) {
-				pull();
-			}
-		};
-		x.onload = function () {
-			if (!done) {
-				pull();
-				end(x.status === 200);
-			}
-		};
-		x.onerror = x.ontimeout = function () {
-			end(false);
-		};
-		x.send(null);
-		return {
-			abort: function () {
-				done = true;
-				x.onreadystatechange = x.onprogress = x.onload = x.onerror = x.ontimeout = null;
-				x.abort();
-			}
-		};
-	}
-
-	function hiddenFrame(src) {
-		var f = document.createElement("iframe");
-		f.setAttribute("aria-hidden", "true");
-		f.setAttribute("tabindex", "-1");
-		f.title = "Meteor connection";
-		f.style.cssText = "position:absolute;left:-1000px;top:-1000px;width:1px;height:1px;border:0;visibility:hidden";
-		f.src = src;
-		(document.body || document.documentElement).appendChild(f);
-		return f;
-	}
-
-	function removeFrame(f) {
-		if (f && f.parentNode) {
-			f.onload = null;
-			f.parentNode.removeChild(f);
-		}
-	}
-
-	var bridge = null; // the helper frame, for the origin in bridge.origin
-
-	function dropBridge() {
-		if (bridge) {
-			window.clearTimeout(bridge.timer);
-			removeFrame(bridge.frame);
-			var reqs = bridge.reqs;
-			bridge = null;
-			for (var id in reqs) {
-				reqs[id].end(false, 0);
-			}
-		}
-	}
-
-	// bridgeFailed gives up the helper frame: requests go direct, which needs
-	// CORS headers from the server. A frame that was only slow to answer is
-	// taken back when its "ready" comes; a refusal is final.
-	function bridgeFailed(b, why, refused) {
-		b.refused = b.refused || !!refused;
-		if (b.failed) {
-			return;
-		}
-		b.failed = true;
-		window.clearTimeout(b.timer);
-		M.log("Helper frame unusable (" + why + "): using direct requests, which need CORS");
-		var reqs = b.reqs;
-		b.reqs = {};
-		b.queue = [];
-		for (var id in reqs) {
-			reqs[id].end(false, 0);
-		}
-	}
-
-	function getBridge(origin) {
-		if (bridge && bridge.origin !== origin) {
-			dropBridge();
-		}
-		if (bridge) {
-			return bridge;
-		}
-		var b = (bridge = { origin: origin, ready: false, failed: false, refused: false, queue: [], reqs: {}, seq: 0 });
-		b.frame = hiddenFrame(origin + "/stream.html#bridge");
-		b.timer = window.setTimeout(function () {
-			if (!b.ready) {
-				bridgeFailed(b, "no answer from " + origin + "/stream.html");
-			}
-		}, FRAME_TIMEOUT);
-		return b;
-	}
-
-	window.addEventListener("message", function (ev) {
-		var b = bridge,
-			d = ev.data;
-		if (!b || b.refused || ev.origin !== b.origin || ev.source !== b.frame.contentWindow) {
-			return;
-		}
-		if (!d || typeof d !== "object" || typeof d.meteor !== "string") {
-			return;
-		}
-		if (d.meteor === "ready") {
-			if (!b.ready) {
-				b.ready = true;
-				b.failed = false;
-				window.clearTimeout(b.timer);
-				var q = b.queue;
-				b.queue = [];
-				for (var i = 0; i < q.length; i++) {
-					b.frame.contentWindow.postMessage(q[i], b.origin);
-				}
-			}
-			return;
-		}
-		if (d.meteor === "refused") {
-			bridgeFailed(b, "this page's host is not in the Meteor host's domain", true);
-			return;
-		}
-		var h = b.reqs[d.id];
-		if (!h) {
-			return;
-		}
-		if (d.meteor === "head") {
-			h.head(d.status);
-		} else if (d.meteor === "data" && typeof d.text === "string") {
-			h.data(d.text);
-		} else if (d.meteor === "end") {
-			delete b.reqs[d.id];
-			h.end(!!d.ok, d.status);
-		}
-	});
-
-	function bridgeRequest(b, path, h) {
-		var id = ++b.seq,
-			msg = { meteor: "open", id: id, path: path };
-		b.reqs[id] = h;
-		if (b.ready) {
-			b.frame.contentWindow.postMessage(msg, b.origin);
-		} else {
-			b.queue.push(msg);
-		}
-		return {
-			abort: function () {
-				if (!b.reqs[id]) {
-					return;
-				}
-				delete b.reqs[id];
-				if (b.ready) {
-					b.frame.contentWindow.postMessage({ meteor: "abort", id: id }, b.origin);
-				} else {
-					b.queue = b.queue.filter(function (m) {
-						return m.id !== id;
-					});
-				}
-			}
-		};
-	}
-
-	// requestAt makes a request to origin: directly on this page's origin,
-	// else through the helper frame (direct, needing CORS, when the frame
-	// is refused). showFrame: Meteor.status says when the frame loads.
-	function requestAt(origin, path, h, showFrame) {
-		if (origin !== window.location.origin) {
-			var b = getBridge(origin);
-			if (!b.failed) {
-				if (!b.ready && showFrame) {
-					setstatus(LOADING_FRAME);
-				}
-				return bridgeRequest(b, path, h);
-			}
-		}
-		return xhrRequest(origin + path, h);
-	}
-
-	// ------------------------------------------------------------------
-	// The stream engine: Meteor.mode "stream" and the MeteorClient class.
-	//
-	// It holds one connection at a time, over the first transport of its
-	// ladder that works: WebSocket, then Server-Sent Events, then an NDJSON
-	// stream read with fetch, then JSON long polls (and, for the global
-	// Meteor, the 1.06 xhrinteractive stream last). A transport that fails
-	// before it brought anything, or goes silent (no message and no heartbeat
-	// for heartbeatTimeout ms), is left for the next one. Per channel the
-	// engine keeps the id of the last message it delivered, resumes after it
-	// on every reconnection, and drops any id not above it: nothing is lost
-	// and nothing is repeated.
-
-	var LADDER = ["websocket", "sse", "ndjson", "poll"];
-	var STREAM_LADDER = LADDER.concat(["xhrinteractive"]);
-
-	// The origin this script was loaded from: the default server of a
-	// MeteorClient.
-	var SCRIPT_ORIGIN = (function () {
-		try {
-			return new URL(document.currentScript.src).origin;
-		} catch (e) {
-			return window.location.origin;
-		}
-	})();
-
-	var hasOwn = function (o, k) {
-		return Object.prototype.hasOwnProperty.call(o, k);
-	};
-
-	function jitter(ms) {
-		// between half and all of ms, so that clients do not all come back
-		// in the same instant after a restart
-		return ms / 2 + (Math.random() * ms) / 2;
-	}
-
-	// position returns the id after which a channel's messages are wanted,
-	// or null when the channel's start (none, the last N, the history)
-	// still applies.
-	function position(rec) {
-		var p = rec.last !== null ? rec.last : rec.base;
-		if (rec.lost > 0 && (p === null || rec.lost > p)) {
-			p = rec.lost; // a gap: what is lost is not asked for again
-		}
-		return p;
-	}
-
-	// startOf returns a channel's first-connection request: {last: N},
-	// {history: true} or {} (only new messages).
-	function startOf(rec) {
-		if (rec.start) {
-			return rec.start;
-		}
-		var b = Number(rec.backtrack); // a Meteor.channels entry
-		if (b > 0) {
-			return { last: Math.floor(b) };
-		}
-		if (b < 0 || isNaN(b)) {
-			return { history: true };
-		}
-		return {};
-	}
-
-	// element returns a channel's path element for the HTTP transports.
-	function element(name, rec) {
-		var pos = position(rec);
-		if (pos !== null) {
-			return name + ".r" + (pos + 1);
-		}
-		var s = startOf(rec);
-		if (s.last > 0) {
-			return name + ".b" + s.last;
-		}
-		return s.history ? name + ".h" : name;
-	}
-
-	function elements(e) {
-		var out = [];
-		e.recs.forEach(function (rec, name) {
-			out.push(element(name, rec));
-		});
-		return out.join("/");
-	}
-
-	// cursor returns "chan:lastId[@epoch],..." for the channels whose
-	// position is known: the resume cursor of the SSE, NDJSON and long-poll
-	// transports. The epoch names the stream the position is in, so that
-	// a server whose stream was lost (a restart) says so with a reset gap.
-	function cursor(e) {
-		var out = [];
-		e.recs.forEach(function (rec, name) {
-			var pos = position(rec);
-			if (pos !== null) {
-				out.push(name + ":" + pos + (rec.epoch ? "@" + rec.epoch : ""));
-			}
-		});
-		return out.join(",");
-	}
-
-	// parseCursor returns {channel: {id, epoch}} ("" when the cursor has
-	// no epoch for the channel).
-	function parseCursor(s) {
-		var out = Object.create(null); // a channel may be named __proto__
-		String(s || "").split(",").forEach(function (part) {
-			var i = part.lastIndexOf(":");
-			if (i > 0) {
-				var rest = part.slice(i + 1),
-					at = rest.indexOf("@"),
-					id = Number(at < 0 ? rest : rest.slice(0, at));
-				if (id >= 0) {
-					out[part.slice(0, i)] = { id: id, epoch: at < 0 ? "" : rest.slice(at + 1) };
-				}
-			}
-		});
-		return out;
-	}
-
-	function wsSubscribe(name, rec) {
-		var op = { op: "subscribe", channel: name },
-			pos = position(rec);
-		if (pos !== null) {
-			op.since = pos;
-			if (rec.epoch) {
-				op.epoch = rec.epoch;
-			}
-		} else {
-			var s = startOf(rec);
-			if (s.last > 0) {
-				op.last = s.last;
-			} else if (s.history) {
-				op.history = "all";
-			}
-		}
-		return JSON.stringify(op);
-	}
-
-	function httpURL(e, kind, extra) {
-		var url = e.origin + "/" + kind + "/" + elements(e),
-			q = extra ? [extra] : [],
-			cur = cursor(e);
-		if (cur) {
-			q.push("since=" + encodeURIComponent(cur));
-		}
-		if (kind === "poll") {
-			q.push("timeout=" + e.pollSeconds());
-		}
-		q.push("nc=" + now().toString(36));
-		return url + "?" + q.join("&");
-	}
-
-	// lineReader calls onLine for each line of a body read with fetch.
-	// onChunk is called for every piece, so that any data counts as life.
-	function readBody(resp, onChunk, onLine) {
-		var reader = resp.body.getReader(),
-			dec = new TextDecoder(),
-			buf = "";
-		function pump() {
-			return reader.read().then(function (r) {
-				if (r.done) {
-					buf += dec.decode();
-					if (buf) {
-						onLine(buf);
-					}
-					return;
-				}
-				onChunk();
-				buf += dec.decode(r.value, { stream: true });
-				var i;
-				while ((i = buf.search(/\r\n|\r|\n/)) >= 0) {
-					if (buf.charAt(i) === "\r" && i === buf.length - 1) {
-						break; // perhaps CRLF split between pieces
-					}
-					var line = buf.slice(0, i);
-					buf = buf.slice(buf.charAt(i) === "\r" && buf.charAt(i + 1) === "\n" ? i + 2 : i + 1);
-					onLine(line);
-				}
-				return pump();
-			});
-		}
-		return pump();
-	}
-
-	// The transports. Each opens a connection for engine e, reports on
-	// connection c through e's methods, and returns {close()} (after which it
-	// reports nothing), with add(name, rec) and remove(name) when it can
-	// change its channels without reconnecting.
-	var TRANSPORTS = {};
-
-	// CLOSE_CODES says, for each close code the server sends (WebSocket
-	// close frames; the "code" of SSE and NDJSON close events and of a
-	// long-poll's "closed" answer), the first reason with that code and
-	// whether to reconnect. It is internal/reason's table (a browser test
-	// compares the two): the client decides by code, never by the name.
-	var CLOSE_CODES = {
-		1000: { name: "responseComplete", reconnect: true },
-		1001: { name: "shutdown", reconnect: true },
-		1002: { name: "protocolError", reconnect: false },
-		1008: { name: "policyViolation", reconnect: false },
-		1009: { name: "messageTooBig", reconnect: false },
-		1011: { name: "writeError", reconnect: true },
-		1012: { name: "restart", reconnect: true },
-		4000: { name: "channelClose", reconnect: false },
-		4001: { name: "slowConsumer", reconnect: true },
-		4002: { name: "streamReset", reconnect: true },
-		4004: { name: "storeUnavailable", reconnect: true },
-		4005: { name: "newSubscriberWithSameID", reconnect: false },
-		4006: { name: "disconnectRequested", reconnect: false }
-	};
-
-	// closeInfo returns how a connection the server closed with code ends:
-	// fatal (do not reconnect), clean (reconnect the same way at once), or
-	// neither (a failure: back off). A store that is unavailable and a
-	// server error are failures; an unknown code (1006: the connection
-	// dropped) too.
-	function closeInfo(code, reconnect) {
-		var known = CLOSE_CODES[code];
-		if (typeof reconnect !== "boolean") {
-			reconnect = known ? known.reconnect : true;
-		}
-		return {
-			fatal: !reconnect,
-			clean: reconnect && !!known && code !== 4004 && code !== 1011,
-			code: code
-		};
-	}
-
-	TRANSPORTS.websocket = function (e, c) {
-		var ws;
-		try {
-			ws = new WebSocket(e.origin.replace(/^http/, "ws") + "/ws");
-		} catch (err) {
-			window.setTimeout(function () {
-				e.ended(c, { reason: "WebSocket: " + err.message });
-			}, 0);
-			return { close: noop };
-		}
-		ws.onopen = function () {
-			e.opened(c);
-			e.recs.forEach(function (rec, name) {
-				ws.send(wsSubscribe(name, rec));
-			});
-		};
-		ws.onmessage = function (ev) {
-			if (typeof ev.data !== "string") {
-				return;
-			}
-			e.alive(c);
-			ev.data.split("\n").forEach(function (line) {
-				e.line(c, line);
-			});
-		};
-		ws.onclose = function (ev) {
-			var info = closeInfo(ev.code);
-			info.kicked = info.fatal;
-			info.reason = "WebSocket closed (" + ev.code + (ev.reason ? " " + ev.reason : "") + ")";
-			e.ended(c, info);
-		};
-		return {
-			close: function () {
-				ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
-				try {
-					ws.close(1000);
-				} catch (err) {}
-			},
-			add: function (name, rec) {
-				if (ws.readyState === 1) {
-					ws.send(wsSubscribe(name, rec));
-				}
-			},
-			remove: function (name) {
-				if (ws.readyState === 1) {
-					ws.send(JSON.stringify({ op: "unsubscribe", channel: name }));
-				}
-			}
-		};
-	};
-
-	// retryAfter returns the seconds of a 503's Retry-After (3 when the
-	// header is absent or hidden from a cross-origin page), 0 for any
-	// other status.
-	function retryAfter(resp) {
-		if (resp.status !== 503) {
-			return 0;
-		}
-		var n = Number(resp.headers.get("Retry-After"));
-		return n > 0 ? n : 3;
-	}
-
-	// fetchStream runs one streaming GET: onLine for each line of the body,
-	// then e.ended. A status other than 200 is a failure.
-	function fetchStream(e, c, url, accept, onLine) {
-		var ctl = new AbortController();
-		fetch(url, { signal: ctl.signal, cache: "no-store", headers: { Accept: accept } })
-			.then(function (resp) {
-				if (c.dead) {
-					return;
-				}
-				if (resp.status !== 200 || !resp.body) {
-					e.ended(c, { reason: url.split("?")[0] + ": HTTP " + resp.status, fatal: resp.status === 403, retryAfter: retryAfter(resp) });
-					return;
-				}
-				e.opened(c);
-				return readBody(
-					resp,
-					function () {
-						if (!c.dead) {
-							e.alive(c);
-						}
-					},
-					function (line) {
-						if (!c.dead) {
-							onLine(line);
-						}
-					}
-				).then(function () {
-					e.ended(c, { clean: true, reason: "the server ended the stream" });
-				});
-			})
-			.catch(function (err) {
-				e.ended(c, { reason: url.split("?")[0] + ": " + (err && err.message ? err.message : err) });
-			});
-		return {
-			close: function () {
-				ctl.abort();
-			}
-		};
-	}
-
-	TRANSPORTS.sse = function (e, c) {
-		// EventSource hides the heartbeat comments and retries on its own,
-		// with its own cursor, so the stream is read with fetch and parsed
-		// here. With ?event=channel a message is an event named after its
-		// channel whose data lines are the text and whose id is the
-		// connection's cursor after it, which holds the message's id.
-		var ev = { event: "", data: null, id: null };
-		return fetchStream(e, c, httpURL(e, "sse", "event=channel"), "text/event-stream", function (line) {
-			if (line === "") {
-				if (ev.data !== null || ev.id !== null) {
-					e.event(c, ev.event || "message", ev.data, ev.id);
-				}
-				ev = { event: "", data: null, id: null };
-				return;
-			}
-			if (line.charAt(0) === ":") {
-				return; // a comment: the heartbeat ": ping" (any data is life)
-			}
-			var i = line.indexOf(":"),
-				field = i < 0 ? line : line.slice(0, i),
-				value = i < 0 ? "" : line.slice(line.charAt(i + 1) === " " ? i + 2 : i + 1);
-			if (field === "event") {
-				ev.event = value;
-			} else if (field === "data") {
-				ev.data = ev.data === null ? value : ev.data + "\n" + value;
-			} else if (field === "id" && value.indexOf("\0") < 0) {
-				ev.id = value;
-			}
-		});
-	};
-
-	TRANSPORTS.ndjson = function (e, c) {
-		return fetchStream(e, c, httpURL(e, "ndjson"), "application/x-ndjson", function (line) {
-			e.line(c, line);
-		});
-	};
-
-	TRANSPORTS.poll = function (e, c) {
-		var ctl = null,
-			timer = null,
-			closed = false;
-		function poll() {
-			if (closed || c.dead) {
-				return;
-			}
-			ctl = new AbortController();
-			var url = httpURL(e, "poll");
-			fetch(url, { signal: ctl.signal, cache: "no-store", headers: { Accept: "application/json" } })
-				.then(function (resp) {
-					if (resp.status !== 200) {
-						var err = new Error("HTTP " + resp.status);
-						err.retryAfter = retryAfter(resp);
-						throw err;
-					}
-					return resp.json();
-				})
-				.then(function (body) {
-					if (closed || c.dead) {
-						return;
-					}
-					e.opened(c);
-					e.alive(c);
-					(body.gaps || []).forEach(function (g) {
-						e.frame(c, Object.assign({}, g, { type: "gap" }));
-					});
-					(body.messages || []).forEach(function (m) {
-						if (!c.dead) {
-							e.frame(c, m);
-						}
-					});
-					// The cursor names where each channel stands, also those
-					// with no message yet: resume there.
-					var cur = parseCursor(body.cursor);
-					for (var name in cur) {
-						if (hasOwn(cur, name) && !c.dead) {
-							e.frame(c, { type: "subscribed", channel: name, lastId: cur[name].id, epoch: cur[name].epoch });
-						}
-					}
-					// An answer forced by a kick or a shutdown says so: a
-					// kick stops the client, a shutdown makes it come back.
-					if (body.closed && !c.dead) {
-						e.frame(c, { type: "close", reason: body.closed, code: body.code, reconnect: body.reconnect });
-						return;
-					}
-					timer = window.setTimeout(poll, 0);
-				})
-				.catch(function (err) {
-					if (!closed) {
-						e.ended(c, { reason: url.split("?")[0] + ": " + (err && err.message ? err.message : err), retryAfter: err && err.retryAfter });
-					}
-				});
-		}
-		poll();
-		return {
-			close: function () {
-				closed = true;
-				window.clearTimeout(timer);
-				if (ctl) {
-					ctl.abort();
-				}
-			}
-		};
-	};
-
-	// xhrinteractive: the 1.06 stream of <script> calls, the last rung of
-	// the global Meteor's ladder. Through the helper frame on another origin.
-	TRANSPORTS.xhrinteractive = function (e, c) {
-		var path = String(e.opts.pushpath || "/push").replace(/\/+$/, "") + "/" + e.hostid() + "/xhrinteractive/" + elements(e) + "?nc=" + now();
-		var reader = new ScriptReader(function (name, args) {
-			if (c.dead) {
-				return;
-			}
-			if (name === "p") {
-				if (Number(args[0]) !== -1) {
-					e.frame(c, { type: "message", id: Number(args[0]), channel: String(args[1]), text: args[2] === undefined || args[2] === null ? "" : String(args[2]), extra: args.slice(3) });
-				}
-			} else if (name === "ch") {
-				e.frame(c, { type: "subscribed", channel: String(args[0]), lastId: Number(args[1]) });
-			} else if (name === "eof") {
-				e.ended(c, { fatal: true, eof: true, reason: "the server sent eof()" });
-			}
-		});
-		var chars = 0;
-		var req = requestAt(e.origin, path, {
-			head: function (status) {
-				if (status === 200) {
-					e.opened(c);
-				}
-			},
-			data: function (text) {
-				if (c.dead) {
-					return;
-				}
-				e.alive(c);
-				reader.push(text);
-				chars += text.length;
-				if (!c.dead && chars > RECYCLE_CHARS) {
-					e.ended(c, { clean: true, quiet: true, reason: "reopening a long stream" });
-				}
-			},
-			end: function (ok, status) {
-				e.ended(c, { clean: ok, reason: ok ? "the server ended the stream" : "xhrinteractive: " + (status ? "HTTP " + status : "failed") });
-			}
-		});
-		return {
-			close: function () {
-				reader.stop();
-				req.abort();
-			}
-		};
-	};
-
-	// Engine runs the ladder for a set of channels. opts: origin,
-	// transports, heartbeatTimeout, connectTimeout, retryDelay,
-	// maxRetryDelay, pollTimeout, pushpath, hostid (a function). sink
-	// receives what happens: deliver(rec, msg), status(state, transport),
-	// gap(g), error(err), reset(), fatal(reason, info).
-	function Engine(opts, sink) {
-		this.opts = opts;
-		this.sink = sink;
-		this.origin = String(opts.origin).replace(/\/+$/, "");
-		this.ladder = (opts.transports && opts.transports.length ? opts.transports : LADDER).filter(function (t) {
-			return hasOwn(TRANSPORTS, t);
-		});
-		if (!this.ladder.length) {
-			throw new Error("Meteor: no known transport in " + JSON.stringify(opts.transports));
-		}
-		this.recs = new Map(); // channel name -> {last, base, start...}
-		this.wanted = false;
-		this.conn = null;
-		this.idx = 0; // the rung in use
-		this.proven = {}; // transports that brought data in this session
-		this.failures = 0; // consecutive failures
-		this.timer = null;
-		this.seq = 0;
-		this.state = "closed";
-		this.transport = null;
-	}
-
-	Engine.prototype.hostid = function () {
-		return typeof this.opts.hostid === "function" ? this.opts.hostid() : this.opts.hostid;
-	};
-
-	Engine.prototype.pollSeconds = function () {
-		var hb = Number(this.opts.heartbeatTimeout) || 0,
-			t = Number(this.opts.pollTimeout) || 25;
-		if (hb > 0) {
-			t = Math.min(t, Math.floor(hb / 1000) - 5);
-		}
-		return Math.max(1, t);
-	};
-
-	Engine.prototype.setState = function (state) {
-		var t = this.conn ? this.conn.name : this.transport;
-		if (state !== this.state || t !== this.transport) {
-			this.state = state;
-			this.transport = t;
-			this.sink.status(state, t);
-		}
-	};
-
-	Engine.prototype.start = function () {
-		this.wanted = true;
-		this.failures = 0;
-		if (!this.conn && !this.timer) {
-			this.open();
-		}
-	};
-
-	Engine.prototype.stop = function () {
-		this.wanted = false;
-		window.clearTimeout(this.timer);
-		this.timer = null;
-		if (this.conn) {
-			this.drop(this.conn);
-		}
-		this.setState("closed");
-	};
-
-	// add subscribes to one more channel: live on a WebSocket, else by
-	// reconnecting with the new set (the others resume where they were).
-	Engine.prototype.add = function (name, rec) {
-		this.recs.set(name, rec);
-		this.changed(function (impl) {
-			impl.add(name, rec);
-		}, "add");
-	};
-
-	Engine.prototype.remove = function (name) {
-		if (!this.recs.delete(name)) {
-			return;
-		}
-		this.changed(function (impl) {
-			impl.remove(name);
-		}, "remove");
-	};
-
-	Engine.prototype.changed = function (live, method) {
-		if (!this.wanted) {
-			return;
-		}
-		var c = this.conn;
-		if (!this.recs.size) {
-			// nothing to listen to: idle until a channel is added
-			if (c) {
-				this.drop(c);
-			}
-			window.clearTimeout(this.timer);
-			this.timer = null;
-			this.setState("idle");
-			return;
-		}
-		if (c && c.impl && c.impl[method]) {
-			live(c.impl);
-			return;
-		}
-		if (c) {
-			this.drop(c);
-		}
-		if (!this.timer) {
-			this.open();
-		}
-	};
-
-	Engine.prototype.open = function () {
-		window.clearTimeout(this.timer);
-		this.timer = null;
-		if (!this.wanted || this.conn || !this.recs.size) {
-			return;
-		}
-		var name = this.ladder[this.idx % this.ladder.length],
-			self = this,
-			c = (this.conn = { id: ++this.seq, name: name, dead: false, opened: false, useful: false, timer: null, impl: null });
-		this.setState("connecting");
-		this.arm(c, Number(this.opts.connectTimeout) || 10000, "no answer within the connect timeout");
-		try {
-			c.impl = TRANSPORTS[name](this, c);
-		} catch (err) {
-			window.setTimeout(function () {
-				self.ended(c, { reason: name + ": " + err.message });
-			}, 0);
-		}
-	};
-
-	// arm (re)starts c's silence timer.
-	Engine.prototype.arm = function (c, ms, why) {
-		var self = this;
-		window.clearTimeout(c.timer);
-		c.timer = null;
-		if (ms > 0) {
-			c.timer = window.setTimeout(function () {
-				self.ended(c, { silent: true, reason: c.name + ": " + why });
-			}, ms);
-		}
-	};
-
-	Engine.prototype.drop = function (c) {
-		c.dead = true;
-		window.clearTimeout(c.timer);
-		if (c.impl) {
-			try {
-				c.impl.close();
-			} catch (err) {}
-		}
-		if (this.conn === c) {
-			this.conn = null;
-		}
-	};
-
-	Engine.prototype.opened = function (c) {
-		if (c.dead || c.opened) {
-			return;
-		}
-		c.opened = true;
-		this.arm(c, Number(this.opts.heartbeatTimeout) || 0, "no message or heartbeat for " + this.opts.heartbeatTimeout + " ms");
-		this.setState("open");
-	};
-
-	// alive: data arrived on c (a message, a heartbeat, anything).
-	Engine.prototype.alive = function (c) {
-		if (c.dead) {
-			return;
-		}
-		if (!c.opened) {
-			this.opened(c);
-		}
-		if (!c.useful) {
-			c.useful = true;
-			this.proven[c.name] = true;
-			this.failures = 0;
-		}
-		this.arm(c, Number(this.opts.heartbeatTimeout) || 0, "no message or heartbeat for " + this.opts.heartbeatTimeout + " ms");
-		this.sink.alive(c.name);
-	};
-
-	// line handles one line of JSON: a WebSocket frame or an NDJSON line.
-	Engine.prototype.line = function (c, line) {
-		line = line.trim();
-		if (!line || c.dead) {
-			return;
-		}
-		var o;
-		try {
-			o = JSON.parse(line);
-		} catch (err) {
-			this.sink.error({ transport: c.name, message: "unreadable data: " + line.slice(0, 100) });
-			return;
-		}
-		var list = Array.isArray(o) ? o : [o];
-		for (var i = 0; i < list.length && !c.dead; i++) {
-			this.frame(c, list[i]);
-		}
-	};
-
-	// event handles one SSE event: name is its type, data its data (null:
-	// none), id its id, the connection's cursor (null: none). A block with
-	// an id and no data (the first one) says where each channel starts.
-	Engine.prototype.event = function (c, name, data, id) {
-		var cur = id === null ? null : parseCursor(id),
-			ch;
-		if (data === null) {
-			for (ch in cur) {
-				if (hasOwn(cur, ch) && !c.dead) {
-					this.frame(c, { type: "subscribed", channel: ch, lastId: cur[ch].id, epoch: cur[ch].epoch });
-				}
-			}
-			return;
-		}
-		if (name === "gap" || name === "close") {
-			var o = null;
-			try {
-				o = JSON.parse(data);
-			} catch (err) {}
-			if (o && typeof o === "object" && !Array.isArray(o)) {
-				this.frame(c, Object.assign({}, o, { type: name }));
-			} else {
-				this.sink.error({ transport: c.name, message: "unreadable " + name + " event: " + data.slice(0, 100) });
-			}
-			return;
-		}
-		ch = name;
-		if (ch === "message" && this.recs.size === 1 && !this.recs.has(ch)) {
-			ch = this.recs.keys().next().value; // a stream without ?event=channel
-		}
-		if (!this.recs.has(ch) || !cur || !hasOwn(cur, ch)) {
-			this.sink.error({ transport: c.name, message: "an event of no channel: " + name });
-			return;
-		}
-		if (cur[ch].epoch && this.recs.get(ch).epoch !== cur[ch].epoch) {
-			this.recs.get(ch).epoch = cur[ch].epoch; // the stream's first message
-		}
-		this.frame(c, { type: "message", channel: ch, id: cur[ch].id, text: data });
-	};
-
-	// frame handles one object of the JSON transports.
-	Engine.prototype.frame = function (c, o) {
-		if (c.dead || !o || typeof o !== "object") {
-			return;
-		}
-		var rec = typeof o.channel === "string" && this.recs.has(o.channel) ? this.recs.get(o.channel) : null;
-		switch (o.type) {
-			case "message":
-				if (rec && c.name === "xhrinteractive" && rec.epoch) {
-					// A transport without epochs moved the position: the
-					// epoch known before may be another stream's (a restart
-					// since), so the next resume compares ids only.
-					rec.epoch = "";
-				}
-				this.message(rec, o);
-				break;
-			case "subscribed":
-				if (rec && o.epoch) {
-					rec.epoch = String(o.epoch);
-				}
-				// Where the channel stands: resume after it if nothing comes.
-				if (rec && rec.last === null && rec.base === null && !startOf(rec).last && !startOf(rec).history) {
-					var id = Number(o.lastId);
-					if (id >= 0) {
-						rec.base = id;
-					}
-				}
-				break;
-			case "epoch":
-				// The stream the channel's messages come from, when it had
-				// none as the client subscribed.
-				if (rec && o.epoch) {
-					rec.epoch = String(o.epoch);
-				}
-				break;
-			case "gap":
-				if (rec && o.reset) {
-					// The stream the client stood in was lost (a restart, a
-					// flush): it goes on in the new one, from its start.
-					rec.epoch = o.epoch ? String(o.epoch) : "";
-					rec.last = 0;
-					rec.base = null;
-					rec.lost = 0;
-				} else if (rec && Number(o.trimmed) > 0) {
-					rec.lost = Math.max(rec.lost || 0, Number(o.trimmed));
-				}
-				this.sink.gap({ channel: o.channel, since: o.since, trimmed: o.trimmed, reset: !!o.reset, epoch: o.epoch, transport: c.name });
-				break;
-			case "error":
-				this.sink.error({ transport: c.name, channel: o.channel, message: String(o.message || o.error || o.reason || "error"), code: o.code });
-				if (o.op === "subscribe" && rec && c.impl && c.impl.add) {
-					// Only this channel failed (the store was unavailable):
-					// subscribe it again when the server says.
-					var self = this,
-						impl = c.impl,
-						cap = Math.max(Number(this.opts.retryDelay) || 1000, Number(this.opts.maxRetryDelay) || 30000);
-					window.setTimeout(function () {
-						if (!c.dead && self.recs.get(o.channel) === rec) {
-							impl.add(o.channel, rec);
-						}
-					}, jitter(2000 * Math.min(Number(o.retryAfter) || 3, cap / 1000)));
-				}
-				break;
-			case "close":
-				// By the code: channelClose (an administrator closed a
-				// channel) stops; shutdown, slowConsumer come back and
-				// resume.
-				var info = closeInfo(Number(o.code), o.reconnect);
-				info.kicked = info.fatal;
-				info.reason = "the server closed the stream" + (o.reason ? ": " + o.reason : "");
-				this.ended(c, info);
-				break;
-		}
-	};
-
-	Engine.prototype.message = function (rec, o) {
-		var id = Number(o.id);
-		if (!rec || !(id >= 0)) {
-			return;
-		}
-		if ((rec.last !== null && id <= rec.last) || id <= (rec.lost || 0)) {
-			return; // had it already, or its gap was reported
-		}
-		rec.last = id;
-		if (hasOwn(rec, "lastmsgreceived")) {
-			rec.lastmsgreceived = id;
-		}
-		var msg = { id: id, channel: o.channel, text: o.text === undefined || o.text === null ? "" : String(o.text) };
-		if (o.time !== undefined) {
-			msg.time = Number(o.time);
-		}
-		if (o.extra && o.extra.length) {
-			msg.extra = o.extra;
-		}
-		this.sink.deliver(rec, msg);
-	};
-
-	// ended handles the end of connection c. info: clean (the server ended
-	// a connection that worked: reconnect the same way), fatal (do not
-	// reconnect), silent (it went quiet), reason.
-	Engine.prototype.ended = function (c, info) {
-		if (c.dead) {
-			return;
-		}
-		var useful = c.useful;
-		this.drop(c);
-		if (!this.wanted) {
-			return;
-		}
-		if (info.fatal) {
-			this.wanted = false;
-			this.setState("closed");
-			this.sink.fatal(info.reason, info);
-			return;
-		}
-		var delay,
-			base = Number(this.opts.retryDelay) || 1000,
-			cap = Math.max(base, Number(this.opts.maxRetryDelay) || 30000);
-		if (info.retryAfter > 0) {
-			// 503 with Retry-After: the server works but its store does not
-			// now. The same transport, after the time it asked for.
-			this.sink.error({ transport: c.name, message: info.reason });
-			delay = jitter(2000 * Math.min(info.retryAfter, cap / 1000));
-		} else if (info.clean && useful) {
-			// The server closed a connection that worked (a restart, a
-			// slow-consumer cut, MaxTime): come back the same way.
-			if (!info.quiet) {
-				this.sink.reset(info.reason);
-			}
-			this.failures = 0;
-			delay = info.quiet ? 0 : jitter(Math.min(base, 1000));
-		} else {
-			this.sink.error({ transport: c.name, message: info.reason });
-			this.failures++;
-			var proven = this.proven[c.name] && !info.silent;
-			if (proven && this.failures <= 3) {
-				// It worked before: the server or the network is down for a
-				// while; keep this transport and back off.
-				delay = jitter(Math.min(cap, base * Math.pow(2, this.failures - 1)));
-			} else {
-				// It never worked here, went silent, or keeps failing: the
-				// next rung, at once; from the top again, after a pause,
-				// when the ladder is exhausted.
-				this.idx++;
-				if (this.idx >= this.ladder.length) {
-					this.idx = 0;
-					delay = jitter(Math.min(cap, base * Math.pow(2, Math.min(this.failures, 16) - 1)));
-				} else {
-					delay = 0;
-				}
-			}
-		}
-		this.setState("reconnecting");
-		var self = this;
-		this.timer = window.setTimeout(function () {
-			self.open();
-		}, delay);
-	};
-
-	// ------------------------------------------------------------------
-	// MeteorClient: the modern interface.
-
-	var CLIENT_EVENTS = ["status", "gap", "error", "message"];
-
-	function Emitter() {
-		this.handlers = {};
-	}
-
-	Emitter.prototype.on = function (evt, fn) {
-		if (typeof fn !== "function") {
-			throw new TypeError("Meteor: the handler of " + evt + " is not a function");
-		}
-		(this.handlers[evt] = this.handlers[evt] || []).push(fn);
-		var self = this;
-		return function () {
-			self.off(evt, fn);
-		};
-	};
-
-	Emitter.prototype.off = function (evt, fn) {
-		var list = this.handlers[evt];
-		if (list) {
-			var i = list.indexOf(fn);
-			if (i >= 0) {
-				list.splice(i, 1);
-			}
-		}
-	};
-
-	Emitter.prototype.emit = function (evt, arg) {
-		var list = (this.handlers[evt] || []).slice();
-		for (var i = 0; i < list.length; i++) {
-			try {
-				list[i].call(this, arg);
-			} catch (e) {
-				report(e);
-			}
-		}
-	};
-
-	function checkChannel(name) {
-		name = String(name);
-		if (!CHANNEL_NAME.test(name)) {
-			throw new Error("Meteor: invalid channel name " + JSON.stringify(name) + " (letters, digits, _ % - only)");
-		}
-		return name;
-	}
-
-	// Subscription is one subscribe() call: a callback, an async iterator,
-	// or both.
-	function Subscription(client, channel, rec, callback) {
-		Emitter.call(this);
-		this.client = client;
-		this.channel = channel;
-		this.rec = rec;
-		this.callback = callback || null;
-		this.closed = false;
-		this.queue = []; // messages not yet taken by the iterator
-		this.waiting = []; // pending next() calls
-		this.iterated = false;
-	}
-
-	Subscription.prototype = Object.create(Emitter.prototype);
-
-	Object.defineProperty(Subscription.prototype, "lastId", {
-		get: function () {
-			return this.rec.last;
-		}
-	});
-
-	Subscription.prototype.push = function (msg) {
-		if (this.closed) {
-			return;
-		}
-		if (this.callback) {
-			try {
-				this.callback(msg);
-			} catch (e) {
-				report(e);
-			}
-		}
-		this.emit("message", msg);
-		if (this.waiting.length) {
-			this.waiting.shift()({ value: msg, done: false });
-		} else if (this.iterated) {
-			this.queue.push(msg);
-		}
-	};
-
-	Subscription.prototype.close = function () {
-		if (this.closed) {
-			return;
-		}
-		this.closed = true;
-		this.client.unsubscribe(this);
-		var w = this.waiting;
-		this.waiting = [];
-		for (var i = 0; i < w.length; i++) {
-			w[i]({ value: undefined, done: true });
-		}
-	};
-
-	Subscription.prototype.next = function () {
-		var self = this;
-		this.iterated = true;
-		if (this.queue.length) {
-			return Promise.resolve({ value: this.queue.shift(), done: false });
-		}
-		if (this.closed) {
-			return Promise.resolve({ value: undefined, done: true });
-		}
-		return new Promise(function (resolve) {
-			self.waiting.push(resolve);
-		});
-	};
-
-	Subscription.prototype["return"] = function () {
-		this.close();
-		this.queue = [];
-		return Promise.resolve({ value: undefined, done: true });
-	};
-
-	Subscription.prototype[Symbol.asyncIterator] = function () {
-		this.iterated = true;
-		return this;
-	};
-
-	// MeteorClient(options): options.url (the server, default: where this
-	// script came from), transports (the ladder), heartbeatTimeout,
-	// connectTimeout, retryDelay, maxRetryDelay, pollTimeout.
-	function MeteorClient(options) {
-		if (!(this instanceof MeteorClient)) {
-			throw new TypeError("MeteorClient must be called with new");
-		}
-		Emitter.call(this);
-		var o = Object.assign(
-			{ url: SCRIPT_ORIGIN, transports: LADDER, heartbeatTimeout: 35000, connectTimeout: 10000, retryDelay: 1000, maxRetryDelay: 30000, pollTimeout: 25 },
-			options || {}
-		);
-		var url = new URL(String(o.url), window.location.href);
-		this.url = url.origin;
-		this.options = o;
-		this.subs = new Map(); // channel -> Set of Subscription
-		this.closed = false;
-		this.hostID = newHostId();
-		var self = this;
-		this.engine = new Engine(
-			{
-				origin: this.url,
-				transports: o.transports,
-				heartbeatTimeout: o.heartbeatTimeout,
-				connectTimeout: o.connectTimeout,
-				retryDelay: o.retryDelay,
-				maxRetryDelay: o.maxRetryDelay,
-				pollTimeout: o.pollTimeout,
-				pushpath: o.pushpath,
-				hostid: function () {
-					return self.hostID;
-				}
-			},
-			{
-				deliver: function (rec, msg) {
-					self.emit("message", msg);
-					var set = self.subs.get(msg.channel);
-					if (set) {
-						set.forEach(function (s) {
-							s.push(msg);
-						});
-					}
-				},
-				status: function (state, transport) {
-					self.emit("status", { state: state, transport: transport });
-				},
-				alive: noop,
-				gap: function (g) {
-					self.emit("gap", g);
-					var set = self.subs.get(g.channel);
-					if (set) {
-						set.forEach(function (s) {
-							s.emit("gap", g);
-						});
-					}
-				},
-				error: function (err) {
-					self.emit("error", err);
-				},
-				reset: noop,
-				fatal: function (reason, info) {
-					self.emit("error", { transport: self.engine.transport, message: reason, fatal: true, code: info.code });
-					self.close();
-				}
-			}
-		);
-	}
-
-	MeteorClient.prototype = Object.create(Emitter.prototype);
-	MeteorClient.prototype.constructor = MeteorClient;
-
-	Object.defineProperty(MeteorClient.prototype, "status", {
-		get: function () {
-			return this.engine.state;
-		}
-	});
-	Object.defineProperty(MeteorClient.prototype, "transport", {
-		get: function () {
-			return this.engine.transport;
-		}
-	});
-
-	// subscribe(channel, [options], [callback]): options.since (the last id
-	// already seen: what follows it), last (the last N stored messages
-	// first), history ("all": every stored message first).
-	MeteorClient.prototype.subscribe = function (channel, options, callback) {
-		if (typeof options === "function") {
-			callback = options;
-			options = null;
-		}
-		if (this.closed) {
-			throw new Error("Meteor: the client is closed");
-		}
-		channel = checkChannel(channel);
-		options = options || {};
-		var rec = this.engine.recs.get(channel),
-			fresh = !rec;
-		if (fresh) {
-			var start = {};
-			if (options.last > 0) {
-				start.last = Math.floor(options.last);
-			} else if (options.history === "all" || options.history === true) {
-				start.history = true;
-			}
-			var since = options.since === undefined || options.since === null ? null : Number(options.since);
-			if (since !== null && !(since >= 0)) {
-				throw new Error("Meteor: since must be a message id");
-			}
-			rec = { last: since, base: null, start: start };
-		}
-		var sub = new Subscription(this, channel, rec, callback);
-		if (!this.subs.has(channel)) {
-			this.subs.set(channel, new Set());
-		}
-		this.subs.get(channel).add(sub);
-		if (fresh) {
-			this.engine.add(channel, rec);
-			if (!this.engine.wanted) {
-				var self = this,
-					e = this.engine;
-				// start once the caller's other subscribe() calls are in
-				Promise.resolve().then(function () {
-					if (!e.wanted && e.recs.size && !self.closed) {
-						e.start();
-					}
-				});
-			}
-		}
-		return sub;
-	};
-
-	MeteorClient.prototype.unsubscribe = function (sub) {
-		var set = this.subs.get(sub.channel);
-		if (!set || !set.delete(sub)) {
-			return;
-		}
-		if (!set.size) {
-			this.subs.delete(sub.channel);
-			this.engine.remove(sub.channel);
-		}
-	};
-
-	// close ends the connection and every subscription.
-	MeteorClient.prototype.close = function () {
-		if (this.closed) {
-			return;
-		}
-		this.closed = true;
-		this.engine.stop();
-		var all = [];
-		this.subs.forEach(function (set) {
-			set.forEach(function (s) {
-				all.push(s);
-			});
-		});
-		for (var i = 0; i < all.length; i++) {
-			all[i].close();
-		}
-	};
-
-
-	// ------------------------------------------------------------------
-	// The client.
-
-	var M = {
-		client: "meteor-go",
-		version: VERSION,
-
-		// Settings. host and port default to this page's.
-		host: window.location.hostname || null,
-		port: Number(window.location.port) || (window.location.protocol === "https:" ? 443 : 80),
-		scheme: window.location.protocol === "https:" ? "https" : "http",
-		pushpath: "/push",
-		hostid: null,
-		mode: "stream",
-		pollfreq: 3000,
-		minpollfreq: 2000,
-		maxpollfreq: 60000,
-		polltimeout: 30000,
-		pingtimeout: 20000,
-		debugmode: false,
-		// mode "stream": the transports tried in turn (an extension)
-		transports: STREAM_LADDER.slice(),
-
-		// State, readable by pages.
-		status: UNINITIALISED,
-		transport: null, // the transport in use: xhrinteractive, iframe, longpoll, ...
-		channels: {}, // name -> {backtrack, lastmsgreceived}
-		channelcount: 0,
-		callbacks: {
-			process: noop,
-			reset: noop,
-			eof: noop,
-			statuschanged: noop,
-			changemode: noop,
-			gap: noop
-		},
-
-		// The modern client (an extension); meteor.mjs exports it.
-		Client: MeteorClient,
-
-		// closeCodes: what each close code of the server means (read-only;
-		// a browser test compares it with the server's table).
-		closeCodes: JSON.parse(JSON.stringify(CLOSE_CODES))
-	};
-
-	var wanted = false, // connect() was called, and neither disconnect() nor eof since
-		conn = null, // the current request, or null between requests
-		retryTimer = null,
-		pingTimer = null,
-		failures = 0, // consecutive failed requests
-		pollRate = null, // smartpoll: messages per millisecond, smoothed
-		lastPoll = 0, // smartpoll: when the previous poll ended
-		seq = 0,
-		suspended = false, // the page went into the back/forward cache
-		engine = null; // mode "stream": the running Engine
-
-	// startEngine runs mode "stream": the transport ladder of the engine
-	// above, on the channels of Meteor.channels (whose entries it updates).
-	function startEngine() {
-		var e = (engine = new Engine(
-			{
-				origin: baseOrigin(),
-				transports: M.transports,
-				heartbeatTimeout: Number(M.pingtimeout) || 0,
-				connectTimeout: 10000,
-				retryDelay: 1000,
-				maxRetryDelay: Math.max(1000, Number(M.maxpollfreq) || 60000),
-				pushpath: M.pushpath,
-				hostid: function () {
-					return M.hostid;
-				}
-			},
-			{
-				deliver: function (rec, msg) {
-					fire.apply(null, ["process", msg.text, msg.channel, msg.id].concat(msg.extra || []));
-				},
-				status: function (state, transport) {
-					if (engine !== e) {
-						return;
-					}
-					M.transport = transport;
-					if (state === "connecting") {
-						setstatus(LOADING);
-					} else if (state === "open") {
-						setstatus(READY);
-					} else if (state === "reconnecting") {
-						setstatus(RETRYING);
-					} else if (state === "idle") {
-						setstatus(UNINITIALISED);
-					}
-				},
-				alive: function () {
-					if (engine === e) {
-						setstatus(RECEIVING);
-					}
-				},
-				gap: function (g) {
-					fire("gap", g.channel, g.since, g.trimmed);
-				},
-				error: function (err) {
-					M.log(err.message);
-				},
-				reset: function (why) {
-					M.log(why);
-					fire("reset");
-				},
-				fatal: function (reason) {
-					M.log(reason + ": will not reconnect");
-					if (engine === e) {
-						engine = null;
-					}
-					M.eof();
-				}
-			}
-		));
-		for (var name in M.channels) {
-			if (hasOwn(M.channels, name)) {
-				e.recs.set(name, M.channels[name]);
-			}
-		}
-		M.log("Connecting with the transports " + e.ladder.join(", "));
-		e.start();
-	}
-
-	function streamMode() {
-		return String(M.mode || "stream").toLowerCase() === "stream";
-	}
-
-	function isStream(kind) {
-		return kind === "xhrinteractive" || kind === "iframe";
-	}
-
-	function baseOrigin() {
-		var host = String(M.host).toLowerCase(),
-			port = Number(M.port),
-			scheme = String(M.scheme || "http").toLowerCase();
-		if (host.indexOf(":") >= 0 && host.charAt(0) !== "[") {
-			host = "[" + host + "]"; // an IPv6 address
-		}
-		var dflt = scheme === "https" ? 443 : 80;
-		return scheme + "://" + host + (port === dflt ? "" : ":" + port);
-	}
-
-	function crossOrigin() {
-		return baseOrigin() !== window.location.origin;
-	}
-
-	function request(path, h) {
-		return requestAt(baseOrigin(), path, h, true);
-	}
-
-	function setstatus(s) {
-		if (M.status !== s) {
-			M.status = s;
-			M.log("Status " + s);
-			fire("statuschanged", s);
-		}
-	}
-
-	function fire(evt) {
-		var fn = M.callbacks[evt];
-		if (typeof fn !== "function") {
-			return;
-		}
-		try {
-			fn.apply(M, Array.prototype.slice.call(arguments, 1));
-		} catch (e) {
-			report(e);
-		}
-	}
-
-	function armPingTimer() {
-		window.clearTimeout(pingTimer);
-		pingTimer = null;
-		if (wanted && isStream(M.transport) && Number(M.pingtimeout) > 0) {
-			pingTimer = window.setTimeout(pingTimeout, Number(M.pingtimeout));
-		}
-	}
-
-	function pingTimeout() {
-		pingTimer = null;
-		if (!wanted || !isStream(M.transport)) {
-			return;
-		}
-		M.log("No data for " + M.pingtimeout + " ms: switching to smartpoll");
-		M.mode = "smartpoll";
-		halt();
-		fire("changemode", "poll", "smartpoll");
-		if (wanted && !conn && !retryTimer) {
-			M.connect();
-		}
-	}
-
-	// halt stops the current request and every timer, and leaves the
-	// settings and the channels' positions alone.
-	function halt() {
-		if (engine) {
-			var e = engine;
-			engine = null;
-			e.stop();
-		}
-		window.clearTimeout(retryTimer);
-		window.clearTimeout(pingTimer);
-		retryTimer = pingTimer = null;
-		if (conn) {
-			finish(conn);
-		}
-	}
-
-	function finish(c) {
-		c.dead = true;
-		c.reader.stop();
-		window.clearTimeout(c.timer);
-		if (c.req) {
-			c.req.abort();
-		}
-		removeFrame(c.frame);
-		if (conn === c) {
-			conn = null;
-		}
-	}
-
-	function schedule(delay) {
-		window.clearTimeout(retryTimer);
-		retryTimer = window.setTimeout(open, Math.max(0, delay));
-	}
-
-	// resumeSuffix returns what the subscription URL says after a channel's
-	// name: where its messages should start.
-	function resumeSuffix(c) {
-		if (c.last !== null) {
-			return ".r" + (c.last + 1);
-		}
-		if (c.base !== null) {
-			return ".r" + (c.base + 1);
-		}
-		var b = Number(c.backtrack);
-		if (b > 0) {
-			return ".b" + Math.floor(b);
-		}
-		if (b < 0 || isNaN(b)) {
-			return ".h"; // as in 1.06, a missing backtrack asks for the history
-		}
-		return "";
-	}
-
-	function open() {
-		retryTimer = null;
-		if (!wanted || conn || !M.channelcount) {
-			return;
-		}
-		var kind = M.transport,
-			c = (conn = {
-				id: ++seq,
-				kind: kind,
-				started: now(),
-				dead: false,
-				ok: false, // the server answered 200
-				messages: 0, // new messages delivered
-				chars: 0,
-				timer: null,
-				req: null,
-				frame: null
-			});
-		c.reader = new ScriptReader(function (name, args) {
-			call(c, name, args);
-		});
-		if (isStream(kind)) {
-			setstatus(LOADING);
-		}
-		var path = subsPath(kind);
-		M.log("Opening " + path);
-		if (kind === "iframe") {
-			c.frame = hiddenFrame(baseOrigin() + path);
-			c.frame.onload = function () {
-				ended(c, c.ok);
-			};
-			return;
-		}
-		var polltimeout = Number(M.polltimeout);
-		if (!isStream(kind) && polltimeout > 0) {
-			// longpoll: an idle timeout, restarted whenever data arrives;
-			// the other polls: a limit on the whole request
-			c.timer = window.setTimeout(function () {
-				M.log("Poll timeout");
-				ended(c, kind === "longpoll" && c.ok);
-			}, polltimeout);
-		}
-		c.req = request(path, {
-			head: function (status) {
-				if (!c.dead && status === 200) {
-					answered(c);
-				}
-			},
-			data: function (text) {
-				if (c.dead) {
-					return;
-				}
-				c.chars += text.length;
-				alive(c);
-				c.reader.push(text);
-				if (!c.dead && isStream(kind) && c.chars > RECYCLE_CHARS) {
-					M.log("Reopening a long stream");
-					ended(c, true);
-				}
-			},
-			end: function (ok) {
-				ended(c, ok && c.ok);
-			}
-		});
-	}
-
-	function answered(c) {
-		c.ok = true;
-		failures = 0;
-		if (M.status !== RECEIVING) {
-			setstatus(READY);
-		}
-	}
-
-	function alive(c) {
-		if (isStream(c.kind)) {
-			armPingTimer();
-		} else if (c.kind === "longpoll" && c.timer !== null) {
-			window.clearTimeout(c.timer);
-			c.timer = window.setTimeout(function () {
-				ended(c, c.ok);
-			}, Number(M.polltimeout));
-		}
-	}
-
-	// call runs one call of the wire format on behalf of request c.
-	function call(c, name, args) {
-		if (c.dead) {
-			return;
-		}
-		if (name === "p") {
-			if (Number(args[0]) !== -1 && message(args[0], args[1], args[2], args.slice(3))) {
-				c.messages++;
-			}
-			setstatus(RECEIVING);
-		} else if (name === "ch") {
-			channelInfo(args[0], args[1]);
-		} else if (name === "eof") {
-			M.eof();
-		}
-	}
-
-	// ended handles the end of request c: ok if the server answered and then
-	// closed the response (a poll's answer, a long poll's message, a stream
-	// that hit MaxTime...), false if it failed.
-	function ended(c, ok) {
-		if (c.dead) {
-			return;
-		}
-		finish(c);
-		if (!wanted) {
-			return;
-		}
-		var kind = c.kind,
-			elapsed = now() - c.started,
-			delay;
-		if (ok) {
-			failures = 0;
-			if (isStream(kind)) {
-				fire("reset");
-				delay = Number(M.pollfreq) - elapsed;
-			} else if (kind === "longpoll") {
-				delay = c.messages > 0 || elapsed >= 1000 ? 0 : Number(M.minpollfreq) - elapsed;
-			} else {
-				if (kind === "smartpoll") {
-					adapt(c);
-				}
-				delay = Number(M.pollfreq) - elapsed;
-			}
-			delay = Math.max(10, delay || 0);
-		} else {
-			failures++;
-			setstatus(RETRYING);
-			var base = isStream(kind) ? 1000 : Math.max(1000, Number(M.pollfreq) || 0);
-			var cap = Math.max(base, Number(M.maxpollfreq) || 0);
-			delay = Math.min(cap, base * Math.pow(2, Math.min(failures - 1, 10)));
-			delay = delay / 2 + (Math.random() * delay) / 2; // spread the retries of many clients
-		}
-		if (wanted && !conn && !retryTimer) {
-			schedule(delay);
-		}
-	}
-
-	// adapt sets the smartpoll interval from the message rate: a smoothed
-	// estimate of messages per millisecond, polled twice per expected
-	// message, within minpollfreq..maxpollfreq.
-	function adapt(c) {
-		var min = Number(M.minpollfreq) || 1000,
-			max = Math.max(min, Number(M.maxpollfreq) || min),
-			t = now(),
-			sample = c.messages / Math.max(t - (lastPoll || c.started), 1);
-		lastPoll = t;
-		pollRate = pollRate === null ? sample : 0.7 * pollRate + 0.3 * sample;
-		var target = pollRate > 0 ? 1 / (2 * pollRate) : max;
-		M.pollfreq = Math.round(Math.min(max, Math.max(min, target)));
-	}
-
-	// message delivers message id of channel if it is new. It reports
-	// whether it did.
-	function message(id, channel, text, extra) {
-		var c = Object.prototype.hasOwnProperty.call(M.channels, channel) ? M.channels[channel] : null;
-		id = Number(id);
-		if (!c || isNaN(id)) {
-			return false;
-		}
-		if (c.last !== null && id <= c.last) {
-			return false; // had it already
-		}
-		c.last = id;
-		c.lastmsgreceived = id;
-		fire.apply(null, ["process", text === undefined || text === null ? "" : String(text), channel, id].concat(extra || []));
-		return true;
-	}
-
-	// channelInfo records where a channel's history stands on the server:
-	// lastId is the id of its newest stored message, 0 if none.
-	function channelInfo(name, lastId) {
-		var c = Object.prototype.hasOwnProperty.call(M.channels, name) ? M.channels[name] : null;
-		lastId = Number(lastId);
-		if (!c || isNaN(lastId)) {
-			return;
-		}
-		if (c.last === null) {
-			if (c.base === null) {
-				c.base = lastId; // resume after it if nothing comes
-			}
-		} else if (lastId < c.last) {
-			// The server's ids went back (a memory-only server restarted):
-			// what it numbers after lastId is new.
-			M.log("Channel " + name + ": server restarted its ids at " + lastId);
-			c.last = lastId;
-			c.lastmsgreceived = lastId;
-			c.lost = 0;
-		}
-	}
-
-	function subsPath(kind) {
-		var p = String(M.pushpath || "/push").replace(/\/+$/, "") + "/" + M.hostid + "/" + kind;
-		for (var name in M.channels) {
-			if (Object.prototype.hasOwnProperty.call(M.channels, name)) {
-				p += "/" + name + resumeSuffix(M.channels[name]);
-			}
-		}
-		return p + "?nc=" + now();
-	}
-
-	function newHostId() {
-		var id = "";
-		if (window.crypto && window.crypto.getRandomValues) {
-			var a = window.crypto.getRandomValues(new Uint32Array(3));
-			for (var i = 0; i < a.length; i++) {
-				id += a[i].toString(36);
-			}
-		} else {
-			id = now().toString(36) + Math.floor(Math.random() * 1e9).toString(36);
-		}
-		return id;
-	}
-
-	function pickTransport() {
-		var mode = String(M.mode || "stream").toLowerCase();
-		if (mode === "stream") {
-			return "xhrinteractive";
-		}
-		if (mode === "iframe" && crossOrigin()) {
-			return "xhrinteractive"; // an iframe on another origin cannot reach this page
-		}
-		return mode;
-	}
-
-	// ---- the interface
-
-	M.joinChannel = function (name, backtrack) {
-		name = String(name);
-		if (!CHANNEL_NAME.test(name)) {
-			throw new Error("Meteor: invalid channel name " + JSON.stringify(name) + " (letters, digits, _ % - only)");
-		}
-		if (Object.prototype.hasOwnProperty.call(M.channels, name)) {
-			throw new Error("Meteor: cannot join channel " + name + ": already subscribed");
-		}
-		var rec = (M.channels[name] = { backtrack: backtrack, lastmsgreceived: 0, last: null, base: null });
-		M.channelcount++;
-		M.log("Joined channel " + name);
-		if (engine && wanted) {
-			engine.add(name, rec); // the others go on where they are
-			return;
-		}
-		if (wanted || M.status !== UNINITIALISED) {
-			M.connect();
-		}
-	};
-
-	M.leaveChannel = function (name) {
-		name = String(name);
-		if (!Object.prototype.hasOwnProperty.call(M.channels, name)) {
-			throw new Error("Meteor: cannot leave channel " + name + ": not subscribed");
-		}
-		delete M.channels[name];
-		M.channelcount--;
-		M.log("Left channel " + name);
-		if (wanted || M.status !== UNINITIALISED) {
-			if (M.channelcount > 0 && engine && wanted) {
-				engine.remove(name);
-			} else if (M.channelcount > 0) {
-				M.connect();
-			} else {
-				halt(); // nothing to listen to; a later joinChannel reconnects
-				setstatus(UNINITIALISED);
-			}
-		}
-	};
-
-	M.registerEventCallback = function (evt, fn) {
-		if (typeof fn !== "function") {
-			throw new Error("Meteor: the callback for " + evt + " is not a function");
-		}
-		var prev = M.callbacks[evt];
-		if (typeof prev !== "function" || prev === noop) {
-			M.callbacks[evt] = fn;
-			return;
-		}
-		M.callbacks[evt] = function () {
-			try {
-				prev.apply(this, arguments);
-			} catch (e) {
-				report(e);
-			}
-			return fn.apply(this, arguments);
-		};
-	};
-
-	M.connect = function () {
-		if (!M.host) {
-			throw new Error("Meteor: host not specified");
-		}
-		var port = Number(M.port);
-		if (!(port > 0 && port < 65536 && Math.floor(port) === port)) {
-			throw new Error("Meteor: port not specified");
-		}
-		if (!M.channelcount) {
-			throw new Error("Meteor: no channels specified");
-		}
-		if (!M.hostid) {
-			M.hostid = newHostId();
-		}
-		if (!HOST_ID.test(String(M.hostid))) {
-			throw new Error("Meteor: hostid must be letters and digits only");
-		}
-		halt();
-		wanted = true;
-		suspended = false;
-		failures = 0;
-		if (streamMode()) {
-			startEngine();
-			return;
-		}
-		M.transport = pickTransport();
-		pollRate = null;
-		lastPoll = 0;
-		M.log("Connecting with " + M.transport);
-		setstatus(LOADING);
-		armPingTimer();
-		open();
-	};
-
-	M.disconnect = function () {
-		wanted = false;
-		halt();
-		if (M.status !== ENDED) {
-			setstatus(UNINITIALISED);
-		}
-		M.log("Disconnected");
-	};
-
-	// register is called by a page of the iframe transport (the server's
-	// iframe HeaderTemplate runs parent.Meteor.register(this)); it gives
-	// that window the functions its scripts call.
-	M.register = function (win) {
-		var c = conn;
-		if (c && c.frame && c.frame.contentWindow === win) {
-			win.p = function () {
-				call(c, "p", Array.prototype.slice.call(arguments));
-				alive(c);
-			};
-			win.ch = function () {
-				call(c, "ch", Array.prototype.slice.call(arguments));
-				alive(c);
-			};
-			win.eof = function () {
-				call(c, "eof", []);
-			};
-			win.r = function () {
-				ended(c, c.ok);
-			};
-			answered(c);
-			alive(c);
-			return;
-		}
-		// Some other page (a 1.06 helper page, say): the plain entry points.
-		win.p = M.process;
-		win.ch = M.channelInfo;
-		win.eof = M.eof;
-		win.r = M.reset;
-	};
-
-	// reset is called when an iframe transport page finishes loading, that
-	// is when the server ends the stream: reconnect.
-	M.reset = function (win) {
-		var c = conn;
-		if (!c) {
-			return;
-		}
-		if (win && c.frame) {
-			var w = c.frame.contentWindow;
-			if (win !== w && !(w && (win === w.document || win === w.document.body))) {
-				return; // an old frame
-			}
-		}
-		ended(c, c.ok);
-	};
-
-	// process, channelInfo and eof are the calls of the wire format.
-	M.process = function (id, channel, text) {
-		if (Number(id) === -1) {
-			M.ping();
-			return;
-		}
-		message(id, channel, text, Array.prototype.slice.call(arguments, 3));
-		setstatus(RECEIVING);
-	};
-
-	M.ping = function () {
-		if (conn) {
-			alive(conn);
-		}
-		setstatus(RECEIVING);
-	};
-
-	M.channelInfo = function (name, lastId) {
-		channelInfo(name, lastId);
-	};
-
-	M.eof = function () {
-		M.log("End of stream: will not reconnect");
-		wanted = false;
-		halt();
-		setstatus(ENDED);
-		fire("eof");
-	};
-
-	// getSubsUrl returns the URL that subscribes to the joined channels,
-	// each resuming after the last message received.
-	M.getSubsUrl = function (kind) {
-		if (!M.hostid) {
-			M.hostid = newHostId();
-		}
-		if (!kind) {
-			// a 1.06 helper page speaks the template modes only
-			kind = !M.transport ? pickTransport() : hasOwn(TRANSPORTS, M.transport) ? "xhrinteractive" : M.transport;
-		}
-		return baseOrigin() + subsPath(kind);
-	};
-
-	M.setstatus = setstatus;
-
-	M.log = function (text) {
-		if (M.debugmode && window.console) {
-			window.console.log("Meteor: " + text);
-		}
-	};
-
-	// parse exposes the wire parser: the calls found in a response body
-	// (a string, or an array of pieces), as arrays [name, arg...].
-	M.parse = parse;
-
-	// A page leaving for the back/forward cache closes its connection and
-	// reopens it when it comes back.
-	window.addEventListener("pagehide", function (e) {
-		if (e.persisted && wanted) {
-			halt();
-			suspended = true;
-		}
-	});
-	window.addEventListener("pageshow", function (e) {
-		if (e.persisted && suspended && wanted) {
-			suspended = false;
-			if (streamMode()) {
-				startEngine();
-				return;
-			}
-			armPingTimer();
-			open();
-		}
-	});
-
-	// ------------------------------------------------------------------
-	// The helper pages. stream.html and poll.html, served by the Meteor
-	// server next to this script, call Meteor.frame(kind) in a hidden frame:
-	//  - with "#bridge" in their URL, loaded by this client on a page of
-	//    another origin: they make requests to their own origin for the page
-	//    and pass the answers back with postMessage;
-	//  - otherwise, loaded by the 1.06 client: they register with
-	//    parent.Meteor and stream (stream.html) or poll (poll.html) as 1.06's
-	//    pages did, without eval.
-
-	// relatedHost reports whether a page on host page may use the helper
-	// frame on host self: the same host, or one in self's parent domain.
-	function relatedHost(page, self) {
-		page = String(page).toLowerCase();
-		self = String(self).toLowerCase();
-		if (page === self) {
-			return true;
-		}
-		if (/^[\d.]+$/.test(self) || self.indexOf(":") >= 0 || self.indexOf("[") >= 0) {
-			return false; // an address: only itself
-		}
-		var labels = self.split(".");
-		var domain = labels.length > 2 ? labels.slice(1).join(".") : self;
-		return page === domain || page.slice(-domain.length - 1) === "." + domain;
-	}
-
-	function serveBridge() {
-		var parentWin = window.parent,
-			reqs = {};
-		window.addEventListener("message", function (ev) {
-			var d = ev.data;
-			if (ev.source !== parentWin || !d || typeof d !== "object") {
-				return;
-			}
-			var host = "";
-			try {
-				host = new URL(ev.origin).hostname.replace(/^\[|\]$/g, "");
-			} catch (e) {}
-			var self = window.location.hostname.replace(/^\[|\]$/g, "");
-			var origin = ev.origin;
-			function post(m) {
-				parentWin.postMessage(m, origin);
-			}
-			if (!relatedHost(host, self)) {
-				post({ meteor: "refused", id: d.id });
-				return;
-			}
-			if (d.meteor === "open") {
-				var id = d.id,
-					path = d.path;
-				if (typeof path !== "string" || path.charAt(0) !== "/" || path.charAt(1) === "/" || path.indexOf("\\") >= 0 || reqs[id]) {
-					post({ meteor: "end", id: id, ok: false, status: 0 });
-					return;
-				}
-				reqs[id] = xhrRequest(path, {
-					head: function (status) {
-						post({ meteor: "head", id: id, status: status });
-					},
-					data: function (text) {
-						post({ meteor: "data", id: id, text: text });
-					},
-					end: function (ok, status) {
-						delete reqs[id];
-						post({ meteor: "end", id: id, ok: ok, status: status });
-					}
-				});
-			} else if (d.meteor === "abort" && reqs[d.id]) {
-				reqs[d.id].abort();
-				delete reqs[d.id];
-			}
-		});
-		parentWin.postMessage({ meteor: "ready" }, "*");
-	}
-
-	function legacyFrame(kind, P) {
-		try {
-			// 1.06's parent set document.domain to its last two labels; a
-			// frame must do the same to reach it where browsers still allow it.
-			var parts = document.domain.split(".");
-			if (parts.length >= 2 && !/^[\d.]+$/.test(document.domain)) {
-				document.domain = parts.slice(-2).join(".");
-			}
-		} catch (e) {}
-		P.register(window);
-		function dispatch(name, args) {
-			if ((name === "p" || name === "ch" || name === "eof") && typeof window[name] === "function") {
-				window[name].apply(window, args);
-			}
-		}
-		if (kind === "stream") {
-			var reader = new ScriptReader(dispatch);
-			xhrRequest(P.getSubsUrl(), {
-				head: noop,
-				data: function (t) {
-					reader.push(t);
-				},
-				end: function () {
-					if (typeof window.r === "function") {
-						window.r();
-					}
-				}
-			});
-			return;
-		}
-		var poll = function () {
-			var url;
-			try {
-				url = P.getSubsUrl();
-			} catch (e) {
-				return;
-			}
-			var started = now(),
-				done = false,
-				timer = null,
-				reader = new ScriptReader(dispatch);
-			var next = function () {
-				if (P.status) {
-					window.setTimeout(poll, Math.max(10, Number(P.pollfreq) - (now() - started)));
-				}
-			};
-			var req = xhrRequest(url, {
-				head: noop,
-				data: function (t) {
-					reader.push(t);
-				},
-				end: function () {
-					if (!done) {
-						done = true;
-						window.clearTimeout(timer);
-						next();
-					}
-				}
-			});
-			if (Number(P.polltimeout) > 0) {
-				timer = window.setTimeout(function () {
-					if (!done) {
-						done = true;
-						req.abort();
-						next();
-					}
-				}, Number(P.polltimeout));
-			}
-		};
-		poll();
-	}
-
-	// frame runs a helper page; kind is "stream" or "poll".
-	M.frame = function (kind) {
-		if (window.parent === window) {
-			return; // opened on its own: nothing to do
-		}
-		if (window.location.hash === "#bridge") {
-			serveBridge();
-			return;
-		}
-		var P = null;
-		try {
-			P = window.parent.Meteor;
-		} catch (e) {}
-		if (P && P !== M && typeof P.register === "function" && typeof P.getSubsUrl === "function") {
-			legacyFrame(kind, P);
-		}
-	};
-
-	window.Meteor = M;
-})(window, document);
+"use strict";
+(() => {
+  // src/util.js
+  var RECYCLE_CHARS = 4 << 20;
+  var CHANNEL_NAME = /^[a-z0-9_%\-]+$/i;
+  var HOST_ID = /^[0-9a-z]+$/i;
+  function noop() {
+  }
+  function now() {
+    return Date.now();
+  }
+  function report(err) {
+    window.setTimeout(function() {
+      throw err;
+    }, 0);
+  }
+  var hasOwn = function(o, k) {
+    return Object.prototype.hasOwnProperty.call(o, k);
+  };
+  function jitter(ms) {
+    return ms / 2 + Math.random() * ms / 2;
+  }
+  function newHostId() {
+    var id = "";
+    if (window.crypto && window.crypto.getRandomValues) {
+      var a = window.crypto.getRandomValues(new Uint32Array(3));
+      for (var i = 0; i < a.length; i++) {
+        id += a[i].toString(36);
+      }
+    } else {
+      id = now().toString(36) + Math.floor(Math.random() * 1e9).toString(36);
+    }
+    return id;
+  }
+
+  // src/parser.js
+  var OPEN = "<script>";
+  var CLOSE = "<\/script>";
+  var NEED = { need: true };
+  var BAD = { bad: true };
+  function isSpace(c) {
+    return c === 32 || c >= 9 && c <= 13 || c === 160 || c === 65279 || c === 8232 || c === 8233;
+  }
+  function skipSpace(s, i) {
+    while (i < s.length && isSpace(s.charCodeAt(i))) {
+      i++;
+    }
+    return i;
+  }
+  function isIdentChar(c, first) {
+    return c >= 97 && c <= 122 || c >= 65 && c <= 90 || c === 95 || c === 36 || !first && c >= 48 && c <= 57;
+  }
+  function hexValue(s, i, n) {
+    if (i + n > s.length) {
+      return /^[0-9a-f]*$/i.test(s.slice(i)) ? NEED : BAD;
+    }
+    var h = s.substr(i, n);
+    return /^[0-9a-f]+$/i.test(h) ? parseInt(h, 16) : BAD;
+  }
+  function readString(s, i) {
+    var quote = s.charCodeAt(i), n = s.length, out = "", start = ++i;
+    while (i < n) {
+      var c = s.charCodeAt(i);
+      if (c === quote) {
+        return { value: out + s.slice(start, i), end: i + 1 };
+      }
+      if (c === 10 || c === 13) {
+        return BAD;
+      }
+      if (c !== 92) {
+        i++;
+        continue;
+      }
+      out += s.slice(start, i);
+      if (++i >= n) {
+        return NEED;
+      }
+      var e = s.charAt(i), v;
+      switch (e) {
+        case "n":
+          out += "\n";
+          i++;
+          break;
+        case "r":
+          out += "\r";
+          i++;
+          break;
+        case "t":
+          out += "	";
+          i++;
+          break;
+        case "b":
+          out += "\b";
+          i++;
+          break;
+        case "f":
+          out += "\f";
+          i++;
+          break;
+        case "v":
+          out += "\v";
+          i++;
+          break;
+        case "x":
+          v = hexValue(s, i + 1, 2);
+          if (v === NEED || v === BAD) {
+            return v;
+          }
+          out += String.fromCharCode(v);
+          i += 3;
+          break;
+        case "u":
+          if (i + 1 >= n) {
+            return NEED;
+          }
+          if (s.charAt(i + 1) === "{") {
+            var close = s.indexOf("}", i + 2);
+            if (close < 0) {
+              return /^[0-9a-f]*$/i.test(s.slice(i + 2)) ? NEED : BAD;
+            }
+            var digits = s.slice(i + 2, close);
+            if (!/^[0-9a-f]+$/i.test(digits)) {
+              return BAD;
+            }
+            v = parseInt(digits, 16);
+            if (v > 1114111) {
+              return BAD;
+            }
+            out += String.fromCodePoint(v);
+            i = close + 1;
+          } else {
+            v = hexValue(s, i + 1, 4);
+            if (v === NEED || v === BAD) {
+              return v;
+            }
+            out += String.fromCharCode(v);
+            i += 5;
+          }
+          break;
+        case "\r":
+          if (i + 1 >= n) {
+            return NEED;
+          }
+          i += s.charAt(i + 1) === "\n" ? 2 : 1;
+          break;
+        case "\n":
+        case "\u2028":
+        case "\u2029":
+          i++;
+          break;
+        default:
+          if (e >= "0" && e <= "7") {
+            var j = i, max = e <= "3" ? 3 : 2;
+            while (j < n && j - i < max && s.charAt(j) >= "0" && s.charAt(j) <= "7") {
+              j++;
+            }
+            if (j === n && j - i < max) {
+              return NEED;
+            }
+            out += String.fromCharCode(parseInt(s.slice(i, j), 8));
+            i = j;
+          } else {
+            out += e;
+            i++;
+          }
+      }
+      start = i;
+    }
+    return NEED;
+  }
+  function readValue(s, i) {
+    var c = s.charCodeAt(i);
+    if (c === 34 || c === 39) {
+      return readString(s, i);
+    }
+    var j = i;
+    if (isIdentChar(c, true)) {
+      while (j < s.length && isIdentChar(s.charCodeAt(j), false)) {
+        j++;
+      }
+      if (j === s.length) {
+        return NEED;
+      }
+      var word = s.slice(i, j);
+      if (word === "true") return { value: true, end: j };
+      if (word === "false") return { value: false, end: j };
+      if (word === "null") return { value: null, end: j };
+      return BAD;
+    }
+    while (j < s.length && /[-+0-9.eExXa-fA-F]/.test(s.charAt(j))) {
+      j++;
+    }
+    if (j === s.length) {
+      return NEED;
+    }
+    var text = s.slice(i, j);
+    if (!/^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(text)) {
+      return BAD;
+    }
+    return { value: Number(text), end: j };
+  }
+  function parseScript(s, i) {
+    var n = s.length, calls = [];
+    for (; ; ) {
+      i = skipSpace(s, i);
+      if (i >= n) {
+        return NEED;
+      }
+      var c = s.charCodeAt(i);
+      if (c === 59) {
+        i++;
+        continue;
+      }
+      if (c === 60) {
+        if (n - i < CLOSE.length) {
+          return CLOSE.indexOf(s.slice(i)) === 0 ? NEED : BAD;
+        }
+        return s.substr(i, CLOSE.length) === CLOSE ? { calls, end: i + CLOSE.length } : BAD;
+      }
+      var j = i;
+      while (j < n && isIdentChar(s.charCodeAt(j), j === i)) {
+        j++;
+      }
+      if (j === i) {
+        return BAD;
+      }
+      var name = s.slice(i, j);
+      i = skipSpace(s, j);
+      if (i >= n) {
+        return NEED;
+      }
+      if (s.charCodeAt(i) !== 40) {
+        return BAD;
+      }
+      var args = [];
+      i = skipSpace(s, i + 1);
+      if (i >= n) {
+        return NEED;
+      }
+      if (s.charCodeAt(i) === 41) {
+        i++;
+      } else {
+        for (; ; ) {
+          var v = readValue(s, i);
+          if (v === NEED || v === BAD) {
+            return v;
+          }
+          args.push(v.value);
+          i = skipSpace(s, v.end);
+          if (i >= n) {
+            return NEED;
+          }
+          c = s.charCodeAt(i);
+          if (c === 41) {
+            i++;
+            break;
+          }
+          if (c !== 44) {
+            return BAD;
+          }
+          i = skipSpace(s, i + 1);
+          if (i >= n) {
+            return NEED;
+          }
+        }
+      }
+      calls.push({ name, args });
+    }
+  }
+  function ScriptReader(onCall) {
+    this.buf = "";
+    this.onCall = onCall;
+    this.stopped = false;
+  }
+  ScriptReader.prototype.push = function(piece) {
+    var s = this.buf + piece, pos = 0;
+    while (!this.stopped) {
+      var start = s.indexOf(OPEN, pos);
+      if (start < 0) {
+        pos = Math.max(pos, s.length - (OPEN.length - 1));
+        break;
+      }
+      var r = parseScript(s, start + OPEN.length);
+      if (r === NEED) {
+        pos = start;
+        break;
+      }
+      if (r === BAD) {
+        var close = s.indexOf(CLOSE, start + OPEN.length);
+        if (close < 0) {
+          pos = start;
+          break;
+        }
+        pos = close + CLOSE.length;
+        continue;
+      }
+      pos = r.end;
+      for (var k = 0; k < r.calls.length && !this.stopped; k++) {
+        this.onCall(r.calls[k].name, r.calls[k].args);
+      }
+    }
+    this.buf = this.stopped ? "" : s.slice(pos);
+  };
+  ScriptReader.prototype.stop = function() {
+    this.stopped = true;
+    this.buf = "";
+  };
+  function parse(body) {
+    var calls = [], r = new ScriptReader(function(name, args) {
+      calls.push([name].concat(args));
+    }), pieces = typeof body === "string" ? [body] : body;
+    for (var i = 0; i < pieces.length; i++) {
+      r.push(String(pieces[i]));
+    }
+    return calls;
+  }
+
+  // src/http.js
+  var FRAME_TIMEOUT = 5e3;
+  function xhrRequest(url, h) {
+    var x = new XMLHttpRequest(), seen = 0, done = false, headed = false;
+    function head() {
+      if (!headed && x.readyState >= 2) {
+        headed = true;
+        h.head(x.status);
+      }
+    }
+    function pull() {
+      head();
+      if (x.status !== 200) {
+        return;
+      }
+      var t = x.responseText;
+      if (t.length > seen) {
+        var piece = t.substring(seen);
+        seen = t.length;
+        h.data(piece, seen);
+      }
+    }
+    function end(ok) {
+      if (done) {
+        return;
+      }
+      done = true;
+      h.end(ok, x.status);
+    }
+    x.open("GET", url, true);
+    x.onreadystatechange = function() {
+      if (done) {
+        return;
+      }
+      if (x.readyState >= 3) {
+        pull();
+      } else {
+        head();
+      }
+    };
+    x.onprogress = function() {
+      if (!done) {
+        pull();
+      }
+    };
+    x.onload = function() {
+      if (!done) {
+        pull();
+        end(x.status === 200);
+      }
+    };
+    x.onerror = x.ontimeout = function() {
+      end(false);
+    };
+    x.send(null);
+    return {
+      abort: function() {
+        done = true;
+        x.onreadystatechange = x.onprogress = x.onload = x.onerror = x.ontimeout = null;
+        x.abort();
+      }
+    };
+  }
+  function hiddenFrame(src) {
+    var f = document.createElement("iframe");
+    f.setAttribute("aria-hidden", "true");
+    f.setAttribute("tabindex", "-1");
+    f.title = "Meteor connection";
+    f.style.cssText = "position:absolute;left:-1000px;top:-1000px;width:1px;height:1px;border:0;visibility:hidden";
+    f.src = src;
+    (document.body || document.documentElement).appendChild(f);
+    return f;
+  }
+  function removeFrame(f) {
+    if (f && f.parentNode) {
+      f.onload = null;
+      f.parentNode.removeChild(f);
+    }
+  }
+  var bridge = null;
+  var log = noop;
+  function setLog(fn) {
+    log = fn;
+  }
+  function dropBridge() {
+    if (bridge) {
+      window.clearTimeout(bridge.timer);
+      removeFrame(bridge.frame);
+      var reqs = bridge.reqs;
+      bridge = null;
+      for (var id in reqs) {
+        reqs[id].end(false, 0);
+      }
+    }
+  }
+  function bridgeFailed(b, why, refused) {
+    b.refused = b.refused || !!refused;
+    if (b.failed) {
+      return;
+    }
+    b.failed = true;
+    window.clearTimeout(b.timer);
+    log("Helper frame unusable (" + why + "): using direct requests, which need CORS");
+    var reqs = b.reqs;
+    b.reqs = {};
+    b.queue = [];
+    for (var id in reqs) {
+      reqs[id].end(false, 0);
+    }
+  }
+  function getBridge(origin) {
+    if (bridge && bridge.origin !== origin) {
+      dropBridge();
+    }
+    if (bridge) {
+      return bridge;
+    }
+    var b = bridge = { origin, ready: false, failed: false, refused: false, queue: [], reqs: {}, seq: 0 };
+    b.frame = hiddenFrame(origin + "/stream.html#bridge");
+    b.timer = window.setTimeout(function() {
+      if (!b.ready) {
+        bridgeFailed(b, "no answer from " + origin + "/stream.html");
+      }
+    }, FRAME_TIMEOUT);
+    return b;
+  }
+  function listenBridge() {
+    window.addEventListener("message", function(ev) {
+      var b = bridge, d = ev.data;
+      if (!b || b.refused || ev.origin !== b.origin || ev.source !== b.frame.contentWindow) {
+        return;
+      }
+      if (!d || typeof d !== "object" || typeof d.meteor !== "string") {
+        return;
+      }
+      if (d.meteor === "ready") {
+        if (!b.ready) {
+          b.ready = true;
+          b.failed = false;
+          window.clearTimeout(b.timer);
+          var q = b.queue;
+          b.queue = [];
+          for (var i = 0; i < q.length; i++) {
+            b.frame.contentWindow.postMessage(q[i], b.origin);
+          }
+        }
+        return;
+      }
+      if (d.meteor === "refused") {
+        bridgeFailed(b, "this page's host is not in the Meteor host's domain", true);
+        return;
+      }
+      var h = b.reqs[d.id];
+      if (!h) {
+        return;
+      }
+      if (d.meteor === "head") {
+        h.head(d.status);
+      } else if (d.meteor === "data" && typeof d.text === "string") {
+        h.data(d.text);
+      } else if (d.meteor === "end") {
+        delete b.reqs[d.id];
+        h.end(!!d.ok, d.status);
+      }
+    });
+  }
+  function bridgeRequest(b, path, h) {
+    var id = ++b.seq, msg = { meteor: "open", id, path };
+    b.reqs[id] = h;
+    if (b.ready) {
+      b.frame.contentWindow.postMessage(msg, b.origin);
+    } else {
+      b.queue.push(msg);
+    }
+    return {
+      abort: function() {
+        if (!b.reqs[id]) {
+          return;
+        }
+        delete b.reqs[id];
+        if (b.ready) {
+          b.frame.contentWindow.postMessage({ meteor: "abort", id }, b.origin);
+        } else {
+          b.queue = b.queue.filter(function(m) {
+            return m.id !== id;
+          });
+        }
+      }
+    };
+  }
+  function requestAt(origin, path, h, showFrame) {
+    if (origin !== window.location.origin) {
+      var b = getBridge(origin);
+      if (!b.failed) {
+        if (!b.ready && showFrame) {
+          showFrame();
+        }
+        return bridgeRequest(b, path, h);
+      }
+    }
+    return xhrRequest(origin + path, h);
+  }
+
+  // src/closecodes.js
+  var CLOSE_CODES = {
+    1e3: { name: "responseComplete", reconnect: true },
+    1001: { name: "shutdown", reconnect: true },
+    1002: { name: "protocolError", reconnect: false },
+    1008: { name: "policyViolation", reconnect: false },
+    1009: { name: "messageTooBig", reconnect: false },
+    1011: { name: "writeError", reconnect: true },
+    1012: { name: "restart", reconnect: true },
+    4e3: { name: "channelClose", reconnect: false },
+    4001: { name: "slowConsumer", reconnect: true },
+    4002: { name: "streamReset", reconnect: true },
+    4004: { name: "storeUnavailable", reconnect: true },
+    4005: { name: "newSubscriberWithSameID", reconnect: false },
+    4006: { name: "disconnectRequested", reconnect: false }
+  };
+  function closeInfo(code, reconnect) {
+    var known = CLOSE_CODES[code];
+    if (typeof reconnect !== "boolean") {
+      reconnect = known ? known.reconnect : true;
+    }
+    return {
+      fatal: !reconnect,
+      clean: reconnect && !!known && code !== 4004 && code !== 1011,
+      code
+    };
+  }
+
+  // src/channels.js
+  function position(rec) {
+    var p = rec.last !== null ? rec.last : rec.base;
+    if (rec.lost > 0 && (p === null || rec.lost > p)) {
+      p = rec.lost;
+    }
+    return p;
+  }
+  function startOf(rec) {
+    if (rec.start) {
+      return rec.start;
+    }
+    var b = Number(rec.backtrack);
+    if (b > 0) {
+      return { last: Math.floor(b) };
+    }
+    if (b < 0 || isNaN(b)) {
+      return { history: true };
+    }
+    return {};
+  }
+  function element(name, rec) {
+    var pos = position(rec);
+    if (pos !== null) {
+      return name + ".r" + (pos + 1);
+    }
+    var s = startOf(rec);
+    if (s.last > 0) {
+      return name + ".b" + s.last;
+    }
+    return s.history ? name + ".h" : name;
+  }
+  function elements(e) {
+    var out = [];
+    e.recs.forEach(function(rec, name) {
+      out.push(element(name, rec));
+    });
+    return out.join("/");
+  }
+  function cursor(e) {
+    var out = [];
+    e.recs.forEach(function(rec, name) {
+      var pos = position(rec);
+      if (pos !== null) {
+        out.push(name + ":" + pos + (rec.epoch ? "@" + rec.epoch : ""));
+      }
+    });
+    return out.join(",");
+  }
+  function parseCursor(s) {
+    var out = /* @__PURE__ */ Object.create(null);
+    String(s || "").split(",").forEach(function(part) {
+      var i = part.lastIndexOf(":");
+      if (i > 0) {
+        var rest = part.slice(i + 1), at = rest.indexOf("@"), id = Number(at < 0 ? rest : rest.slice(0, at));
+        if (id >= 0) {
+          out[part.slice(0, i)] = { id, epoch: at < 0 ? "" : rest.slice(at + 1) };
+        }
+      }
+    });
+    return out;
+  }
+  function wsSubscribe(name, rec) {
+    var op = { op: "subscribe", channel: name }, pos = position(rec);
+    if (pos !== null) {
+      op.since = pos;
+      if (rec.epoch) {
+        op.epoch = rec.epoch;
+      }
+    } else {
+      var s = startOf(rec);
+      if (s.last > 0) {
+        op.last = s.last;
+      } else if (s.history) {
+        op.history = "all";
+      }
+    }
+    return JSON.stringify(op);
+  }
+
+  // src/transports/websocket.js
+  function websocket(e, c) {
+    var ws;
+    try {
+      ws = new WebSocket(e.origin.replace(/^http/, "ws") + "/ws");
+    } catch (err) {
+      window.setTimeout(function() {
+        e.ended(c, { reason: "WebSocket: " + err.message });
+      }, 0);
+      return { close: noop };
+    }
+    ws.onopen = function() {
+      e.opened(c);
+      e.recs.forEach(function(rec, name) {
+        ws.send(wsSubscribe(name, rec));
+      });
+    };
+    ws.onmessage = function(ev) {
+      if (typeof ev.data !== "string") {
+        return;
+      }
+      e.alive(c);
+      ev.data.split("\n").forEach(function(line) {
+        e.line(c, line);
+      });
+    };
+    ws.onclose = function(ev) {
+      var info = closeInfo(ev.code);
+      info.kicked = info.fatal;
+      info.reason = "WebSocket closed (" + ev.code + (ev.reason ? " " + ev.reason : "") + ")";
+      e.ended(c, info);
+    };
+    return {
+      close: function() {
+        ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
+        try {
+          ws.close(1e3);
+        } catch (err) {
+        }
+      },
+      add: function(name, rec) {
+        if (ws.readyState === 1) {
+          ws.send(wsSubscribe(name, rec));
+        }
+      },
+      remove: function(name) {
+        if (ws.readyState === 1) {
+          ws.send(JSON.stringify({ op: "unsubscribe", channel: name }));
+        }
+      }
+    };
+  }
+
+  // src/stream.js
+  function httpURL(e, kind, extra) {
+    var url = e.origin + "/" + kind + "/" + elements(e), q = extra ? [extra] : [], cur = cursor(e);
+    if (cur) {
+      q.push("since=" + encodeURIComponent(cur));
+    }
+    if (kind === "poll") {
+      q.push("timeout=" + e.pollSeconds());
+    }
+    q.push("nc=" + now().toString(36));
+    return url + "?" + q.join("&");
+  }
+  function readBody(resp, onChunk, onLine) {
+    var reader = resp.body.getReader(), dec = new TextDecoder(), buf = "";
+    function pump() {
+      return reader.read().then(function(r) {
+        if (r.done) {
+          buf += dec.decode();
+          if (buf) {
+            onLine(buf);
+          }
+          return;
+        }
+        onChunk();
+        buf += dec.decode(r.value, { stream: true });
+        var i;
+        while ((i = buf.search(/\r\n|\r|\n/)) >= 0) {
+          if (buf.charAt(i) === "\r" && i === buf.length - 1) {
+            break;
+          }
+          var line = buf.slice(0, i);
+          buf = buf.slice(buf.charAt(i) === "\r" && buf.charAt(i + 1) === "\n" ? i + 2 : i + 1);
+          onLine(line);
+        }
+        return pump();
+      });
+    }
+    return pump();
+  }
+  function retryAfter(resp) {
+    if (resp.status !== 503) {
+      return 0;
+    }
+    var n = Number(resp.headers.get("Retry-After"));
+    return n > 0 ? n : 3;
+  }
+  function fetchStream(e, c, url, accept, onLine) {
+    var ctl = new AbortController();
+    fetch(url, { signal: ctl.signal, cache: "no-store", headers: { Accept: accept } }).then(function(resp) {
+      if (c.dead) {
+        return;
+      }
+      if (resp.status !== 200 || !resp.body) {
+        e.ended(c, { reason: url.split("?")[0] + ": HTTP " + resp.status, fatal: resp.status === 403, retryAfter: retryAfter(resp) });
+        return;
+      }
+      e.opened(c);
+      return readBody(
+        resp,
+        function() {
+          if (!c.dead) {
+            e.alive(c);
+          }
+        },
+        function(line) {
+          if (!c.dead) {
+            onLine(line);
+          }
+        }
+      ).then(function() {
+        e.ended(c, { clean: true, reason: "the server ended the stream" });
+      });
+    }).catch(function(err) {
+      e.ended(c, { reason: url.split("?")[0] + ": " + (err && err.message ? err.message : err) });
+    });
+    return {
+      close: function() {
+        ctl.abort();
+      }
+    };
+  }
+
+  // src/transports/sse.js
+  function sse(e, c) {
+    var ev = { event: "", data: null, id: null };
+    return fetchStream(e, c, httpURL(e, "sse", "event=channel"), "text/event-stream", function(line) {
+      if (line === "") {
+        if (ev.data !== null || ev.id !== null) {
+          e.event(c, ev.event || "message", ev.data, ev.id);
+        }
+        ev = { event: "", data: null, id: null };
+        return;
+      }
+      if (line.charAt(0) === ":") {
+        return;
+      }
+      var i = line.indexOf(":"), field = i < 0 ? line : line.slice(0, i), value = i < 0 ? "" : line.slice(line.charAt(i + 1) === " " ? i + 2 : i + 1);
+      if (field === "event") {
+        ev.event = value;
+      } else if (field === "data") {
+        ev.data = ev.data === null ? value : ev.data + "\n" + value;
+      } else if (field === "id" && value.indexOf("\0") < 0) {
+        ev.id = value;
+      }
+    });
+  }
+
+  // src/transports/ndjson.js
+  function ndjson(e, c) {
+    return fetchStream(e, c, httpURL(e, "ndjson"), "application/x-ndjson", function(line) {
+      e.line(c, line);
+    });
+  }
+
+  // src/transports/longpoll.js
+  function poll(e, c) {
+    var ctl = null, timer = null, closed = false;
+    function poll2() {
+      if (closed || c.dead) {
+        return;
+      }
+      ctl = new AbortController();
+      var url = httpURL(e, "poll");
+      fetch(url, { signal: ctl.signal, cache: "no-store", headers: { Accept: "application/json" } }).then(function(resp) {
+        if (resp.status !== 200) {
+          var err = new Error("HTTP " + resp.status);
+          err.retryAfter = retryAfter(resp);
+          throw err;
+        }
+        return resp.json();
+      }).then(function(body) {
+        if (closed || c.dead) {
+          return;
+        }
+        e.opened(c);
+        e.alive(c);
+        (body.gaps || []).forEach(function(g) {
+          e.frame(c, Object.assign({}, g, { type: "gap" }));
+        });
+        (body.messages || []).forEach(function(m) {
+          if (!c.dead) {
+            e.frame(c, m);
+          }
+        });
+        var cur = parseCursor(body.cursor);
+        for (var name in cur) {
+          if (hasOwn(cur, name) && !c.dead) {
+            e.frame(c, { type: "subscribed", channel: name, lastId: cur[name].id, epoch: cur[name].epoch });
+          }
+        }
+        if (body.closed && !c.dead) {
+          e.frame(c, { type: "close", reason: body.closed, code: body.code, reconnect: body.reconnect });
+          return;
+        }
+        timer = window.setTimeout(poll2, 0);
+      }).catch(function(err) {
+        if (!closed) {
+          e.ended(c, { reason: url.split("?")[0] + ": " + (err && err.message ? err.message : err), retryAfter: err && err.retryAfter });
+        }
+      });
+    }
+    poll2();
+    return {
+      close: function() {
+        closed = true;
+        window.clearTimeout(timer);
+        if (ctl) {
+          ctl.abort();
+        }
+      }
+    };
+  }
+
+  // src/transports/xhrinteractive.js
+  function xhrinteractive(e, c) {
+    var path = String(e.opts.pushpath || "/push").replace(/\/+$/, "") + "/" + e.hostid() + "/xhrinteractive/" + elements(e) + "?nc=" + now();
+    var reader = new ScriptReader(function(name, args) {
+      if (c.dead) {
+        return;
+      }
+      if (name === "p") {
+        if (Number(args[0]) !== -1) {
+          e.frame(c, { type: "message", id: Number(args[0]), channel: String(args[1]), text: args[2] === void 0 || args[2] === null ? "" : String(args[2]), extra: args.slice(3) });
+        }
+      } else if (name === "ch") {
+        e.frame(c, { type: "subscribed", channel: String(args[0]), lastId: Number(args[1]) });
+      } else if (name === "eof") {
+        e.ended(c, { fatal: true, eof: true, reason: "the server sent eof()" });
+      }
+    });
+    var chars = 0;
+    var req = requestAt(e.origin, path, {
+      head: function(status) {
+        if (status === 200) {
+          e.opened(c);
+        }
+      },
+      data: function(text) {
+        if (c.dead) {
+          return;
+        }
+        e.alive(c);
+        reader.push(text);
+        chars += text.length;
+        if (!c.dead && chars > RECYCLE_CHARS) {
+          e.ended(c, { clean: true, quiet: true, reason: "reopening a long stream" });
+        }
+      },
+      end: function(ok, status) {
+        e.ended(c, { clean: ok, reason: ok ? "the server ended the stream" : "xhrinteractive: " + (status ? "HTTP " + status : "failed") });
+      }
+    });
+    return {
+      close: function() {
+        reader.stop();
+        req.abort();
+      }
+    };
+  }
+
+  // src/transports/index.js
+  var TRANSPORTS = {};
+  TRANSPORTS.websocket = websocket;
+  TRANSPORTS.sse = sse;
+  TRANSPORTS.ndjson = ndjson;
+  TRANSPORTS.poll = poll;
+  TRANSPORTS.xhrinteractive = xhrinteractive;
+
+  // src/reconnect.js
+  var LADDER = ["websocket", "sse", "ndjson", "poll"];
+  var STREAM_LADDER = LADDER.concat(["xhrinteractive"]);
+  function Engine(opts, sink) {
+    this.opts = opts;
+    this.sink = sink;
+    this.origin = String(opts.origin).replace(/\/+$/, "");
+    this.ladder = (opts.transports && opts.transports.length ? opts.transports : LADDER).filter(function(t) {
+      return hasOwn(TRANSPORTS, t);
+    });
+    if (!this.ladder.length) {
+      throw new Error("Meteor: no known transport in " + JSON.stringify(opts.transports));
+    }
+    this.recs = /* @__PURE__ */ new Map();
+    this.wanted = false;
+    this.conn = null;
+    this.idx = 0;
+    this.proven = {};
+    this.failures = 0;
+    this.timer = null;
+    this.seq = 0;
+    this.state = "closed";
+    this.transport = null;
+  }
+  Engine.prototype.hostid = function() {
+    return typeof this.opts.hostid === "function" ? this.opts.hostid() : this.opts.hostid;
+  };
+  Engine.prototype.pollSeconds = function() {
+    var hb = Number(this.opts.heartbeatTimeout) || 0, t = Number(this.opts.pollTimeout) || 25;
+    if (hb > 0) {
+      t = Math.min(t, Math.floor(hb / 1e3) - 5);
+    }
+    return Math.max(1, t);
+  };
+  Engine.prototype.setState = function(state) {
+    var t = this.conn ? this.conn.name : this.transport;
+    if (state !== this.state || t !== this.transport) {
+      this.state = state;
+      this.transport = t;
+      this.sink.status(state, t);
+    }
+  };
+  Engine.prototype.start = function() {
+    this.wanted = true;
+    this.failures = 0;
+    if (!this.conn && !this.timer) {
+      this.open();
+    }
+  };
+  Engine.prototype.stop = function() {
+    this.wanted = false;
+    window.clearTimeout(this.timer);
+    this.timer = null;
+    if (this.conn) {
+      this.drop(this.conn);
+    }
+    this.setState("closed");
+  };
+  Engine.prototype.add = function(name, rec) {
+    this.recs.set(name, rec);
+    this.changed(function(impl) {
+      impl.add(name, rec);
+    }, "add");
+  };
+  Engine.prototype.remove = function(name) {
+    if (!this.recs.delete(name)) {
+      return;
+    }
+    this.changed(function(impl) {
+      impl.remove(name);
+    }, "remove");
+  };
+  Engine.prototype.changed = function(live, method) {
+    if (!this.wanted) {
+      return;
+    }
+    var c = this.conn;
+    if (!this.recs.size) {
+      if (c) {
+        this.drop(c);
+      }
+      window.clearTimeout(this.timer);
+      this.timer = null;
+      this.setState("idle");
+      return;
+    }
+    if (c && c.impl && c.impl[method]) {
+      live(c.impl);
+      return;
+    }
+    if (c) {
+      this.drop(c);
+    }
+    if (!this.timer) {
+      this.open();
+    }
+  };
+  Engine.prototype.open = function() {
+    window.clearTimeout(this.timer);
+    this.timer = null;
+    if (!this.wanted || this.conn || !this.recs.size) {
+      return;
+    }
+    var name = this.ladder[this.idx % this.ladder.length], self = this, c = this.conn = { id: ++this.seq, name, dead: false, opened: false, useful: false, timer: null, impl: null };
+    this.setState("connecting");
+    this.arm(c, Number(this.opts.connectTimeout) || 1e4, "no answer within the connect timeout");
+    try {
+      c.impl = TRANSPORTS[name](this, c);
+    } catch (err) {
+      window.setTimeout(function() {
+        self.ended(c, { reason: name + ": " + err.message });
+      }, 0);
+    }
+  };
+  Engine.prototype.arm = function(c, ms, why) {
+    var self = this;
+    window.clearTimeout(c.timer);
+    c.timer = null;
+    if (ms > 0) {
+      c.timer = window.setTimeout(function() {
+        self.ended(c, { silent: true, reason: c.name + ": " + why });
+      }, ms);
+    }
+  };
+  Engine.prototype.drop = function(c) {
+    c.dead = true;
+    window.clearTimeout(c.timer);
+    if (c.impl) {
+      try {
+        c.impl.close();
+      } catch (err) {
+      }
+    }
+    if (this.conn === c) {
+      this.conn = null;
+    }
+  };
+  Engine.prototype.opened = function(c) {
+    if (c.dead || c.opened) {
+      return;
+    }
+    c.opened = true;
+    this.arm(c, Number(this.opts.heartbeatTimeout) || 0, "no message or heartbeat for " + this.opts.heartbeatTimeout + " ms");
+    this.setState("open");
+  };
+  Engine.prototype.alive = function(c) {
+    if (c.dead) {
+      return;
+    }
+    if (!c.opened) {
+      this.opened(c);
+    }
+    if (!c.useful) {
+      c.useful = true;
+      this.proven[c.name] = true;
+      this.failures = 0;
+    }
+    this.arm(c, Number(this.opts.heartbeatTimeout) || 0, "no message or heartbeat for " + this.opts.heartbeatTimeout + " ms");
+    this.sink.alive(c.name);
+  };
+  Engine.prototype.line = function(c, line) {
+    line = line.trim();
+    if (!line || c.dead) {
+      return;
+    }
+    var o;
+    try {
+      o = JSON.parse(line);
+    } catch (err) {
+      this.sink.error({ transport: c.name, message: "unreadable data: " + line.slice(0, 100) });
+      return;
+    }
+    var list = Array.isArray(o) ? o : [o];
+    for (var i = 0; i < list.length && !c.dead; i++) {
+      this.frame(c, list[i]);
+    }
+  };
+  Engine.prototype.event = function(c, name, data, id) {
+    var cur = id === null ? null : parseCursor(id), ch;
+    if (data === null) {
+      for (ch in cur) {
+        if (hasOwn(cur, ch) && !c.dead) {
+          this.frame(c, { type: "subscribed", channel: ch, lastId: cur[ch].id, epoch: cur[ch].epoch });
+        }
+      }
+      return;
+    }
+    if (name === "gap" || name === "close") {
+      var o = null;
+      try {
+        o = JSON.parse(data);
+      } catch (err) {
+      }
+      if (o && typeof o === "object" && !Array.isArray(o)) {
+        this.frame(c, Object.assign({}, o, { type: name }));
+      } else {
+        this.sink.error({ transport: c.name, message: "unreadable " + name + " event: " + data.slice(0, 100) });
+      }
+      return;
+    }
+    ch = name;
+    if (ch === "message" && this.recs.size === 1 && !this.recs.has(ch)) {
+      ch = this.recs.keys().next().value;
+    }
+    if (!this.recs.has(ch) || !cur || !hasOwn(cur, ch)) {
+      this.sink.error({ transport: c.name, message: "an event of no channel: " + name });
+      return;
+    }
+    if (cur[ch].epoch && this.recs.get(ch).epoch !== cur[ch].epoch) {
+      this.recs.get(ch).epoch = cur[ch].epoch;
+    }
+    this.frame(c, { type: "message", channel: ch, id: cur[ch].id, text: data });
+  };
+  Engine.prototype.frame = function(c, o) {
+    if (c.dead || !o || typeof o !== "object") {
+      return;
+    }
+    var rec = typeof o.channel === "string" && this.recs.has(o.channel) ? this.recs.get(o.channel) : null;
+    switch (o.type) {
+      case "message":
+        if (rec && c.name === "xhrinteractive" && rec.epoch) {
+          rec.epoch = "";
+        }
+        this.message(rec, o);
+        break;
+      case "subscribed":
+        if (rec && o.epoch) {
+          rec.epoch = String(o.epoch);
+        }
+        if (rec && rec.last === null && rec.base === null && !startOf(rec).last && !startOf(rec).history) {
+          var id = Number(o.lastId);
+          if (id >= 0) {
+            rec.base = id;
+          }
+        }
+        break;
+      case "epoch":
+        if (rec && o.epoch) {
+          rec.epoch = String(o.epoch);
+        }
+        break;
+      case "gap":
+        if (rec && o.reset) {
+          rec.epoch = o.epoch ? String(o.epoch) : "";
+          rec.last = 0;
+          rec.base = null;
+          rec.lost = 0;
+        } else if (rec && Number(o.trimmed) > 0) {
+          rec.lost = Math.max(rec.lost || 0, Number(o.trimmed));
+        }
+        this.sink.gap({ channel: o.channel, since: o.since, trimmed: o.trimmed, reset: !!o.reset, epoch: o.epoch, transport: c.name });
+        break;
+      case "error":
+        this.sink.error({ transport: c.name, channel: o.channel, message: String(o.message || o.error || o.reason || "error"), code: o.code });
+        if (o.op === "subscribe" && rec && c.impl && c.impl.add) {
+          var self = this, impl = c.impl, cap = Math.max(Number(this.opts.retryDelay) || 1e3, Number(this.opts.maxRetryDelay) || 3e4);
+          window.setTimeout(function() {
+            if (!c.dead && self.recs.get(o.channel) === rec) {
+              impl.add(o.channel, rec);
+            }
+          }, jitter(2e3 * Math.min(Number(o.retryAfter) || 3, cap / 1e3)));
+        }
+        break;
+      case "close":
+        var info = closeInfo(Number(o.code), o.reconnect);
+        info.kicked = info.fatal;
+        info.reason = "the server closed the stream" + (o.reason ? ": " + o.reason : "");
+        this.ended(c, info);
+        break;
+    }
+  };
+  Engine.prototype.message = function(rec, o) {
+    var id = Number(o.id);
+    if (!rec || !(id >= 0)) {
+      return;
+    }
+    if (rec.last !== null && id <= rec.last || id <= (rec.lost || 0)) {
+      return;
+    }
+    rec.last = id;
+    if (hasOwn(rec, "lastmsgreceived")) {
+      rec.lastmsgreceived = id;
+    }
+    var msg = { id, channel: o.channel, text: o.text === void 0 || o.text === null ? "" : String(o.text) };
+    if (o.time !== void 0) {
+      msg.time = Number(o.time);
+    }
+    if (o.extra && o.extra.length) {
+      msg.extra = o.extra;
+    }
+    this.sink.deliver(rec, msg);
+  };
+  Engine.prototype.ended = function(c, info) {
+    if (c.dead) {
+      return;
+    }
+    var useful = c.useful;
+    this.drop(c);
+    if (!this.wanted) {
+      return;
+    }
+    if (info.fatal) {
+      this.wanted = false;
+      this.setState("closed");
+      this.sink.fatal(info.reason, info);
+      return;
+    }
+    var delay, base = Number(this.opts.retryDelay) || 1e3, cap = Math.max(base, Number(this.opts.maxRetryDelay) || 3e4);
+    if (info.retryAfter > 0) {
+      this.sink.error({ transport: c.name, message: info.reason });
+      delay = jitter(2e3 * Math.min(info.retryAfter, cap / 1e3));
+    } else if (info.clean && useful) {
+      if (!info.quiet) {
+        this.sink.reset(info.reason);
+      }
+      this.failures = 0;
+      delay = info.quiet ? 0 : jitter(Math.min(base, 1e3));
+    } else {
+      this.sink.error({ transport: c.name, message: info.reason });
+      this.failures++;
+      var proven = this.proven[c.name] && !info.silent;
+      if (proven && this.failures <= 3) {
+        delay = jitter(Math.min(cap, base * Math.pow(2, this.failures - 1)));
+      } else {
+        this.idx++;
+        if (this.idx >= this.ladder.length) {
+          this.idx = 0;
+          delay = jitter(Math.min(cap, base * Math.pow(2, Math.min(this.failures, 16) - 1)));
+        } else {
+          delay = 0;
+        }
+      }
+    }
+    this.setState("reconnecting");
+    var self = this;
+    this.timer = window.setTimeout(function() {
+      self.open();
+    }, delay);
+  };
+
+  // src/client.js
+  var SCRIPT_ORIGIN = (function() {
+    try {
+      return new URL(document.currentScript.src).origin;
+    } catch (e) {
+      return window.location.origin;
+    }
+  })();
+  function Emitter() {
+    this.handlers = {};
+  }
+  Emitter.prototype.on = function(evt, fn) {
+    if (typeof fn !== "function") {
+      throw new TypeError("Meteor: the handler of " + evt + " is not a function");
+    }
+    (this.handlers[evt] = this.handlers[evt] || []).push(fn);
+    var self = this;
+    return function() {
+      self.off(evt, fn);
+    };
+  };
+  Emitter.prototype.off = function(evt, fn) {
+    var list = this.handlers[evt];
+    if (list) {
+      var i = list.indexOf(fn);
+      if (i >= 0) {
+        list.splice(i, 1);
+      }
+    }
+  };
+  Emitter.prototype.emit = function(evt, arg) {
+    var list = (this.handlers[evt] || []).slice();
+    for (var i = 0; i < list.length; i++) {
+      try {
+        list[i].call(this, arg);
+      } catch (e) {
+        report(e);
+      }
+    }
+  };
+  function checkChannel(name) {
+    name = String(name);
+    if (!CHANNEL_NAME.test(name)) {
+      throw new Error("Meteor: invalid channel name " + JSON.stringify(name) + " (letters, digits, _ % - only)");
+    }
+    return name;
+  }
+  function Subscription(client, channel, rec, callback) {
+    Emitter.call(this);
+    this.client = client;
+    this.channel = channel;
+    this.rec = rec;
+    this.callback = callback || null;
+    this.closed = false;
+    this.queue = [];
+    this.waiting = [];
+    this.iterated = false;
+  }
+  Subscription.prototype = Object.create(Emitter.prototype);
+  Object.defineProperty(Subscription.prototype, "lastId", {
+    get: function() {
+      return this.rec.last;
+    }
+  });
+  Subscription.prototype.push = function(msg) {
+    if (this.closed) {
+      return;
+    }
+    if (this.callback) {
+      try {
+        this.callback(msg);
+      } catch (e) {
+        report(e);
+      }
+    }
+    this.emit("message", msg);
+    if (this.waiting.length) {
+      this.waiting.shift()({ value: msg, done: false });
+    } else if (this.iterated) {
+      this.queue.push(msg);
+    }
+  };
+  Subscription.prototype.close = function() {
+    if (this.closed) {
+      return;
+    }
+    this.closed = true;
+    this.client.unsubscribe(this);
+    var w = this.waiting;
+    this.waiting = [];
+    for (var i = 0; i < w.length; i++) {
+      w[i]({ value: void 0, done: true });
+    }
+  };
+  Subscription.prototype.next = function() {
+    var self = this;
+    this.iterated = true;
+    if (this.queue.length) {
+      return Promise.resolve({ value: this.queue.shift(), done: false });
+    }
+    if (this.closed) {
+      return Promise.resolve({ value: void 0, done: true });
+    }
+    return new Promise(function(resolve) {
+      self.waiting.push(resolve);
+    });
+  };
+  Subscription.prototype["return"] = function() {
+    this.close();
+    this.queue = [];
+    return Promise.resolve({ value: void 0, done: true });
+  };
+  Subscription.prototype[Symbol.asyncIterator] = function() {
+    this.iterated = true;
+    return this;
+  };
+  function MeteorClient(options) {
+    if (!(this instanceof MeteorClient)) {
+      throw new TypeError("MeteorClient must be called with new");
+    }
+    Emitter.call(this);
+    var o = Object.assign(
+      { url: SCRIPT_ORIGIN, transports: LADDER, heartbeatTimeout: 35e3, connectTimeout: 1e4, retryDelay: 1e3, maxRetryDelay: 3e4, pollTimeout: 25 },
+      options || {}
+    );
+    var url = new URL(String(o.url), window.location.href);
+    this.url = url.origin;
+    this.options = o;
+    this.subs = /* @__PURE__ */ new Map();
+    this.closed = false;
+    this.hostID = newHostId();
+    var self = this;
+    this.engine = new Engine(
+      {
+        origin: this.url,
+        transports: o.transports,
+        heartbeatTimeout: o.heartbeatTimeout,
+        connectTimeout: o.connectTimeout,
+        retryDelay: o.retryDelay,
+        maxRetryDelay: o.maxRetryDelay,
+        pollTimeout: o.pollTimeout,
+        pushpath: o.pushpath,
+        hostid: function() {
+          return self.hostID;
+        }
+      },
+      {
+        deliver: function(rec, msg) {
+          self.emit("message", msg);
+          var set = self.subs.get(msg.channel);
+          if (set) {
+            set.forEach(function(s) {
+              s.push(msg);
+            });
+          }
+        },
+        status: function(state, transport) {
+          self.emit("status", { state, transport });
+        },
+        alive: noop,
+        gap: function(g) {
+          self.emit("gap", g);
+          var set = self.subs.get(g.channel);
+          if (set) {
+            set.forEach(function(s) {
+              s.emit("gap", g);
+            });
+          }
+        },
+        error: function(err) {
+          self.emit("error", err);
+        },
+        reset: noop,
+        fatal: function(reason, info) {
+          self.emit("error", { transport: self.engine.transport, message: reason, fatal: true, code: info.code });
+          self.close();
+        }
+      }
+    );
+  }
+  MeteorClient.prototype = Object.create(Emitter.prototype);
+  MeteorClient.prototype.constructor = MeteorClient;
+  Object.defineProperty(MeteorClient.prototype, "status", {
+    get: function() {
+      return this.engine.state;
+    }
+  });
+  Object.defineProperty(MeteorClient.prototype, "transport", {
+    get: function() {
+      return this.engine.transport;
+    }
+  });
+  MeteorClient.prototype.subscribe = function(channel, options, callback) {
+    if (typeof options === "function") {
+      callback = options;
+      options = null;
+    }
+    if (this.closed) {
+      throw new Error("Meteor: the client is closed");
+    }
+    channel = checkChannel(channel);
+    options = options || {};
+    var rec = this.engine.recs.get(channel), fresh = !rec;
+    if (fresh) {
+      var start = {};
+      if (options.last > 0) {
+        start.last = Math.floor(options.last);
+      } else if (options.history === "all" || options.history === true) {
+        start.history = true;
+      }
+      var since = options.since === void 0 || options.since === null ? null : Number(options.since);
+      if (since !== null && !(since >= 0)) {
+        throw new Error("Meteor: since must be a message id");
+      }
+      rec = { last: since, base: null, start };
+    }
+    var sub = new Subscription(this, channel, rec, callback);
+    if (!this.subs.has(channel)) {
+      this.subs.set(channel, /* @__PURE__ */ new Set());
+    }
+    this.subs.get(channel).add(sub);
+    if (fresh) {
+      this.engine.add(channel, rec);
+      if (!this.engine.wanted) {
+        var self = this, e = this.engine;
+        Promise.resolve().then(function() {
+          if (!e.wanted && e.recs.size && !self.closed) {
+            e.start();
+          }
+        });
+      }
+    }
+    return sub;
+  };
+  MeteorClient.prototype.unsubscribe = function(sub) {
+    var set = this.subs.get(sub.channel);
+    if (!set || !set.delete(sub)) {
+      return;
+    }
+    if (!set.size) {
+      this.subs.delete(sub.channel);
+      this.engine.remove(sub.channel);
+    }
+  };
+  MeteorClient.prototype.close = function() {
+    if (this.closed) {
+      return;
+    }
+    this.closed = true;
+    this.engine.stop();
+    var all = [];
+    this.subs.forEach(function(set) {
+      set.forEach(function(s) {
+        all.push(s);
+      });
+    });
+    for (var i = 0; i < all.length; i++) {
+      all[i].close();
+    }
+  };
+
+  // src/helpers.js
+  function relatedHost(page, self) {
+    page = String(page).toLowerCase();
+    self = String(self).toLowerCase();
+    if (page === self) {
+      return true;
+    }
+    if (/^[\d.]+$/.test(self) || self.indexOf(":") >= 0 || self.indexOf("[") >= 0) {
+      return false;
+    }
+    var labels = self.split(".");
+    var domain = labels.length > 2 ? labels.slice(1).join(".") : self;
+    return page === domain || page.slice(-domain.length - 1) === "." + domain;
+  }
+  function serveBridge() {
+    var parentWin = window.parent, reqs = {};
+    window.addEventListener("message", function(ev) {
+      var d = ev.data;
+      if (ev.source !== parentWin || !d || typeof d !== "object") {
+        return;
+      }
+      var host = "";
+      try {
+        host = new URL(ev.origin).hostname.replace(/^\[|\]$/g, "");
+      } catch (e) {
+      }
+      var self = window.location.hostname.replace(/^\[|\]$/g, "");
+      var origin = ev.origin;
+      function post(m) {
+        parentWin.postMessage(m, origin);
+      }
+      if (!relatedHost(host, self)) {
+        post({ meteor: "refused", id: d.id });
+        return;
+      }
+      if (d.meteor === "open") {
+        var id = d.id, path = d.path;
+        if (typeof path !== "string" || path.charAt(0) !== "/" || path.charAt(1) === "/" || path.indexOf("\\") >= 0 || reqs[id]) {
+          post({ meteor: "end", id, ok: false, status: 0 });
+          return;
+        }
+        reqs[id] = xhrRequest(path, {
+          head: function(status) {
+            post({ meteor: "head", id, status });
+          },
+          data: function(text) {
+            post({ meteor: "data", id, text });
+          },
+          end: function(ok, status) {
+            delete reqs[id];
+            post({ meteor: "end", id, ok, status });
+          }
+        });
+      } else if (d.meteor === "abort" && reqs[d.id]) {
+        reqs[d.id].abort();
+        delete reqs[d.id];
+      }
+    });
+    parentWin.postMessage({ meteor: "ready" }, "*");
+  }
+  function legacyFrame(kind, P) {
+    try {
+      var parts = document.domain.split(".");
+      if (parts.length >= 2 && !/^[\d.]+$/.test(document.domain)) {
+        document.domain = parts.slice(-2).join(".");
+      }
+    } catch (e) {
+    }
+    P.register(window);
+    function dispatch(name, args) {
+      if ((name === "p" || name === "ch" || name === "eof") && typeof window[name] === "function") {
+        window[name].apply(window, args);
+      }
+    }
+    if (kind === "stream") {
+      var reader = new ScriptReader(dispatch);
+      xhrRequest(P.getSubsUrl(), {
+        head: noop,
+        data: function(t) {
+          reader.push(t);
+        },
+        end: function() {
+          if (typeof window.r === "function") {
+            window.r();
+          }
+        }
+      });
+      return;
+    }
+    var poll2 = function() {
+      var url;
+      try {
+        url = P.getSubsUrl();
+      } catch (e) {
+        return;
+      }
+      var started = now(), done = false, timer = null, reader2 = new ScriptReader(dispatch);
+      var next = function() {
+        if (P.status) {
+          window.setTimeout(poll2, Math.max(10, Number(P.pollfreq) - (now() - started)));
+        }
+      };
+      var req = xhrRequest(url, {
+        head: noop,
+        data: function(t) {
+          reader2.push(t);
+        },
+        end: function() {
+          if (!done) {
+            done = true;
+            window.clearTimeout(timer);
+            next();
+          }
+        }
+      });
+      if (Number(P.polltimeout) > 0) {
+        timer = window.setTimeout(function() {
+          if (!done) {
+            done = true;
+            req.abort();
+            next();
+          }
+        }, Number(P.polltimeout));
+      }
+    };
+    poll2();
+  }
+
+  // src/legacy.js
+  var VERSION = "1.06-go.1";
+  var UNINITIALISED = 0;
+  var LOADING = 1;
+  var LOADING_FRAME = 2;
+  var RETRYING = 3;
+  var READY = 4;
+  var RECEIVING = 5;
+  var ENDED = 6;
+  function createMeteor() {
+    listenBridge();
+    setLog(function(text) {
+      M.log(text);
+    });
+    var M = {
+      client: "meteor-go",
+      version: VERSION,
+      // Settings. host and port default to this page's.
+      host: window.location.hostname || null,
+      port: Number(window.location.port) || (window.location.protocol === "https:" ? 443 : 80),
+      scheme: window.location.protocol === "https:" ? "https" : "http",
+      pushpath: "/push",
+      hostid: null,
+      mode: "stream",
+      pollfreq: 3e3,
+      minpollfreq: 2e3,
+      maxpollfreq: 6e4,
+      polltimeout: 3e4,
+      pingtimeout: 2e4,
+      debugmode: false,
+      // mode "stream": the transports tried in turn (an extension)
+      transports: STREAM_LADDER.slice(),
+      // State, readable by pages.
+      status: UNINITIALISED,
+      transport: null,
+      // the transport in use: xhrinteractive, iframe, longpoll, ...
+      channels: {},
+      // name -> {backtrack, lastmsgreceived}
+      channelcount: 0,
+      callbacks: {
+        process: noop,
+        reset: noop,
+        eof: noop,
+        statuschanged: noop,
+        changemode: noop,
+        gap: noop
+      },
+      // The modern client (an extension); meteor.mjs exports it.
+      Client: MeteorClient,
+      // closeCodes: what each close code of the server means (read-only;
+      // a browser test compares it with the server's table).
+      closeCodes: JSON.parse(JSON.stringify(CLOSE_CODES))
+    };
+    var wanted = false, conn = null, retryTimer = null, pingTimer = null, failures = 0, pollRate = null, lastPoll = 0, seq = 0, suspended = false, engine = null;
+    function startEngine() {
+      var e = engine = new Engine(
+        {
+          origin: baseOrigin(),
+          transports: M.transports,
+          heartbeatTimeout: Number(M.pingtimeout) || 0,
+          connectTimeout: 1e4,
+          retryDelay: 1e3,
+          maxRetryDelay: Math.max(1e3, Number(M.maxpollfreq) || 6e4),
+          pushpath: M.pushpath,
+          hostid: function() {
+            return M.hostid;
+          }
+        },
+        {
+          deliver: function(rec, msg) {
+            fire.apply(null, ["process", msg.text, msg.channel, msg.id].concat(msg.extra || []));
+          },
+          status: function(state, transport) {
+            if (engine !== e) {
+              return;
+            }
+            M.transport = transport;
+            if (state === "connecting") {
+              setstatus(LOADING);
+            } else if (state === "open") {
+              setstatus(READY);
+            } else if (state === "reconnecting") {
+              setstatus(RETRYING);
+            } else if (state === "idle") {
+              setstatus(UNINITIALISED);
+            }
+          },
+          alive: function() {
+            if (engine === e) {
+              setstatus(RECEIVING);
+            }
+          },
+          gap: function(g) {
+            fire("gap", g.channel, g.since, g.trimmed);
+          },
+          error: function(err) {
+            M.log(err.message);
+          },
+          reset: function(why) {
+            M.log(why);
+            fire("reset");
+          },
+          fatal: function(reason) {
+            M.log(reason + ": will not reconnect");
+            if (engine === e) {
+              engine = null;
+            }
+            M.eof();
+          }
+        }
+      );
+      for (var name in M.channels) {
+        if (hasOwn(M.channels, name)) {
+          e.recs.set(name, M.channels[name]);
+        }
+      }
+      M.log("Connecting with the transports " + e.ladder.join(", "));
+      e.start();
+    }
+    function streamMode() {
+      return String(M.mode || "stream").toLowerCase() === "stream";
+    }
+    function isStream(kind) {
+      return kind === "xhrinteractive" || kind === "iframe";
+    }
+    function baseOrigin() {
+      var host = String(M.host).toLowerCase(), port = Number(M.port), scheme = String(M.scheme || "http").toLowerCase();
+      if (host.indexOf(":") >= 0 && host.charAt(0) !== "[") {
+        host = "[" + host + "]";
+      }
+      var dflt = scheme === "https" ? 443 : 80;
+      return scheme + "://" + host + (port === dflt ? "" : ":" + port);
+    }
+    function crossOrigin() {
+      return baseOrigin() !== window.location.origin;
+    }
+    function request(path, h) {
+      return requestAt(baseOrigin(), path, h, function() {
+        setstatus(LOADING_FRAME);
+      });
+    }
+    function setstatus(s) {
+      if (M.status !== s) {
+        M.status = s;
+        M.log("Status " + s);
+        fire("statuschanged", s);
+      }
+    }
+    function fire(evt) {
+      var fn = M.callbacks[evt];
+      if (typeof fn !== "function") {
+        return;
+      }
+      try {
+        fn.apply(M, Array.prototype.slice.call(arguments, 1));
+      } catch (e) {
+        report(e);
+      }
+    }
+    function armPingTimer() {
+      window.clearTimeout(pingTimer);
+      pingTimer = null;
+      if (wanted && isStream(M.transport) && Number(M.pingtimeout) > 0) {
+        pingTimer = window.setTimeout(pingTimeout, Number(M.pingtimeout));
+      }
+    }
+    function pingTimeout() {
+      pingTimer = null;
+      if (!wanted || !isStream(M.transport)) {
+        return;
+      }
+      M.log("No data for " + M.pingtimeout + " ms: switching to smartpoll");
+      M.mode = "smartpoll";
+      halt();
+      fire("changemode", "poll", "smartpoll");
+      if (wanted && !conn && !retryTimer) {
+        M.connect();
+      }
+    }
+    function halt() {
+      if (engine) {
+        var e = engine;
+        engine = null;
+        e.stop();
+      }
+      window.clearTimeout(retryTimer);
+      window.clearTimeout(pingTimer);
+      retryTimer = pingTimer = null;
+      if (conn) {
+        finish(conn);
+      }
+    }
+    function finish(c) {
+      c.dead = true;
+      c.reader.stop();
+      window.clearTimeout(c.timer);
+      if (c.req) {
+        c.req.abort();
+      }
+      removeFrame(c.frame);
+      if (conn === c) {
+        conn = null;
+      }
+    }
+    function schedule(delay) {
+      window.clearTimeout(retryTimer);
+      retryTimer = window.setTimeout(open, Math.max(0, delay));
+    }
+    function resumeSuffix(c) {
+      if (c.last !== null) {
+        return ".r" + (c.last + 1);
+      }
+      if (c.base !== null) {
+        return ".r" + (c.base + 1);
+      }
+      var b = Number(c.backtrack);
+      if (b > 0) {
+        return ".b" + Math.floor(b);
+      }
+      if (b < 0 || isNaN(b)) {
+        return ".h";
+      }
+      return "";
+    }
+    function open() {
+      retryTimer = null;
+      if (!wanted || conn || !M.channelcount) {
+        return;
+      }
+      var kind = M.transport, c = conn = {
+        id: ++seq,
+        kind,
+        started: now(),
+        dead: false,
+        ok: false,
+        // the server answered 200
+        messages: 0,
+        // new messages delivered
+        chars: 0,
+        timer: null,
+        req: null,
+        frame: null
+      };
+      c.reader = new ScriptReader(function(name, args) {
+        call(c, name, args);
+      });
+      if (isStream(kind)) {
+        setstatus(LOADING);
+      }
+      var path = subsPath(kind);
+      M.log("Opening " + path);
+      if (kind === "iframe") {
+        c.frame = hiddenFrame(baseOrigin() + path);
+        c.frame.onload = function() {
+          ended(c, c.ok);
+        };
+        return;
+      }
+      var polltimeout = Number(M.polltimeout);
+      if (!isStream(kind) && polltimeout > 0) {
+        c.timer = window.setTimeout(function() {
+          M.log("Poll timeout");
+          ended(c, kind === "longpoll" && c.ok);
+        }, polltimeout);
+      }
+      c.req = request(path, {
+        head: function(status) {
+          if (!c.dead && status === 200) {
+            answered(c);
+          }
+        },
+        data: function(text) {
+          if (c.dead) {
+            return;
+          }
+          c.chars += text.length;
+          alive(c);
+          c.reader.push(text);
+          if (!c.dead && isStream(kind) && c.chars > RECYCLE_CHARS) {
+            M.log("Reopening a long stream");
+            ended(c, true);
+          }
+        },
+        end: function(ok) {
+          ended(c, ok && c.ok);
+        }
+      });
+    }
+    function answered(c) {
+      c.ok = true;
+      failures = 0;
+      if (M.status !== RECEIVING) {
+        setstatus(READY);
+      }
+    }
+    function alive(c) {
+      if (isStream(c.kind)) {
+        armPingTimer();
+      } else if (c.kind === "longpoll" && c.timer !== null) {
+        window.clearTimeout(c.timer);
+        c.timer = window.setTimeout(function() {
+          ended(c, c.ok);
+        }, Number(M.polltimeout));
+      }
+    }
+    function call(c, name, args) {
+      if (c.dead) {
+        return;
+      }
+      if (name === "p") {
+        if (Number(args[0]) !== -1 && message(args[0], args[1], args[2], args.slice(3))) {
+          c.messages++;
+        }
+        setstatus(RECEIVING);
+      } else if (name === "ch") {
+        channelInfo(args[0], args[1]);
+      } else if (name === "eof") {
+        M.eof();
+      }
+    }
+    function ended(c, ok) {
+      if (c.dead) {
+        return;
+      }
+      finish(c);
+      if (!wanted) {
+        return;
+      }
+      var kind = c.kind, elapsed = now() - c.started, delay;
+      if (ok) {
+        failures = 0;
+        if (isStream(kind)) {
+          fire("reset");
+          delay = Number(M.pollfreq) - elapsed;
+        } else if (kind === "longpoll") {
+          delay = c.messages > 0 || elapsed >= 1e3 ? 0 : Number(M.minpollfreq) - elapsed;
+        } else {
+          if (kind === "smartpoll") {
+            adapt(c);
+          }
+          delay = Number(M.pollfreq) - elapsed;
+        }
+        delay = Math.max(10, delay || 0);
+      } else {
+        failures++;
+        setstatus(RETRYING);
+        var base = isStream(kind) ? 1e3 : Math.max(1e3, Number(M.pollfreq) || 0);
+        var cap = Math.max(base, Number(M.maxpollfreq) || 0);
+        delay = Math.min(cap, base * Math.pow(2, Math.min(failures - 1, 10)));
+        delay = delay / 2 + Math.random() * delay / 2;
+      }
+      if (wanted && !conn && !retryTimer) {
+        schedule(delay);
+      }
+    }
+    function adapt(c) {
+      var min = Number(M.minpollfreq) || 1e3, max = Math.max(min, Number(M.maxpollfreq) || min), t = now(), sample = c.messages / Math.max(t - (lastPoll || c.started), 1);
+      lastPoll = t;
+      pollRate = pollRate === null ? sample : 0.7 * pollRate + 0.3 * sample;
+      var target = pollRate > 0 ? 1 / (2 * pollRate) : max;
+      M.pollfreq = Math.round(Math.min(max, Math.max(min, target)));
+    }
+    function message(id, channel, text, extra) {
+      var c = Object.prototype.hasOwnProperty.call(M.channels, channel) ? M.channels[channel] : null;
+      id = Number(id);
+      if (!c || isNaN(id)) {
+        return false;
+      }
+      if (c.last !== null && id <= c.last) {
+        return false;
+      }
+      c.last = id;
+      c.lastmsgreceived = id;
+      fire.apply(null, ["process", text === void 0 || text === null ? "" : String(text), channel, id].concat(extra || []));
+      return true;
+    }
+    function channelInfo(name, lastId) {
+      var c = Object.prototype.hasOwnProperty.call(M.channels, name) ? M.channels[name] : null;
+      lastId = Number(lastId);
+      if (!c || isNaN(lastId)) {
+        return;
+      }
+      if (c.last === null) {
+        if (c.base === null) {
+          c.base = lastId;
+        }
+      } else if (lastId < c.last) {
+        M.log("Channel " + name + ": server restarted its ids at " + lastId);
+        c.last = lastId;
+        c.lastmsgreceived = lastId;
+        c.lost = 0;
+      }
+    }
+    function subsPath(kind) {
+      var p = String(M.pushpath || "/push").replace(/\/+$/, "") + "/" + M.hostid + "/" + kind;
+      for (var name in M.channels) {
+        if (Object.prototype.hasOwnProperty.call(M.channels, name)) {
+          p += "/" + name + resumeSuffix(M.channels[name]);
+        }
+      }
+      return p + "?nc=" + now();
+    }
+    function pickTransport() {
+      var mode = String(M.mode || "stream").toLowerCase();
+      if (mode === "stream") {
+        return "xhrinteractive";
+      }
+      if (mode === "iframe" && crossOrigin()) {
+        return "xhrinteractive";
+      }
+      return mode;
+    }
+    M.joinChannel = function(name, backtrack) {
+      name = String(name);
+      if (!CHANNEL_NAME.test(name)) {
+        throw new Error("Meteor: invalid channel name " + JSON.stringify(name) + " (letters, digits, _ % - only)");
+      }
+      if (Object.prototype.hasOwnProperty.call(M.channels, name)) {
+        throw new Error("Meteor: cannot join channel " + name + ": already subscribed");
+      }
+      var rec = M.channels[name] = { backtrack, lastmsgreceived: 0, last: null, base: null };
+      M.channelcount++;
+      M.log("Joined channel " + name);
+      if (engine && wanted) {
+        engine.add(name, rec);
+        return;
+      }
+      if (wanted || M.status !== UNINITIALISED) {
+        M.connect();
+      }
+    };
+    M.leaveChannel = function(name) {
+      name = String(name);
+      if (!Object.prototype.hasOwnProperty.call(M.channels, name)) {
+        throw new Error("Meteor: cannot leave channel " + name + ": not subscribed");
+      }
+      delete M.channels[name];
+      M.channelcount--;
+      M.log("Left channel " + name);
+      if (wanted || M.status !== UNINITIALISED) {
+        if (M.channelcount > 0 && engine && wanted) {
+          engine.remove(name);
+        } else if (M.channelcount > 0) {
+          M.connect();
+        } else {
+          halt();
+          setstatus(UNINITIALISED);
+        }
+      }
+    };
+    M.registerEventCallback = function(evt, fn) {
+      if (typeof fn !== "function") {
+        throw new Error("Meteor: the callback for " + evt + " is not a function");
+      }
+      var prev = M.callbacks[evt];
+      if (typeof prev !== "function" || prev === noop) {
+        M.callbacks[evt] = fn;
+        return;
+      }
+      M.callbacks[evt] = function() {
+        try {
+          prev.apply(this, arguments);
+        } catch (e) {
+          report(e);
+        }
+        return fn.apply(this, arguments);
+      };
+    };
+    M.connect = function() {
+      if (!M.host) {
+        throw new Error("Meteor: host not specified");
+      }
+      var port = Number(M.port);
+      if (!(port > 0 && port < 65536 && Math.floor(port) === port)) {
+        throw new Error("Meteor: port not specified");
+      }
+      if (!M.channelcount) {
+        throw new Error("Meteor: no channels specified");
+      }
+      if (!M.hostid) {
+        M.hostid = newHostId();
+      }
+      if (!HOST_ID.test(String(M.hostid))) {
+        throw new Error("Meteor: hostid must be letters and digits only");
+      }
+      halt();
+      wanted = true;
+      suspended = false;
+      failures = 0;
+      if (streamMode()) {
+        startEngine();
+        return;
+      }
+      M.transport = pickTransport();
+      pollRate = null;
+      lastPoll = 0;
+      M.log("Connecting with " + M.transport);
+      setstatus(LOADING);
+      armPingTimer();
+      open();
+    };
+    M.disconnect = function() {
+      wanted = false;
+      halt();
+      if (M.status !== ENDED) {
+        setstatus(UNINITIALISED);
+      }
+      M.log("Disconnected");
+    };
+    M.register = function(win) {
+      var c = conn;
+      if (c && c.frame && c.frame.contentWindow === win) {
+        win.p = function() {
+          call(c, "p", Array.prototype.slice.call(arguments));
+          alive(c);
+        };
+        win.ch = function() {
+          call(c, "ch", Array.prototype.slice.call(arguments));
+          alive(c);
+        };
+        win.eof = function() {
+          call(c, "eof", []);
+        };
+        win.r = function() {
+          ended(c, c.ok);
+        };
+        answered(c);
+        alive(c);
+        return;
+      }
+      win.p = M.process;
+      win.ch = M.channelInfo;
+      win.eof = M.eof;
+      win.r = M.reset;
+    };
+    M.reset = function(win) {
+      var c = conn;
+      if (!c) {
+        return;
+      }
+      if (win && c.frame) {
+        var w = c.frame.contentWindow;
+        if (win !== w && !(w && (win === w.document || win === w.document.body))) {
+          return;
+        }
+      }
+      ended(c, c.ok);
+    };
+    M.process = function(id, channel, text) {
+      if (Number(id) === -1) {
+        M.ping();
+        return;
+      }
+      message(id, channel, text, Array.prototype.slice.call(arguments, 3));
+      setstatus(RECEIVING);
+    };
+    M.ping = function() {
+      if (conn) {
+        alive(conn);
+      }
+      setstatus(RECEIVING);
+    };
+    M.channelInfo = function(name, lastId) {
+      channelInfo(name, lastId);
+    };
+    M.eof = function() {
+      M.log("End of stream: will not reconnect");
+      wanted = false;
+      halt();
+      setstatus(ENDED);
+      fire("eof");
+    };
+    M.getSubsUrl = function(kind) {
+      if (!M.hostid) {
+        M.hostid = newHostId();
+      }
+      if (!kind) {
+        kind = !M.transport ? pickTransport() : hasOwn(TRANSPORTS, M.transport) ? "xhrinteractive" : M.transport;
+      }
+      return baseOrigin() + subsPath(kind);
+    };
+    M.setstatus = setstatus;
+    M.log = function(text) {
+      if (M.debugmode && window.console) {
+        window.console.log("Meteor: " + text);
+      }
+    };
+    M.parse = parse;
+    window.addEventListener("pagehide", function(e) {
+      if (e.persisted && wanted) {
+        halt();
+        suspended = true;
+      }
+    });
+    window.addEventListener("pageshow", function(e) {
+      if (e.persisted && suspended && wanted) {
+        suspended = false;
+        if (streamMode()) {
+          startEngine();
+          return;
+        }
+        armPingTimer();
+        open();
+      }
+    });
+    M.frame = function(kind) {
+      if (window.parent === window) {
+        return;
+      }
+      if (window.location.hash === "#bridge") {
+        serveBridge();
+        return;
+      }
+      var P = null;
+      try {
+        P = window.parent.Meteor;
+      } catch (e) {
+      }
+      if (P && P !== M && typeof P.register === "function" && typeof P.getSubsUrl === "function") {
+        legacyFrame(kind, P);
+      }
+    };
+    return M;
+  }
+
+  // src/classic.js
+  if (!(window.Meteor && window.Meteor.client === "meteor-go")) {
+    window.Meteor = createMeteor();
+  }
+})();

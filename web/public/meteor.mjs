@@ -8,19 +8,28 @@
 //   }
 //
 // The engine lives in meteor.js, the classic script, so that the global
-// Meteor and this module share one implementation with no build step; this
-// module loads it and exports its class. Types: meteor.d.ts.
+// Meteor and this module share one implementation; this module loads it
+// and exports its class. Bundled into a site's own code (the npm package
+// meteor-push-client), the module has no URL of its own on the Meteor
+// server: pass the server as options.url. Types: meteor.d.ts. Source:
+// web/src/module.js, built by `npm run build` in web/.
+
+// src/module.js
 import "./meteor.js";
-
-const Meteor = globalThis.Meteor;
-const base = new URL(".", import.meta.url).origin;
-
-/** The modern client; its default url is the server this module came from. */
-export class MeteorClient extends Meteor.Client {
-	constructor(options = {}) {
-		super({ url: base, ...options });
-	}
+var Meteor = globalThis.Meteor;
+var base = null;
+try {
+  base = new URL(".", import.meta.url).origin;
+} catch (e) {
 }
-
-export { Meteor };
-export default MeteorClient;
+var MeteorClient = class extends Meteor.Client {
+  constructor(options = {}) {
+    super(base && base !== "null" ? { url: base, ...options } : options);
+  }
+};
+var module_default = MeteorClient;
+export {
+  Meteor,
+  MeteorClient,
+  module_default as default
+};

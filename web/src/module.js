@@ -1,0 +1,35 @@
+// meteor.mjs: the Meteor browser client as an ES module.
+//
+//   import { MeteorClient } from "http://push.example.com:4670/meteor.mjs";
+//   const client = new MeteorClient();        // the server this file came from
+//   client.on("status", s => console.log(s.state, s.transport));
+//   for await (const msg of client.subscribe("demo", { last: 10 })) {
+//     console.log(msg.id, msg.text);
+//   }
+//
+// The engine lives in meteor.js, the classic script, so that the global
+// Meteor and this module share one implementation; this module loads it
+// and exports its class. Bundled into a site's own code (the npm package
+// meteor-push-client), the module has no URL of its own on the Meteor
+// server: pass the server as options.url. Types: meteor.d.ts. Source:
+// web/src/module.js, built by `npm run build` in web/.
+import "./meteor.js";
+
+const Meteor = globalThis.Meteor;
+
+// The origin this module was loaded from, if it has one (a bundler may
+// leave import.meta.url undefined, or a file: URL).
+let base = null;
+try {
+	base = new URL(".", import.meta.url).origin;
+} catch (e) {}
+
+/** The modern client; its default url is the server this module came from. */
+export class MeteorClient extends Meteor.Client {
+	constructor(options = {}) {
+		super(base && base !== "null" ? { url: base, ...options } : options);
+	}
+}
+
+export { Meteor };
+export default MeteorClient;
