@@ -31,12 +31,11 @@ const wait = 5 * time.Second
 // testServer is a running server and what a test needs to talk to it.
 type testServer struct {
 	*Server
-	t      *testing.T
-	cfg    *config.Config
-	log    *testkit.Log
-	ctl    *testkit.Controller
-	once   sync.Once
-	downAt time.Duration
+	t    *testing.T
+	cfg  *config.Config
+	log  *testkit.Log
+	ctl  *testkit.Controller
+	once sync.Once
 }
 
 // testConfig is the built-in configuration on loopback ports chosen by the
@@ -84,7 +83,7 @@ func startOn(t *testing.T, eng engine.Engine, edit func(*config.Config)) *testSe
 
 // shutdown shuts the server down once, and returns Shutdown's error and how
 // long it took.
-func (ts *testServer) shutdown(d time.Duration) (err error, took time.Duration) {
+func (ts *testServer) shutdown(d time.Duration) (took time.Duration, err error) {
 	ts.once.Do(func() {
 		if ts.ctl != nil {
 			ts.ctl.Close()
@@ -95,7 +94,7 @@ func (ts *testServer) shutdown(d time.Duration) (err error, took time.Duration) 
 		err = ts.Shutdown(ctx)
 		took = time.Since(t0)
 	})
-	return err, took
+	return took, err
 }
 
 // controller returns the test's controller connection, dialling it once.
@@ -232,11 +231,6 @@ func header(m *config.Mode, status, info string) string {
 
 func chinfo(m *config.Mode, name string, last uint64) string {
 	return strings.NewReplacer("~name~", name, "~lastMsgID~", strconv.FormatUint(last, 10)).Replace(m.ChannelInfoTemplate)
-}
-
-// msg renders a message whose text needs no escaping in m's encoding.
-func msg(m *config.Mode, id uint64, channel, text string) string {
-	return strings.NewReplacer("~id~", strconv.FormatUint(id, 10), "~channel~", channel, "~text~", text).Replace(m.MessageTemplate)
 }
 
 // readLine reads up to and without the next LF.

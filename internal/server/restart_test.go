@@ -283,7 +283,7 @@ func TestDrainForRestart(t *testing.T) {
 	t0 := time.Now()
 	var shutErr error
 	var down sync.WaitGroup
-	down.Go(func() { shutErr, _ = ts.shutdown(drain + wait) })
+	down.Go(func() { _, shutErr = ts.shutdown(drain + wait) })
 
 	// Once the drain has closed its first subscriber, no new connection
 	// reaches this server: every dial goes to the sibling. Had the

@@ -22,7 +22,7 @@ func TestShutdown(t *testing.T) {
 	lp.expect(httpHeader + scriptInfo("c", 1))
 	ts.waitCount("c", 3)
 	subAddr := ts.SubscriberAddr().String()
-	if err, took := ts.shutdown(wait); err != nil || took > 2*time.Second {
+	if took, err := ts.shutdown(wait); err != nil || took > 2*time.Second {
 		t.Errorf("Shutdown = %v after %v", err, took)
 	}
 	i.expect(scriptEOF)
@@ -52,7 +52,7 @@ func TestShutdownStuckSubscriber(t *testing.T) {
 	}
 	// An idle client that has not sent its request yet.
 	ts.dial()
-	err, took := ts.shutdown(1500 * time.Millisecond)
+	took, err := ts.shutdown(1500 * time.Millisecond)
 	if err == nil {
 		t.Errorf("Shutdown returned nil with a subscriber that never read")
 	}
@@ -64,7 +64,7 @@ func TestShutdownStuckSubscriber(t *testing.T) {
 // TestShutdownIdle: a server with no client at all stops at once.
 func TestShutdownIdle(t *testing.T) {
 	ts := start(t, nil)
-	if err, took := ts.shutdown(wait); err != nil || took > time.Second {
+	if took, err := ts.shutdown(wait); err != nil || took > time.Second {
 		t.Errorf("Shutdown = %v after %v", err, took)
 	}
 }

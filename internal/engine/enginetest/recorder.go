@@ -149,10 +149,6 @@ func (r *Recorder) waitDelivered(channel string, n int) {
 	r.Wait(wait, func() bool { return len(r.msgs[channel]) >= n || r.resets[channel]+r.resets[""] > 0 })
 }
 
-// delivered returns the number of messages delivered for channel; the
-// caller holds r.mu (it is meant for Wait's conditions).
-func (r *Recorder) delivered(channel string) int { return len(r.msgs[channel]) }
-
 // Check fails t if the engine broke the Handler contract: overlapping
 // calls for one channel, a message handed with another channel's name.
 func (r *Recorder) Check(t testing.TB) {
