@@ -442,7 +442,7 @@ func runReport(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if fs.NArg() == 0 {
-		return errors.New("usage: meteor-bench report [-versus nchan|pushpin|centrifugo] [-o table.md] [-svg chart.svg] results.jsonl...")
+		return errors.New("usage: meteor-bench report [-versus nchan|pushpin|centrifugo] [-o table.md] [-svg chart.svg] <results.jsonl>...: name at least one results file")
 	}
 	if *versus != targetNchan && *versus != targetPushpin && *versus != targetCentrifugo {
 		return fmt.Errorf("-versus %q: nchan, pushpin or centrifugo", *versus)
