@@ -21,7 +21,9 @@ import (
 	"time"
 
 	"github.com/meteorpush/meteor/internal/config"
+	"github.com/meteorpush/meteor/internal/sdnotify"
 	"github.com/meteorpush/meteor/internal/server"
+	"github.com/meteorpush/meteor/internal/version"
 )
 
 func main() {
@@ -29,6 +31,9 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	if url, ok := healthArgs(args); ok {
+		return healthcheck(url, stdout, stderr)
+	}
 	cfg, action, err := config.Load(args, os.ReadFile)
 	if err != nil {
 		fmt.Fprintf(stderr, "meteord: %v\n", err)
@@ -39,7 +44,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		config.Usage(stdout)
 		return 0
 	case config.ActionVersion:
-		fmt.Fprintf(stdout, "meteord %s\n", config.Version)
+		fmt.Fprintf(stdout, "meteord %s\n", version.Get())
 		return 0
 	}
 	logger, closeLog, err := newLogger(cfg, stderr)
@@ -49,6 +54,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	defer closeLog()
 
+	b := version.Get()
+	logger.Info("starting", "version", b.Version, "commit", b.Commit, "date", b.Date, "goversion", b.GoVersion, "pid", os.Getpid())
 	logger.Info("garbage collector", "GCPercent", applyGCPercent(cfg))
 	srv, err := server.New(cfg, logger)
 	if err != nil {
@@ -68,18 +75,38 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 
+	// Under systemd (Type=notify): ready now that every listener is open,
+	// and the watchdog's pings until the server has stopped.
+	notify, err := sdnotify.FromEnv()
+	if err != nil {
+		logger.Warn("systemd notification off", "err", err)
+	}
+	if err := notify.Notify(sdnotify.Ready, "STATUS=listening"); err != nil {
+		logger.Warn("systemd notification", "err", err)
+	}
+	interval, err := sdnotify.WatchdogInterval()
+	if err != nil {
+		logger.Warn("systemd watchdog off", "err", err)
+	}
+	watchdog := notify.StartWatchdog(interval, func(err error) { logger.Warn("systemd watchdog", "err", err) })
+	defer watchdog.Stop()
+	if watchdog != nil {
+		logger.Info("systemd watchdog", "interval", interval.String())
+	}
+
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(sigs)
 	for sig := range sigs {
 		switch sig {
 		case syscall.SIGHUP:
+			notifyLog(logger, notify, sdnotify.Reloading)
 			next, err := cfg.Reload(os.ReadFile)
-			if err != nil {
-				logger.Error("reload refused; the running configuration stays", "err", err)
-				continue
+			if err == nil {
+				err = srv.Reload(next)
 			}
-			if err := srv.Reload(next); err != nil {
+			notifyLog(logger, notify, sdnotify.Ready)
+			if err != nil {
 				logger.Error("reload refused; the running configuration stays", "err", err)
 				continue
 			}
@@ -94,9 +121,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		case syscall.SIGTERM, syscall.SIGINT:
 			bound := shutdownBound(cfg)
 			logger.Info("shutting down", "signal", sig.String(), "timeout", int(bound/time.Second), "restart", cfg.ReusePort)
+			notifyLog(logger, notify, sdnotify.Stopping)
 			ctx, cancel := context.WithTimeout(context.Background(), bound)
 			err := srv.Shutdown(ctx)
 			cancel()
+			watchdog.Stop()
 			if err != nil {
 				logger.Warn("shutdown incomplete", "err", err)
 				return 1
@@ -106,6 +135,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	return 0
+}
+
+// notifyLog sends state to systemd and logs a failure.
+func notifyLog(logger *slog.Logger, n *sdnotify.Notifier, state string) {
+	if err := n.Notify(state); err != nil {
+		logger.Warn("systemd notification", "state", state, "err", err)
+	}
 }
 
 // shutdownBound is how long TERM may take: ShutdownTimeout for the last

@@ -21,6 +21,7 @@ import (
 
 	"github.com/meteorpush/meteor/internal/config"
 	"github.com/meteorpush/meteor/internal/testkit"
+	"github.com/meteorpush/meteor/internal/version"
 )
 
 const wait = 10 * time.Second
@@ -52,8 +53,8 @@ func TestHelpAndVersion(t *testing.T) {
 		want []string
 	}{
 		{[]string{"-help"}, []string{"SubscriberPort", "MaxMessagesPerChannel", "PingInterval"}},
-		{[]string{"-version"}, []string{"meteord " + config.Version + "\n"}},
-		{[]string{"-v"}, []string{"meteord " + config.Version + "\n"}},
+		{[]string{"-version"}, []string{"meteord " + version.Get().String() + "\n"}},
+		{[]string{"-v"}, []string{"meteord " + version.Get().String() + "\n"}},
 	} {
 		var stdout, stderr bytes.Buffer
 		if code := run(tt.args, &stdout, &stderr); code != 0 || stderr.Len() != 0 {
@@ -67,7 +68,7 @@ func TestHelpAndVersion(t *testing.T) {
 	}
 	// The binary too: -version on stdout, exit status 0.
 	out, err := exec.Command(binary, "-version").Output()
-	if err != nil || string(out) != "meteord "+config.Version+"\n" {
+	if err != nil || !strings.HasPrefix(string(out), "meteord "+config.Version+" (commit ") {
 		t.Errorf("meteord -version: %q, %v", out, err)
 	}
 }

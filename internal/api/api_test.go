@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"strings"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	"github.com/meteorpush/meteor/internal/config"
 	"github.com/meteorpush/meteor/internal/server"
 	"github.com/meteorpush/meteor/internal/testkit"
+	"github.com/meteorpush/meteor/internal/version"
 )
 
 // TestPublishOne publishes a message as text and as JSON and reads it back.
@@ -295,6 +297,11 @@ func TestStats(t *testing.T) {
 	conns, _ := v["connections"].(map[string]any)
 	if conns["legacy"] != 1.0 || conns["sse"] != 0.0 {
 		t.Errorf("connections = %v, want legacy 1, sse 0", conns)
+	}
+	b := version.Get()
+	want := map[string]any{"version": b.Version, "commit": b.Commit, "date": b.Date, "goversion": b.GoVersion}
+	if got, _ := v["build"].(map[string]any); !maps.Equal(got, want) {
+		t.Errorf("build = %v, want %v", v["build"], want)
 	}
 }
 

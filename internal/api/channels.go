@@ -10,6 +10,7 @@ import (
 
 	"github.com/meteorpush/meteor/internal/engine"
 	"github.com/meteorpush/meteor/internal/stats"
+	"github.com/meteorpush/meteor/internal/version"
 )
 
 // defaultHistory is how many messages GET /api/channels/{channel} returns
@@ -143,7 +144,7 @@ func (s *Server) closeChannel(w http.ResponseWriter, r *http.Request) {
 
 // statsHandler serves GET /api/stats: SHOWSTATS as JSON, every counter
 // included (SHOWSTATS leaves out those never counted), and the open
-// connections by transport.
+// connections by transport, and which build is running.
 func (s *Server) statsHandler(w http.ResponseWriter, r *http.Request) {
 	chans, err := s.hub.Channels(r.Context())
 	if err != nil {
@@ -153,6 +154,7 @@ func (s *Server) statsHandler(w http.ResponseWriter, r *http.Request) {
 	out := map[string]any{
 		"uptime":        s.stats.Uptime(),
 		"channel_count": len(chans),
+		"build":         version.Get(),
 	}
 	// Counters run from 0 up to the first that has no name.
 	for c := stats.Counter(0); c.String() != "unknown"; c++ {

@@ -761,3 +761,48 @@ func TestErrorString(t *testing.T) {
 		t.Errorf("error %q", err)
 	}
 }
+
+// TestHints checks that a refused setting says what was probably meant.
+func TestHints(t *testing.T) {
+	for _, c := range []struct {
+		file    string
+		args    []string
+		err     error
+		mention []string
+	}{
+		{args: []string{"-Enigne", "redis"}, err: ErrUnknownParameter, mention: []string{"did you mean -Engine?"}},
+		{args: []string{"-SubscriberPortX", "1"}, err: ErrUnknownParameter, mention: []string{"did you mean -SubscriberPort?"}},
+		{args: []string{"-PingIntervall", "5"}, err: ErrUnknownParameter, mention: []string{"did you mean -PingInterval?"}},
+		{args: []string{"-SubscriberPort=80"}, err: ErrUnknownParameter, mention: []string{"not `-Name=value`", "write `-SubscriberPort 80`"}},
+		{args: []string{"--Debug"}, err: ErrSyntax, mention: []string{"single dash: -Debug"}},
+		{args: []string{"-Persist", "maybe"}, err: ErrInvalidValue, mention: []string{"1, 0, true, false, yes, no, on, off"}},
+		{args: []string{"-LogFormat", "xml"}, err: ErrInvalidValue, mention: []string{"text, json"}},
+		{args: []string{"-CORSOrigins", "https://a.example https://b.example/app"}, err: ErrInvalidValue,
+			mention: []string{`"https://b.example/app" has a path`, "write https://b.example"}},
+		{args: []string{"-CORSOrigins", "https://a.example?x"}, err: ErrInvalidValue, mention: []string{"has a path"}},
+		{args: []string{"-CORSOrigins", "a.example"}, err: ErrInvalidValue, mention: []string{"is no origin", "scheme://host"}},
+		{file: "MaxMesages 3\n", err: ErrUnknownParameter, mention: []string{":1:", "did you mean MaxMessages?"}},
+		{file: "SubscriberP 80\n", err: ErrUnknownParameter, mention: []string{"did you mean SubscriberPort?"}},
+		{file: "Hlp 1\n", err: ErrUnknownParameter},
+		{file: "# x\nSubscriberPort=4670\n", err: ErrUnknownParameter,
+			mention: []string{":2:", "settings are `Name value`, not `Name=value`", "write `SubscriberPort 4670`"}},
+		{file: "SubscriberPort = 4670\n", err: ErrInvalidValue, mention: []string{"not `Name = value`"}},
+		{file: "CORSOrigins https://app.example/path\n", err: ErrInvalidValue, mention: []string{"has a path"}},
+	} {
+		_, _, err := loadFile(c.file, c.args...)
+		checkError(t, err, c.err, c.mention...)
+		if c.file == "Hlp 1\n" && strings.Contains(err.Error(), "did you mean") {
+			t.Errorf("file error %q suggests a command-line-only parameter", err)
+		}
+	}
+	for _, ok := range []string{"*", "null", "https://a.example, http://b.example:8080/", "http://[::1]:4670"} {
+		if c := mustLoad(t, "", "-CORSOrigins", ok); c.CORSOrigins != ok {
+			t.Errorf("CORSOrigins %q loaded as %q", ok, c.CORSOrigins)
+		}
+	}
+	for _, args := range [][]string{{"--help"}, {"--HELP"}, {"-Debug", "1", "--help"}} {
+		if _, a, err := loadFile("", args...); err != nil || a != ActionHelp {
+			t.Errorf("Load(%q) = %v, %v; want help", args, a, err)
+		}
+	}
+}

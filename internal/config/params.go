@@ -149,8 +149,8 @@ var params = []param{
 		desc: "Bearer token that every HTTP API call must present (Authorization: Bearer <token>), /healthz and /readyz excepted; empty: none, allowed only while AdminIP is loopback.",
 		set:  text(func(c *Config, _ *Mode) *string { return &c.APIToken })},
 	{name: "CORSOrigins", def: "",
-		desc: "Origins allowed to read the SSE, NDJSON, long-poll and WebSocket transports from another origin: a space- or comma-separated list, * for any; empty: same origin only.",
-		set:  text(func(c *Config, _ *Mode) *string { return &c.CORSOrigins })},
+		desc: "Origins allowed to read the SSE, NDJSON, long-poll and WebSocket transports from another origin: a space- or comma-separated list of scheme://host[:port] (no path), * for any; empty: same origin only.",
+		set:  corsOrigins(func(c *Config, _ *Mode) *string { return &c.CORSOrigins })},
 	{name: "HeartbeatInterval", def: "15",
 		desc: "Seconds between heartbeats on SSE, NDJSON and WebSocket connections; 0: none.",
 		set:  number(0, math.MaxInt32, func(c *Config, _ *Mode) *int { return &c.HeartbeatInterval })},
@@ -296,7 +296,8 @@ func pingInterval(_ *Config, m *Mode, v string) error {
 	return nil
 }
 
-// flag accepts 1/0, true/false, yes/no and on/off, in any case.
+// flag accepts 1/0, true/false, yes/no and on/off, in any case; a refusal
+// lists them all.
 func flag(field func(*Config, *Mode) *bool) func(*Config, *Mode, string) error {
 	return func(c *Config, m *Mode, v string) error {
 		switch word(v) {
@@ -305,7 +306,7 @@ func flag(field func(*Config, *Mode) *bool) func(*Config, *Mode, string) error {
 		case "0", "false", "no", "off":
 			*field(c, m) = false
 		default:
-			return invalid("want 1 or 0")
+			return invalid("want one of 1, 0, true, false, yes, no, on, off")
 		}
 		return nil
 	}

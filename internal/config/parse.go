@@ -20,7 +20,11 @@ type setting struct {
 // apply stores the setting in c (or in m, for a per-mode parameter).
 func (s setting) apply(c *Config, m *Mode) error {
 	if err := s.p.set(c, m, unescape(s.value)); err != nil {
-		return &Error{Where: s.where, Name: s.written, Value: s.value, Err: ErrInvalidValue, Detail: err.Error()}
+		detail := err.Error()
+		if strings.HasPrefix(s.value, "=") {
+			detail += "; settings are `Name value`, not `Name = value`"
+		}
+		return &Error{Where: s.where, Name: s.written, Value: s.value, Err: ErrInvalidValue, Detail: detail}
 	}
 	return nil
 }
@@ -54,8 +58,16 @@ func parseArgs(args []string) (cmd []setting, help bool, err error) {
 			return nil, false, &Error{Where: where, Name: arg, Err: ErrSyntax, Detail: "want -Name [value]"}
 		}
 		if arg[1] == '-' {
-			return nil, false, &Error{Where: where, Name: arg, Err: ErrSyntax,
-				Detail: "names take a single dash; a value that begins with a dash is written with two"}
+			if equalFoldASCII(arg, "--help") {
+				return nil, true, nil
+			}
+			detail := "names take a single dash; a value that begins with a dash is written with two"
+			if n, _, _ := strings.Cut(arg[2:], "."); n != "" {
+				if p, _ := lookupArg(n); p != nil {
+					detail = "names take a single dash: -" + arg[2:] + "; a value that begins with a dash is written with two"
+				}
+			}
+			return nil, false, &Error{Where: where, Name: arg, Err: ErrSyntax, Detail: detail}
 		}
 		name, mode, hasMode := strings.Cut(arg[1:], ".")
 		if name == "" {
@@ -67,7 +79,7 @@ func parseArgs(args []string) (cmd []setting, help bool, err error) {
 				return nil, false, &Error{Where: where, Name: arg, Err: ErrAmbiguousParameter,
 					Detail: "could be " + strings.Join(candidates, ", ")}
 			}
-			return nil, false, &Error{Where: where, Name: arg, Err: ErrUnknownParameter}
+			return nil, false, &Error{Where: where, Name: arg, Err: ErrUnknownParameter, Detail: unknownDetail(name, "-", false)}
 		}
 		if p.set == nil { // Help
 			return nil, true, nil
@@ -133,7 +145,7 @@ func parseFile(path string, data []byte) ([]setting, error) {
 		p := lookupFile(name)
 		switch {
 		case p == nil:
-			return nil, &Error{Where: where, Name: name, Err: ErrUnknownParameter}
+			return nil, &Error{Where: where, Name: name, Err: ErrUnknownParameter, Detail: unknownDetail(name, "", true)}
 		case p.cmdOnly:
 			return nil, &Error{Where: where, Name: name, Err: ErrNotInFile}
 		case mode != "" && !p.perMode:

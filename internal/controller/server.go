@@ -112,6 +112,7 @@ type Server struct {
 	// The limiters keep warnings that clients can cause to one a second
 	// each.
 	udpLog     logx.Limiter  // malformed datagrams
+	udpLongLog logx.Limiter  // datagrams over MaxLine: a limiter of their own, so one kind never hides the other
 	lineLog    logx.Limiter  // lines over MaxLine
 	publishLog logx.Limiter  // Backend.Publish errors
 	done       chan struct{} // closed when Shutdown begins
@@ -692,7 +693,7 @@ func (s *Server) handleDatagram(d []byte, addr net.Addr) {
 		}
 	}
 	if len(d) > s.maxLine() {
-		s.udpLog.Warn(s.log, "controller: udp datagram too long, dropped", "remote", addr.String(), "len", len(d))
+		s.udpLongLog.Warn(s.log, "controller: udp datagram too long, dropped", "remote", addr.String(), "len", len(d))
 		return
 	}
 	cmd, err := ParseCommand(d)

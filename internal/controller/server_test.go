@@ -819,3 +819,44 @@ func TestPipelinedPublishOneCall(t *testing.T) {
 	send(t, c, "ADDMESSAGE a 5\r\nADDMESSAGE down x\r\nADDMESSAGE a 6\r\n")
 	expect(t, c, "OK\t4\r\nERR store unavailable\r\nERR store unavailable\r\n")
 }
+
+// TestUDPLogsEachKind: a datagram too long and a malformed one sent
+// within the same second are both logged: one kind never hides the other
+// behind a shared rate limit.
+func TestUDPLogsEachKind(t *testing.T) {
+	var logs testkit.Log
+	be := newFakeBackend()
+	srv := newServer(be)
+	srv.Logger = testLogger(&logs)
+	srv.MaxLine = 100
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ServeUDP(pc) }()
+	c, err := net.Dial("udp", pc.LocalAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for _, d := range []string{
+		"ADDMESSAGE demo " + strings.Repeat("x", 200) + "\n", // too long
+		"ADDMESSAGE b!d x\n", // malformed
+		"ADDMESSAGE demo done\n",
+	} {
+		io.WriteString(c, d)
+	}
+	waitFor(t, "the last datagram", func() bool {
+		got := be.texts("demo")
+		return len(got) > 0 && got[len(got)-1] == "done"
+	})
+	srv.Shutdown(context.Background())
+	<-errc
+	log := logs.String()
+	for _, s := range []string{"udp datagram too long", "bad udp datagram"} {
+		if !strings.Contains(log, s) {
+			t.Errorf("log lacks %q:\n%s", s, log)
+		}
+	}
+}

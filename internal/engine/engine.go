@@ -272,7 +272,9 @@ type ChannelLister interface {
 // HealthChecker is the ability to say whether the store can be used now.
 type HealthChecker interface {
 	// Ready returns nil when the engine can serve, otherwise why not (an
-	// error wrapping ErrUnavailable, or ErrClosed).
+	// error wrapping ErrUnavailable, or ErrClosed). An engine on a remote
+	// store connects after Start returns, so Ready may report
+	// ErrUnavailable for a moment after Start even when the store works.
 	Ready(ctx context.Context) error
 }
 

@@ -10,6 +10,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/meteorpush/meteor/internal/version"
 )
 
 // Transport names, the values of the "transport" label.
@@ -72,7 +74,13 @@ func New() *Metrics {
 		}),
 		transports: make(map[string]*Transport),
 	}
-	m.reg.MustRegister(m.published, m.subscriptions, m.connections, m.delivered, m.bytes, m.closes, m.latency, m.refused, m.maxConns,
+	b := version.Get()
+	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "meteor_build_info", Help: "Always 1; the labels say which build is running: version, commit, date (the commit's), goversion.",
+		ConstLabels: prometheus.Labels{"version": b.Version, "commit": b.Commit, "date": b.Date, "goversion": b.GoVersion},
+	})
+	buildInfo.Set(1)
+	m.reg.MustRegister(buildInfo, m.published, m.subscriptions, m.connections, m.delivered, m.bytes, m.closes, m.latency, m.refused, m.maxConns,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, name := range []string{Legacy, SSE, WebSocket, NDJSON, LongPoll} {
 		m.transports[name] = &Transport{

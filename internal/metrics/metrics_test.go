@@ -1,11 +1,14 @@
 package metrics
 
 import (
+	"fmt"
 	"io"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/meteorpush/meteor/internal/version"
 )
 
 // TestNilSafe checks that code without metrics can call every method.
@@ -41,6 +44,7 @@ func TestValues(t *testing.T) {
 		t.Error("For(unknown) should be nil")
 	}
 
+	b := version.Get()
 	rec := httptest.NewRecorder()
 	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	body, _ := io.ReadAll(rec.Body)
@@ -54,6 +58,7 @@ func TestValues(t *testing.T) {
 		`meteor_delivery_latency_seconds_count{transport="websocket"} 1`,
 		"meteor_test_gauge 42",
 		"go_goroutines",
+		fmt.Sprintf(`meteor_build_info{commit=%q,date=%q,goversion=%q,version=%q} 1`, b.Commit, b.Date, b.GoVersion, b.Version),
 	} {
 		if !strings.Contains(string(body), want+"\n") && !strings.Contains(string(body), want+" ") {
 			t.Errorf("metrics lack %q", want)

@@ -30,6 +30,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/meteorpush/meteor/internal/logx"
 )
 
 // requestBufferSize is the size of the pooled readers that requests are
@@ -115,6 +117,8 @@ type Server struct {
 	shutting  bool           // guarded by mu
 	accepting sync.WaitGroup // connections until their request is routed
 	stop      chan struct{}  // closed by Stop
+	// refusedLog keeps the log of refused requests to one line a second.
+	refusedLog logx.Limiter
 }
 
 // init makes the maps; the caller holds s.mu.
@@ -445,7 +449,39 @@ func checkRequest(r *http.Request) error {
 	if !validHost(r.Host) {
 		return requestError("malformed Host header")
 	}
+	// textproto keeps a name with white space before its colon
+	// ("Transfer-Encoding : chunked") as it is; RFC 9112 section 5.1 asks
+	// for a 400, as net/http's server answers.
+	for k := range r.Header {
+		if !validHeaderName(k) {
+			return requestError("invalid header name " + strconv.Quote(k) + " (no white space before the colon)")
+		}
+	}
+	// A ';' in the query would be dropped with its pair by the routes'
+	// url.Values (Go's rule since 1.17), so that, say, since=x:1;y:2
+	// would start from now with no gap: refuse it and say why.
+	if strings.IndexByte(r.URL.RawQuery, ';') >= 0 {
+		return requestError("a ';' in the query: separate parameters with '&' and write a ';' in a value as %3B")
+	}
 	return nil
+}
+
+// validHeaderName reports whether k is an HTTP token (RFC 9110 section
+// 5.1): the bytes a field name may have.
+func validHeaderName(k string) bool {
+	if k == "" {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // validHost reports whether h has only the bytes a Host header may have
@@ -465,10 +501,12 @@ func validHost(h string) bool {
 
 // refuseRequest answers a request that could not be read: 431 when its
 // header is too large, 400 with the reason when it is malformed, nothing
-// when the client hung up or sent nothing in time. These are the client's
-// doing, so they are logged at debug level.
+// when the client hung up or sent nothing in time. Refusals and timeouts
+// are logged at info, one line a second at most (the client's doing:
+// one client must not flood the log); a client that just hung up, at
+// debug.
 func (s *Server) refuseRequest(c *acceptedConn, err error) {
-	dbg := s.Log.Enabled(context.Background(), slog.LevelDebug)
+	remote := c.nc.RemoteAddr().String()
 	var (
 		re requestError
 		pe textproto.ProtocolError
@@ -478,17 +516,18 @@ func (s *Server) refuseRequest(c *acceptedConn, err error) {
 	why := "malformed request"
 	switch {
 	case errors.Is(err, errHeaderTooLarge):
-		if dbg {
-			s.Log.Debug("request refused", "remote", c.nc.RemoteAddr().String(), "status", 431, "reason", err.Error())
-		}
+		s.refusedLog.Log(s.Log, slog.LevelInfo, "request refused", "listener", s.Name, "remote", remote, "status", 431, "reason", err.Error())
 		s.answerAndLinger(c.nc, []byte(response431))
 		return
+	case errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(c.readErr, os.ErrDeadlineExceeded):
+		s.refusedLog.Log(s.Log, slog.LevelInfo, "request not received in time; connection closed", "listener", s.Name, "remote", remote, "timeout", s.RequestTimeout)
+		return
 	case c.readErr != nil, errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.As(err, &oe),
-		errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, net.ErrClosed):
-		// Hung up, sent nothing in time, closed by Shutdown, or a network
-		// error: there is no one to answer.
-		if dbg {
-			s.Log.Debug("request not read", "remote", c.nc.RemoteAddr().String(), "err", err)
+		errors.Is(err, net.ErrClosed):
+		// Hung up, closed by Shutdown, or a network error: there is no
+		// one to answer.
+		if s.Log.Enabled(context.Background(), slog.LevelDebug) {
+			s.Log.Debug("request not read", "remote", remote, "err", err)
 		}
 		return
 	case errors.As(err, &re):
@@ -498,9 +537,7 @@ func (s *Server) refuseRequest(c *acceptedConn, err error) {
 	case errors.As(err, &ue):
 		why = "malformed request target"
 	}
-	if dbg {
-		s.Log.Debug("request refused", "remote", c.nc.RemoteAddr().String(), "status", 400, "reason", why, "err", err)
-	}
+	s.refusedLog.Log(s.Log, slog.LevelInfo, "request refused", "listener", s.Name, "remote", remote, "status", 400, "reason", why, "err", err)
 	c.nc.SetWriteDeadline(time.Now().Add(s.writeTimeout()))
 	c.nc.Write(BadRequest(s.ServerName, why))
 }

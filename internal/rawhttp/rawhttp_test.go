@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,6 +16,12 @@ import (
 // start serves a Server whose handler answers "hello <path>" raw on the
 // taken connection.
 func start(t *testing.T) (*Server, string, *atomic.Int64) {
+	t.Helper()
+	return startLog(t, slog.New(slog.DiscardHandler))
+}
+
+// startLog is start with the server's log going to log.
+func startLog(t *testing.T, log *slog.Logger) (*Server, string, *atomic.Int64) {
 	t.Helper()
 	var open atomic.Int64
 	s := &Server{
@@ -34,7 +41,7 @@ func start(t *testing.T) (*Server, string, *atomic.Int64) {
 		MaxHeaderBytes: 1024,
 		ServerName:     "test",
 		Name:           "test",
-		Log:            slog.New(slog.DiscardHandler),
+		Log:            log,
 		OnAccept:       func() { open.Add(1) },
 		OnUnhijacked:   func() { open.Add(-1) },
 	}
@@ -113,3 +120,76 @@ func TestStopClosesReading(t *testing.T) {
 		t.Error("the listener still accepts after Stop")
 	}
 }
+
+// TestHostileRequests: what RFC 9112 refuses and what the routes would
+// misread is answered 400 with the reason; refusals and timeouts are
+// logged at info (rate-limited), without -d.
+func TestHostileRequests(t *testing.T) {
+	var logged strings.Builder
+	var mu sync.Mutex
+	_, addr, _ := startLog(t, slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return logged.Write(p)
+	}), &slog.HandlerOptions{Level: slog.LevelInfo})))
+	for _, tt := range []struct{ req, reason string }{
+		{"GET /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding : chunked\r\n\r\n", "invalid header name"},
+		{"GET /a HTTP/1.1\r\nHost: x\r\nX Y: z\r\n\r\n", "invalid header name"},
+		{"GET /sse/c?since=x:1;y:2 HTTP/1.1\r\nHost: x\r\n\r\n", "a ';' in the query"},
+		{"GET /poll/c?callback=a;b HTTP/1.1\r\nHost: x\r\n\r\n", "a ';' in the query"},
+	} {
+		got := roundTrip(t, addr, tt.req)
+		if !strings.HasPrefix(got, "HTTP/1.1 400 Bad Request\r\n") || !strings.Contains(got, tt.reason) {
+			t.Errorf("%q: got %q, want a 400 saying %q", tt.req, got, tt.reason)
+		}
+	}
+	// Escaped, a ';' is a value's byte like any other.
+	if got := roundTrip(t, addr, "GET /a?callback=a%3Bb HTTP/1.1\r\nHost: x\r\n\r\n"); got != "hello /a" {
+		t.Errorf("an escaped ';': %q", got)
+	}
+	mu.Lock()
+	log := logged.String()
+	mu.Unlock()
+	if !strings.Contains(log, "request refused") || !strings.Contains(log, "status=400") {
+		t.Errorf("the 400 was not logged at info: %q", log)
+	}
+}
+
+// TestRefusalsLoggedAtInfo: a 431 and a request that does not come in
+// time are logged without debug.
+func TestRefusalsLoggedAtInfo(t *testing.T) {
+	for _, tt := range []struct {
+		name, req, want string
+	}{
+		{"431", "GET /a HTTP/1.1\r\nHost: x\r\nX: " + strings.Repeat("y", 2000) + "\r\n\r\n", "status=431"},
+		{"timeout", "GET /a HTTP/1.1\r\n", "request not received in time"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var logged strings.Builder
+			var mu sync.Mutex
+			_, addr, _ := startLog(t, slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+				mu.Lock()
+				defer mu.Unlock()
+				return logged.Write(p)
+			}), &slog.HandlerOptions{Level: slog.LevelInfo})))
+			roundTrip(t, addr, tt.req)
+			deadline := time.Now().Add(5 * time.Second)
+			for {
+				mu.Lock()
+				log := logged.String()
+				mu.Unlock()
+				if strings.Contains(log, tt.want) {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("log %q lacks %q", log, tt.want)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		})
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }

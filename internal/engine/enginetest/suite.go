@@ -553,8 +553,17 @@ func testAbilities(t *testing.T, st Store) {
 		}
 	}
 	if hc, ok := e.(engine.HealthChecker); ok {
-		if err := hc.Ready(bg()); err != nil {
-			t.Errorf("Ready: %v", err)
+		// A remote store's engine connects after Start returns: Ready
+		// may say "not yet" for a moment, and must then say yes.
+		err := hc.Ready(bg())
+		for deadline := time.Now().Add(wait); err != nil && time.Now().Before(deadline); err = hc.Ready(bg()) {
+			if !engine.Unavailable(err) {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if err != nil {
+			t.Errorf("Ready on a working store, %v after Start: %v", wait, err)
 		}
 	}
 	if p, ok := e.(engine.Presence); ok {
