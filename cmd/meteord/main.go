@@ -175,13 +175,9 @@ func applyGCPercent(cfg *config.Config) int {
 }
 
 // newLogger builds the logger that cfg asks for: stderr (text or JSON) or
-// syslog, at debug level when Debug is set.
+// syslog, at the level of LogLevel (debug when Debug is set).
 func newLogger(cfg *config.Config, stderr io.Writer) (*slog.Logger, func(), error) {
-	level := slog.LevelInfo
-	if cfg.Debug {
-		level = slog.LevelDebug
-	}
-	opts := &slog.HandlerOptions{Level: level}
+	opts := &slog.HandlerOptions{Level: cfg.Level()}
 	if cfg.LogTimeFormat == "unix" {
 		opts.ReplaceAttr = func(groups []string, a slog.Attr) slog.Attr {
 			if a.Key == slog.TimeKey && len(groups) == 0 {

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"maps"
 	"os"
 	"slices"
@@ -99,6 +100,7 @@ type Config struct {
 	BuiltinFiles           bool   // serve the built-in client files beneath SubscriberDocumentRoot
 	PidFile                string // "" = write no pid file
 	LogFormat              string // "text" or "json"
+	LogLevel               string // "debug", "info", "warn" or "error"; Debug 1 means "debug"
 	AdminAPI               bool   // serve the HTTP API listener
 	AdminIP                string // "127.0.0.1"; "" or "*" = all interfaces
 	AdminPort              int    // 4672
@@ -137,6 +139,23 @@ func (c *Config) Mode(name string) *Mode {
 		return m
 	}
 	return &c.Default
+}
+
+// Level returns the least important log level to write: LogLevel, or debug
+// when Debug is set.
+func (c *Config) Level() slog.Level {
+	if c.Debug {
+		return slog.LevelDebug
+	}
+	switch c.LogLevel {
+	case "debug":
+		return slog.LevelDebug
+	case "warn":
+		return slog.LevelWarn
+	case "error":
+		return slog.LevelError
+	}
+	return slog.LevelInfo
 }
 
 // ModeNames returns the names of the configured modes, sorted.

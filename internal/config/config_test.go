@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io/fs"
+	"log/slog"
 	"os"
 	"reflect"
 	"strings"
@@ -34,6 +35,7 @@ func TestDefaults(t *testing.T) {
 		ShutdownTimeout:              10,
 		BuiltinFiles:                 true,
 		LogFormat:                    "text",
+		LogLevel:                     "info",
 		AdminAPI:                     true,
 		AdminIP:                      "127.0.0.1",
 		AdminPort:                    4672,
@@ -650,7 +652,7 @@ func TestParamsTable(t *testing.T) {
 		}
 		// Some value other than the zero one shows which struct the setter
 		// writes: the Mode for a per-mode parameter, else the Config.
-		for _, v := range []string{"7", "1", "x", "unix", "json", "daemon", "700", "redis", "redis://h:1"} {
+		for _, v := range []string{"7", "1", "x", "unix", "json", "daemon", "700", "redis", "redis://h:1", "warn"} {
 			c, m = Config{}, Mode{}
 			if p.set(&c, &m, v) == nil && !(reflect.ValueOf(c).IsZero() && reflect.ValueOf(m).IsZero()) {
 				break
@@ -804,5 +806,30 @@ func TestHints(t *testing.T) {
 		if _, a, err := loadFile("", args...); err != nil || a != ActionHelp {
 			t.Errorf("Load(%q) = %v, %v; want help", args, a, err)
 		}
+	}
+}
+
+// TestLogLevel checks LogLevel's words and that Debug 1 means debug.
+func TestLogLevel(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want slog.Level
+	}{
+		{nil, slog.LevelInfo},
+		{[]string{"-LogLevel", "debug"}, slog.LevelDebug},
+		{[]string{"-LogLevel", "WARN"}, slog.LevelWarn},
+		{[]string{"-LogLevel", "error"}, slog.LevelError},
+		{[]string{"-d"}, slog.LevelDebug},
+		{[]string{"-LogLevel", "error", "-Debug", "1"}, slog.LevelDebug},
+	} {
+		if got := mustLoad(t, "", c.args...).Level(); got != c.want {
+			t.Errorf("Load(%q).Level() = %v; want %v", c.args, got, c.want)
+		}
+	}
+	_, _, err := loadFile("LogLevel verbose\n")
+	checkError(t, err, ErrInvalidValue, "debug, info, warn, error")
+	// -Log still abbreviates LogTimeFormat, the one 1.06 parameter.
+	if c := mustLoad(t, "", "-Log", "unix"); c.LogTimeFormat != "unix" {
+		t.Errorf("-Log unix set LogTimeFormat %q", c.LogTimeFormat)
 	}
 }

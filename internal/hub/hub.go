@@ -175,7 +175,7 @@ type Options struct {
 }
 
 // DefaultInlineBelow is Options.InlineBelow's default. BenchmarkFanoutTCP
-// chose it (BENCHMARKS.md, "Parallel fan-out"): over real sockets, two
+// chose it (bench/results/history.md, "Parallel fan-out"): over real sockets, two
 // workers already match the publisher's goroutine at 4 clients and are
 // 1.6× faster at 16; below that the hand-off costs more than it saves.
 const DefaultInlineBelow = 4

@@ -253,6 +253,7 @@ func (s *Server) Start() error {
 	}
 	maxConns := listen.MaxConnections(cfg.MaxConnections)
 	s.sub.SetMaxConnections(maxConns)
+	s.sub.SetListeners(s.listeners(cfg))
 	// The fan-out workers run from before the first subscriber until
 	// Shutdown has let the last one go; the engine delivers to the hub
 	// from its Start on.
@@ -284,9 +285,32 @@ func (s *Server) Start() error {
 		s.serve("api", func() error { return s.api.Serve(s.apiLn) })
 		s.api.SetReady(true)
 	}
-	s.log.Info("listening", "subscriber", s.subLn.Addr().String(), "controller", s.ctlLn.Addr().String(), "udp", s.UDPAddr(), "api", s.AdminAddr(),
+	s.log.Info("listening", "subscriber", s.subLn.Addr().String(), "controller", s.ctlLn.Addr().String(), "udp", addrOrOff(s.UDPAddr()), "api", addrOrOff(s.AdminAddr()),
 		"reusePort", rp, "maxConnections", maxConns)
 	return nil
+}
+
+// listeners describes the listeners Start opened to the dashboard
+// (subscriber.ServerInfo): their settings and real ports. Called with mu
+// held, after the listeners are open.
+func (s *Server) listeners(cfg *config.Config) subscriber.Listeners {
+	l := subscriber.Listeners{
+		APIOn:          s.apiLn != nil,
+		AdminIP:        cfg.AdminIP,
+		APIToken:       cfg.APIToken != "",
+		ControllerIP:   cfg.ControllerIP,
+		ControllerPort: s.ctlLn.Addr().(*net.TCPAddr).Port,
+		UDPIP:          cfg.UDPIP,
+	}
+	if s.apiLn != nil {
+		l.AdminPort = s.apiLn.Addr().(*net.TCPAddr).Port
+	}
+	if s.udp != nil {
+		if a, ok := s.udp.LocalAddr().(*net.UDPAddr); ok {
+			l.UDPPort = a.Port
+		}
+	}
+	return l
 }
 
 func (s *Server) serve(name string, f func() error) {
@@ -311,6 +335,15 @@ func (s *Server) UDPAddr() net.Addr {
 		return nil
 	}
 	return s.udp.LocalAddr()
+}
+
+// addrOrOff is a listener's address for the start-up line, or "off" when
+// that listener is not configured, the same in text and JSON logs.
+func addrOrOff(a net.Addr) string {
+	if a == nil {
+		return "off"
+	}
+	return a.String()
 }
 
 // AdminAddr returns the HTTP API listener's address, or nil when it is off.

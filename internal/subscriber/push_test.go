@@ -61,7 +61,7 @@ func TestCompactStrings(t *testing.T) {
 }
 
 // TestIdleFootprint: what every idle subscriber keeps stays within the
-// size classes measured in BENCHMARKS.md ("Idle memory: under 2 KiB"). A
+// size classes measured in bench/results/history.md ("Idle memory under 2 KiB"). A
 // field added to one of these structs costs every subscriber; keep it out
 // (a long-poll's in pollConn, which no stream carries) or move the budget knowingly.
 func TestIdleFootprint(t *testing.T) {

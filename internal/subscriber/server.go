@@ -51,6 +51,7 @@ type Settings struct {
 	// SubscribeTimeout bounds the engine calls of one subscription.
 	SubscribeTimeout time.Duration
 	docs             *documents
+	builtin          bool // BuiltinFiles: also ServerInfoPath
 }
 
 // NewSettings compiles cfg's subscriber settings. builtin, when not nil, is
@@ -81,6 +82,7 @@ func NewSettings(cfg *config.Config, builtin fs.FS) (*Settings, error) {
 	if !cfg.BuiltinFiles {
 		builtin = nil
 	}
+	s.builtin = builtin != nil
 	s.docs = newDocuments(cfg.SubscriberDocumentRoot, builtin, cfg.DirectoryIndex)
 	return s, nil
 }
@@ -102,12 +104,15 @@ type Server struct {
 	Metrics *metrics.Metrics
 
 	settings atomic.Pointer[Settings]
-	out      atomic.Pointer[outOptions] // of the latest settings used
-	watcher  *outq.Watcher
-	accept   rawhttp.Server // the accept loop
-	group    sync.WaitGroup // flushers, close hooks, the ticker
-	stop     chan struct{}
-	stopOnce sync.Once
+	// listeners is what ServerInfo reports (SetListeners); nil: nothing
+	// yet.
+	listeners atomic.Pointer[Listeners]
+	out       atomic.Pointer[outOptions] // of the latest settings used
+	watcher   *outq.Watcher
+	accept    rawhttp.Server // the accept loop
+	group     sync.WaitGroup // flushers, close hooks, the ticker
+	stop      chan struct{}
+	stopOnce  sync.Once
 
 	mu sync.Mutex
 	// conns are the open hijacked subscriber connections, each knowing its
@@ -374,6 +379,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.push(w, r, set, p[len(set.Prefix)+1:])
 	case strings.HasPrefix(p, "/disconnect/"):
 		s.disconnect(w, r, set, p[len("/disconnect/"):])
+	case p == ServerInfoPath && set.builtin:
+		s.serverInfo(w, r, set)
 	default:
 		s.document(w, r, set, p)
 	}
