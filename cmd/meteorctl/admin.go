@@ -9,7 +9,7 @@ import (
 // runClear drops a channel's stored messages (DELETE
 // /api/channels/{c}/messages) and says how many.
 func runClear(ctx context.Context, c *cli, args []string) error {
-	rest, err := c.parse(c.flags("clear"), args, commands["clear"].synopsis, 1, 1)
+	rest, err := c.parse(lookup("clear"), c.flags("clear"), args, 1, 1)
 	if err != nil {
 		return err
 	}
@@ -24,13 +24,13 @@ func runClear(ctx context.Context, c *cli, args []string) error {
 		return c.printJSON(ans)
 	}
 	_, err = fmt.Fprintf(c.stdout, "%s: cleared %d messages\n", ans.Channel, ans.Cleared)
-	return err
+	return outErr(err)
 }
 
 // runClose closes every subscriber connection of a channel (POST
 // /api/channels/{c}/close) and says how many this node closed.
 func runClose(ctx context.Context, c *cli, args []string) error {
-	rest, err := c.parse(c.flags("close"), args, commands["close"].synopsis, 1, 1)
+	rest, err := c.parse(lookup("close"), c.flags("close"), args, 1, 1)
 	if err != nil {
 		return err
 	}
@@ -45,5 +45,5 @@ func runClose(ctx context.Context, c *cli, args []string) error {
 		return c.printJSON(ans)
 	}
 	_, err = fmt.Fprintf(c.stdout, "%s: closed %d subscriber connections on this node\n", ans.Channel, ans.Closed)
-	return err
+	return outErr(err)
 }

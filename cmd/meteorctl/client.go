@@ -16,10 +16,11 @@ import (
 	"time"
 )
 
-// Retries of a request that may be repeated: attempts in all, and the
-// first wait, which doubles up to maxBackoff, with up to a quarter off at
-// random. Tests shorten them.
-var (
+// Retries of a request that the server answered 503 (shutting down, store
+// unavailable): attempts in all, and the first wait, which doubles up to
+// maxBackoff, with up to a quarter off at random; the server's
+// Retry-After, when it gives one, is the wait instead.
+const (
 	attempts    = 3
 	backoffBase = 250 * time.Millisecond
 	maxBackoff  = 8 * time.Second
@@ -41,20 +42,25 @@ const callTimeout = time.Minute
 type apiError struct {
 	status     int
 	reason     string        // the "error" field, else the body
+	hint       string        // what to do about it, or ""
 	retryAfter time.Duration // from Retry-After, 0 when absent
 	body       []byte        // the answer, for a partial publish
 }
 
 func (e *apiError) Error() string {
-	return fmt.Sprintf("%d %s: %s", e.status, http.StatusText(e.status), e.reason)
+	s := fmt.Sprintf("%d %s: %s", e.status, http.StatusText(e.status), e.reason)
+	if e.hint != "" {
+		s += " (" + e.hint + ")"
+	}
+	return s
 }
 
 // code is the exit code of e.
 func (e *apiError) code() int {
-	if e.status >= 500 {
-		return exitServer
+	if e.status == http.StatusUnauthorized {
+		return exitToken
 	}
-	return exitRefused
+	return exitServer
 }
 
 // exit wraps err, from a call, in the exitError it stands for.
@@ -69,18 +75,20 @@ func exit(err error) error {
 	case errors.As(err, &ae):
 		return &exitError{ae.code(), err}
 	case errors.Is(err, context.Canceled):
-		return &exitError{exitUnreachable, errors.New("interrupted")}
+		return &exitError{exitInterrupted, errors.New("interrupted")}
 	default:
-		return &exitError{exitUnreachable, fmt.Errorf("server unreachable: %w", err)}
+		return &exitError{exitUnreachable, fmt.Errorf("cannot reach the server: %w", err)}
 	}
 }
 
 // call sends one request to the API, path relative to its base (already
 // escaped), and decodes a 2xx answer's JSON into out (when not nil). A
 // request that is safe to repeat (retry) is tried again, after a wait, when
-// the connection fails or the server answers 503; a publish is not, as a
-// connection that breaks may have published. The error is an *apiError for
-// an answer that is not 2xx, another error when there was none.
+// the server answers 503; a publish is not (publish retries what a 503
+// names as unpublished), nor is any request whose connection failed: a
+// broken connection may have published, and a server that cannot be
+// reached is said at once. The error is an *apiError for an answer that is
+// not 2xx, another error when there was none.
 func (c *cli) call(ctx context.Context, method, path string, body []byte, retry bool, out any) error {
 	var err error
 	n := 1
@@ -100,7 +108,7 @@ func (c *cli) call(ctx context.Context, method, path string, body []byte, retry 
 		}
 		err = c.callOnce(ctx, method, path, body, out)
 		var ae *apiError
-		if err == nil || ctx.Err() != nil || (errors.As(err, &ae) && ae.status != http.StatusServiceUnavailable) {
+		if err == nil || ctx.Err() != nil || !errors.As(err, &ae) || ae.status != http.StatusServiceUnavailable {
 			return err
 		}
 	}
@@ -117,7 +125,7 @@ func (c *cli) callOnce(ctx context.Context, method, path string, body []byte, ou
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.api+path, rd)
 	if err != nil {
-		return &exitError{exitUsage, fmt.Errorf("-api %q: %v", c.api, err)}
+		return usageError("-api %q: %v", c.api, err)
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -145,6 +153,13 @@ func (c *cli) callOnce(ctx context.Context, method, path string, body []byte, ou
 		}
 		if ae.reason == "" {
 			ae.reason = "(no reason given)"
+		}
+		if resp.StatusCode == http.StatusUnauthorized {
+			if c.token == "" {
+				ae.hint = "the server wants a token: set METEOR_TOKEN"
+			} else {
+				ae.hint = "the server refused the token of METEOR_TOKEN or -token-file"
+			}
 		}
 		if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s > 0 {
 			ae.retryAfter = time.Duration(s) * time.Second
@@ -196,5 +211,13 @@ func sleep(ctx context.Context, d time.Duration) bool {
 func (c *cli) printJSON(v any) error {
 	enc := json.NewEncoder(c.stdout)
 	enc.SetEscapeHTML(false)
-	return enc.Encode(v)
+	return outErr(enc.Encode(v))
+}
+
+// outErr is an error writing the output, as the exitError it stands for.
+func outErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &exitError{exitUsage, fmt.Errorf("writing the output: %w", err)}
 }

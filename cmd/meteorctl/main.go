@@ -10,22 +10,36 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"os/signal"
-	"sort"
 	"strings"
 	"syscall"
 )
 
-// Exit codes: what failed, for scripts.
+// Exit codes: what failed, for scripts. exitCodes below is the same table
+// in words, for -help; docs/meteorctl.md copies it.
 const (
-	exitOK          = 0 // done
-	exitUsage       = 1 // bad command line, or a local file that cannot be read
-	exitUnreachable = 2 // no connection to the server, or it broke before an answer
-	exitRefused     = 3 // the server answered 4xx: credentials, not found, bad request
-	exitServer      = 4 // the server answered 5xx: it failed, is shutting down, or its store is unavailable
-	exitClosed      = 5 // tail: the server ended the subscription and said not to come back
+	exitOK          = 0   // done
+	exitServer      = 1   // the server answered with an error (4xx but 401, 5xx), or with something unexpected
+	exitUsage       = 2   // bad command line, or a local file or stream that cannot be read or written
+	exitUnreachable = 3   // no answer: no connection, or it broke before the answer
+	exitToken       = 4   // 401: the server wants a token and none was given, or refused it
+	exitInterrupted = 130 // SIGINT or SIGTERM before the command was done (tail ends with 0)
 )
+
+// exitCodes is the exit codes' table as -help prints it.
+var exitCodes = []struct {
+	code    int
+	meaning string
+}{
+	{exitOK, "done (tail: stopped by SIGINT or SIGTERM)"},
+	{exitServer, "the server refused or failed the request (HTTP 4xx but 401, 5xx); its status and reason are printed"},
+	{exitUsage, "usage: a bad command, flag or argument; standard input or the token file cannot be read"},
+	{exitUnreachable, "the server cannot be reached (no connection, or it broke before answering)"},
+	{exitToken, "the server wants a token and METEOR_TOKEN is empty, or it refused the token (401)"},
+	{exitInterrupted, "interrupted (SIGINT, SIGTERM) before the command was done"},
+}
 
 // Default addresses: the subscriber and API ports of a meteord with the
 // built-in settings.
@@ -34,54 +48,76 @@ const (
 	defaultURL = "http://127.0.0.1:4670"
 )
 
-// command is one subcommand: its one-line synopsis and what it runs.
+// command is one subcommand.
 type command struct {
-	synopsis string
-	run      func(ctx context.Context, c *cli, args []string) error
+	name    string
+	args    string // the synopsis after the name: flags and arguments
+	summary string // one line for the command list
+	detail  string // more lines for the command's own -help, or ""
+	run     func(ctx context.Context, c *cli, args []string) error
 }
 
-// commands are the subcommands by name; set by init, as their functions
-// read it.
-var commands map[string]command
+// commands are the subcommands in the order -help lists them; set by
+// init, as their functions read it.
+var commands []*command
 
 func init() {
-	commands = map[string]command{
-		"publish":  {"publish CHANNEL [TEXT]     publish TEXT, or one message per line of standard input", runPublish},
-		"tail":     {"tail [-last N] [-forever] CHANNEL...  print each new message as it arrives", runTail},
-		"history":  {"history [-n N] CHANNEL     the channel's newest N stored messages (default 10), oldest first", runHistory},
-		"channels": {"channels                   every channel with messages or subscribers", runChannels},
-		"presence": {"presence [-limit N] CHANNEL  the channel's subscribers on every node", runPresence},
-		"stats":    {"stats                      the server's counters", runStats},
-		"clear":    {"clear CHANNEL              drop the channel's stored messages", runClear},
-		"close":    {"close CHANNEL              close every subscriber connection of the channel", runClose},
+	commands = []*command{
+		{"publish", "CHANNEL [TEXT]", "publish TEXT, or each line of standard input as a message",
+			`Without TEXT, each line of standard input is one message (its line end
+removed; an empty line is an empty message), sent in batches of up to 1000
+through POST /api/publish; a batch also goes as soon as standard input has
+nothing more to read, so a slow producer's lines go out at once. Prints the
+id of each message published, in order. An error names the line.`, runPublish},
+		{"tail", "[-last N] CHANNEL...", "print each new message of the channels as it arrives",
+			`Subscribes on the subscriber port (-url) over NDJSON and prints each
+message. When the connection ends (a restart, a network failure, an
+administrator closing the channel) it reconnects and resumes after the
+last message it printed: no message is lost or printed twice while the
+server still holds them. A gap or reset (messages the server no longer
+holds) is reported on standard error. Runs until SIGINT or SIGTERM.`, runTail},
+		{"history", "[-n N] CHANNEL", "the channel's newest N stored messages, oldest first", "", runHistory},
+		{"channels", "", "every channel with messages or subscribers", "", runChannels},
+		{"presence", "[-limit N] CHANNEL", "the channel's subscribers on every node", "", runPresence},
+		{"stats", "", "the server's counters", "", runStats},
+		{"clear", "CHANNEL", "drop the channel's stored messages", "", runClear},
+		{"close", "CHANNEL", "close every subscriber connection of the channel", "", runClose},
 	}
+}
+
+// lookup returns the command called name, or nil.
+func lookup(name string) *command {
+	for _, cmd := range commands {
+		if cmd.name == name {
+			return cmd
+		}
+	}
+	return nil
+}
+
+// synopsis is the command's usage line.
+func (cmd *command) synopsis() string {
+	return strings.TrimSpace("meteorctl " + cmd.name + " " + cmd.args)
 }
 
 // usageText is the top of -help; the command list and the exit codes
 // follow it.
 const usageText = `meteorctl: a command-line client of meteord
 
-usage: meteorctl [flags] COMMAND [command flags] [ARGS]
+usage: meteorctl [flags] COMMAND [flags] [ARGS]
+       meteorctl help [COMMAND]
 
-Flags (before or after the command):
+Flags (before the command, or after it and before its arguments):
   -api URL         the HTTP API (env METEOR_API, default ` + defaultAPI + `)
   -url URL         the subscriber port, for tail (env METEOR_URL, default ` + defaultURL + `)
-  -json            JSON for scripts: one object per line
+  -json            output for scripts: one JSON object per line
   -token-file F    read the API token from file F (else env METEOR_TOKEN)
 
 Commands:
 `
 
-// exitText is the end of -help.
-const exitText = `
-Exit codes:
-  0  done
-  1  usage: a bad command line, or a token file that cannot be read
-  2  the server is unreachable (no connection, or it broke before answering)
-  3  the server refused the request (4xx: credentials, not found, bad request); its reason is printed
-  4  the server failed (5xx: an error, shutting down, or its store unavailable)
-  5  tail: the server closed the subscription and said not to reconnect (an administrator closed the channel)
-
+// tokenText is the end of -help.
+const tokenText = `
 The token, when the server has APIToken set, comes from METEOR_TOKEN or
 -token-file, never from a flag (a flag shows in ps). Documentation:
 docs/meteorctl.md.
@@ -120,7 +156,7 @@ func usageError(format string, a ...any) error {
 	return &exitError{exitUsage, fmt.Errorf(format, a...)}
 }
 
-// errHelp stands for -help: the usage goes to stdout and the exit is 0.
+// errHelp stands for -help: the usage went to stdout and the exit is 0.
 var errHelp = errors.New("help")
 
 // run is meteorctl with its arguments (without the program name), its
@@ -143,22 +179,22 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	name := rest[0]
 	if name == "help" {
-		c.usage(stdout)
-		return exitOK
+		if len(rest) == 1 {
+			c.usage(stdout)
+			return exitOK
+		}
+		name, rest = rest[1], []string{rest[1], "-help"}
 	}
-	cmd, ok := commands[name]
-	if !ok {
+	cmd := lookup(name)
+	if cmd == nil {
 		fmt.Fprintf(stderr, "meteorctl: unknown command %q (meteorctl -help lists them)\n", name)
 		return exitUsage
 	}
 	err := cmd.run(ctx, c, rest[1:])
-	if err == nil {
+	if err == nil || errors.Is(err, errHelp) {
 		return exitOK
 	}
-	if errors.Is(err, errHelp) {
-		return exitOK
-	}
-	code := exitUsage
+	code := exitServer
 	var ee *exitError
 	if errors.As(err, &ee) {
 		code = ee.code
@@ -171,10 +207,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 func (c *cli) flags(name string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	fs.StringVar(&c.api, "api", c.orEnv(c.api, "METEOR_API", defaultAPI), "the HTTP API's base URL")
-	fs.StringVar(&c.url, "url", c.orEnv(c.url, "METEOR_URL", defaultURL), "the subscriber port's base URL")
-	fs.BoolVar(&c.json, "json", c.json, "JSON output, one object per line")
-	fs.StringVar(&c.tokenFile, "token-file", c.tokenFile, "a file holding the API token")
+	fs.StringVar(&c.api, "api", c.orEnv(c.api, "METEOR_API", defaultAPI), "the HTTP API's base `URL` (env METEOR_API)")
+	fs.StringVar(&c.url, "url", c.orEnv(c.url, "METEOR_URL", defaultURL), "the subscriber port's base `URL`, for tail (env METEOR_URL)")
+	fs.BoolVar(&c.json, "json", c.json, "output for scripts: one JSON object per line")
+	fs.StringVar(&c.tokenFile, "token-file", c.tokenFile, "a `file` holding the API token (else env METEOR_TOKEN)")
 	return fs
 }
 
@@ -189,28 +225,55 @@ func (c *cli) orEnv(cur, env, def string) string {
 	return def
 }
 
-// parse parses a command's flags (fs, from c.flags plus its own) and
-// checks the number of arguments; it prints the command's usage for -help.
-func (c *cli) parse(fs *flag.FlagSet, args []string, synopsis string, min, max int) ([]string, error) {
+// parse parses the flags of cmd (fs, from c.flags plus its own), checks
+// the number of arguments (max -1: any), the addresses and the token; it
+// prints the command's usage for -help and returns errHelp.
+func (c *cli) parse(cmd *command, fs *flag.FlagSet, args []string, min, max int) ([]string, error) {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintf(c.stdout, "usage: meteorctl %s\n", synopsis)
+			fmt.Fprintf(c.stdout, "usage: %s\n\n%s.\n", cmd.synopsis(), cmd.summary)
+			if cmd.detail != "" {
+				fmt.Fprintf(c.stdout, "\n%s\n", cmd.detail)
+			}
+			fmt.Fprintf(c.stdout, "\nFlags:\n")
 			fs.SetOutput(c.stdout)
 			fs.PrintDefaults()
 			return nil, errHelp
 		}
-		return nil, usageError("%v", err)
+		return nil, usageError("%v (usage: %s)", err, cmd.synopsis())
 	}
 	rest := fs.Args()
 	if len(rest) < min || (max >= 0 && len(rest) > max) {
-		return nil, usageError("usage: meteorctl %s", strings.TrimSpace(synopsis))
+		return nil, usageError("usage: %s", cmd.synopsis())
 	}
-	c.api = strings.TrimRight(c.api, "/")
-	c.url = strings.TrimRight(c.url, "/")
+	var err error
+	if c.api, err = baseURL("-api", c.api); err != nil {
+		return nil, err
+	}
+	if c.url, err = baseURL("-url", c.url); err != nil {
+		return nil, err
+	}
 	if err := c.loadToken(); err != nil {
 		return nil, err
 	}
 	return rest, nil
+}
+
+// baseURL checks an address given to flag: http or https, a host, no
+// query; "host:port" alone is taken as http://host:port. It returns it
+// without a trailing slash.
+func baseURL(flag, s string) (string, error) {
+	if !strings.Contains(s, "://") {
+		s = "http://" + s
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return "", usageError("%s %q: %v", flag, s, err)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return "", usageError("%s %q: want http://host:port or https://host:port", flag, s)
+	}
+	return strings.TrimRight(s, "/"), nil
 }
 
 // loadToken sets c.token from -token-file, else METEOR_TOKEN.
@@ -233,13 +296,12 @@ func (c *cli) loadToken() error {
 // usage writes -help to w.
 func (c *cli) usage(w io.Writer) {
 	fmt.Fprint(w, usageText)
-	names := make([]string, 0, len(commands))
-	for n := range commands {
-		names = append(names, n)
+	for _, cmd := range commands {
+		fmt.Fprintf(w, "  %-36s %s\n", strings.TrimPrefix(cmd.synopsis(), "meteorctl "), cmd.summary)
 	}
-	sort.Strings(names)
-	for _, n := range names {
-		fmt.Fprintf(w, "  %s\n", commands[n].synopsis)
+	fmt.Fprint(w, "\nEach command's flags: meteorctl COMMAND -help, or meteorctl help COMMAND.\n\nExit codes:\n")
+	for _, e := range exitCodes {
+		fmt.Fprintf(w, "  %3d  %s\n", e.code, e.meaning)
 	}
-	fmt.Fprint(w, exitText)
+	fmt.Fprint(w, tokenText)
 }

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"regexp"
+	"strconv"
 	"strings"
 )
 
@@ -25,8 +27,10 @@ type pubMessage struct {
 	Text    string `json:"text"`
 }
 
-// pubResult is one published message, as the API answers it.
+// pubResult is one published message, as the API answers it; Line is
+// the line of standard input it came from (0 for TEXT), for -json.
 type pubResult struct {
+	Line    int    `json:"line,omitempty"`
 	ID      uint64 `json:"id"`
 	Channel string `json:"channel"`
 	Time    int64  `json:"time"`
@@ -39,40 +43,54 @@ type pubAnswer struct {
 	Published int         `json:"published"`
 }
 
+// batch is messages to publish and the input line of each (0 for TEXT).
+type batch struct {
+	msgs  []pubMessage
+	lines []int
+	size  int // bytes of text
+}
+
+func (b *batch) add(m pubMessage, line int) {
+	b.msgs = append(b.msgs, m)
+	b.lines = append(b.lines, line)
+	b.size += len(m.Text)
+}
+
+func (b *batch) reset() { b.msgs, b.lines, b.size = b.msgs[:0], b.lines[:0], 0 }
+
 // runPublish publishes TEXT to CHANNEL, or each line of standard input as
 // a message, in batches, and prints each message's id.
 func runPublish(ctx context.Context, c *cli, args []string) error {
-	fs := c.flags("publish")
-	rest, err := c.parse(fs, args, commands["publish"].synopsis, 1, 2)
+	cmd := lookup("publish")
+	rest, err := c.parse(cmd, c.flags(cmd.name), args, 1, 2)
 	if err != nil {
 		return err
 	}
 	channel := rest[0]
+	var b batch
 	if len(rest) == 2 {
-		return c.publish(ctx, []pubMessage{{channel, rest[1]}})
+		b.add(pubMessage{channel, rest[1]}, 0)
+		return c.publish(ctx, &b)
 	}
 	// A batch goes when it is full, or when the input has nothing more
 	// buffered: a publisher fed line by line (tail -f | meteorctl publish)
 	// does not wait for the batch to fill.
 	br := bufio.NewReaderSize(c.stdin, 1<<20)
-	var batch []pubMessage
-	size := 0
-	for {
+	for n := 1; ; n++ {
 		line, err := br.ReadString('\n')
 		if err != nil && !errors.Is(err, io.EOF) {
-			return &exitError{exitUsage, fmt.Errorf("reading standard input: %v", err)}
+			return usageError("reading standard input, line %d: %v", n, err)
 		}
 		eof := err != nil
 		if line != "" {
 			line = strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r")
-			batch = append(batch, pubMessage{channel, line})
-			size += len(line)
+			b.add(pubMessage{channel, line}, n)
 		}
-		if len(batch) > 0 && (eof || len(batch) == maxBatch || size >= maxBatchBytes || br.Buffered() == 0) {
-			if err := c.publish(ctx, batch); err != nil {
+		if len(b.msgs) > 0 && (eof || len(b.msgs) == maxBatch || b.size >= maxBatchBytes || br.Buffered() == 0) {
+			if err := c.publish(ctx, &b); err != nil {
 				return err
 			}
-			batch, size = batch[:0], 0
+			b.reset()
 		}
 		if eof {
 			return nil
@@ -80,12 +98,13 @@ func runPublish(ctx context.Context, c *cli, args []string) error {
 	}
 }
 
-// publish sends msgs in one POST /api/publish and prints their ids. When
-// the store fails part way (503 naming what was published), it prints
-// those and sends the rest again after the server's Retry-After, a few
-// times at most; a broken connection is not retried, as it may have
+// publish sends b in one POST /api/publish and prints the messages' ids.
+// When the store fails part way (503 naming what was published), it
+// prints those and sends the rest again after the server's Retry-After, a
+// few times at most; a broken connection is not retried, as it may have
 // published.
-func (c *cli) publish(ctx context.Context, msgs []pubMessage) error {
+func (c *cli) publish(ctx context.Context, b *batch) error {
+	msgs, lines := b.msgs, b.lines
 	for try := 1; ; try++ {
 		body, err := json.Marshal(struct {
 			Messages []pubMessage `json:"messages"`
@@ -96,15 +115,17 @@ func (c *cli) publish(ctx context.Context, msgs []pubMessage) error {
 		var ans pubAnswer
 		err = c.call(ctx, http.MethodPost, "/api/publish", body, false, &ans)
 		var ae *apiError
-		if errors.As(err, &ae) && ae.status == http.StatusServiceUnavailable {
-			if json.Unmarshal(ae.body, &ans) != nil {
+		if errors.As(err, &ae) {
+			ae.reason = nameLine(ae.reason, lines)
+			if ae.status != http.StatusServiceUnavailable || json.Unmarshal(ae.body, &ans) != nil {
 				ans = pubAnswer{}
 			}
 		} else if err != nil {
 			return exit(err)
 		}
 		n := min(len(ans.Results), len(msgs))
-		for _, r := range ans.Results[:n] {
+		for i, r := range ans.Results[:n] {
+			r.Line = lines[i]
 			if err := c.printResult(r); err != nil {
 				return err
 			}
@@ -112,8 +133,11 @@ func (c *cli) publish(ctx context.Context, msgs []pubMessage) error {
 		if err == nil {
 			return nil
 		}
-		msgs = msgs[n:]
-		if try == attempts || len(msgs) == 0 {
+		msgs, lines = msgs[n:], lines[n:]
+		if ae.status != http.StatusServiceUnavailable || try == attempts || len(msgs) == 0 {
+			if n > 0 || len(b.msgs) > len(msgs) {
+				return exit(fmt.Errorf("%w; %d of %d messages published", err, len(b.msgs)-len(msgs), len(b.msgs)))
+			}
 			return exit(err)
 		}
 		wait := backoff(try - 1)
@@ -127,11 +151,32 @@ func (c *cli) publish(ctx context.Context, msgs []pubMessage) error {
 	}
 }
 
+// batchIndex is how the API names a message of a batch in its errors.
+var batchIndex = regexp.MustCompile(`^messages\[(\d+)\]: `)
+
+// nameLine rewrites the API's "messages[i]: " in reason as the line of
+// standard input the message came from, and drops it for TEXT.
+func nameLine(reason string, lines []int) string {
+	m := batchIndex.FindStringSubmatch(reason)
+	if m == nil {
+		return reason
+	}
+	rest := reason[len(m[0]):]
+	i, err := strconv.Atoi(m[1])
+	if err != nil || i >= len(lines) {
+		return reason
+	}
+	if lines[i] == 0 {
+		return rest
+	}
+	return fmt.Sprintf("line %d: %s", lines[i], rest)
+}
+
 // printResult prints one published message: its id, or its JSON.
 func (c *cli) printResult(r pubResult) error {
 	if c.json {
 		return c.printJSON(r)
 	}
 	_, err := fmt.Fprintln(c.stdout, r.ID)
-	return err
+	return outErr(err)
 }

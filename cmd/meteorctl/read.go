@@ -23,8 +23,9 @@ type message struct {
 	Time    int64  `json:"time"`
 }
 
-// printMessage prints m: its JSON, or its time, channel, id and text (the
-// text quoted when it holds a line break or another control character).
+// printMessage prints m: its JSON, or its local time, channel, id and
+// text (the text quoted when it holds a line break or another control
+// character, so that one message is one line).
 func (c *cli) printMessage(m message) error {
 	if c.json {
 		return c.printJSON(m)
@@ -33,19 +34,19 @@ func (c *cli) printMessage(m message) error {
 	if strings.ContainsFunc(text, func(r rune) bool { return r < ' ' || r == 0x7f }) {
 		text = strconv.Quote(text)
 	}
-	_, err := fmt.Fprintf(c.stdout, "%s %s %d %s\n", clock(m.Time), m.Channel, m.ID, text)
-	return err
+	_, err := fmt.Fprintf(c.stdout, "%s %s %d %s\n", stamp(m.Time), m.Channel, m.ID, text)
+	return outErr(err)
 }
 
-// clock is a Unix millisecond time as the local time of day.
-func clock(ms int64) string {
-	return time.UnixMilli(ms).Format("15:04:05.000")
+// stamp is a Unix millisecond time as a local date and time.
+func stamp(ms int64) string {
+	return time.UnixMilli(ms).Format("2006-01-02 15:04:05.000")
 }
 
 // runStats prints GET /api/stats: one counter a line, sorted, or the
 // server's object.
 func runStats(ctx context.Context, c *cli, args []string) error {
-	if _, err := c.parse(c.flags("stats"), args, commands["stats"].synopsis, 0, 0); err != nil {
+	if _, err := c.parse(lookup("stats"), c.flags("stats"), args, 0, 0); err != nil {
 		return err
 	}
 	var st map[string]json.RawMessage
@@ -60,18 +61,28 @@ func runStats(ctx context.Context, c *cli, args []string) error {
 		var sub map[string]json.RawMessage
 		if json.Unmarshal(v, &sub) == nil {
 			for k2, v2 := range sub {
-				lines = append(lines, k+"."+k2+"\t"+string(v2))
+				lines = append(lines, k+"."+k2+"\t"+plain(v2))
 			}
 			continue
 		}
-		lines = append(lines, k+"\t"+string(v))
+		lines = append(lines, k+"\t"+plain(v))
 	}
 	sort.Strings(lines)
 	tw := tabwriter.NewWriter(c.stdout, 0, 8, 2, ' ', 0)
 	for _, l := range lines {
 		fmt.Fprintln(tw, l)
 	}
-	return tw.Flush()
+	return outErr(tw.Flush())
+}
+
+// plain is a JSON value as the readable output shows it: a string
+// without its quotes, anything else as it is.
+func plain(v json.RawMessage) string {
+	var s string
+	if json.Unmarshal(v, &s) == nil {
+		return s
+	}
+	return string(v)
 }
 
 // channelInfo is one entry of GET /api/channels.
@@ -84,7 +95,7 @@ type channelInfo struct {
 
 // runChannels prints GET /api/channels: a table, or one object a channel.
 func runChannels(ctx context.Context, c *cli, args []string) error {
-	if _, err := c.parse(c.flags("channels"), args, commands["channels"].synopsis, 0, 0); err != nil {
+	if _, err := c.parse(lookup("channels"), c.flags("channels"), args, 0, 0); err != nil {
 		return err
 	}
 	var ans struct {
@@ -103,21 +114,21 @@ func runChannels(ctx context.Context, c *cli, args []string) error {
 	}
 	if len(ans.Channels) == 0 {
 		_, err := fmt.Fprintln(c.stdout, "no channels")
-		return err
+		return outErr(err)
 	}
 	tw := tabwriter.NewWriter(c.stdout, 0, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "CHANNEL\tMESSAGES\tSUBSCRIBERS\tLAST ID")
 	for _, ch := range ans.Channels {
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\n", ch.Name, ch.Messages, ch.Subscribers, ch.LastID)
 	}
-	return tw.Flush()
+	return outErr(tw.Flush())
 }
 
 // runHistory prints the newest -n messages of a channel, oldest first.
 func runHistory(ctx context.Context, c *cli, args []string) error {
 	fs := c.flags("history")
 	n := fs.Int("n", 10, "how many of the newest messages (the server caps it at MaxMessagesPerChannel)")
-	rest, err := c.parse(fs, args, commands["history"].synopsis, 1, 1)
+	rest, err := c.parse(lookup("history"), fs, args, 1, 1)
 	if err != nil {
 		return err
 	}
@@ -159,7 +170,7 @@ type subscriber struct {
 func runPresence(ctx context.Context, c *cli, args []string) error {
 	fs := c.flags("presence")
 	limit := fs.Int("limit", 100, "subscribers a page (1 to 1000)")
-	rest, err := c.parse(fs, args, commands["presence"].synopsis, 1, 1)
+	rest, err := c.parse(lookup("presence"), fs, args, 1, 1)
 	if err != nil {
 		return err
 	}
@@ -196,10 +207,7 @@ func runPresence(ctx context.Context, c *cli, args []string) error {
 				tw = tabwriter.NewWriter(c.stdout, 0, 8, 2, ' ', 0)
 				fmt.Fprintln(tw, "ID\tNODE\tTRANSPORT\tSINCE")
 			}
-			{
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.ID, s.Node, s.Transport,
-					time.UnixMilli(s.Since).Format("2006-01-02 15:04:05"))
-			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.ID, s.Node, s.Transport, stamp(s.Since))
 		}
 		if ans.Next == "" || ans.Next == cursor {
 			break
@@ -207,7 +215,7 @@ func runPresence(ctx context.Context, c *cli, args []string) error {
 		cursor = ans.Next
 	}
 	if tw != nil {
-		return tw.Flush()
+		return outErr(tw.Flush())
 	}
 	return nil
 }

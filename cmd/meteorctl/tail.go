@@ -17,14 +17,11 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
 )
-
-// tailAttempts is how many connections in a row tail tries without one
-// that subscribes (refused, broken, 5xx) before it gives up.
-var tailAttempts = 10
 
 // streamClient is the client of the subscription: no keep-alive (the
 // server closes the stream's connection), no limit on the body's time.
@@ -66,60 +63,62 @@ type position struct {
 type tailer struct {
 	c        *cli
 	channels []string
-	last     int // -last: history first, on the first connection
-	forever  bool
+	last     int                  // -last: history first, on the first connection
 	pos      map[string]*position // nil entries until subscribed
 }
 
-// errClosed is the server's close with reconnect false.
-var errClosed = errors.New("closed by the server")
-
 // runTail prints each message of the channels as it arrives, reconnecting
-// and resuming from its cursor when the connection drops, and reporting
-// gaps; it ends on SIGINT (ctx), or when the server closes the
-// subscription for good (without -forever).
+// and resuming after the last message printed when the connection ends,
+// and reporting gaps; it ends on SIGINT or SIGTERM (ctx), or when a
+// connection is refused in a way that retrying cannot mend.
 func runTail(ctx context.Context, c *cli, args []string) error {
-	fs := c.flags("tail")
-	last := fs.Int("last", 0, "print the newest N stored messages of each channel first")
-	forever := fs.Bool("forever", false, "reconnect also when the server says not to (an administrator closed a channel)")
-	rest, err := c.parse(fs, args, commands["tail"].synopsis, 1, -1)
+	cmd := lookup("tail")
+	fs := c.flags(cmd.name)
+	last := fs.Int("last", 0, "print the newest `N` stored messages of each channel first")
+	rest, err := c.parse(cmd, fs, args, 1, -1)
 	if err != nil {
 		return err
 	}
 	if *last < 0 {
 		return usageError("-last %d: want 0 or more", *last)
 	}
-	t := &tailer{c: c, channels: rest, last: *last, forever: *forever, pos: make(map[string]*position)}
+	t := &tailer{c: c, channels: rest, last: *last, pos: make(map[string]*position)}
 	return t.run(ctx)
 }
 
 // run connects, reads, and reconnects until ctx ends or an error that
-// retrying cannot mend.
+// retrying cannot mend: the first connection failing (a wrong -url, a
+// server that is down), a 4xx answer, the output failing. Once subscribed
+// it comes back after every end of the stream, a close that says not to
+// reconnect (an administrator's close of a channel) included: a tail is
+// an operator's, who stops it with SIGINT.
 func (t *tailer) run(ctx context.Context) error {
-	fails := 0
+	subscribedOnce := false
+	fails := 0 // connections in a row that did not subscribe
 	for {
 		subscribed, err := t.stream(ctx)
 		if ctx.Err() != nil {
 			return nil // interrupted: that is how a tail ends
 		}
 		var ae *apiError
+		var ee *exitError
 		switch {
-		case errors.Is(err, errClosed):
-			if !t.forever {
-				return &exitError{exitClosed, err}
-			}
+		case errors.As(err, &ee):
+			return err
 		case errors.As(err, &ae) && ae.status/100 == 4:
+			return exit(err)
+		case !subscribed && !subscribedOnce:
 			return exit(err)
 		}
 		if subscribed {
-			fails = 0
+			subscribedOnce, fails = true, 0
 		} else {
 			fails++
-			if fails >= tailAttempts {
-				return exit(fmt.Errorf("%d connections failed, the last: %w", fails, err))
-			}
 		}
 		wait := backoff(max(fails-1, 0))
+		if ae != nil && ae.retryAfter > 0 {
+			wait = min(ae.retryAfter, maxBackoff)
+		}
 		fmt.Fprintf(t.c.stderr, "meteorctl tail: %v; reconnecting in %v\n", err, wait.Round(time.Millisecond))
 		if !sleep(ctx, wait) {
 			return nil
@@ -149,7 +148,7 @@ func (t *tailer) url() string {
 	}
 	u := t.c.url + "/ndjson/" + strings.Join(path, "/")
 	if len(cursor) > 0 {
-		u += "?since=" + strings.Join(cursor, ",")
+		u += "?since=" + url.QueryEscape(strings.Join(cursor, ","))
 	}
 	return u
 }
@@ -160,7 +159,7 @@ func (t *tailer) url() string {
 func (t *tailer) stream(ctx context.Context) (subscribed bool, err error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, t.url(), nil)
 	if err != nil {
-		return false, &exitError{exitUsage, fmt.Errorf("-url %q: %v", t.c.url, err)}
+		return false, usageError("-url %q: %v", t.c.url, err)
 	}
 	resp, err := streamClient.Do(req)
 	if err != nil {
@@ -173,7 +172,11 @@ func (t *tailer) stream(ctx context.Context) (subscribed bool, err error) {
 		if reason == "" {
 			reason = "(no reason given)"
 		}
-		return false, &apiError{status: resp.StatusCode, reason: reason}
+		ae := &apiError{status: resp.StatusCode, reason: reason}
+		if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s > 0 {
+			ae.retryAfter = time.Duration(s) * time.Second
+		}
+		return false, ae
 	}
 	br := bufio.NewReaderSize(resp.Body, 64<<10)
 	live := false // a line other than subscribed and gap came
@@ -210,21 +213,21 @@ func (t *tailer) stream(ctx context.Context) (subscribed bool, err error) {
 				p.id, p.reset = l.ID, false
 			}
 			if err := t.c.printMessage(message{Type: l.Type, ID: l.ID, Channel: l.Channel, Text: l.Text, Time: l.Time}); err != nil {
-				return subscribed, &exitError{exitUsage, fmt.Errorf("writing: %v", err)}
+				return subscribed, err
 			}
 		case "close":
 			if t.c.json {
-				t.c.printJSON(struct {
+				err := t.c.printJSON(struct {
 					Type      string `json:"type"`
 					Reason    string `json:"reason"`
 					Code      int    `json:"code"`
 					Reconnect bool   `json:"reconnect"`
 				}{l.Type, l.Reason, l.Code, l.Reconnect})
+				if err != nil {
+					return subscribed, err
+				}
 			}
-			if !l.Reconnect {
-				return subscribed, fmt.Errorf("%w: %s (%d)", errClosed, l.Reason, l.Code)
-			}
-			return subscribed, fmt.Errorf("the server closed the stream: %s (%d)", l.Reason, l.Code)
+			return subscribed, fmt.Errorf("the server closed the stream: %s (code %d, reconnect %t)", l.Reason, l.Code, l.Reconnect)
 		default:
 			live = true // ping, and what a later server may add
 		}
