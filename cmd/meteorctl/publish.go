@@ -56,8 +56,6 @@ func (b *batch) add(m pubMessage, line int) {
 	b.size += len(m.Text)
 }
 
-func (b *batch) reset() { b.msgs, b.lines, b.size = b.msgs[:0], b.lines[:0], 0 }
-
 // runPublish publishes TEXT to CHANNEL, or each line of standard input as
 // a message, in batches, and prints each message's id.
 func runPublish(ctx context.Context, c *cli, args []string) error {
@@ -67,18 +65,49 @@ func runPublish(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	channel := rest[0]
-	var b batch
 	if len(rest) == 2 {
+		var b batch
 		b.add(pubMessage{channel, rest[1]}, 0)
 		return c.publish(ctx, &b)
 	}
-	// A batch goes when it is full, or when the input has nothing more
-	// buffered: a publisher fed line by line (tail -f | meteorctl publish)
-	// does not wait for the batch to fill.
-	br := bufio.NewReaderSize(c.stdin, 1<<20)
+	// The input is read by a goroutine of its own, so that a signal ends
+	// a publish whose standard input stays open and silent: a read cannot
+	// be cancelled, and the process exits with the goroutine still in it.
+	// It hands over a batch when the batch is full or when the input has
+	// nothing more buffered, so that a publisher fed line by line
+	// (tail -f | meteorctl publish) does not wait for the batch to fill;
+	// it reads on while the batch is published.
+	batches := make(chan *batch)
+	errc := make(chan error, 1)
+	go func() { errc <- readBatches(c.stdin, channel, batches) }()
+	for {
+		select {
+		case b, ok := <-batches:
+			if !ok {
+				return <-errc
+			}
+			if err := c.publish(ctx, b); err != nil {
+				return err
+			}
+		case <-ctx.Done():
+			return exit(ctx.Err())
+		}
+	}
+}
+
+// readBatches reads r line by line into batches of messages to channel,
+// sends each on out, and closes out at the end of r; the error is one
+// reading r.
+func readBatches(r io.Reader, channel string, out chan<- *batch) error {
+	defer close(out)
+	br := bufio.NewReaderSize(r, 1<<20)
+	b := new(batch)
 	for n := 1; ; n++ {
 		line, err := br.ReadString('\n')
 		if err != nil && !errors.Is(err, io.EOF) {
+			if len(b.msgs) > 0 {
+				out <- b
+			}
 			return usageError("reading standard input, line %d: %v", n, err)
 		}
 		eof := err != nil
@@ -87,10 +116,8 @@ func runPublish(ctx context.Context, c *cli, args []string) error {
 			b.add(pubMessage{channel, line}, n)
 		}
 		if len(b.msgs) > 0 && (eof || len(b.msgs) == maxBatch || b.size >= maxBatchBytes || br.Buffered() == 0) {
-			if err := c.publish(ctx, &b); err != nil {
-				return err
-			}
-			b.reset()
+			out <- b
+			b = new(batch)
 		}
 		if eof {
 			return nil
