@@ -103,12 +103,14 @@ func (t *tailer) run(ctx context.Context) error {
 		var ae *apiError
 		var ee *exitError
 		switch {
-		case errors.As(err, &ee):
+		case errors.As(err, &ee) && ee.code != exitUnreachable:
 			return err
 		case errors.As(err, &ae) && ae.status/100 == 4:
 			return exit(err)
 		case !subscribed && !subscribedOnce:
 			return exit(err)
+		case ee != nil:
+			err = ee.err
 		}
 		if subscribed {
 			subscribedOnce, fails = true, 0
@@ -163,7 +165,11 @@ func (t *tailer) stream(ctx context.Context) (subscribed bool, err error) {
 	}
 	resp, err := streamClient.Do(req)
 	if err != nil {
-		return false, err
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // without the request's URL, cursor and all
+		}
+		return false, &exitError{exitUnreachable, fmt.Errorf("cannot reach %s: %w", t.c.url, err)}
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
@@ -202,7 +208,9 @@ func (t *tailer) stream(ctx context.Context) (subscribed bool, err error) {
 				p.epoch = l.Epoch
 			}
 		case "gap":
-			t.gap(l, live)
+			if err := t.gap(l, live); err != nil {
+				return subscribed, err
+			}
 		case "message":
 			live = true
 			p := t.pos[l.Channel]
@@ -237,7 +245,7 @@ func (t *tailer) stream(ctx context.Context) (subscribed bool, err error) {
 // gap moves the channel's position past a gap and reports it: on stderr,
 // and as a JSON line with -json. live reports whether the gap comes in
 // the stream rather than right after the subscription.
-func (t *tailer) gap(l streamLine, live bool) {
+func (t *tailer) gap(l streamLine, live bool) error {
 	p := t.pos[l.Channel]
 	if p == nil {
 		p = &position{}
@@ -257,14 +265,15 @@ func (t *tailer) gap(l streamLine, live bool) {
 		p.id = l.Trimmed
 		fmt.Fprintf(t.c.stderr, "meteorctl tail: gap in %s: the messages after %d up to %d were dropped before they could be sent\n", l.Channel, l.Since, l.Trimmed)
 	}
-	if t.c.json {
-		t.c.printJSON(struct {
-			Type    string `json:"type"`
-			Channel string `json:"channel"`
-			Since   uint64 `json:"since"`
-			Trimmed uint64 `json:"trimmed"`
-			Epoch   string `json:"epoch"`
-			Reset   bool   `json:"reset,omitempty"`
-		}{"gap", l.Channel, l.Since, l.Trimmed, l.Epoch, l.Reset})
+	if !t.c.json {
+		return nil
 	}
+	return t.c.printJSON(struct {
+		Type    string `json:"type"`
+		Channel string `json:"channel"`
+		Since   uint64 `json:"since"`
+		Trimmed uint64 `json:"trimmed"`
+		Epoch   string `json:"epoch"`
+		Reset   bool   `json:"reset,omitempty"`
+	}{"gap", l.Channel, l.Since, l.Trimmed, l.Epoch, l.Reset})
 }
