@@ -35,7 +35,7 @@ var exitCodes = []struct {
 }{
 	{exitOK, "done (tail: stopped by SIGINT or SIGTERM)"},
 	{exitServer, "the server refused or failed the request (HTTP 4xx but 401, 5xx); its status and reason are printed"},
-	{exitUsage, "usage: a bad command, flag or argument; standard input or the token file cannot be read"},
+	{exitUsage, "usage: a bad command, flag or argument; standard input or the token file cannot be read, the output cannot be written"},
 	{exitUnreachable, "the server cannot be reached (no connection, or it broke before answering)"},
 	{exitToken, "the server wants a token and METEOR_TOKEN is empty, or it refused the token (401)"},
 	{exitInterrupted, "interrupted (SIGINT, SIGTERM) before the command was done"},
