@@ -123,8 +123,19 @@ func TestTailReadable(t *testing.T) {
 	if !strings.HasSuffix(got[0], " c "+strconv.FormatUint(id, 10)+" one") || !strings.HasSuffix(got[1], ` "two\nlines"`) {
 		t.Errorf("tail printed %q", got)
 	}
+	r = ctl(t, s.env(), nil, "presence", "c")
+	r.want(t, "presence", 0)
+	if l := lines(r.stdout); len(l) != 3 || l[0] != "c: 1 subscribers" || !strings.HasPrefix(l[1], "ID") || !strings.Contains(l[2], " ndjson ") {
+		t.Errorf("presence printed %q, want the count and a table of one ndjson subscriber", r.stdout)
+	}
 	if code := tl.stop(syscall.SIGINT); code != 0 {
 		t.Errorf("tail on SIGINT exited %d, want 0", code)
+	}
+	testkit.Eventually(t, "the server to see the tail gone", func() bool { return s.subscribers(t, "c") == 0 })
+	r = ctl(t, s.env(), nil, "close", "c")
+	r.want(t, "close", 0)
+	if r.stdout != "c: closed 0 subscriber connections on this node\n" {
+		t.Errorf("close after the tail ended printed %q", r.stdout)
 	}
 	if e := tl.errText(); e != "" {
 		t.Errorf("tail wrote %q on stderr", e)
