@@ -376,21 +376,6 @@ func (tl *tail) stop(sig syscall.Signal) int {
 	}
 }
 
-// exited reports whether the tail's process ended, and its exit code.
-func (tl *tail) exited() (bool, int) {
-	select {
-	case err := <-tl.done:
-		tl.done <- err
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			return true, ee.ExitCode()
-		}
-		return true, 0
-	default:
-		return false, 0
-	}
-}
-
 // subscribers returns the channel's subscriber count through the API.
 func (s *server) subscribers(t *testing.T, channel string) int {
 	t.Helper()
