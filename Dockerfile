@@ -43,9 +43,11 @@ EXPOSE 4670 4671 4672
 HEALTHCHECK --interval=10s --timeout=6s --start-period=5s --retries=3 \
   CMD ["/usr/local/bin/meteord", "-healthcheck", "http://127.0.0.1:4672/healthz"]
 ENTRYPOINT ["/usr/local/bin/meteord"]
-# Publishers reach the controller from other containers; the HTTP API
-# stays on the container's loopback until it has a token:
-#   docker run ... meteord -ControllerIP '' -AdminIP '' -APIToken "$METEOR_TOKEN"
+# Every listener but the subscribers' stays on the container's loopback
+# until it has a credential: for publishers in other containers, give the
+# controller a token (they send AUTH <token> first) and the HTTP API one:
+#   docker run ... meteord -ControllerIP '' -ControllerToken "$METEOR_CONTROLLER_TOKEN" -AdminIP '' -APIToken "$METEOR_TOKEN"
+# (better: the tokens in a configuration file, which ps does not show).
 # No configuration file is needed; mount one at /etc/meteord.conf to use
 # it, and static files at /usr/local/meteor/public_html.
-CMD ["-ControllerIP", ""]
+CMD []

@@ -13,8 +13,10 @@ import (
 	"io/fs"
 	"log/slog"
 	"maps"
+	"net"
 	"os"
 	"slices"
+	"strings"
 )
 
 // Version is the version that -version prints: the Meteor release whose
@@ -86,49 +88,52 @@ type Config struct {
 	SubscriberDocumentRoot       string // /usr/local/meteor/public_html
 	SubscriberDynamicPageAddress string // /push
 	SyslogFacility               string // "none" (stderr), or a syslog facility such as "daemon"
-	UDPIP                        string // ""
+	UDPIP                        string // "127.0.0.1"; must be loopback when UDPPort is set
 	UDPPort                      int    // 0 = off
 
 	// Extensions, not in 1.06.
-	MaxControllerLine      int    // bytes in the longest controller command line, 65536
-	MaxHeaderBytes         int    // bytes in the largest subscriber request header, 8192
-	MaxChannelsPerRequest  int    // 64
-	RequestTimeout         int    // seconds to receive a complete subscriber request header, 10
-	SubscriberWriteTimeout int    // seconds a subscriber's output may stay stuck before it is closed, 120
-	MaxPendingBytes        int    // per-subscriber unsent-output bound, 1048576
-	ShutdownTimeout        int    // seconds TERM spends flushing before it gives up, 10
-	BuiltinFiles           bool   // serve the built-in client files beneath SubscriberDocumentRoot
-	PidFile                string // "" = write no pid file
-	LogFormat              string // "text" or "json"
-	LogLevel               string // "debug", "info", "warn" or "error"; Debug 1 means "debug"
-	AccessLog              bool   // an access line per HTTP API request
-	AdminAPI               bool   // serve the HTTP API listener
-	AdminIP                string // "127.0.0.1"; "" or "*" = all interfaces
-	AdminPort              int    // 4672
-	APIToken               string // bearer token for the HTTP API; "" = none (loopback only)
-	APIKeysFile            string // file of scoped API keys; "" = none
-	CORSOrigins            string // origins allowed cross-origin; "" = none, "*" = any
-	HeartbeatInterval      int    // seconds between heartbeats on SSE, NDJSON, WebSocket
-	SSERetry               int    // milliseconds, the SSE retry: hint
-	LongPollTimeout        int    // seconds a JSON long-poll may wait
-	SubscribeTimeout       int    // seconds a subscription waits for the engine
-	PublishTimeout         int    // seconds a publish waits for the engine
-	MaxMessageBytes        int    // largest message text the HTTP API accepts
-	SubscriberNoDelay      bool   // TCP_NODELAY on subscriber connections
-	GCPercent              int    // the garbage collector's target (GOGC), 50; 0 = the GOGC environment variable
-	Engine                 string // "memory" or "redis"
-	RedisURL               string // redis://host:port/db of Engine redis
-	RedisPrefix            string // prefix of Engine redis's keys, "meteor"
-	NodeID                 string // this node's name; "" = host name and pid
-	RedisTimeout           int    // milliseconds a Redis command may take
-	RedisPoolSize          int    // most command connections to Redis
-	PresenceTTL            int    // seconds a node's presence outlives it
-	ReusePort              bool   // SO_REUSEPORT on every listener; needs Engine redis
-	MaxConnections         int    // most subscriber connections; 0 = from the open-files limit
-	MaxConnectionsPerIP    int    // most subscriptions one address holds; 0 = none
-	ConnectionRatePerIP    int    // subscriber requests a second one address may make; 0 = none
-	ConnectionBurstPerIP   int    // the bucket of ConnectionRatePerIP; 0 = twice the rate
-	DrainTime              int    // seconds TERM spreads the close of subscribers over, with ReusePort
+	MaxControllerLine        int    // bytes in the longest controller command line, 65536
+	MaxHeaderBytes           int    // bytes in the largest subscriber request header, 8192
+	MaxChannelsPerRequest    int    // 64
+	RequestTimeout           int    // seconds to receive a complete subscriber request header, 10
+	SubscriberWriteTimeout   int    // seconds a subscriber's output may stay stuck before it is closed, 120
+	MaxPendingBytes          int    // per-subscriber unsent-output bound, 1048576
+	ShutdownTimeout          int    // seconds TERM spends flushing before it gives up, 10
+	BuiltinFiles             bool   // serve the built-in client files beneath SubscriberDocumentRoot
+	PidFile                  string // "" = write no pid file
+	LogFormat                string // "text" or "json"
+	LogLevel                 string // "debug", "info", "warn" or "error"; Debug 1 means "debug"
+	AccessLog                bool   // an access line per HTTP API request
+	AdminAPI                 bool   // serve the HTTP API listener
+	AdminIP                  string // "127.0.0.1"; "" or "*" = all interfaces
+	AdminPort                int    // 4672
+	APIToken                 string // bearer token for the HTTP API; "" = none (loopback only)
+	APIKeysFile              string // file of scoped API keys; "" = none
+	CORSOrigins              string // origins allowed cross-origin; "" = none, "*" = any
+	HeartbeatInterval        int    // seconds between heartbeats on SSE, NDJSON, WebSocket
+	SSERetry                 int    // milliseconds, the SSE retry: hint
+	LongPollTimeout          int    // seconds a JSON long-poll may wait
+	SubscribeTimeout         int    // seconds a subscription waits for the engine
+	PublishTimeout           int    // seconds a publish waits for the engine
+	MaxMessageBytes          int    // largest message text the HTTP API accepts
+	SubscriberNoDelay        bool   // TCP_NODELAY on subscriber connections
+	GCPercent                int    // the garbage collector's target (GOGC), 50; 0 = the GOGC environment variable
+	Engine                   string // "memory" or "redis"
+	RedisURL                 string // redis://host:port/db of Engine redis
+	RedisPrefix              string // prefix of Engine redis's keys, "meteor"
+	NodeID                   string // this node's name; "" = host name and pid
+	RedisTimeout             int    // milliseconds a Redis command may take
+	RedisPoolSize            int    // most command connections to Redis
+	PresenceTTL              int    // seconds a node's presence outlives it
+	ReusePort                bool   // SO_REUSEPORT on every listener; needs Engine redis
+	MaxConnections           int    // most subscriber connections; 0 = from the open-files limit
+	MaxConnectionsPerIP      int    // most subscriptions one address holds; 0 = none
+	ConnectionRatePerIP      int    // subscriber requests a second one address may make; 0 = none
+	ConnectionBurstPerIP     int    // the bucket of ConnectionRatePerIP; 0 = twice the rate
+	DrainTime                int    // seconds TERM spreads the close of subscribers over, with ReusePort
+	ControllerToken          string // secret of the controller's AUTH command; "" = none (loopback only)
+	ControllerIdleTimeout    int    // seconds a controller connection may stay without a line; 0 = never
+	MaxControllerConnections int    // most controller connections open at once, 1000; 0 = no limit
 
 	Default Mode             // the global per-mode values (Name "")
 	Modes   map[string]*Mode // named modes by lower-case name, fully resolved
@@ -258,12 +263,47 @@ func load(args []string, cmd []setting, readFile func(string) ([]byte, error)) (
 // between them (a subscriber and a publisher landing on different
 // processes would never meet). Load and Reload call it; so does the
 // server's Start, for a configuration built in code.
+//
+// No path publishes without a credential off loopback: a ControllerIP
+// that is not loopback needs ControllerToken, and UDPPort needs UDPIP on
+// loopback, since a datagram cannot authenticate. Those refusals wrap
+// ErrCredentialRequired.
 func (c *Config) Validate() error {
 	if c.ReusePort && c.Engine == "memory" {
 		return &Error{Where: "configuration", Name: "ReusePort", Err: ErrConflict,
 			Detail: "ReusePort 1 needs Engine redis: with Engine memory each process sharing the port would keep its own channels, and a subscriber and a publisher landing on different processes would never meet"}
 	}
+	if c.ControllerToken == "" && !Loopback(c.ControllerIP) {
+		return &Error{Where: "configuration", Name: "ControllerIP", Value: c.ControllerIP, Err: ErrCredentialRequired,
+			Detail: "the controller listener is not on loopback, so anyone who reaches it could publish: set ControllerToken, or bind ControllerIP to 127.0.0.1" + everyInterface(c.ControllerIP)}
+	}
+	if c.UDPPort != 0 && !Loopback(c.UDPIP) {
+		return &Error{Where: "configuration", Name: "UDPIP", Value: c.UDPIP, Err: ErrCredentialRequired,
+			Detail: "UDP datagrams carry no credential, so UDPPort needs UDPIP on loopback: bind UDPIP to 127.0.0.1, or set UDPPort 0 and publish over the controller with ControllerToken" + everyInterface(c.UDPIP)}
+	}
 	return nil
+}
+
+// everyInterface is the note an error adds when ip, an IP setting, means
+// every interface, which the error's value alone ("" shows nothing) would
+// not say.
+func everyInterface(ip string) string {
+	if ip == "" || ip == "*" {
+		return "; empty or * is every interface"
+	}
+	return ""
+}
+
+// Loopback reports whether ip, an IP setting (ControllerIP, UDPIP,
+// AdminIP), binds to loopback only: a loopback address (127.0.0.0/8, ::1,
+// bracketed or not) or "localhost". "", "*", unspecified addresses and
+// other host names are not.
+func Loopback(ip string) bool {
+	if strings.EqualFold(ip, "localhost") {
+		return true
+	}
+	a := net.ParseIP(strings.Trim(ip, "[]"))
+	return a != nil && a.IsLoopback()
 }
 
 // resolve merges the sources. A global field is the command line's value,

@@ -54,6 +54,8 @@ func TestDefaults(t *testing.T) {
 		RedisPoolSize:                32,
 		PresenceTTL:                  60,
 		DrainTime:                    15,
+		UDPIP:                        "127.0.0.1",
+		MaxControllerConnections:     1000,
 		Default: Mode{
 			ChannelInfoTemplate:   "<script>ch(\"~name~\", ~lastMsgID~);</script>\r\n",
 			HeaderTemplate:        "HTTP/1.1 ~status~\r\nServer: ~server~\r\nContent-Type: text/html; charset=utf-8\r\nPragma: no-cache\r\nCache-Control: no-cache, no-store, must-revalidate\r\nExpires: Thu, 1 Jan 1970 00:00:00 GMT\r\n\r\n",
@@ -749,6 +751,87 @@ func TestReusePortNeedsRedis(t *testing.T) {
 	}
 	if _, _, err := loadFile("DrainTime 3601\n"); !errors.Is(err, ErrInvalidValue) {
 		t.Errorf("DrainTime 3601: %v", err)
+	}
+}
+
+// TestCredentialRequired: no path publishes without a credential off
+// loopback. A ControllerIP that is not loopback (every interface
+// included) needs ControllerToken, and UDPPort needs UDPIP on loopback,
+// token or not: start-up and a reload are refused with
+// ErrCredentialRequired and an error that says what to set.
+func TestCredentialRequired(t *testing.T) {
+	for _, tc := range []struct {
+		file string
+		name string // the setting the error names
+	}{
+		{"ControllerIP *\n", "ControllerIP"},
+		{"ControllerIP\n", "ControllerIP"},
+		{"ControllerIP 0.0.0.0\n", "ControllerIP"},
+		{"ControllerIP ::\n", "ControllerIP"},
+		{"ControllerIP 192.0.2.7\n", "ControllerIP"},
+		{"ControllerIP example.com\n", "ControllerIP"},
+		{"UDPPort 4673\nUDPIP *\n", "UDPIP"},
+		{"UDPPort 4673\nUDPIP 0.0.0.0\nControllerToken s3cret\n", "UDPIP"},
+		{"UDPPort 4673\nUDPIP 192.0.2.7\n", "UDPIP"},
+	} {
+		_, _, err := loadFile(tc.file)
+		if !errors.Is(err, ErrCredentialRequired) {
+			t.Errorf("file %q: error %v; want ErrCredentialRequired", tc.file, err)
+			continue
+		}
+		msg := err.Error()
+		if !strings.Contains(msg, tc.name) || !strings.Contains(msg, "127.0.0.1") {
+			t.Errorf("file %q: the error does not say what to set: %s", tc.file, msg)
+		}
+		if tc.name == "ControllerIP" && !strings.Contains(msg, "ControllerToken") {
+			t.Errorf("file %q: the error does not name ControllerToken: %s", tc.file, msg)
+		}
+	}
+	for _, file := range []string{
+		"",
+		"ControllerIP 127.0.0.1\n",
+		"ControllerIP 127.3.4.5\n",
+		"ControllerIP ::1\n",
+		"ControllerIP [::1]\n",
+		"ControllerIP localhost\n",
+		"ControllerIP *\nControllerToken s3cret\n",
+		"ControllerIP 192.0.2.7\nControllerToken s3cret\n",
+		"UDPPort 4673\n", // UDPIP defaults to 127.0.0.1
+		"UDPPort 4673\nUDPIP ::1\n",
+		"UDPIP *\n", // UDP off: UDPIP is not used
+	} {
+		c := mustLoad(t, file)
+		if err := c.Validate(); err != nil {
+			t.Errorf("file %q: Validate: %v", file, err)
+		}
+	}
+	// Validate refuses a configuration built in code, too.
+	c := Defaults()
+	c.ControllerIP = ""
+	if err := c.Validate(); !errors.Is(err, ErrCredentialRequired) {
+		t.Errorf("Validate of ControllerIP \"\": %v", err)
+	}
+	c.ControllerToken = "s3cret"
+	if err := c.Validate(); err != nil {
+		t.Errorf("Validate with a token: %v", err)
+	}
+	// A reload that clears the token of a controller off loopback is
+	// refused.
+	c = mustLoad(t, "ControllerIP *\nControllerToken s3cret\n")
+	if _, err := c.Reload(files{DefaultConfigFile: "ControllerIP *\n"}.read); !errors.Is(err, ErrCredentialRequired) {
+		t.Errorf("reload without the token: %v; want ErrCredentialRequired", err)
+	}
+}
+
+func TestControllerLimits(t *testing.T) {
+	c := mustLoad(t, "ControllerToken  s3 cret\nControllerIdleTimeout 30\nMaxControllerConnections 0\n")
+	if c.ControllerToken != "s3 cret" || c.ControllerIdleTimeout != 30 || c.MaxControllerConnections != 0 {
+		t.Errorf("token %q, idle %d, max %d", c.ControllerToken, c.ControllerIdleTimeout, c.MaxControllerConnections)
+	}
+	for _, file := range []string{"ControllerIdleTimeout -1\n", "MaxControllerConnections x\n"} {
+		if _, _, err := loadFile(file); !errors.Is(err, ErrInvalidValue) {
+			t.Errorf("%q: %v", file, err)
+		}
 	}
 }
 

@@ -33,6 +33,10 @@ var (
 	// ErrConflict reports settings that are each valid but cannot be used
 	// together (ReusePort 1 with Engine memory).
 	ErrConflict = errors.New("conflicting settings")
+	// ErrCredentialRequired reports a way to publish that would be open,
+	// without a credential, beyond loopback: ControllerIP off loopback
+	// without ControllerToken, or UDPPort with UDPIP off loopback.
+	ErrCredentialRequired = errors.New("credential required off loopback")
 )
 
 // Error describes a setting that stops start-up: where it was found, which

@@ -33,7 +33,7 @@ func mustLoad(t *testing.T, text string, args ...string) *Config {
 	return c
 }
 
-var sentinels = []error{ErrUnknownParameter, ErrAmbiguousParameter, ErrInvalidValue,
+var sentinels = []error{ErrCredentialRequired, ErrUnknownParameter, ErrAmbiguousParameter, ErrInvalidValue,
 	ErrNotPerMode, ErrInvalidModeName, ErrSyntax, ErrNotInFile}
 
 // checkError fails unless err wraps want and is an *Error mentioning every

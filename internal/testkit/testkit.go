@@ -30,6 +30,7 @@ func Config() *config.Config {
 	cfg.SubscriberIP, cfg.SubscriberPort = "127.0.0.1", 0
 	cfg.ControllerIP, cfg.ControllerPort = "127.0.0.1", 0
 	cfg.AdminIP, cfg.AdminPort = "127.0.0.1", 0
+	cfg.UDPIP = "127.0.0.1" // UDPPort, when a test sets it, must be on loopback
 	cfg.SubscriberDocumentRoot = ""
 	cfg.HeartbeatInterval = 0
 	cfg.Default.PingInterval = 0
