@@ -17,6 +17,9 @@ const (
 	ListChannels
 	ShowStats
 	Quit
+	// Auth is AUTH <token>, an extension: the credential that a Server
+	// with a Token wants before any other command.
+	Auth
 )
 
 var kindNames = [...]string{
@@ -25,6 +28,7 @@ var kindNames = [...]string{
 	ListChannels:     "LISTCHANNELS",
 	ShowStats:        "SHOWSTATS",
 	Quit:             "QUIT",
+	Auth:             "AUTH",
 }
 
 // String returns the command word as it appears on the wire, or "INVALID".
@@ -43,8 +47,8 @@ type Command struct {
 	// satisfies channel.Valid.
 	Channel string
 	// Text is the message of ADDMESSAGE, byte for byte; it may be empty but
-	// is never nil for ADDMESSAGE. ParseCommand returns a slice of its input,
-	// not a copy.
+	// is never nil for ADDMESSAGE. For AUTH it is the token, never empty.
+	// ParseCommand returns a slice of its input, not a copy.
 	Text []byte
 }
 
@@ -81,7 +85,9 @@ func isSpace(c byte) bool {
 // follows), exactly one white-space character, and the text: the rest of the
 // line, possibly empty. COUNTSUBSCRIBERS takes white space and the channel,
 // and nothing after it. LISTCHANNELS and QUIT take nothing. SHOWSTATS ignores
-// whatever follows it, even with no white space in between. White space is
+// whatever follows it, even with no white space in between. AUTH, an
+// extension, takes white space and the token: the rest of the line without
+// the white space around it, which must leave something. White space is
 // SP, HT, FF and CR (see isSpace).
 //
 // The errors are ErrSyntax and ErrInvalidChannel. On success the Text of the
@@ -113,6 +119,16 @@ func ParseCommand(line []byte) (Command, error) {
 		return Command{Kind: ShowStats}, nil
 	case string(line) == "QUIT":
 		return Command{Kind: Quit}, nil
+	case bytes.HasPrefix(line, []byte("AUTH")):
+		rest := line[len("AUTH"):]
+		if len(rest) == 0 || !isSpace(rest[0]) {
+			return Command{}, ErrSyntax
+		}
+		tok := bytes.TrimFunc(rest, func(r rune) bool { return r < 0x80 && isSpace(byte(r)) })
+		if len(tok) == 0 {
+			return Command{}, ErrSyntax
+		}
+		return Command{Kind: Auth, Text: tok[:len(tok):len(tok)]}, nil
 	}
 	return Command{}, ErrSyntax
 }
@@ -141,7 +157,8 @@ func channelArg(b []byte) (ch, rest []byte, ok bool) {
 // AppendText appends the command in its canonical form, without a line
 // ending, to b: single spaces between the words, and for SHOWSTATS nothing
 // after the verb. Parsing the result gives back c. It reports ErrSyntax for
-// an invalid Kind or a Text that holds an LF (which no line can carry), and
+// an invalid Kind, a Text that holds an LF (which no line can carry), or an
+// AUTH token that is empty or has white space around it, and
 // ErrInvalidChannel for a bad channel name.
 func (c Command) AppendText(b []byte) ([]byte, error) {
 	switch c.Kind {
@@ -164,6 +181,13 @@ func (c Command) AppendText(b []byte) ([]byte, error) {
 		return append(b, c.Channel...), nil
 	case ListChannels, ShowStats, Quit:
 		return append(b, c.Kind.String()...), nil
+	case Auth:
+		t := c.Text
+		if len(t) == 0 || isSpace(t[0]) || isSpace(t[len(t)-1]) || bytes.IndexByte(t, '\n') >= 0 {
+			return b, ErrSyntax
+		}
+		b = append(b, "AUTH "...)
+		return append(b, t...), nil
 	}
 	return b, ErrSyntax
 }

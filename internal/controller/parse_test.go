@@ -56,6 +56,12 @@ func TestParseCommand(t *testing.T) {
 		{line: "quit", wantErr: ErrSyntax},
 		{line: "", wantErr: ErrSyntax},
 		{line: "HELLO", wantErr: ErrSyntax},
+		{line: "AUTH s3cret", want: Command{Kind: Auth, Text: []byte("s3cret")}},
+		{line: "AUTH \t s3 cret \r", want: Command{Kind: Auth, Text: []byte("s3 cret")}},
+		{line: "AUTH", wantErr: ErrSyntax},
+		{line: "AUTH ", wantErr: ErrSyntax},
+		{line: "AUTHs3cret", wantErr: ErrSyntax},
+		{line: "auth s3cret", wantErr: ErrSyntax},
 	}
 	for _, tt := range tests {
 		got, err := ParseCommand([]byte(tt.line))
@@ -97,6 +103,9 @@ func TestAppendText(t *testing.T) {
 		{cmd: Command{Kind: ListChannels}, want: "LISTCHANNELS"},
 		{cmd: Command{Kind: ShowStats}, want: "SHOWSTATS"},
 		{cmd: Command{Kind: Quit}, want: "QUIT"},
+		{cmd: Command{Kind: Auth, Text: []byte("s3 cret")}, want: "AUTH s3 cret"},
+		{cmd: Command{Kind: Auth}, wantErr: ErrSyntax},
+		{cmd: Command{Kind: Auth, Text: []byte(" x")}, wantErr: ErrSyntax},
 		{cmd: Command{Kind: AddMessage, Channel: "c", Text: []byte("a\nb")}, wantErr: ErrSyntax},
 		{cmd: Command{Kind: AddMessage, Channel: "c d", Text: []byte("x")}, wantErr: ErrInvalidChannel},
 		{cmd: Command{Kind: CountSubscribers}, wantErr: ErrInvalidChannel},
@@ -121,7 +130,7 @@ func TestAppendText(t *testing.T) {
 }
 
 func TestKindString(t *testing.T) {
-	for k, want := range map[Kind]string{AddMessage: "ADDMESSAGE", Quit: "QUIT", 0: "INVALID", 99: "INVALID"} {
+	for k, want := range map[Kind]string{AddMessage: "ADDMESSAGE", Quit: "QUIT", Auth: "AUTH", 0: "INVALID", 99: "INVALID"} {
 		if got := k.String(); got != want {
 			t.Errorf("Kind(%d).String() = %q, want %q", k, got, want)
 		}
@@ -151,6 +160,10 @@ func FuzzParseCommand(f *testing.F) {
 		if cmd.Kind == AddMessage || cmd.Kind == CountSubscribers {
 			if !channel.Valid(cmd.Channel) {
 				t.Fatalf("ParseCommand(%q) accepted channel %q", line, cmd.Channel)
+			}
+		} else if cmd.Kind == Auth {
+			if cmd.Channel != "" || len(cmd.Text) == 0 || isSpace(cmd.Text[0]) || isSpace(cmd.Text[len(cmd.Text)-1]) {
+				t.Fatalf("ParseCommand(%q) = %+v, want a token without white space around it", line, cmd)
 			}
 		} else if cmd.Channel != "" || cmd.Text != nil {
 			t.Fatalf("ParseCommand(%q) = %+v, want no arguments", line, cmd)
@@ -193,11 +206,15 @@ func FuzzParseCommand(f *testing.F) {
 			if !bytes.HasPrefix(line, []byte("SHOWSTATS")) {
 				t.Fatalf("ParseCommand(%q) = SHOWSTATS", line)
 			}
+		case Auth:
+			if !bytes.HasPrefix(line, []byte("AUTH")) || !bytes.Contains(line, cmd.Text) {
+				t.Fatalf("ParseCommand(%q) = token %q", line, cmd.Text)
+			}
 		default:
 			t.Fatalf("ParseCommand(%q) returned Kind %d without error", line, cmd.Kind)
 		}
 
-		if cmd.Kind == AddMessage && bytes.IndexByte(cmd.Text, '\n') >= 0 {
+		if (cmd.Kind == AddMessage || cmd.Kind == Auth) && bytes.IndexByte(cmd.Text, '\n') >= 0 {
 			return // not representable as a line
 		}
 		enc, err := cmd.AppendText(nil)

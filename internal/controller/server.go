@@ -10,6 +10,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"io"
@@ -20,6 +22,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/meteorpush/meteor/internal/engine"
@@ -77,6 +80,22 @@ const (
 	lingerBytes = 1 << 20
 	// maxDatagram is the largest UDP payload.
 	maxDatagram = 1<<16 - 1
+	// maxAuthFailures is how many lines a connection may have refused for
+	// authentication (a wrong token, another command before AUTH): the
+	// last of them closes it.
+	maxAuthFailures = 3
+	// maxRefusing bounds the connections refused at MaxConnections that
+	// are told why at once; beyond it a refused connection is closed
+	// without a word, so that a flood costs no goroutine per connection.
+	maxRefusing = 64
+)
+
+// The ERR lines of the extensions.
+const (
+	replyAuthRequired = "ERR authentication required\r\n"
+	replyAuthFailed   = "ERR authentication failed\r\n"
+	replyIdle         = "ERR idle timeout\r\n"
+	replyTooMany      = "ERR too many controller connections\r\n"
 )
 
 // Server serves the controller protocol. Set its fields before the first call
@@ -105,8 +124,24 @@ type Server struct {
 	// PublishTimeout bounds each Backend.Publish; 0 means
 	// DefaultPublishTimeout.
 	PublishTimeout time.Duration
+	// Token is the secret that a connection must send as AUTH <token>
+	// before any other command; "" wants none. SetToken changes it for
+	// the connections accepted afterwards.
+	Token string
+	// IdleTimeout closes a connection that sends no complete line for that
+	// long, after an "ERR idle timeout" line; 0 means never. SetIdleTimeout
+	// changes it for the connections accepted afterwards.
+	IdleTimeout time.Duration
+	// MaxConnections is the most connections open at once: one more gets
+	// "ERR too many controller connections" and is closed. 0 means no
+	// limit. SetMaxConnections changes it.
+	MaxConnections int
 
 	initOnce sync.Once
+	token    atomic.Pointer[[sha256.Size]byte] // nil: no authentication
+	idle     atomic.Int64                      // IdleTimeout
+	maxConns atomic.Int64                      // MaxConnections
+	refused  [numRefusals]atomic.Uint64
 	stats    *stats.Stats
 	log      *slog.Logger
 	// The limiters keep warnings that clients can cause to one a second
@@ -115,6 +150,9 @@ type Server struct {
 	udpLongLog logx.Limiter  // datagrams over MaxLine: a limiter of their own, so one kind never hides the other
 	lineLog    logx.Limiter  // lines over MaxLine
 	publishLog logx.Limiter  // Backend.Publish errors
+	authLog    logx.Limiter  // lines refused for authentication
+	idleLog    logx.Limiter  // connections closed for idleness
+	limitLog   logx.Limiter  // connections refused at MaxConnections
 	done       chan struct{} // closed when Shutdown begins
 
 	mu           sync.Mutex
@@ -122,6 +160,7 @@ type Server struct {
 	listeners    map[net.Listener]struct{}   // guarded by mu
 	packetConns  map[net.PacketConn]struct{} // guarded by mu
 	conns        map[*conn]struct{}          // guarded by mu
+	refusing     int                         // refused connections being told why; guarded by mu
 	// wg counts Serve and ServeUDP loops and connection goroutines. Add is
 	// called only with mu held and shuttingDown false.
 	wg sync.WaitGroup
@@ -138,7 +177,57 @@ func (s *Server) init() {
 			s.log = slog.New(slog.DiscardHandler)
 		}
 		s.done = make(chan struct{})
+		s.storeToken(s.Token)
+		s.idle.Store(int64(s.IdleTimeout))
+		s.maxConns.Store(int64(s.MaxConnections))
 	})
+}
+
+// Kinds of refusal that Refused counts.
+const (
+	RefusedAuth  = iota // a line refused for authentication: a wrong token, or another command before AUTH
+	RefusedIdle         // a connection closed by IdleTimeout
+	RefusedLimit        // a connection refused at MaxConnections
+	numRefusals
+)
+
+// Refused returns how many refusals of kind (RefusedAuth, RefusedIdle,
+// RefusedLimit) the Server has made, for the metrics.
+func (s *Server) Refused(kind int) uint64 {
+	if kind < 0 || kind >= numRefusals {
+		return 0
+	}
+	return s.refused[kind].Load()
+}
+
+// SetToken changes Token for the connections accepted from now on; those
+// already open keep what they were accepted with. Safe at any time.
+func (s *Server) SetToken(token string) {
+	s.init()
+	s.storeToken(token)
+}
+
+func (s *Server) storeToken(token string) {
+	if token == "" {
+		s.token.Store(nil)
+		return
+	}
+	sum := sha256.Sum256([]byte(token))
+	s.token.Store(&sum)
+}
+
+// SetIdleTimeout changes IdleTimeout for the connections accepted from now
+// on. Safe at any time.
+func (s *Server) SetIdleTimeout(d time.Duration) {
+	s.init()
+	s.idle.Store(int64(d))
+}
+
+// SetMaxConnections changes MaxConnections; connections open beyond a
+// lower cap stay. Safe at any time.
+func (s *Server) SetMaxConnections(n int) {
+	s.init()
+	s.maxConns.Store(int64(n))
 }
 
 func (s *Server) maxLine() int {
@@ -236,11 +325,28 @@ func (s *Server) closing() bool {
 }
 
 func (s *Server) startConn(nc net.Conn) {
-	c := &conn{srv: s, nc: nc, remote: nc.RemoteAddr().String()}
+	c := &conn{srv: s, nc: nc, remote: nc.RemoteAddr().String(),
+		token: s.token.Load(), idle: time.Duration(s.idle.Load())}
 	s.mu.Lock()
 	if s.shuttingDown {
 		s.mu.Unlock()
 		nc.Close()
+		return
+	}
+	if max := s.maxConns.Load(); max > 0 && int64(len(s.conns)) >= max {
+		tell := s.refusing < maxRefusing
+		if tell {
+			s.refusing++
+			s.wg.Add(1)
+		}
+		s.mu.Unlock()
+		s.refused[RefusedLimit].Add(1)
+		s.limitLog.Warn(s.log, "controller: too many connections, refusing one", "remote", c.remote, "max", max)
+		if !tell {
+			nc.Close()
+			return
+		}
+		go s.refuse(nc)
 		return
 	}
 	if s.conns == nil {
@@ -256,6 +362,23 @@ func (s *Server) startConn(nc net.Conn) {
 	s.stats.Inc(stats.ControllerConnectionsAccepted)
 	s.stats.Inc(stats.CurrentControllers)
 	go c.serve()
+}
+
+// refuse tells a connection refused at MaxConnections why, and closes it
+// the lingering way so that the client reads the line.
+func (s *Server) refuse(nc net.Conn) {
+	defer s.wg.Done()
+	defer func() {
+		s.mu.Lock()
+		s.refusing--
+		s.mu.Unlock()
+	}()
+	nc.SetWriteDeadline(time.Now().Add(lingerTime))
+	if _, err := io.WriteString(nc, replyTooMany); err != nil {
+		nc.Close()
+		return
+	}
+	lingeringClose(nc, nc)
 }
 
 func (s *Server) removeConn(c *conn) {
@@ -324,6 +447,13 @@ type conn struct {
 	// pending are the ADDMESSAGE lines read but not yet published: the
 	// lines a client pipelined are published in one Backend call.
 	pending []engine.Publication
+	// token is the SHA-256 of the token that the connection must send
+	// before any other command, nil when it needs none (or has sent it).
+	token *[sha256.Size]byte
+	// authFailures counts the lines refused for authentication.
+	authFailures int
+	// idle is the IdleTimeout the connection was accepted with.
+	idle time.Duration
 }
 
 // countingReader counts the bytes read as total_inbound_bytes.
@@ -399,6 +529,16 @@ func (c *conn) loop() (reason.Reason, error) {
 			if err := c.w.Flush(); err != nil {
 				return reason.WriteFailed, err
 			}
+			if c.idle > 0 {
+				// The next complete line must come within idle. Shutdown
+				// wakes a connection with a deadline of now: if it began
+				// before this one was set, closing says so, and the
+				// deadline goes back to now.
+				c.nc.SetReadDeadline(time.Now().Add(c.idle))
+				if s.closing() {
+					c.nc.SetReadDeadline(time.Now())
+				}
+			}
 		}
 		line, err := c.readLine()
 		if err != nil {
@@ -416,12 +556,18 @@ func (c *conn) loop() (reason.Reason, error) {
 					c.w.WriteString(s.ShutdownMsg)
 				}
 				return reason.ServerShutdown, c.w.Flush()
+			case errors.Is(err, os.ErrDeadlineExceeded) && c.idle > 0:
+				s.refused[RefusedIdle].Add(1)
+				s.idleLog.Log(s.log, slog.LevelInfo, "controller: idle connection closed",
+					"remote", c.remote, "idleTimeout", c.idle.String())
+				c.w.WriteString(replyIdle)
+				return reason.IdleTimeout, c.w.Flush()
 			default:
 				return reason.ReadFailed, err
 			}
 		}
-		if quit := c.handle(line); quit {
-			return reason.Quit, c.w.Flush()
+		if why := c.handle(line); why != reason.None {
+			return why, c.w.Flush()
 		}
 	}
 }
@@ -474,34 +620,79 @@ func (c *conn) readLine() ([]byte, error) {
 
 // lingeringClose closes a connection that the server ends: it half-closes,
 // drains what the client still sends for a short while, then closes.
-func (c *conn) lingeringClose() {
-	if cw, ok := c.nc.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
-		c.nc.SetReadDeadline(time.Now().Add(lingerTime))
-		io.CopyN(io.Discard, &c.in, lingerBytes)
+func (c *conn) lingeringClose() { lingeringClose(c.nc, &c.in) }
+
+// lingeringClose half-closes nc, drains from r (nc, or a reader of it)
+// what the client still sends for a short while, then closes nc.
+func lingeringClose(nc net.Conn, r io.Reader) {
+	if cw, ok := nc.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
+		nc.SetReadDeadline(time.Now().Add(lingerTime))
+		io.CopyN(io.Discard, r, lingerBytes)
 	}
-	c.nc.Close()
+	nc.Close()
 }
 
-// handle answers one command line and reports whether it was QUIT.
-func (c *conn) handle(line []byte) (quit bool) {
+// authenticate answers a line of a connection that has yet to send its
+// token: OK for the right AUTH (the connection is then authenticated),
+// OK for QUIT, an ERR line for anything else. It returns why the
+// connection must end, or reason.None.
+func (c *conn) authenticate(line []byte) reason.Reason {
 	s := c.srv
+	cmd, err := ParseCommand(line)
+	reply := replyAuthRequired
+	switch {
+	case err == nil && cmd.Kind == Quit:
+		c.w.WriteString("OK\r\n")
+		return reason.Quit
+	case err == nil && cmd.Kind == Auth:
+		sum := sha256.Sum256(cmd.Text)
+		if subtle.ConstantTimeCompare(sum[:], c.token[:]) == 1 {
+			c.token = nil
+			c.w.WriteString("OK\r\n")
+			if s.log.Enabled(context.Background(), slog.LevelDebug) {
+				s.log.Debug("controller: authenticated", "remote", c.remote)
+			}
+			return reason.None
+		}
+		reply = replyAuthFailed
+	}
+	c.authFailures++
+	s.refused[RefusedAuth].Add(1)
+	closing := c.authFailures >= maxAuthFailures
+	// Never the line: it may hold a token.
+	s.authLog.Warn(s.log, "controller: command refused for authentication", "remote", c.remote,
+		"reply", strings.TrimSpace(reply), "failures", c.authFailures, "closing", closing)
+	c.w.WriteString(reply)
+	if closing {
+		return reason.AuthFailed
+	}
+	return reason.None
+}
+
+// handle answers one command line and returns why the connection must
+// end (QUIT, failed authentication), or reason.None.
+func (c *conn) handle(line []byte) reason.Reason {
+	s := c.srv
+	if c.token != nil {
+		return c.authenticate(line)
+	}
 	cmd, err := ParseCommand(line)
 	if err == nil && cmd.Kind == AddMessage {
 		c.pending = append(c.pending, engine.Publication{Channel: cmd.Channel, Text: string(cmd.Text)})
 		if len(c.pending) >= maxPipelined {
 			c.publishPending()
 		}
-		return false
+		return reason.None
 	}
 	// Replies keep the order of the lines.
 	c.publishPending()
 	if err != nil {
 		if s.log.Enabled(context.Background(), slog.LevelDebug) {
 			s.log.Debug("controller: bad command", "remote", c.remote, "err", err,
-				"line", truncate(line, 80))
+				"line", redact(line, 80))
 		}
 		c.w.WriteString(errorReply(err))
-		return false
+		return reason.None
 	}
 	b := c.w.AvailableBuffer()
 	switch cmd.Kind {
@@ -514,7 +705,7 @@ func (c *conn) handle(line []byte) (quit bool) {
 		if err != nil {
 			s.publishLog.Warn(s.log, "controller: listing channels failed", "remote", c.remote, "err", err)
 			c.w.WriteString(publishErrorReply(err))
-			return false
+			return reason.None
 		}
 		b = append(b, "OK\r\n"...)
 		for _, ch := range chans {
@@ -530,10 +721,14 @@ func (c *conn) handle(line []byte) (quit bool) {
 		b = s.appendStats(b)
 	case Quit:
 		b = append(b, "OK\r\n"...)
-		quit = true
+		c.w.Write(b)
+		return reason.Quit
+	case Auth:
+		// Authenticated already, or no token is wanted: nothing to check.
+		b = append(b, "OK\r\n"...)
 	}
 	c.w.Write(b)
-	return quit
+	return reason.None
 }
 
 func (s *Server) appendStats(b []byte) []byte {
@@ -625,6 +820,15 @@ func errorReply(err error) string {
 	return "ERR " + reason + "\r\n"
 }
 
+// redact is truncate for a line that may be an AUTH command: of those it
+// keeps the verb alone, so that no token reaches the log.
+func redact(b []byte, n int) string {
+	if bytes.HasPrefix(b, []byte("AUTH")) {
+		return "AUTH ..."
+	}
+	return truncate(b, n)
+}
+
 // truncate returns at most n bytes of b as a string for a log line.
 func truncate(b []byte, n int) string {
 	if len(b) > n {
@@ -699,7 +903,7 @@ func (s *Server) handleDatagram(d []byte, addr net.Addr) {
 	cmd, err := ParseCommand(d)
 	if err != nil {
 		s.udpLog.Warn(s.log, "controller: bad udp datagram, dropped", "remote", addr.String(), "err", err,
-			"datagram", truncate(d, 80))
+			"datagram", redact(d, 80))
 		return
 	}
 	if cmd.Kind != AddMessage {

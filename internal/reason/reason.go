@@ -38,6 +38,8 @@ const (
 	ReadFailed                     // reading from the connection failed
 	Panic                          // a panic while serving the connection
 	ServerRestart                  // the process is draining for a restart: its siblings on the shared port take the client
+	IdleTimeout                    // a controller connection sent no complete line within ControllerIdleTimeout
+	AuthFailed                     // a controller connection was refused for authentication three times
 	numReasons
 )
 
@@ -79,6 +81,10 @@ var table = [numReasons]info{
 	Panic:                   {"panic", 1011, true},
 	// 1012 is "Service Restart" in the IANA registry of close codes.
 	ServerRestart: {"restart", 1012, true},
+	// The controller's own: no client of the subscriber port is told of
+	// them, so they share the codes of reasons that decide alike.
+	IdleTimeout: {"idleTimeout", CodeNormal, true},
+	AuthFailed:  {"authFailed", 1008, false},
 }
 
 // String returns the reason's name as it appears in logs, metrics and the
