@@ -57,6 +57,9 @@ type Server struct {
 	// reusePort is ReusePort at Start (guarded by mu): the listeners share
 	// their ports with other processes, and Shutdown drains for a restart.
 	reusePort bool
+	// started is the configuration Start opened the listeners with
+	// (guarded by mu): a reload keeps their addresses.
+	started *config.Config
 }
 
 // New builds a server from cfg, on the engine cfg chooses. It opens no
@@ -130,7 +133,11 @@ func NewOn(eng engine.Engine, cfg *config.Config, logger *slog.Logger) (*Server,
 		ShutdownMsg: cfg.ControllerShutdownMsg,
 
 		PublishTimeout: time.Duration(cfg.PublishTimeout) * time.Second,
+		Token:          cfg.ControllerToken,
+		IdleTimeout:    time.Duration(cfg.ControllerIdleTimeout) * time.Second,
+		MaxConnections: cfg.MaxControllerConnections,
 	}
+	registerControllerRefusals(s.met, s.ctl)
 	// A scrape never lists the engine's channels (on a shared store that
 	// is a scan): it counts those with subscribers here.
 	s.met.GaugeFunc("meteor_channels", "Channels with subscribers on this node.", func() float64 {
@@ -146,6 +153,16 @@ func NewOn(eng engine.Engine, cfg *config.Config, logger *slog.Logger) (*Server,
 		registerRedis(s.met, re.Stats())
 	}
 	return s, nil
+}
+
+// registerControllerRefusals registers meteor_controller_refused_total,
+// one series per kind of refusal.
+func registerControllerRefusals(m *metrics.Metrics, ctl *controller.Server) {
+	const help = "Controller refusals, by reason: auth (a line refused for want of the right AUTH token), idle (a connection closed by ControllerIdleTimeout), limit (a connection refused at MaxControllerConnections)."
+	for reason, kind := range map[string]int{"auth": controller.RefusedAuth, "idle": controller.RefusedIdle, "limit": controller.RefusedLimit} {
+		m.LabeledCounterFunc("meteor_controller_refused_total", help, map[string]string{"reason": reason},
+			func() float64 { return float64(ctl.Refused(kind)) })
+	}
 }
 
 // registerRedis registers the Redis engine's repair counters.
@@ -244,6 +261,7 @@ func (s *Server) Start() error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
+	s.started = cfg
 	ctx := context.Background()
 	rp := cfg.ReusePort
 	s.reusePort = rp
@@ -398,7 +416,23 @@ func (s *Server) Hub() *hub.Hub { return s.hub }
 // templates and modes for new connections, history limits, the static file
 // cache, MaxConnections and DrainTime. Listener addresses and ReusePort are
 // kept: changing them needs a restart.
+//
+// A configuration that would leave a listener in use without its
+// credential (a ControllerToken cleared while the controller listens off
+// loopback) is refused, and the running one stays.
 func (s *Server) Reload(cfg *config.Config) error {
+	s.mu.Lock()
+	started := s.started
+	s.mu.Unlock()
+	if started != nil {
+		// The listeners keep their addresses until a restart: check the
+		// new settings against those.
+		eff := *cfg
+		eff.ControllerIP, eff.UDPIP, eff.UDPPort = started.ControllerIP, started.UDPIP, started.UDPPort
+		if err := eff.Validate(); err != nil {
+			return fmt.Errorf("for the listeners in use: %w", err)
+		}
+	}
 	set, err := subscriber.NewSettings(cfg, web.Files())
 	if err != nil {
 		return err
@@ -415,6 +449,12 @@ func (s *Server) Reload(cfg *config.Config) error {
 		ls.SetLimits(engineLimits(cfg))
 	}
 	s.sub.Reload(set)
+	if cfg.ControllerToken != old.ControllerToken {
+		s.ctl.SetToken(cfg.ControllerToken)
+		s.log.Info("controller token changed; it applies to new controller connections", "auth", cfg.ControllerToken != "")
+	}
+	s.ctl.SetIdleTimeout(time.Duration(cfg.ControllerIdleTimeout) * time.Second)
+	s.ctl.SetMaxConnections(cfg.MaxControllerConnections)
 	if cfg.MaxConnections != old.MaxConnections {
 		n := listen.MaxConnections(cfg.MaxConnections)
 		s.sub.SetMaxConnections(n)
