@@ -1,7 +1,9 @@
 // Package controller serves the publishers' side of Meteor: the line-based
 // control protocol (ADDMESSAGE, COUNTSUBSCRIBERS, LISTCHANNELS, SHOWSTATS,
-// QUIT) over TCP, and ADDMESSAGE datagrams over UDP. It parses commands and
-// formats replies; the channels themselves live behind Backend.
+// QUIT, and the extension AUTH, which a Server with a Token wants first)
+// over TCP, and ADDMESSAGE datagrams over UDP, which carry no credential.
+// It parses commands and formats replies; the channels themselves live
+// behind Backend.
 //
 // docs/controller-protocol.md describes the protocol as implemented here.
 package controller
