@@ -833,6 +833,11 @@ func TestControllerLimits(t *testing.T) {
 			t.Errorf("%q: %v", file, err)
 		}
 	}
+	for _, arg := range []string{" x", "x ", "a\nb", "a\rb"} {
+		if _, _, err := loadFile("", "-ControllerToken", arg); !errors.Is(err, ErrInvalidValue) {
+			t.Errorf("-ControllerToken %q: %v", arg, err)
+		}
+	}
 }
 
 func TestErrorString(t *testing.T) {

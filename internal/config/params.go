@@ -225,13 +225,24 @@ var params = []param{
 		set:  number(3, math.MaxInt32, func(c *Config, _ *Mode) *int { return &c.PresenceTTL })},
 	{name: "ControllerToken", def: "",
 		desc: "Secret that a controller connection must send as AUTH <token> before any other command; three refused lines close the connection. Empty: no authentication (as 1.06), allowed only while ControllerIP is loopback. A reload applies it to new connections.",
-		set:  text(func(c *Config, _ *Mode) *string { return &c.ControllerToken })},
+		set:  controllerToken},
 	{name: "ControllerIdleTimeout", def: "0",
 		desc: "Seconds a controller connection may go without sending a complete line before it is closed (ERR idle timeout); 0: never (as 1.06).",
 		set:  number(0, math.MaxInt32, func(c *Config, _ *Mode) *int { return &c.ControllerIdleTimeout })},
 	{name: "MaxControllerConnections", def: "1000",
 		desc: "Most controller connections open at once; one more is answered ERR too many controller connections and closed. 0: no limit.",
 		set:  number(0, math.MaxInt32, func(c *Config, _ *Mode) *int { return &c.MaxControllerConnections })},
+}
+
+// controllerToken accepts a token that an AUTH line can carry: no line
+// break, no white space around it (AUTH drops that, so such a token could
+// never match).
+func controllerToken(c *Config, _ *Mode, v string) error {
+	if strings.ContainsAny(v, "\r\n") || v != strings.Trim(v, " \t\f\r") {
+		return invalid("want a token without line breaks or white space around it")
+	}
+	c.ControllerToken = v
+	return nil
 }
 
 // redisURL accepts a redis:// or rediss:// URL.
