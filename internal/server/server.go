@@ -340,6 +340,9 @@ func (s *Server) listeners(cfg *config.Config) subscriber.Listeners {
 		ControllerIP:   cfg.ControllerIP,
 		ControllerPort: s.ctlLn.Addr().(*net.TCPAddr).Port,
 		UDPIP:          cfg.UDPIP,
+		// The token a reload sets applies to new connections, but the
+		// dashboard learns of it at the next restart.
+		ControllerToken: cfg.ControllerToken != "",
 	}
 	if s.apiLn != nil {
 		l.AdminPort = s.apiLn.Addr().(*net.TCPAddr).Port

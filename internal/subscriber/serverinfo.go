@@ -28,6 +28,9 @@ type Listeners struct {
 	ControllerPort int    // the controller listener's real port
 	UDPIP          string // UDPIP as configured
 	UDPPort        int    // the UDP listener's real port; 0: off
+	// ControllerToken is whether ControllerToken is set: the controller
+	// wants AUTH <token> first.
+	ControllerToken bool
 }
 
 // Endpoint is a listener's address as a shell on the server reaches it.
@@ -52,12 +55,16 @@ type Endpoint struct {
 //   - udp: the UDP controller's host and port, or null when it is off.
 //   - time: the server's clock, Unix milliseconds, so that the page can
 //     measure latencies against the server's clock rather than its own.
+//   - controllerToken: whether the controller wants AUTH <token> first;
+//     never the token itself.
 type ServerInfo struct {
 	API        *string   `json:"api"`
 	APIToken   bool      `json:"apiToken"`
 	Controller Endpoint  `json:"controller"`
 	UDP        *Endpoint `json:"udp"`
 	Time       int64     `json:"time"`
+	// ControllerToken: the controller wants AUTH <token> first.
+	ControllerToken bool `json:"controllerToken"`
 }
 
 // SetListeners tells the server, before Serve, what ServerInfo reports.
@@ -87,6 +94,8 @@ func NewServerInfo(l Listeners, reqHost string, now time.Time) ServerInfo {
 		APIToken:   l.APIOn && l.APIToken,
 		Controller: Endpoint{Host: shellHost(l.ControllerIP), Port: l.ControllerPort},
 		Time:       now.UnixMilli(),
+
+		ControllerToken: l.ControllerToken,
 	}
 	if l.UDPPort > 0 {
 		info.UDP = &Endpoint{Host: shellHost(l.UDPIP), Port: l.UDPPort}

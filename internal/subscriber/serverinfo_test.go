@@ -26,23 +26,23 @@ func TestNewServerInfo(t *testing.T) {
 		want    string
 	}{
 		{"loopback through localhost", nil, "localhost:5670",
-			`{"api":"http://localhost:5672","apiToken":false,"controller":{"host":"127.0.0.1","port":5671},"udp":null,"time":1795641900351}`},
+			`{"api":"http://localhost:5672","apiToken":false,"controller":{"host":"127.0.0.1","port":5671},"udp":null,"time":1795641900351,"controllerToken":false}`},
 		{"loopback through 127.0.0.1", nil, "127.0.0.1:5670",
-			`{"api":"http://127.0.0.1:5672","apiToken":false,"controller":{"host":"127.0.0.1","port":5671},"udp":null,"time":1795641900351}`},
+			`{"api":"http://127.0.0.1:5672","apiToken":false,"controller":{"host":"127.0.0.1","port":5671},"udp":null,"time":1795641900351,"controllerToken":false}`},
 		{"loopback through ::1", nil, "[::1]:5670",
-			`{"api":"http://[::1]:5672","apiToken":false,"controller":{"host":"127.0.0.1","port":5671},"udp":null,"time":1795641900351}`},
+			`{"api":"http://[::1]:5672","apiToken":false,"controller":{"host":"127.0.0.1","port":5671},"udp":null,"time":1795641900351,"controllerToken":false}`},
 		{"loopback through another name", nil, "push.example:5670",
-			`{"api":"http://127.0.0.1:5672","apiToken":false,"controller":{"host":"127.0.0.1","port":5671},"udp":null,"time":1795641900351}`},
+			`{"api":"http://127.0.0.1:5672","apiToken":false,"controller":{"host":"127.0.0.1","port":5671},"udp":null,"time":1795641900351,"controllerToken":false}`},
 		{"every interface, token, UDP", func(l *subscriber.Listeners) {
 			l.AdminIP, l.APIToken, l.ControllerIP, l.UDPIP, l.UDPPort = "*", true, "", "0.0.0.0", 5673
 		}, "push.example:5670",
-			`{"api":"http://push.example:5672","apiToken":true,"controller":{"host":"127.0.0.1","port":5671},"udp":{"host":"127.0.0.1","port":5673},"time":1795641900351}`},
+			`{"api":"http://push.example:5672","apiToken":true,"controller":{"host":"127.0.0.1","port":5671},"udp":{"host":"127.0.0.1","port":5673},"time":1795641900351,"controllerToken":false}`},
 		{"every interface, a Host header that is no host", func(l *subscriber.Listeners) { l.AdminIP, l.APIToken = "::", true }, `evil/"x`,
-			`{"api":"http://127.0.0.1:5672","apiToken":true,"controller":{"host":"127.0.0.1","port":5671},"udp":null,"time":1795641900351}`},
+			`{"api":"http://127.0.0.1:5672","apiToken":true,"controller":{"host":"127.0.0.1","port":5671},"udp":null,"time":1795641900351,"controllerToken":false}`},
 		{"a given address", func(l *subscriber.Listeners) { l.AdminIP, l.APIToken, l.ControllerIP = "10.1.2.3", true, "10.1.2.4" }, "localhost:5670",
-			`{"api":"http://10.1.2.3:5672","apiToken":true,"controller":{"host":"10.1.2.4","port":5671},"udp":null,"time":1795641900351}`},
+			`{"api":"http://10.1.2.3:5672","apiToken":true,"controller":{"host":"10.1.2.4","port":5671},"udp":null,"time":1795641900351,"controllerToken":false}`},
 		{"API off", func(l *subscriber.Listeners) { l.APIOn, l.APIToken = false, true }, "localhost:5670",
-			`{"api":null,"apiToken":false,"controller":{"host":"127.0.0.1","port":5671},"udp":null,"time":1795641900351}`},
+			`{"api":null,"apiToken":false,"controller":{"host":"127.0.0.1","port":5671},"udp":null,"time":1795641900351,"controllerToken":false}`},
 	} {
 		l := base
 		if tc.edit != nil {
