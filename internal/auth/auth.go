@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -156,6 +157,12 @@ func (v *Verifier) Verify(token string, now time.Time) (Grant, error) {
 	if len(v.methods) == 0 {
 		return Grant{}, fail(CheckSignature, ErrUnconfigured)
 	}
+	if i := strings.IndexFunc(token, notCompact); i >= 0 {
+		// A compact JWT is base64url and dots only. The library's base64
+		// decoding would skip a CR or LF, so that one token had many
+		// spellings; refuse them all but the one.
+		return Grant{}, fail(CheckMalformed, fmt.Errorf("token: byte %q at %d is not base64url", token[i], i))
+	}
 	if now.IsZero() {
 		now = time.Now()
 	}
@@ -269,4 +276,10 @@ func keyAlg(key any) string {
 		}
 	}
 	return ""
+}
+
+// notCompact reports whether r cannot appear in a compact JWS: base64url
+// (RFC 4648 section 5) and the dots between the parts.
+func notCompact(r rune) bool {
+	return !(r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.')
 }

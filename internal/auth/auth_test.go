@@ -334,6 +334,16 @@ func TestMissingMalformedUnconfigured(t *testing.T) {
 		_, err := v.Verify(tok, now)
 		wantCheck(t, err, CheckMalformed)
 	}
+	// A valid token spelled with a CR or LF inside a part, which base64
+	// decoding would skip, is refused.
+	good := authtest.SignHS256(t, []byte("s"), claimsAt(now.Add(time.Hour)))
+	if _, err := v.Verify(good, now); err != nil {
+		t.Fatal(err)
+	}
+	for _, tok := range []string{good[:len(good)-5] + "\r" + good[len(good)-5:], good[:10] + "\n" + good[10:], good + " "} {
+		_, err := v.Verify(tok, now)
+		wantCheck(t, err, CheckMalformed)
+	}
 	empty := mustNew(t, Options{})
 	_, err = empty.Verify(authtest.SignHS256(t, []byte("s"), claimsAt(now.Add(time.Hour))), now)
 	wantCheck(t, err, CheckSignature)

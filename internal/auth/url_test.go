@@ -38,6 +38,12 @@ func TestSignedURL(t *testing.T) {
 	wantCheck(t, err, CheckSignature)
 	_, err = v.VerifyURL(path, exp, sig+"=", now)
 	wantCheck(t, err, CheckSignature)
+	// base64 decoding skips CR and LF: a signature spelled with one is
+	// still refused (FuzzVerifyURL found this).
+	for _, spelled := range []string{sig[:20] + "\r" + sig[20:], sig[:20] + "\n" + sig[20:], sig + "\r\n"} {
+		_, err = v.VerifyURL(path, exp, spelled, now)
+		wantCheck(t, err, CheckSignature)
+	}
 	_, wrongSig := SignURL([]byte("other"), path, now.Add(time.Minute))
 	_, err = v.VerifyURL(path, exp, wrongSig, now)
 	wantCheck(t, err, CheckSignature)

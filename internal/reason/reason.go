@@ -40,6 +40,7 @@ const (
 	ServerRestart                  // the process is draining for a restart: its siblings on the shared port take the client
 	IdleTimeout                    // a controller connection sent no complete line within ControllerIdleTimeout
 	AuthFailed                     // a controller connection was refused for authentication three times
+	TokenExpired                   // the token or signed URL that admitted a subscriber expired: get a new one, then resume
 	numReasons
 )
 
@@ -85,6 +86,9 @@ var table = [numReasons]info{
 	// them, so they share the codes of reasons that decide alike.
 	IdleTimeout: {"idleTimeout", CodeNormal, true},
 	AuthFailed:  {"authFailed", 1008, false},
+	// A subscriber told of it connects again with a fresh token (the
+	// client's getToken) and resumes where it stood.
+	TokenExpired: {"tokenExpired", 4003, true},
 }
 
 // String returns the reason's name as it appears in logs, metrics and the

@@ -16,6 +16,7 @@ var CLOSE_CODES = {
 	4000: { name: "channelClose", reconnect: false },
 	4001: { name: "slowConsumer", reconnect: true },
 	4002: { name: "streamReset", reconnect: true },
+	4003: { name: "tokenExpired", reconnect: true },
 	4004: { name: "storeUnavailable", reconnect: true },
 	4005: { name: "newSubscriberWithSameID", reconnect: false },
 	4006: { name: "disconnectRequested", reconnect: false }
