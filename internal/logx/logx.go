@@ -7,6 +7,7 @@ package logx
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"sync/atomic"
 	"time"
 )
@@ -48,4 +49,57 @@ func (l *Limiter) Warn(log *slog.Logger, msg string, args ...any) {
 // Error is Log at slog.LevelError.
 func (l *Limiter) Error(log *slog.Logger, msg string, args ...any) {
 	l.Log(log, slog.LevelError, msg, args...)
+}
+
+// secretParams are the query parameters whose values are credentials: a
+// subscriber's token and a signed URL's signature.
+var secretParams = [...]string{"token", "sig"}
+
+// URI returns a request URI for the log with the values of its credential
+// parameters (token, sig) replaced by "REDACTED", so that a log reader
+// cannot replay them. It works on the raw text (a URI that does not parse
+// is redacted all the same) and returns uri itself when there is nothing
+// to hide.
+func URI(uri string) string {
+	q := strings.IndexByte(uri, '?')
+	if q < 0 {
+		return uri
+	}
+	var b []byte
+	start := q + 1
+	for start <= len(uri) {
+		end := strings.IndexByte(uri[start:], '&')
+		if end < 0 {
+			end = len(uri)
+		} else {
+			end += start
+		}
+		pair := uri[start:end]
+		if eq := strings.IndexByte(pair, '='); eq >= 0 && isSecret(pair[:eq]) {
+			if b == nil {
+				b = append(make([]byte, 0, len(uri)), uri[:start]...)
+			}
+			b = append(b, pair[:eq+1]...)
+			b = append(b, "REDACTED"...)
+		} else if b != nil {
+			b = append(b, pair...)
+		}
+		if end < len(uri) && b != nil {
+			b = append(b, '&')
+		}
+		start = end + 1
+	}
+	if b == nil {
+		return uri
+	}
+	return string(b)
+}
+
+func isSecret(name string) bool {
+	for _, p := range secretParams {
+		if strings.EqualFold(name, p) {
+			return true
+		}
+	}
+	return false
 }

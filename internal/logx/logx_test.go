@@ -25,3 +25,21 @@ func TestLimiterKeepsBackAndCounts(t *testing.T) {
 	var nilLimiter Limiter
 	nilLimiter.Warn(nil, "no logger") // must not panic
 }
+
+func TestURI(t *testing.T) {
+	for in, want := range map[string]string{
+		"/sse/chat":                         "/sse/chat",
+		"/sse/chat?since=x:1":               "/sse/chat?since=x:1",
+		"/sse/chat?token=abc.def.ghi":       "/sse/chat?token=REDACTED",
+		"/sse/chat?since=1&token=a&event=x": "/sse/chat?since=1&token=REDACTED&event=x",
+		"/push/h/longpoll/c?exp=1&sig=zz":   "/push/h/longpoll/c?exp=1&sig=REDACTED",
+		"/a?TOKEN=x&&sig=y&":                "/a?TOKEN=REDACTED&&sig=REDACTED&",
+		"/a?tokenx=1&xtoken=2":              "/a?tokenx=1&xtoken=2",
+		"/a?token":                          "/a?token",
+		"?token=":                           "?token=REDACTED",
+	} {
+		if got := URI(in); got != want {
+			t.Errorf("URI(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
