@@ -92,48 +92,60 @@ type Config struct {
 	UDPPort                      int    // 0 = off
 
 	// Extensions, not in 1.06.
-	MaxControllerLine        int    // bytes in the longest controller command line, 65536
-	MaxHeaderBytes           int    // bytes in the largest subscriber request header, 8192
-	MaxChannelsPerRequest    int    // 64
-	RequestTimeout           int    // seconds to receive a complete subscriber request header, 10
-	SubscriberWriteTimeout   int    // seconds a subscriber's output may stay stuck before it is closed, 120
-	MaxPendingBytes          int    // per-subscriber unsent-output bound, 1048576
-	ShutdownTimeout          int    // seconds TERM spends flushing before it gives up, 10
-	BuiltinFiles             bool   // serve the built-in client files beneath SubscriberDocumentRoot
-	PidFile                  string // "" = write no pid file
-	LogFormat                string // "text" or "json"
-	LogLevel                 string // "debug", "info", "warn" or "error"; Debug 1 means "debug"
-	AccessLog                bool   // an access line per HTTP API request
-	AdminAPI                 bool   // serve the HTTP API listener
-	AdminIP                  string // "127.0.0.1"; "" or "*" = all interfaces
-	AdminPort                int    // 4672
-	APIToken                 string // bearer token for the HTTP API; "" = none (loopback only)
-	APIKeysFile              string // file of scoped API keys; "" = none
-	CORSOrigins              string // origins allowed cross-origin; "" = none, "*" = any
-	HeartbeatInterval        int    // seconds between heartbeats on SSE, NDJSON, WebSocket
-	SSERetry                 int    // milliseconds, the SSE retry: hint
-	LongPollTimeout          int    // seconds a JSON long-poll may wait
-	SubscribeTimeout         int    // seconds a subscription waits for the engine
-	PublishTimeout           int    // seconds a publish waits for the engine
-	MaxMessageBytes          int    // largest message text the HTTP API accepts
-	SubscriberNoDelay        bool   // TCP_NODELAY on subscriber connections
-	GCPercent                int    // the garbage collector's target (GOGC), 50; 0 = the GOGC environment variable
-	Engine                   string // "memory" or "redis"
-	RedisURL                 string // redis://host:port/db of Engine redis
-	RedisPrefix              string // prefix of Engine redis's keys, "meteor"
-	NodeID                   string // this node's name; "" = host name and pid
-	RedisTimeout             int    // milliseconds a Redis command may take
-	RedisPoolSize            int    // most command connections to Redis
-	PresenceTTL              int    // seconds a node's presence outlives it
-	ReusePort                bool   // SO_REUSEPORT on every listener; needs Engine redis
-	MaxConnections           int    // most subscriber connections; 0 = from the open-files limit
-	MaxConnectionsPerIP      int    // most subscriptions one address holds; 0 = none
-	ConnectionRatePerIP      int    // subscriber requests a second one address may make; 0 = none
-	ConnectionBurstPerIP     int    // the bucket of ConnectionRatePerIP; 0 = twice the rate
-	DrainTime                int    // seconds TERM spreads the close of subscribers over, with ReusePort
-	ControllerToken          string // secret of the controller's AUTH command; "" = none (loopback only)
-	ControllerIdleTimeout    int    // seconds a controller connection may stay without a line; 0 = never
-	MaxControllerConnections int    // most controller connections open at once, 1000; 0 = no limit
+	MaxControllerLine         int    // bytes in the longest controller command line, 65536
+	MaxHeaderBytes            int    // bytes in the largest subscriber request header, 8192
+	MaxChannelsPerRequest     int    // 64
+	RequestTimeout            int    // seconds to receive a complete subscriber request header, 10
+	SubscriberWriteTimeout    int    // seconds a subscriber's output may stay stuck before it is closed, 120
+	MaxPendingBytes           int    // per-subscriber unsent-output bound, 1048576
+	ShutdownTimeout           int    // seconds TERM spends flushing before it gives up, 10
+	BuiltinFiles              bool   // serve the built-in client files beneath SubscriberDocumentRoot
+	PidFile                   string // "" = write no pid file
+	LogFormat                 string // "text" or "json"
+	LogLevel                  string // "debug", "info", "warn" or "error"; Debug 1 means "debug"
+	AccessLog                 bool   // an access line per HTTP API request
+	AdminAPI                  bool   // serve the HTTP API listener
+	AdminIP                   string // "127.0.0.1"; "" or "*" = all interfaces
+	AdminPort                 int    // 4672
+	APIToken                  string // bearer token for the HTTP API; "" = none (loopback only)
+	APIKeysFile               string // file of scoped API keys; "" = none
+	CORSOrigins               string // origins allowed cross-origin; "" = none, "*" = any
+	HeartbeatInterval         int    // seconds between heartbeats on SSE, NDJSON, WebSocket
+	SSERetry                  int    // milliseconds, the SSE retry: hint
+	LongPollTimeout           int    // seconds a JSON long-poll may wait
+	SubscribeTimeout          int    // seconds a subscription waits for the engine
+	PublishTimeout            int    // seconds a publish waits for the engine
+	MaxMessageBytes           int    // largest message text the HTTP API accepts
+	SubscriberNoDelay         bool   // TCP_NODELAY on subscriber connections
+	GCPercent                 int    // the garbage collector's target (GOGC), 50; 0 = the GOGC environment variable
+	Engine                    string // "memory" or "redis"
+	RedisURL                  string // redis://host:port/db of Engine redis
+	RedisPrefix               string // prefix of Engine redis's keys, "meteor"
+	NodeID                    string // this node's name; "" = host name and pid
+	RedisTimeout              int    // milliseconds a Redis command may take
+	RedisPoolSize             int    // most command connections to Redis
+	PresenceTTL               int    // seconds a node's presence outlives it
+	ReusePort                 bool   // SO_REUSEPORT on every listener; needs Engine redis
+	MaxConnections            int    // most subscriber connections; 0 = from the open-files limit
+	MaxConnectionsPerIP       int    // most subscriptions one address holds; 0 = none
+	ConnectionRatePerIP       int    // subscriber requests a second one address may make; 0 = none
+	ConnectionBurstPerIP      int    // the bucket of ConnectionRatePerIP; 0 = twice the rate
+	DrainTime                 int    // seconds TERM spreads the close of subscribers over, with ReusePort
+	ControllerToken           string // secret of the controller's AUTH command; "" = none (loopback only)
+	ControllerIdleTimeout     int    // seconds a controller connection may stay without a line; 0 = never
+	MaxControllerConnections  int    // most controller connections open at once, 1000; 0 = no limit
+	SubscriberAuth            bool   // every subscription needs a token
+	JWTSecret                 string // HS256 key; "" = none
+	JWTPublicKeyFile          string // PEM or JWKS file of RS256/ES256/EdDSA keys; "" = none
+	JWTAudience               string // the aud a token must name; "" = not checked
+	JWTLeeway                 int    // seconds of clock skew for exp and nbf, 5
+	SignedURLSecret           string // key of signed subscriber URLs; "" = off
+	Presence                  bool   // keep presence, 1
+	PublishRate               int    // messages a second per channel; 0 = no limit
+	PublishBurst              int    // the bucket of PublishRate; 0 = twice the rate
+	ConflateInterval          int    // milliseconds; 0 = no conflation
+	PublishRatePerCredential  int    // messages a second per publisher credential; 0 = no limit
+	PublishBurstPerCredential int    // the bucket of PublishRatePerCredential; 0 = twice the rate
 
 	Default Mode             // the global per-mode values (Name "")
 	Modes   map[string]*Mode // named modes by lower-case name, fully resolved
@@ -276,6 +288,10 @@ func (c *Config) Validate() error {
 	if c.ControllerToken == "" && !Loopback(c.ControllerIP) {
 		return &Error{Where: "configuration", Name: "ControllerIP", Value: c.ControllerIP, Err: ErrCredentialRequired,
 			Detail: "the controller listener is not on loopback, so anyone who reaches it could publish: set ControllerToken, or bind ControllerIP to 127.0.0.1" + everyInterface(c.ControllerIP)}
+	}
+	if c.SubscriberAuth && c.JWTSecret == "" && c.JWTPublicKeyFile == "" && c.SignedURLSecret == "" {
+		return &Error{Where: "configuration", Name: "SubscriberAuth", Value: "1", Err: ErrCredentialRequired,
+			Detail: "SubscriberAuth 1 needs a key to check tokens with: set JWTSecret, JWTPublicKeyFile or SignedURLSecret"}
 	}
 	if c.UDPPort != 0 && !Loopback(c.UDPIP) {
 		return &Error{Where: "configuration", Name: "UDPIP", Value: c.UDPIP, Err: ErrCredentialRequired,

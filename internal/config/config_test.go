@@ -56,6 +56,8 @@ func TestDefaults(t *testing.T) {
 		DrainTime:                    15,
 		UDPIP:                        "127.0.0.1",
 		MaxControllerConnections:     1000,
+		JWTLeeway:                    5,
+		Presence:                     true,
 		Default: Mode{
 			ChannelInfoTemplate:   "<script>ch(\"~name~\", ~lastMsgID~);</script>\r\n",
 			HeaderTemplate:        "HTTP/1.1 ~status~\r\nServer: ~server~\r\nContent-Type: text/html; charset=utf-8\r\nPragma: no-cache\r\nCache-Control: no-cache, no-store, must-revalidate\r\nExpires: Thu, 1 Jan 1970 00:00:00 GMT\r\n\r\n",
@@ -654,7 +656,7 @@ func TestParamsTable(t *testing.T) {
 		}
 		// Some value other than the zero one shows which struct the setter
 		// writes: the Mode for a per-mode parameter, else the Config.
-		for _, v := range []string{"7", "1", "x", "unix", "json", "daemon", "700", "redis", "redis://h:1", "warn"} {
+		for _, v := range []string{"7", "1", "x", "unix", "json", "daemon", "700", "redis", "redis://h:1", "warn", "0123456789abcdef0123456789abcdef"} {
 			c, m = Config{}, Mode{}
 			if p.set(&c, &m, v) == nil && !(reflect.ValueOf(c).IsZero() && reflect.ValueOf(m).IsZero()) {
 				break
@@ -919,5 +921,23 @@ func TestLogLevel(t *testing.T) {
 	// -Log still abbreviates LogTimeFormat, the one 1.06 parameter.
 	if c := mustLoad(t, "", "-Log", "unix"); c.LogTimeFormat != "unix" {
 		t.Errorf("-Log unix set LogTimeFormat %q", c.LogTimeFormat)
+	}
+}
+
+// TestSubscriberAuthNeedsKey: SubscriberAuth 1 without any key stops
+// start-up with an error naming the settings; a short JWTSecret is refused.
+func TestSubscriberAuthNeedsKey(t *testing.T) {
+	_, _, err := Load([]string{"-ConfigFileLocation", "", "-SubscriberAuth", "1"}, nil)
+	if !errors.Is(err, ErrCredentialRequired) || !strings.Contains(err.Error(), "JWTSecret") {
+		t.Errorf("SubscriberAuth 1 without a key: %v", err)
+	}
+	key := strings.Repeat("k", 32)
+	for _, name := range []string{"JWTSecret", "SignedURLSecret"} {
+		if _, _, err := Load([]string{"-ConfigFileLocation", "", "-SubscriberAuth", "1", "-" + name, key}, nil); err != nil {
+			t.Errorf("%s of 32 bytes: %v", name, err)
+		}
+		if _, _, err := Load([]string{"-ConfigFileLocation", "", "-" + name, key[:31]}, nil); !errors.Is(err, ErrInvalidValue) {
+			t.Errorf("%s of 31 bytes: %v", name, err)
+		}
 	}
 }

@@ -232,6 +232,42 @@ var params = []param{
 	{name: "MaxControllerConnections", def: "1000",
 		desc: "Most controller connections open at once; one more is answered ERR too many controller connections and closed. 0: no limit.",
 		set:  number(0, math.MaxInt32, func(c *Config, _ *Mode) *int { return &c.MaxControllerConnections })},
+	{name: "SubscriberAuth", def: "0",
+		desc: "1: every subscription needs a token (JWT, or a signed URL) that grants its channels; refused 401 (no or bad token) or 403 (channel not granted) with the reason. 0: anyone who reaches the subscriber port reads any channel (as 1.06). A [namespace] section can set it for its channels (docs/security.md).",
+		set:  flag(func(c *Config, _ *Mode) *bool { return &c.SubscriberAuth })},
+	{name: "JWTSecret", def: "",
+		desc: "HS256 key of subscriber and publisher JWTs, at least 32 bytes; empty: no HS256 tokens.",
+		set:  secret(32, func(c *Config) *string { return &c.JWTSecret })},
+	{name: "JWTPublicKeyFile", def: "",
+		desc: "File of the public keys of RS256, ES256 and EdDSA JWTs: PEM keys or certificates, or a JWKS document whose kid a token names; read at start and on HUP. Empty: none.",
+		set:  text(func(c *Config, _ *Mode) *string { return &c.JWTPublicKeyFile })},
+	{name: "JWTAudience", def: "",
+		desc: "When set, the aud a JWT must name; empty: aud is not checked.",
+		set:  text(func(c *Config, _ *Mode) *string { return &c.JWTAudience })},
+	{name: "JWTLeeway", def: "5",
+		desc: "Seconds of clock skew allowed when checking a token's exp and nbf and a signed URL's exp.",
+		set:  number(0, 300, func(c *Config, _ *Mode) *int { return &c.JWTLeeway })},
+	{name: "SignedURLSecret", def: "",
+		desc: "HMAC-SHA256 key of signed subscriber URLs (exp and sig query parameters, made by the site's back end for pages that cannot send a token), at least 32 bytes; empty: signed URLs are refused.",
+		set:  secret(32, func(c *Config) *string { return &c.SignedURLSecret })},
+	{name: "Presence", def: "1",
+		desc: "1: keep who is subscribed to each channel (counts and lists in the API and presence); 0: do not. A [namespace] section can set it for its channels.",
+		set:  flag(func(c *Config, _ *Mode) *bool { return &c.Presence })},
+	{name: "PublishRate", def: "0",
+		desc: "Messages a second one channel accepts, on average (a token bucket of PublishBurst), from every publisher together; past it a publish is refused (API 429 with Retry-After, controller ERR, UDP dropped and logged). 0: no limit. A [namespace] section can set it.",
+		set:  number(0, math.MaxInt32, func(c *Config, _ *Mode) *int { return &c.PublishRate })},
+	{name: "PublishBurst", def: "0",
+		desc: "Messages one channel accepts at once before PublishRate applies (the token bucket's size). 0: twice PublishRate.",
+		set:  number(0, math.MaxInt32, func(c *Config, _ *Mode) *int { return &c.PublishBurst })},
+	{name: "ConflateInterval", def: "0",
+		desc: "Milliseconds: a subscriber receives at most one message per interval per channel, the latest, with its real id (the ones in between are skipped, and stay in the history). 0: every message. Meant for a [namespace] section (docs/conflation.md).",
+		set:  number(0, 3600000, func(c *Config, _ *Mode) *int { return &c.ConflateInterval })},
+	{name: "PublishRatePerCredential", def: "0",
+		desc: "Messages a second one publisher credential (an API key, a publishing JWT's sub, APIToken, ControllerToken) may publish, on average (a token bucket of PublishBurstPerCredential); past it 429 or ERR. 0: no limit.",
+		set:  number(0, math.MaxInt32, func(c *Config, _ *Mode) *int { return &c.PublishRatePerCredential })},
+	{name: "PublishBurstPerCredential", def: "0",
+		desc: "Messages one credential may publish at once before PublishRatePerCredential applies. 0: twice PublishRatePerCredential.",
+		set:  number(0, math.MaxInt32, func(c *Config, _ *Mode) *int { return &c.PublishBurstPerCredential })},
 }
 
 // controllerToken accepts a token that an AUTH line can carry: no line
@@ -243,6 +279,27 @@ func controllerToken(c *Config, _ *Mode, v string) error {
 	}
 	c.ControllerToken = v
 	return nil
+}
+
+// secret accepts a key of at least min bytes without line breaks or white
+// space around it, or "" (off). A short key is refused rather than warned
+// about: an HMAC key shorter than its hash is guessable offline from one
+// token.
+func secret(min int, field func(*Config) *string) func(*Config, *Mode, string) error {
+	return func(c *Config, _ *Mode, v string) error {
+		if v == "" {
+			*field(c) = ""
+			return nil
+		}
+		if strings.ContainsAny(v, "\r\n") || v != strings.TrimSpace(v) {
+			return invalid("want a key without line breaks or white space around it")
+		}
+		if len(v) < min {
+			return invalid("want at least %d bytes (openssl rand -hex 32 makes one)", min)
+		}
+		*field(c) = v
+		return nil
+	}
 }
 
 // redisURL accepts a redis:// or rediss:// URL.
