@@ -36,6 +36,9 @@ type Metrics struct {
 	refused       prometheus.Counter
 	limited       *prometheus.CounterVec
 	maxConns      prometheus.Gauge
+	authRefused   *prometheus.CounterVec
+	pubRefused    *prometheus.CounterVec
+	conflated     prometheus.Counter
 	transports    map[string]*Transport
 }
 
@@ -76,6 +79,15 @@ func New() *Metrics {
 		maxConns: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "meteor_subscriber_max_connections", Help: "The subscriber connections this process may hold (MaxConnections, or derived from the open-files limit); 0: no cap.",
 		}),
+		authRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "meteor_subscriber_auth_refused_total", Help: "Subscriptions refused or ended by SubscriberAuth, by the check that failed: missing, malformed, signature, algorithm, expired, not yet valid, audience, channel.",
+		}, []string{"reason"}),
+		pubRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "meteor_publish_refused_total", Help: "Messages refused at publication, by reason: too large (MaxMessageBytes), rate (PublishRate of the channel), credential rate (PublishRatePerCredential).",
+		}, []string{"reason"}),
+		conflated: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "meteor_conflated_total", Help: "Messages of conflated channels (ConflateInterval) not sent to this node's subscribers because a newer one replaced them within the interval.",
+		}),
 		transports: make(map[string]*Transport),
 	}
 	b := version.Get()
@@ -85,6 +97,7 @@ func New() *Metrics {
 	})
 	buildInfo.Set(1)
 	m.reg.MustRegister(buildInfo, m.published, m.subscriptions, m.connections, m.delivered, m.bytes, m.closes, m.latency, m.refused, m.limited, m.maxConns,
+		m.authRefused, m.pubRefused, m.conflated,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, name := range []string{Legacy, SSE, WebSocket, NDJSON, LongPoll} {
 		m.transports[name] = &Transport{
@@ -132,6 +145,30 @@ func (m *Metrics) Subscribed(n int) {
 func (m *Metrics) Limited(limit string) {
 	if m != nil {
 		m.limited.WithLabelValues(limit).Inc()
+	}
+}
+
+// AuthRefused counts a subscription refused (or a connection ended) by
+// SubscriberAuth; check is the auth.Error Check that failed.
+func (m *Metrics) AuthRefused(check string) {
+	if m != nil {
+		m.authRefused.WithLabelValues(check).Inc()
+	}
+}
+
+// PublishRefused counts n messages refused at publication for reason ("too
+// large", "rate", "credential rate").
+func (m *Metrics) PublishRefused(reason string, n int) {
+	if m != nil {
+		m.pubRefused.WithLabelValues(reason).Add(float64(n))
+	}
+}
+
+// Conflated counts n messages a conflated channel did not send to this
+// node's subscribers because a newer one replaced them.
+func (m *Metrics) Conflated(n int) {
+	if m != nil {
+		m.conflated.Add(float64(n))
 	}
 }
 
