@@ -25,10 +25,12 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/meteorpush/meteor/internal/auth"
 	"github.com/meteorpush/meteor/internal/engine"
 	"github.com/meteorpush/meteor/internal/hub"
 	"github.com/meteorpush/meteor/internal/logx"
 	"github.com/meteorpush/meteor/internal/metrics"
+	"github.com/meteorpush/meteor/internal/ratelimit"
 	"github.com/meteorpush/meteor/internal/reason"
 	"github.com/meteorpush/meteor/internal/stats"
 )
@@ -69,6 +71,14 @@ type Options struct {
 	// credential is required even when Token is empty; Token stays the
 	// key that may do everything.
 	Keys *Keys
+	// Verifier checks a bearer token that is neither Token nor a key as a
+	// JWT, which may publish to the channels of its publish claim and do
+	// nothing else; nil: no JWTs. SetVerifier changes it.
+	Verifier *auth.Verifier
+	// CredentialRate holds the PublishRatePerCredential buckets, one per
+	// credential (the APIToken, each key, each JWT sub), shared with the
+	// controller; nil: no limit.
+	CredentialRate *ratelimit.Buckets
 
 	Limits Limits
 	// Origins is the CORSOrigins setting: browser origins allowed to call
@@ -91,8 +101,14 @@ type Server struct {
 	token [sha256.Size]byte // sha256 of the token, compared in constant time
 	auth  bool              // a token is required
 	keys  atomic.Pointer[Keys]
-	// authLog keeps the log of refused credentials to a line a second.
+	// verifier checks publishing JWTs; nil: none accepted.
+	verifier atomic.Pointer[auth.Verifier]
+	// rate is PublishRatePerCredential's buckets (nil: no limit).
+	rate *ratelimit.Buckets
+	// authLog keeps the log of refused credentials to a line a second,
+	// rateLog that of publishes refused by rate.
 	authLog logx.Limiter
+	rateLog logx.Limiter
 	limits  atomic.Pointer[Limits]
 	ready   atomic.Bool
 	// engineLog keeps the log of failed engine calls, which a failing
@@ -121,12 +137,14 @@ func New(opts Options) (*Server, error) {
 		met:   opts.Metrics,
 		log:   opts.Logger,
 		auth:  opts.Token != "" || opts.Keys != nil,
+		rate:  opts.CredentialRate,
 		mux:   http.NewServeMux(),
 
 		origins: opts.Origins,
 	}
 	s.dashboardPort.Store(int64(opts.DashboardPort))
 	s.keys.Store(opts.Keys)
+	s.verifier.Store(opts.Verifier)
 	if opts.Token != "" {
 		s.token = sha256.Sum256([]byte(opts.Token)) // zero: no APIToken
 	}
@@ -175,6 +193,10 @@ func (s *Server) SetDashboardPort(port int) { s.dashboardPort.Store(int64(port))
 // SetKeys replaces the API keys (a reload of APIKeysFile); they apply to
 // the next request. Whether a credential is required is decided by New.
 func (s *Server) SetKeys(ks *Keys) { s.keys.Store(ks) }
+
+// SetVerifier replaces the verifier of publishing JWTs (a reload of the JWT
+// settings); nil accepts none. It applies to the next request.
+func (s *Server) SetVerifier(v *auth.Verifier) { s.verifier.Store(v) }
 
 // SetReady sets what /readyz reports: 200 while ready, 503 otherwise. The
 // server starts not ready.
@@ -240,8 +262,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 			ip, _, _ := net.SplitHostPort(r.RemoteAddr)
 			key := "-"
-			if k := requestKey(r); k != nil {
-				key = k.Name
+			if c := requestCredential(r); c != nil {
+				key = c.name
 			}
 			s.log.Info("access", "ip", ip, "method", r.Method, "uri", r.URL.RequestURI(),
 				"status", aw.status, "bytes", aw.bytes, "ms", time.Since(start).Milliseconds(),
@@ -265,9 +287,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mux.ServeHTTP(w, r)
 }
 
-// authorized reports whether r carries the APIToken or an API key, and
-// answers 401 when it carries neither. It returns r carrying the key it
-// found (requestKey).
+// authorized reports whether r carries the APIToken, an API key or a
+// publishing JWT, and answers 401 when it carries none (403 for a valid
+// JWT without a publish claim). It returns r carrying the credential it
+// found (requestCredential).
 func (s *Server) authorized(w http.ResponseWriter, r *http.Request) (*http.Request, bool) {
 	h := r.Header.Get("Authorization")
 	scheme, tok, _ := strings.Cut(h, " ")
@@ -282,10 +305,13 @@ func (s *Server) authorized(w http.ResponseWriter, r *http.Request) (*http.Reque
 	// of the secrets.
 	got := sha256.Sum256([]byte(tok))
 	if s.token != ([sha256.Size]byte{}) && subtle.ConstantTimeCompare(got[:], s.token[:]) == 1 {
-		return r, true
+		return withCredential(r, apiTokenCredential), true
 	}
 	if k := s.keys.Load().lookup(got); k != nil {
-		return withKey(r, k), true
+		return withCredential(r, &credential{name: "key " + k.Name, key: k}), true
+	}
+	if v := s.verifier.Load(); v != nil && jwtShaped(tok) {
+		return s.verifyJWT(w, r, v, tok)
 	}
 	s.authLog.Log(s.log, slog.LevelInfo, "api: wrong token", "ip", r.RemoteAddr, "path", r.URL.Path)
 	w.Header().Set("WWW-Authenticate", `Bearer realm="meteor", error="invalid_token"`)

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -143,20 +142,14 @@ func parseKey(line string) (*Key, error) {
 	return k, nil
 }
 
-type keyCtx struct{}
-
-// requestKey returns the API key that authorised r, or nil for the
-// APIToken (or no credentials required), which may do everything.
-func requestKey(r *http.Request) *Key {
-	k, _ := r.Context().Value(keyCtx{}).(*Key)
-	return k
-}
-
 // scoped wraps a handler that needs scope: a request made with a key
 // without it, or naming a {channel} the key does not cover, gets 403 with
-// why.
+// why; so does a JWT anywhere but on a channel its publish claim grants.
 func (s *Server) scoped(scope Scope, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		if c := requestCredential(r); c != nil && c.grant != nil && !s.jwtScoped(w, r, c, scope) {
+			return
+		}
 		if k := requestKey(r); k != nil {
 			if k.Scopes&scope == 0 {
 				s.keyRefused(w, r, k, fmt.Sprintf("key %s may not %s (its scopes: %s)", k.Name, scope, k.Scopes))
@@ -171,9 +164,19 @@ func (s *Server) scoped(scope Scope, h http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
-// allowChannels checks that the request's key covers every channel of a
-// batch, answering 403 for the first one that it does not cover.
+// allowChannels checks that the request's key, or JWT, covers every
+// channel of a batch, answering 403 for the first one that it does not
+// cover.
 func (s *Server) allowChannels(w http.ResponseWriter, r *http.Request, names func(yield func(int, string) bool)) bool {
+	if c := requestCredential(r); c != nil && c.grant != nil {
+		for i, ch := range names {
+			if c.grant.AuthorizePublish(ch) != nil {
+				s.jwtRefused(w, r, c, fmt.Sprintf("messages[%d]: the JWT does not grant publishing to channel %s", i, ch))
+				return false
+			}
+		}
+		return true
+	}
 	k := requestKey(r)
 	if k == nil {
 		return true
@@ -191,9 +194,4 @@ func (s *Server) allowChannels(w http.ResponseWriter, r *http.Request, names fun
 func (s *Server) keyRefused(w http.ResponseWriter, r *http.Request, k *Key, why string) {
 	s.authLog.Log(s.log, slog.LevelInfo, "api: key refused", "key", k.Name, "method", r.Method, "path", r.URL.Path, "reason", why)
 	writeError(w, http.StatusForbidden, why)
-}
-
-// withKey is r carrying k, for requestKey.
-func withKey(r *http.Request, k *Key) *http.Request {
-	return r.WithContext(context.WithValue(r.Context(), keyCtx{}, k))
 }

@@ -310,6 +310,9 @@ func (s *Server) publishOne(w http.ResponseWriter, r *http.Request) {
 		}
 		text = string(b)
 	}
+	if !s.allowRate(w, r, 1) {
+		return
+	}
 	res, err := s.publish(r.Context(), []item{{Channel: ch, Text: text}})
 	if err != nil {
 		s.failEngine(w, "publishing", err)
@@ -341,7 +344,7 @@ func (s *Server) publishBatch(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
-	}) {
+	}) || !s.allowRate(w, r, len(items)) {
 		return
 	}
 	res, err := s.publish(r.Context(), items)

@@ -29,6 +29,8 @@ import (
 
 	"github.com/meteorpush/meteor/internal/engine"
 	"github.com/meteorpush/meteor/internal/logx"
+	"github.com/meteorpush/meteor/internal/metrics"
+	"github.com/meteorpush/meteor/internal/ratelimit"
 	"github.com/meteorpush/meteor/internal/reason"
 	"github.com/meteorpush/meteor/internal/stats"
 )
@@ -98,7 +100,12 @@ const (
 	replyAuthFailed   = "ERR authentication failed\r\n"
 	replyIdle         = "ERR idle timeout\r\n"
 	replyTooMany      = "ERR too many controller connections\r\n"
+	replyRate         = "ERR publish rate of this credential exceeded\r\n"
 )
+
+// credentialName is the bucket of CredentialRate of the connections that
+// authenticated with the Token.
+const credentialName = "ControllerToken"
 
 // Server serves the controller protocol. Set its fields before the first call
 // to Serve or ServeUDP and do not change them afterwards. Backend must be set;
@@ -138,6 +145,15 @@ type Server struct {
 	// "ERR too many controller connections" and is closed. 0 means no
 	// limit. SetMaxConnections changes it.
 	MaxConnections int
+	// CredentialRate, when not nil, limits what the connections that
+	// authenticated with Token publish, together, by one bucket
+	// ("ControllerToken"; PublishRatePerCredential): an ADDMESSAGE past it
+	// is answered "ERR publish rate of this credential exceeded". The
+	// buckets may be shared with other listeners. Connections without a
+	// credential (no Token wanted) and UDP are not limited by it.
+	CredentialRate *ratelimit.Buckets
+	// Metrics, when not nil, counts the messages CredentialRate refuses.
+	Metrics *metrics.Metrics
 
 	initOnce sync.Once
 	token    atomic.Pointer[[sha256.Size]byte] // nil: no authentication
@@ -155,6 +171,7 @@ type Server struct {
 	authLog    logx.Limiter  // lines refused for authentication
 	idleLog    logx.Limiter  // connections closed for idleness
 	limitLog   logx.Limiter  // connections refused at MaxConnections
+	rateLog    logx.Limiter  // messages refused by CredentialRate
 	done       chan struct{} // closed when Shutdown begins
 
 	mu           sync.Mutex
@@ -454,6 +471,9 @@ type conn struct {
 	token *[sha256.Size]byte
 	// authFailures counts the lines refused for authentication.
 	authFailures int
+	// credential is the CredentialRate bucket of the connection's
+	// messages, "" when it authenticated with nothing.
+	credential string
 	// idle is the IdleTimeout the connection was accepted with.
 	idle time.Duration
 }
@@ -650,6 +670,7 @@ func (c *conn) authenticate(line []byte) reason.Reason {
 		sum := sha256.Sum256(cmd.Text)
 		if subtle.ConstantTimeCompare(sum[:], c.token[:]) == 1 {
 			c.token = nil
+			c.credential = credentialName
 			c.w.WriteString("OK\r\n")
 			if s.log.Enabled(context.Background(), slog.LevelDebug) {
 				s.log.Debug("controller: authenticated", "remote", c.remote)
@@ -680,6 +701,9 @@ func (c *conn) handle(line []byte) reason.Reason {
 	}
 	cmd, err := ParseCommand(line)
 	if err == nil && cmd.Kind == AddMessage {
+		if !c.allowRate() {
+			return reason.None
+		}
 		c.pending = append(c.pending, engine.Publication{Channel: cmd.Channel, Text: string(cmd.Text)})
 		if len(c.pending) >= maxPipelined {
 			c.publishPending()
@@ -731,6 +755,26 @@ func (c *conn) handle(line []byte) reason.Reason {
 	}
 	c.w.Write(b)
 	return reason.None
+}
+
+// allowRate takes one message from the bucket of the connection's
+// credential. Past the rate it answers the line with an ERR, after the
+// replies to the lines before it, counts it and logs it (a line a second).
+func (c *conn) allowRate() bool {
+	s := c.srv
+	if c.credential == "" {
+		return true
+	}
+	if ok, _ := s.CredentialRate.Allow(c.credential, 1, time.Now()); ok {
+		return true
+	}
+	s.Metrics.PublishRefused("credential rate", 1)
+	perSecond, burst := s.CredentialRate.Limit()
+	s.rateLog.Log(s.log, slog.LevelInfo, "controller: publish refused: credential rate", "credential", c.credential,
+		"remote", c.remote, "rate", perSecond, "burst", burst)
+	c.publishPending()
+	c.w.WriteString(replyRate)
+	return false
 }
 
 func (s *Server) appendStats(b []byte) []byte {

@@ -25,6 +25,7 @@ import (
 	"github.com/meteorpush/meteor/internal/listen"
 	"github.com/meteorpush/meteor/internal/logx"
 	"github.com/meteorpush/meteor/internal/metrics"
+	"github.com/meteorpush/meteor/internal/ratelimit"
 	"github.com/meteorpush/meteor/internal/stats"
 	"github.com/meteorpush/meteor/internal/subscriber"
 	"github.com/meteorpush/meteor/web"
@@ -40,6 +41,9 @@ type Server struct {
 	sub   *subscriber.Server
 	met   *metrics.Metrics
 	api   *api.Server // nil when AdminAPI is off
+	// credRate holds the PublishRatePerCredential buckets that the API and
+	// the controller share.
+	credRate *ratelimit.Buckets
 
 	mu     sync.Mutex
 	cfg    *config.Config // guarded by mu
@@ -81,7 +85,8 @@ func NewOn(eng engine.Engine, cfg *config.Config, logger *slog.Logger) (*Server,
 	if logger == nil {
 		logger = slog.Default()
 	}
-	s := &Server{log: logger, stats: stats.New(), cfg: cfg, met: metrics.New()}
+	s := &Server{log: logger, stats: stats.New(), cfg: cfg, met: metrics.New(), credRate: ratelimit.New(0, 0)}
+	setCredentialRate(s.credRate, cfg)
 	s.eng = eng
 	s.hub = hub.New(s.eng, hub.Options{
 		Node: nodeID(cfg),
@@ -98,6 +103,10 @@ func NewOn(eng engine.Engine, cfg *config.Config, logger *slog.Logger) (*Server,
 			s.presenceLog.Warn(s.log, "reporting this node's subscribers to the engine failed; the other nodes' counts of them may be stale", "err", err)
 		},
 	})
+	verifier, err := NewVerifier(cfg)
+	if err != nil {
+		return nil, err
+	}
 	if cfg.AdminAPI {
 		keys, err := loadKeys(cfg)
 		if err != nil {
@@ -106,6 +115,7 @@ func NewOn(eng engine.Engine, cfg *config.Config, logger *slog.Logger) (*Server,
 		a, err := api.New(api.Options{
 			Hub: s.hub, Stats: s.stats, Metrics: s.met, Logger: logger,
 			IP: cfg.AdminIP, Token: cfg.APIToken, Keys: keys, Limits: apiLimits(cfg),
+			Verifier: verifier, CredentialRate: s.credRate,
 			Origins: cfg.CORSOrigins, DashboardPort: cfg.SubscriberPort,
 			ReadHeaderTimeout: time.Duration(cfg.RequestTimeout) * time.Second,
 			MaxHeaderBytes:    cfg.MaxHeaderBytes,
@@ -136,6 +146,8 @@ func NewOn(eng engine.Engine, cfg *config.Config, logger *slog.Logger) (*Server,
 		Token:          cfg.ControllerToken,
 		IdleTimeout:    time.Duration(cfg.ControllerIdleTimeout) * time.Second,
 		MaxConnections: cfg.MaxControllerConnections,
+		CredentialRate: s.credRate,
+		Metrics:        s.met,
 	}
 	registerControllerRefusals(s.met, s.ctl)
 	// A scrape never lists the engine's channels (on a shared store that
@@ -417,8 +429,10 @@ func (s *Server) Hub() *hub.Hub { return s.hub }
 
 // Reload applies a new configuration without dropping a subscriber:
 // templates and modes for new connections, history limits, the static file
-// cache, MaxConnections and DrainTime. Listener addresses and ReusePort are
-// kept: changing them needs a restart.
+// cache, MaxConnections and DrainTime, the API keys, the JWT settings
+// (JWTPublicKeyFile read again) and the per-credential publish rate.
+// Listener addresses and ReusePort are kept: changing them needs a
+// restart.
 //
 // A configuration that would leave a listener in use without its
 // credential (a ControllerToken cleared while the controller listens off
@@ -444,6 +458,10 @@ func (s *Server) Reload(cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
+	verifier, err := NewVerifier(cfg)
+	if err != nil {
+		return err
+	}
 	s.mu.Lock()
 	old := s.cfg
 	s.cfg = cfg
@@ -458,6 +476,7 @@ func (s *Server) Reload(cfg *config.Config) error {
 	}
 	s.ctl.SetIdleTimeout(time.Duration(cfg.ControllerIdleTimeout) * time.Second)
 	s.ctl.SetMaxConnections(cfg.MaxControllerConnections)
+	setCredentialRate(s.credRate, cfg)
 	if cfg.MaxConnections != old.MaxConnections {
 		n := listen.MaxConnections(cfg.MaxConnections)
 		s.sub.SetMaxConnections(n)
@@ -468,6 +487,7 @@ func (s *Server) Reload(cfg *config.Config) error {
 		if keys != nil || old.APIKeysFile != "" {
 			s.api.SetKeys(keys)
 		}
+		s.api.SetVerifier(verifier)
 	}
 	if listenAddr(old.SubscriberIP, old.SubscriberPort) != listenAddr(cfg.SubscriberIP, cfg.SubscriberPort) ||
 		listenAddr(old.ControllerIP, old.ControllerPort) != listenAddr(cfg.ControllerIP, cfg.ControllerPort) ||
