@@ -207,8 +207,9 @@ func (ts *testServer) metric(series string) float64 {
 		if strings.HasPrefix(line, "#") {
 			continue
 		}
-		name, val, ok := strings.Cut(line, " ")
-		if ok && name == series {
+		// A label's value may hold spaces: the value follows the series.
+		val, ok := strings.CutPrefix(line, series+" ")
+		if ok {
 			f, err := strconv.ParseFloat(val, 64)
 			if err != nil {
 				ts.t.Fatalf("metric %s: bad value %q", series, val)

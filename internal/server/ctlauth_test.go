@@ -3,12 +3,15 @@ package server
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/meteorpush/meteor/internal/config"
+	"github.com/meteorpush/meteor/internal/engine"
 	"github.com/meteorpush/meteor/internal/testkit"
 )
 
@@ -136,5 +139,91 @@ func TestStartRefusesOpenController(t *testing.T) {
 	defer cancel()
 	if err := srv.Shutdown(ctx); err != nil {
 		t.Errorf("Shutdown after a refused start: %v", err)
+	}
+}
+
+// publishRefusedMetric returns meteor_publish_refused_total{reason}, 0
+// when never counted.
+func publishRefusedMetric(t *testing.T, ts *testServer, reason string) float64 {
+	t.Helper()
+	mfs, err := ts.Metrics().Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "meteor_publish_refused_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "reason" && l.GetValue() == reason {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
+}
+
+// TestControllerCredentialRate: the connections that authenticated with
+// ControllerToken share one PublishRatePerCredential bucket; an
+// ADDMESSAGE past it gets ERR in its place among the replies of a
+// pipelined batch, is counted and logged, and the credential publishes
+// again once the bucket refilled.
+func TestControllerCredentialRate(t *testing.T) {
+	ts := start(t, func(cfg *config.Config) {
+		cfg.ControllerToken = "s3cret"
+		cfg.PublishRatePerCredential, cfg.PublishBurstPerCredential = 1, 2
+	})
+	addr := ts.ControllerAddr().String()
+	c := testkit.DialController(t, addr)
+	if got := c.Cmd("AUTH s3cret"); len(got) != 1 || got[0] != "OK" {
+		t.Fatalf("AUTH: %q", got)
+	}
+	nc, r := c.Conn()
+	nc.SetDeadline(time.Now().Add(wait))
+	if _, err := io.WriteString(nc, "ADDMESSAGE demo a\nADDMESSAGE demo b\nADDMESSAGE demo c\nCOUNTSUBSCRIBERS demo\n"); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for range 4 {
+		l, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatalf("reading the replies: %v after %q", err, got)
+		}
+		got = append(got, strings.TrimSuffix(l, "\r\n"))
+	}
+	if !strings.HasPrefix(got[0], "OK\t") || !strings.HasPrefix(got[1], "OK\t") ||
+		got[2] != "ERR publish rate of this credential exceeded" || got[3] != "OK 0" {
+		t.Fatalf("replies to a pipelined batch of 3 with a bucket of 2: %q", got)
+	}
+
+	// Another connection with the same token shares the bucket.
+	d := testkit.DialController(t, addr)
+	d.Cmd("AUTH s3cret")
+	if got := d.Cmd("ADDMESSAGE demo d"); len(got) != 1 || got[0] != "ERR publish rate of this credential exceeded" {
+		t.Fatalf("second connection: %q", got)
+	}
+	if v := publishRefusedMetric(t, ts, "credential rate"); v != 2 {
+		t.Errorf(`meteor_publish_refused_total{reason="credential rate"} = %v, want 2`, v)
+	}
+	if !strings.Contains(ts.log.String(), "controller: publish refused: credential rate") {
+		t.Errorf("the refusal is not logged")
+	}
+
+	time.Sleep(time.Second)
+	if got := d.Cmd("ADDMESSAGE demo e"); len(got) != 1 || !strings.HasPrefix(got[0], "OK\t") {
+		t.Fatalf("after a second: %q", got)
+	}
+	hs, err := ts.Engine().History(context.Background(), engine.HistoryRequest{Channel: "demo", Query: engine.Query{Kind: engine.QueryLast, Last: 10}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var texts []string
+	for _, m := range hs[0].Messages {
+		texts = append(texts, m.Text)
+	}
+	if strings.Join(texts, "") != "abe" {
+		t.Fatalf("demo holds %q, want a, b, e", texts)
 	}
 }
