@@ -261,8 +261,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				aw.status = http.StatusOK
 			}
 			ip, _, _ := net.SplitHostPort(r.RemoteAddr)
-			key := "-"
-			if c := requestCredential(r); c != nil {
+			key := "-" // the APIToken, or none asked for
+			if c := requestCredential(r); c != nil && c.key != nil {
+				key = c.key.Name
+			} else if c != nil && c.grant != nil {
 				key = c.name
 			}
 			s.log.Info("access", "ip", ip, "method", r.Method, "uri", r.URL.RequestURI(),
