@@ -27,7 +27,6 @@ import (
 	"github.com/meteorpush/meteor/internal/metrics"
 	"github.com/meteorpush/meteor/internal/stats"
 	"github.com/meteorpush/meteor/internal/subscriber"
-	"github.com/meteorpush/meteor/web"
 )
 
 // Server is one meteord process's worth of listeners around one hub.
@@ -115,7 +114,7 @@ func NewOn(eng engine.Engine, cfg *config.Config, logger *slog.Logger) (*Server,
 		}
 		s.api = a
 	}
-	set, err := subscriber.NewSettings(cfg, web.Files())
+	set, err := subscriberSettings(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -436,7 +435,7 @@ func (s *Server) Reload(cfg *config.Config) error {
 			return fmt.Errorf("for the listeners in use: %w", err)
 		}
 	}
-	set, err := subscriber.NewSettings(cfg, web.Files())
+	set, err := subscriberSettings(cfg)
 	if err != nil {
 		return err
 	}

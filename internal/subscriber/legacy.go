@@ -3,6 +3,7 @@ package subscriber
 import (
 	"context"
 	"errors"
+	"github.com/meteorpush/meteor/internal/auth"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -93,6 +94,17 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request, set *Settings, res
 		return
 	}
 	mode := set.mode(req.Mode)
+	var grant auth.Grant
+	if set.Auth.Required != nil {
+		names := make([]string, len(req.Channels))
+		for i, ch := range req.Channels {
+			names[i] = ch.Name
+		}
+		var ok bool
+		if grant, ok = s.authorize(w, r, set, metrics.Legacy, req.HostID, names); !ok {
+			return
+		}
+	}
 	nc, err := hijack(w)
 	if err != nil {
 		return
@@ -106,6 +118,8 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request, set *Settings, res
 	c.Metrics.Connected()
 	c.Out = s.openOut(w, nc, set, c, false)
 	c.nextPing = c.start + instant(mode.PingInterval)
+	c.subject = grant.Subject
+	setExpiry(c, grant)
 	if !s.add(c, mode.Persist) {
 		c.Close(s.stoppingReason())
 		return
@@ -270,8 +284,12 @@ func (c *client) Close(r reason.Reason) {
 	}
 }
 
-// Describe implements hub.Describer: the hostid, or the connection's id.
+// Describe implements hub.Describer: the token's subject, or the hostid,
+// or the connection's id.
 func (c *client) Describe() (id, transport string) {
+	if c.subject != "" {
+		return c.subject, metrics.Legacy
+	}
 	if c.hostID != "" {
 		return c.hostID, metrics.Legacy
 	}

@@ -160,6 +160,15 @@ type streamer interface {
 
 func (c *streamConn) stream() *streamConn { return c }
 
+// id is who the connection is in the presence lists: its token's subject,
+// or its connection's id.
+func (c *streamConn) id() string {
+	if c.subject != "" {
+		return c.subject
+	}
+	return connID(c.start)
+}
+
 func (c *streamConn) remote() string { return c.ip }
 
 // beginLocked starts a delivery of msgs, of one channel: it returns the
@@ -269,12 +278,24 @@ func responseHeader(contentType string, cors []byte, contentLength int) []byte {
 // messages, a poll keeps the gaps for its answer. activated, when not
 // nil, runs once the history has been delivered.
 func (s *Server) openStream(w http.ResponseWriter, r *http.Request, set *Settings, sc streamer, subs []streamSub, begun func(gaps []wire.Gap), activated func()) {
+	c := sc.stream()
+	name := sc.transport()
+	if set.Auth.Required != nil {
+		names := make([]string, len(subs))
+		for i := range subs {
+			names[i] = subs[i].Name
+		}
+		grant, ok := s.authorize(w, r, set, name, "", names)
+		if !ok {
+			return
+		}
+		c.subject = grant.Subject
+		setExpiry(sc, grant)
+	}
 	nc, err := hijack(w)
 	if err != nil {
 		return
 	}
-	c := sc.stream()
-	name := sc.transport()
 	c.ip, c.start = remoteIP(r), instantOf(time.Now())
 	c.Stats, c.Metrics = s.stats, s.Metrics.For(name)
 	// The names are copied out of the request line, with the address,
