@@ -7,6 +7,7 @@ package subscriber
 import (
 	"errors"
 	"log/slog"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -189,15 +190,23 @@ func authResponse(ae *auth.Error, cors []byte) []byte {
 // expires (never for the zero Grant).
 func setExpiry(c conn, g auth.Grant) {
 	if !g.Expiry.IsZero() {
-		c.reg().expires.Store(int64(instantOf(g.Expiry)))
+		c.reg().expires.Store(expirySecond(g.Expiry))
 	}
+}
+
+// expirySecond is t as whole seconds after epoch, rounded up, at least 1
+// (0 means never) and at most what an int32 holds (68 years).
+func expirySecond(t time.Time) int32 {
+	d := t.Sub(epoch)
+	secs := (d + time.Second - 1) / time.Second
+	return int32(min(max(secs, 1), math.MaxInt32))
 }
 
 // expired reports whether c's token has expired at now, and, when so,
 // closes it with reason.TokenExpired and says so in the log and metrics.
 func (s *Server) expired(c conn, now time.Time) bool {
 	e := c.reg().expires.Load()
-	if e == 0 || instant(e) > instantOf(now) {
+	if e == 0 || now.Sub(epoch) < time.Duration(e)*time.Second {
 		return false
 	}
 	c.reg().expires.Store(0)
@@ -205,4 +214,13 @@ func (s *Server) expired(c conn, now time.Time) bool {
 	s.authLog.Log(s.log, slog.LevelInfo, "token expired: connection closed", "ip", c.remote(), "reason", reason.TokenExpired.String())
 	c.shutdown(reason.TokenExpired)
 	return true
+}
+
+// subAttr is the log attribute of a token's subject, none without one (a
+// 1.06 record keeps its fields).
+func subAttr(sub string) slog.Attr {
+	if sub == "" {
+		return slog.Attr{}
+	}
+	return slog.String("sub", sub)
 }

@@ -178,6 +178,10 @@ func TestAuthGranted(t *testing.T) {
 	if err != nil || len(subs) != 1 || subs[0].ID != "user42" {
 		t.Errorf("presence %+v, %v; want user42", subs, err)
 	}
+	// The log names the subject apart from the address.
+	if l := ts.log.String(); !strings.Contains(l, "msg=joinchannel ip=127.0.0.1 transport=ndjson channel=chat_1 start=") || !strings.Contains(l, "sub=user42") || strings.Contains(l, "\\x00") {
+		t.Errorf("log:\n%s", l)
+	}
 }
 
 func TestAuthOffKeepsOpen(t *testing.T) {

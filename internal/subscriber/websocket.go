@@ -119,6 +119,9 @@ type wsConn struct {
 	// reading goroutine's alone.
 	authz *Authz
 	grant *auth.Grant
+	// subject is the token's sub, who the connection is in the presence
+	// lists: set before its first subscription, never changed after.
+	subject string
 }
 
 // The states of a wsConn before its first read: readiness can be
@@ -533,7 +536,7 @@ func (s *Server) wsSubscribe(c *wsConn, m wire.ClientMessage) error {
 	}
 	if s.log.Enabled(context.Background(), slog.LevelInfo) {
 		s.log.Info("joinchannel", "ip", c.ip, "transport", metrics.WebSocket, "channel", m.Channel,
-			"start", startOf(m.Query, h), "useragent", c.agent)
+			"start", startOf(m.Query, h), "useragent", c.agent, subAttr(c.subject))
 	}
 	activate()
 	return nil
@@ -614,7 +617,7 @@ func (s *Server) wsUnsubscribe(c *wsConn, name string) error {
 	c.Write(wire.UnsubscribedFrame(name))
 	if s.log.Enabled(context.Background(), slog.LevelInfo) {
 		s.log.Info("leavechannel", "ip", c.ip, "transport", metrics.WebSocket, "channel", name,
-			"seconds", int64(time.Since(c.start)/time.Second), "reason", "unsubscribed")
+			"seconds", int64(time.Since(c.start)/time.Second), "reason", "unsubscribed", subAttr(c.subject))
 	}
 	return nil
 }
