@@ -107,6 +107,35 @@ func TestDocsSignedURL(t *testing.T) {
 	}
 }
 
+func TestDocsSignedHostID(t *testing.T) {
+	blocks := docBlocks(t)
+	v := mustNew(t, Options{URLSecret: []byte("change me")})
+	for name, interp := range map[string][]string{
+		"hostid-sh":     {"/bin/sh", "-e"},
+		"hostid-python": {"python3"},
+		"hostid-php":    {"php"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if name == "hostid-sh" {
+				needOpenSSL(t)
+			}
+			out := runDoc(t, blocks, name, t.TempDir(), interp...)
+			if len(out) != 1 {
+				t.Fatalf("output %q", out)
+			}
+			g, err := v.VerifyHostID(out[0], []string{"news", "chat"}, time.Now())
+			if err != nil {
+				t.Fatalf("%s: %v", out[0], err)
+			}
+			if !g.Path || g.Expiry.Before(time.Now().Add(50*time.Minute)) {
+				t.Fatalf("grant %+v", g)
+			}
+			_, err = v.VerifyHostID(out[0], []string{"chat"}, time.Now())
+			wantCheck(t, err, CheckSignature)
+		})
+	}
+}
+
 func needOpenSSL(t *testing.T) {
 	t.Helper()
 	if _, err := exec.LookPath("openssl"); err != nil {

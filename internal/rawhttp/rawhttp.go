@@ -392,7 +392,7 @@ func (s *Server) serveConn(nc net.Conn) {
 	}
 	s.Handler.ServeHTTP(c, r)
 	if !c.hijacked {
-		s.Log.Debug("request not answered", "remote", r.RemoteAddr, "uri", r.RequestURI)
+		s.Log.Debug("request not answered", "remote", r.RemoteAddr, "uri", logx.URI(r.RequestURI))
 	}
 }
 

@@ -28,7 +28,6 @@ import (
 	"github.com/meteorpush/meteor/internal/ratelimit"
 	"github.com/meteorpush/meteor/internal/stats"
 	"github.com/meteorpush/meteor/internal/subscriber"
-	"github.com/meteorpush/meteor/web"
 )
 
 // Server is one meteord process's worth of listeners around one hub.
@@ -125,7 +124,7 @@ func NewOn(eng engine.Engine, cfg *config.Config, logger *slog.Logger) (*Server,
 		}
 		s.api = a
 	}
-	set, err := subscriber.NewSettings(cfg, web.Files())
+	set, err := subscriberSettings(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -450,7 +449,7 @@ func (s *Server) Reload(cfg *config.Config) error {
 			return fmt.Errorf("for the listeners in use: %w", err)
 		}
 	}
-	set, err := subscriber.NewSettings(cfg, web.Files())
+	set, err := subscriberSettings(cfg)
 	if err != nil {
 		return err
 	}

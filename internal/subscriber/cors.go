@@ -43,7 +43,7 @@ func (s *Server) preflight(w http.ResponseWriter, r *http.Request, set *Settings
 	b = append(b, "HTTP/1.1 204 No Content\r\nServer: "+ServerName+"\r\n"...)
 	b = append(b, cors...)
 	b = append(b, "Access-Control-Allow-Methods: GET\r\n"+
-		"Access-Control-Allow-Headers: Last-Event-ID, Content-Type\r\n"+
+		"Access-Control-Allow-Headers: Last-Event-ID, Content-Type, Authorization\r\n"+
 		"Access-Control-Max-Age: "...)
 	b = append(b, strconv.Itoa(int(corsMaxAge/time.Second))...)
 	b = append(b, "\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"...)

@@ -34,7 +34,7 @@ func TestCORS(t *testing.T) {
 
 	c = ts.request("OPTIONS", "/sse/c", "Origin: https://app.example", "Access-Control-Request-Method: GET", "Access-Control-Request-Headers: last-event-id")
 	want := "HTTP/1.1 204 No Content\r\nServer: meteord\r\n" + corsLines +
-		"Access-Control-Allow-Methods: GET\r\nAccess-Control-Allow-Headers: Last-Event-ID, Content-Type\r\nAccess-Control-Max-Age: 600\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+		"Access-Control-Allow-Methods: GET\r\nAccess-Control-Allow-Headers: Last-Event-ID, Content-Type, Authorization\r\nAccess-Control-Max-Age: 600\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 	if got := c.header(); got != want {
 		t.Fatalf("preflight %q, want %q", got, want)
 	}

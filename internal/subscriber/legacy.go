@@ -3,6 +3,7 @@ package subscriber
 import (
 	"context"
 	"errors"
+	"github.com/meteorpush/meteor/internal/auth"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -27,18 +28,20 @@ import (
 type client struct {
 	output
 	registered
-	Mode *wire.LegacyMode
-	// hostID, ip and the channel names share one small allocation.
+	// done and joined sit in the padding after registered.
+	done   bool // guarded by mu; no more messages: closing
+	joined bool // guarded by mu; its joinchannel lines are logged: closed logs the leaves
+	Mode   *wire.LegacyMode
+	// hostID, ip and the channel names share one small allocation; ip is
+	// an identity (the address, and the token's subject).
 	hostID   string
 	ip       string
 	channels string  // the channel names, in request order, each ended by '/'
 	start    instant // when the connection was opened
 	nextPing instant // owned by the ticker goroutine
 
-	mu     sync.Mutex
-	sent   int  // guarded by mu; messages written
-	done   bool // guarded by mu; no more messages: closing
-	joined bool // guarded by mu; its joinchannel lines are logged: closed logs the leaves
+	mu   sync.Mutex
+	sent int // guarded by mu; messages written
 }
 
 // tick pings a persistent connection and enforces MaxTime.
@@ -68,7 +71,7 @@ func (c *client) tick(now time.Time) {
 // reason.ServerShutdown, without it for reason.ServerRestart (Close).
 func (c *client) shutdown(r reason.Reason) { c.Close(r) }
 
-func (c *client) remote() string { return c.ip }
+func (c *client) remote() string { ip, _ := splitIdentity(c.ip); return ip }
 
 func (c *client) abort() { c.Out.Close(reason.ServerShutdown) }
 
@@ -93,6 +96,17 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request, set *Settings, res
 		return
 	}
 	mode := set.mode(req.Mode)
+	var grant auth.Grant
+	if set.Auth.Required != nil {
+		names := make([]string, len(req.Channels))
+		for i, ch := range req.Channels {
+			names[i] = ch.Name
+		}
+		var ok bool
+		if grant, ok = s.authorize(w, r, set, metrics.Legacy, req.HostID, names); !ok {
+			return
+		}
+	}
 	nc, err := hijack(w)
 	if err != nil {
 		return
@@ -101,11 +115,12 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request, set *Settings, res
 	// not keep it.
 	now := time.Now()
 	c := &client{start: instantOf(now)}
-	c.hostID, c.ip, c.channels = compact(&req, remoteIP(r))
+	c.hostID, c.ip, c.channels = compact(&req, identity(remoteIP(r), grant.Subject))
 	c.Mode, c.Stats, c.Metrics = mode, s.stats, s.Metrics.For(metrics.Legacy)
 	c.Metrics.Connected()
 	c.Out = s.openOut(w, nc, set, c, false)
 	c.nextPing = c.start + instant(mode.PingInterval)
+	setExpiry(c, grant)
 	if !s.add(c, mode.Persist) {
 		c.Close(s.stoppingReason())
 		return
@@ -124,7 +139,7 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request, set *Settings, res
 	cancel()
 	if err := joinError(joined); err != nil {
 		s.hub.Unsubscribe(c)
-		s.refuse(c.Out, c.ip, metrics.Legacy, nil, err)
+		s.refuse(c.Out, c.remote(), metrics.Legacy, nil, err)
 		return
 	}
 	if mode.Persist {
@@ -146,8 +161,8 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request, set *Settings, res
 		}
 		info = mode.AppendChannelInfo(info, ch.Name, joined[i].History, max(n, 0))
 		if s.log.Enabled(context.Background(), slog.LevelInfo) {
-			s.log.Info("joinchannel", "ip", c.ip, "hostid", c.hostID, "channel", ch.Name,
-				"mode", req.Mode, "start", startOf(ch.Query, joined[i].History), "useragent", r.UserAgent())
+			s.log.Info("joinchannel", "ip", c.remote(), "hostid", c.hostID, "channel", ch.Name,
+				"mode", req.Mode, "start", startOf(ch.Query, joined[i].History), "useragent", r.UserAgent(), subAttr(grant.Subject))
 		}
 	}
 	c.Write(mode.Header("200 OK", ServerName, now, info))
@@ -216,12 +231,13 @@ func (s *Server) closed(c *client, reason reason.Reason, written int64) {
 	c.mu.Unlock()
 	if joined && s.log.Enabled(context.Background(), slog.LevelInfo) {
 		secs := int64(since(c.start) / time.Second)
+		ip, sub := splitIdentity(c.ip)
 		for rest := c.channels; rest != ""; {
 			i := strings.IndexByte(rest, '/')
 			ch := rest[:i]
 			rest = rest[i+1:]
-			s.log.Info("leavechannel", "ip", c.ip, "hostid", c.hostID, "channel", ch,
-				"seconds", secs, "messages", c.Sent(), "bytes", written, "reason", reason.String())
+			s.log.Info("leavechannel", "ip", ip, "hostid", c.hostID, "channel", ch,
+				"seconds", secs, "messages", c.Sent(), "bytes", written, "reason", reason.String(), subAttr(sub))
 		}
 	}
 }
@@ -270,8 +286,12 @@ func (c *client) Close(r reason.Reason) {
 	}
 }
 
-// Describe implements hub.Describer: the hostid, or the connection's id.
+// Describe implements hub.Describer: the token's subject, or the hostid,
+// or the connection's id.
 func (c *client) Describe() (id, transport string) {
+	if _, sub := splitIdentity(c.ip); sub != "" {
+		return sub, metrics.Legacy
+	}
 	if c.hostID != "" {
 		return c.hostID, metrics.Legacy
 	}

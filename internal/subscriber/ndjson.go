@@ -60,7 +60,7 @@ var (
 func (c *ndjsonConn) transport() string { return metrics.NDJSON }
 
 // Describe implements hub.Describer.
-func (c *ndjsonConn) Describe() (id, transport string) { return connID(c.start), metrics.NDJSON }
+func (c *ndjsonConn) Describe() (id, transport string) { return c.id(), metrics.NDJSON }
 
 // Deliver writes msgs, one line each, their shared encoding. The SSE ids
 // and the poll's cursor carry each channel's epoch; an NDJSON client

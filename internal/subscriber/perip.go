@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/meteorpush/meteor/internal/logx"
 	"github.com/meteorpush/meteor/internal/stats"
 )
 
@@ -132,7 +133,7 @@ func subscribes(set *Settings, p string) bool {
 func (s *Server) limited(w http.ResponseWriter, r *http.Request, set *Settings, limit, why string) {
 	s.stats.Inc(stats.ErrorsServed)
 	s.Metrics.Limited(limit)
-	s.limitLog.Log(s.log, slog.LevelInfo, "subscriber request refused", "ip", remoteIP(r), "limit", limit, "uri", r.RequestURI)
+	s.limitLog.Log(s.log, slog.LevelInfo, "subscriber request refused", "ip", remoteIP(r), "limit", limit, "uri", logx.URI(r.RequestURI))
 	body := why + "\n"
 	b := fmt.Appendf(nil, "HTTP/1.1 429 Too Many Requests\r\nServer: %s\r\nRetry-After: 1\r\nContent-Type: text/plain; charset=utf-8\r\nCache-Control: no-store\r\n%sContent-Length: %d\r\nConnection: close\r\n\r\n%s",
 		ServerName, corsHeader(set, r), len(body), body)

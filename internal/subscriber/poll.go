@@ -89,7 +89,7 @@ var (
 func (c *pollConn) transport() string { return metrics.LongPoll }
 
 // Describe implements hub.Describer.
-func (c *pollConn) Describe() (id, transport string) { return connID(c.start), metrics.LongPoll }
+func (c *pollConn) Describe() (id, transport string) { return c.id(), metrics.LongPoll }
 
 // Deliver adds msgs to the answer; a held poll answers with the first
 // messages it gets.

@@ -55,6 +55,9 @@ type Settings struct {
 	// PerIP are the per-address limits (MaxConnectionsPerIP,
 	// ConnectionRatePerIP, ConnectionBurstPerIP).
 	PerIP PerIPLimits
+	// Auth is who may subscribe to what (SubscriberAuth); the server sets
+	// it after NewSettings, with the Verifier of the configuration's keys.
+	Auth Authz
 }
 
 // NewSettings compiles cfg's subscriber settings. builtin, when not nil, is
@@ -82,6 +85,9 @@ func NewSettings(cfg *config.Config, builtin fs.FS) (*Settings, error) {
 		if s.Modes[name], err = wire.NewLegacyMode(m); err != nil {
 			return nil, fmt.Errorf("mode %s: %w", name, err)
 		}
+	}
+	if cfg.SubscriberAuth {
+		s.Auth.Required = func(string) bool { return true }
 	}
 	if !cfg.BuiltinFiles {
 		builtin = nil
@@ -144,6 +150,9 @@ type Server struct {
 	// limitLog keeps the log of requests refused by a per-address limit
 	// to one line a second.
 	limitLog logx.Limiter
+	// authLog keeps the log of subscriptions refused for their token,
+	// and of tokens that expired, to one line a second.
+	authLog logx.Limiter
 	// badLog keeps the log of refused requests (bad URLs, bad paths),
 	// which one client can send in a loop, to one line a second.
 	badLog logx.Limiter
@@ -157,6 +166,29 @@ type registered struct {
 	// subscribed is the number of channels counted in the subscriptions
 	// metric (client and the stream transports; a wsConn counts its channels).
 	subscribed int32
+	// expires is when the connection's token expires, in whole seconds
+	// after epoch, rounded up; 0: never. The ticker reads it; a
+	// WebSocket auth op replaces it. 4 bytes, which the padding after
+	// registered already held (TestIdleFootprint).
+	expires atomic.Int32
+}
+
+// identity is how a connection keeps its client's address and its
+// token's subject (who it is in the presence lists and the log) in one
+// string, the address alone when there is no subject: a field of its own
+// would cost every idle subscriber 16 bytes (TestIdleFootprint).
+func identity(ip, subject string) string {
+	if subject == "" {
+		return ip
+	}
+	return ip + "\x00" + subject
+}
+
+// splitIdentity returns the address and the subject of an identity. An
+// address never holds a NUL.
+func splitIdentity(id string) (ip, subject string) {
+	ip, subject, _ = strings.Cut(id, "\x00")
+	return ip, subject
 }
 
 func (r *registered) reg() *registered { return r }
@@ -438,7 +470,7 @@ func (s *Server) reply(w http.ResponseWriter, b []byte, timeout time.Duration) {
 // Meteor 1.06 answered requests it did not understand.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, mode *wire.LegacyMode, status, why string) {
 	s.stats.Inc(stats.ErrorsServed)
-	s.log.Debug("request refused", "ip", remoteIP(r), "status", status, "reason", why, "uri", r.RequestURI)
+	s.log.Debug("request refused", "ip", remoteIP(r), "status", status, "reason", why, "uri", logx.URI(r.RequestURI))
 	s.reply(w, mode.Header(status, ServerName, time.Now(), nil), s.settings.Load().WriteTimeout)
 }
 
@@ -446,7 +478,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, mode *wire.LegacyM
 // in plain text.
 func (s *Server) badRequest(w http.ResponseWriter, r *http.Request, why string) {
 	s.stats.Inc(stats.ErrorsServed)
-	s.badLog.Log(s.log, slog.LevelInfo, "bad request", "ip", remoteIP(r), "reason", why, "uri", r.RequestURI)
+	s.badLog.Log(s.log, slog.LevelInfo, "bad request", "ip", remoteIP(r), "reason", why, "uri", logx.URI(r.RequestURI))
 	s.reply(w, badRequestResponse(why), s.settings.Load().WriteTimeout)
 }
 
@@ -457,7 +489,7 @@ func (s *Server) document(w http.ResponseWriter, r *http.Request, set *Settings,
 		// leave the document root among them) as it answered a missing
 		// file; a drop-in server does the same, and logs why.
 		s.stats.Inc(stats.DocumentsNotFound)
-		s.badLog.Log(s.log, slog.LevelInfo, "document refused", "ip", remoteIP(r), "reason", "bad path: only letters, digits, '.', '_', '/' and '-', and never '..'", "uri", r.RequestURI, "status", 404)
+		s.badLog.Log(s.log, slog.LevelInfo, "document refused", "ip", remoteIP(r), "reason", "bad path: only letters, digits, '.', '_', '/' and '-', and never '..'", "uri", logx.URI(r.RequestURI), "status", 404)
 		s.reply(w, documentHeader("404 Not Found", ServerName, "text/html", 0, nil), set.WriteTimeout)
 		return
 	}
@@ -607,6 +639,9 @@ func (s *Server) tickOne(c conn, now time.Time) {
 			c.abort()
 		}
 	}()
+	if s.expired(c, now) {
+		return
+	}
 	c.tick(now)
 }
 

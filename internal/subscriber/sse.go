@@ -81,7 +81,7 @@ var (
 func (c *sseConn) transport() string { return metrics.SSE }
 
 // Describe implements hub.Describer.
-func (c *sseConn) Describe() (id, transport string) { return connID(c.start), metrics.SSE }
+func (c *sseConn) Describe() (id, transport string) { return c.id(), metrics.SSE }
 
 // encoder returns the engine.Encoder of the connection's events.
 func (c *sseConn) encoder() engine.Encoder {

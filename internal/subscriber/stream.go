@@ -13,6 +13,7 @@ package subscriber
 import (
 	"context"
 	"fmt"
+	"github.com/meteorpush/meteor/internal/auth"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -137,7 +138,7 @@ type streamConn struct {
 	registered
 	done   bool    // guarded by mu; closing, or the poll answered
 	joined bool    // guarded by mu; its joinchannel lines are logged: streamClosed logs the leaves
-	ip     string  // shares one allocation with the channel names
+	ip     string  // an identity (the address, and the token's subject); shares one allocation with the channel names
 	start  instant // when the connection was opened
 
 	mu sync.Mutex
@@ -160,7 +161,16 @@ type streamer interface {
 
 func (c *streamConn) stream() *streamConn { return c }
 
-func (c *streamConn) remote() string { return c.ip }
+// id is who the connection is in the presence lists: its token's subject,
+// or its connection's id.
+func (c *streamConn) id() string {
+	if _, sub := splitIdentity(c.ip); sub != "" {
+		return sub
+	}
+	return connID(c.start)
+}
+
+func (c *streamConn) remote() string { ip, _ := splitIdentity(c.ip); return ip }
 
 // beginLocked starts a delivery of msgs, of one channel: it returns the
 // channel's index in c.cur and what crossedLocked says of the messages'
@@ -269,13 +279,25 @@ func responseHeader(contentType string, cors []byte, contentLength int) []byte {
 // messages, a poll keeps the gaps for its answer. activated, when not
 // nil, runs once the history has been delivered.
 func (s *Server) openStream(w http.ResponseWriter, r *http.Request, set *Settings, sc streamer, subs []streamSub, begun func(gaps []wire.Gap), activated func()) {
+	c := sc.stream()
+	name := sc.transport()
+	var grant auth.Grant
+	if set.Auth.Required != nil {
+		names := make([]string, len(subs))
+		for i := range subs {
+			names[i] = subs[i].Name
+		}
+		var ok bool
+		if grant, ok = s.authorize(w, r, set, name, "", names); !ok {
+			return
+		}
+		setExpiry(sc, grant)
+	}
 	nc, err := hijack(w)
 	if err != nil {
 		return
 	}
-	c := sc.stream()
-	name := sc.transport()
-	c.ip, c.start = remoteIP(r), instantOf(time.Now())
+	c.ip, c.start = identity(remoteIP(r), grant.Subject), instantOf(time.Now())
 	c.Stats, c.Metrics = s.stats, s.Metrics.For(name)
 	// The names are copied out of the request line, with the address,
 	// into one small allocation that the connection keeps.
@@ -310,7 +332,7 @@ func (s *Server) openStream(w http.ResponseWriter, r *http.Request, set *Setting
 		// A stream or a poll is all its channels or nothing: the client
 		// is told to come back, and resumes then.
 		s.hub.Unsubscribe(sc)
-		s.refuse(c.Out, c.ip, name, corsHeader(set, r), err)
+		s.refuse(c.Out, c.remote(), name, corsHeader(set, r), err)
 		return
 	}
 	s.mu.Lock()
@@ -340,8 +362,8 @@ func (s *Server) openStream(w http.ResponseWriter, r *http.Request, set *Setting
 	begun(gaps)
 	if s.log.Enabled(context.Background(), slog.LevelInfo) {
 		for i, sub := range subs {
-			s.log.Info("joinchannel", "ip", c.ip, "transport", name, "channel", sub.Name,
-				"start", startOf(sub.Query, joined[i].History), "useragent", r.UserAgent())
+			s.log.Info("joinchannel", "ip", c.remote(), "transport", name, "channel", sub.Name,
+				"start", startOf(sub.Query, joined[i].History), "useragent", r.UserAgent(), subAttr(grant.Subject))
 		}
 	}
 	activate()
@@ -378,9 +400,10 @@ func (s *Server) streamClosed(sc streamer, r reason.Reason, written int64) {
 	if joined && s.log.Enabled(context.Background(), slog.LevelInfo) {
 		secs := int64(since(c.start) / time.Second)
 		sent := c.Sent()
+		ip, sub := splitIdentity(c.ip)
 		for _, p := range c.cur {
-			s.log.Info("leavechannel", "ip", c.ip, "transport", sc.transport(), "channel", p.Channel,
-				"seconds", secs, "messages", sent, "bytes", written, "reason", r.String())
+			s.log.Info("leavechannel", "ip", ip, "transport", sc.transport(), "channel", p.Channel,
+				"seconds", secs, "messages", sent, "bytes", written, "reason", r.String(), subAttr(sub))
 		}
 	}
 }

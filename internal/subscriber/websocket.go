@@ -19,6 +19,7 @@ import (
 	"github.com/gobwas/ws"
 	"github.com/gorilla/websocket"
 
+	"github.com/meteorpush/meteor/internal/auth"
 	"github.com/meteorpush/meteor/internal/channel"
 	"github.com/meteorpush/meteor/internal/engine"
 	"github.com/meteorpush/meteor/internal/hub"
@@ -112,6 +113,15 @@ type wsConn struct {
 	msgOp       ws.OpCode    // its opcode; 0 when none is in progress
 	strikes     uint8        // refused operations since firstStrike
 	firstStrike time.Time
+	// authz is the SubscriberAuth rule of the settings the connection
+	// opened with; grant what its token allows (nil: no token yet), set
+	// at the handshake and by auth ops, read by subscribe ops: the
+	// reading goroutine's alone.
+	authz *Authz
+	grant *auth.Grant
+	// subject is the token's sub, who the connection is in the presence
+	// lists: set before its first subscription, never changed after.
+	subject string
 }
 
 // The states of a wsConn before its first read: readiness can be
@@ -155,6 +165,20 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, set *Set
 			s.wsRefuse(w, r, set, status, reason)
 		},
 	}
+	var grant *auth.Grant
+	if set.Auth.Required != nil {
+		// A token at the handshake (?token=, or a header from a client
+		// that is not a browser); without one, an auth op may bring it.
+		if cred := requestCredential(r, ""); cred.token != "" || cred.malformed != "" {
+			cred.exp, cred.sig = "", ""
+			g, err := set.Auth.verify(cred, nil, time.Now())
+			if err != nil {
+				s.authRefused(w, r, set, metrics.WebSocket, err)
+				return
+			}
+			grant = &g
+		}
+	}
 	hj := &wsHijacker{ResponseWriter: w}
 	if _, err := u.Upgrade(hj, r, nil); err != nil {
 		if hj.nc != nil {
@@ -176,6 +200,12 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, set *Set
 		maxChans:  set.MaxChannels,
 
 		subscribeTimeout: set.SubscribeTimeout,
+		authz:            &set.Auth,
+		grant:            grant,
+	}
+	if grant != nil {
+		c.subject = grant.Subject
+		setExpiry(c, *grant)
 	}
 	c.nextBeat = c.start.Add(set.Heartbeat)
 	c.Stats, c.Metrics = s.stats, s.Metrics.For(metrics.WebSocket)
@@ -437,6 +467,9 @@ func (s *Server) wsOp(c *wsConn, p []byte) error {
 		return nil
 	case wire.OpUnsubscribe:
 		return s.wsUnsubscribe(c, m.Channel)
+	case wire.OpAuth:
+		s.wsAuth(c, m.Token)
+		return nil
 	default:
 		return s.wsSubscribe(c, m)
 	}
@@ -457,6 +490,14 @@ func (s *Server) wsSubscribe(c *wsConn, m wire.ClientMessage) error {
 		return errWSSubscribed
 	case c.maxChans > 0 && n >= c.maxChans:
 		return fmt.Errorf("%w: at most %d per connection", ErrTooManyChannels, c.maxChans)
+	}
+	if err := c.authorize(m.Channel, time.Now()); err != nil {
+		ae := authError(err)
+		s.Metrics.AuthRefused(ae.Check)
+		s.authLog.Log(s.log, slog.LevelInfo, "subscription refused", "ip", c.ip, "transport", metrics.WebSocket,
+			"channel", m.Channel, "status", ae.Status(), "check", ae.Check, "err", ae.Error())
+		c.Write(wire.AuthErrorFrame(m.Channel, ae.Status(), ae.Check, ae.Error()))
+		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), c.subscribeTimeout)
 	joined, activate := s.hub.Subscribe(ctx, c, []hub.Sub{{Channel: m.Channel, Query: m.Query}}, true)
@@ -495,10 +536,67 @@ func (s *Server) wsSubscribe(c *wsConn, m wire.ClientMessage) error {
 	}
 	if s.log.Enabled(context.Background(), slog.LevelInfo) {
 		s.log.Info("joinchannel", "ip", c.ip, "transport", metrics.WebSocket, "channel", m.Channel,
-			"start", startOf(m.Query, h), "useragent", c.agent)
+			"start", startOf(m.Query, h), "useragent", c.agent, subAttr(c.subject))
 	}
 	activate()
 	return nil
+}
+
+// authorize reports why c may not subscribe to name, nil when it may:
+// the channel needs no token, or c's grant allows it and has not expired.
+func (c *wsConn) authorize(name string, now time.Time) error {
+	if c.authz.Required == nil || !c.authz.Required(name) {
+		return nil
+	}
+	switch {
+	case c.grant == nil:
+		return &auth.Error{Check: auth.CheckMissing, Err: errors.New("no token: send {\"op\":\"auth\",\"token\":...} or connect with ?token=")}
+	case !c.grant.Expiry.IsZero() && !now.Before(c.grant.Expiry):
+		return &auth.Error{Check: auth.CheckExpired, Err: errors.New("the token expired")}
+	}
+	return c.grant.Authorize(name)
+}
+
+// wsAuth takes the token of an auth op: the connection's first, or a
+// fresh one before the current one expires. A token that does not verify
+// closes the connection (tokenExpired when it had expired, so that the
+// client gets a new one and comes back; authFailed otherwise), as does one
+// for another subject than the connection's. Channels that the new token
+// no longer grants are left, each with its unsubscribed frame.
+func (s *Server) wsAuth(c *wsConn, token string) {
+	g, err := c.authz.verify(credential{token: token, present: true}, nil, time.Now())
+	if err == nil && c.grant != nil && g.Subject != c.grant.Subject {
+		err = &auth.Error{Check: auth.CheckSignature, Err: errors.New("the token is for another subject than the connection's")}
+	}
+	if err != nil {
+		ae := authError(err)
+		s.Metrics.AuthRefused(ae.Check)
+		s.authLog.Log(s.log, slog.LevelInfo, "websocket auth refused", "ip", c.ip, "check", ae.Check, "err", ae.Error())
+		if ae.Check == auth.CheckExpired {
+			c.Close(reason.TokenExpired)
+		} else {
+			c.Close(reason.AuthFailed)
+		}
+		return
+	}
+	s.mu.Lock()
+	if c.grant == nil && len(c.channels) == 0 {
+		// Who the connection is, for presence, before its first channel
+		// (Describe's answer must not change once the hub has asked).
+		c.subject = g.Subject
+	}
+	var lost []string
+	for _, ch := range c.channels {
+		if c.authz.Required != nil && c.authz.Required(ch) && !g.Allows(ch) {
+			lost = append(lost, ch)
+		}
+	}
+	s.mu.Unlock()
+	c.grant = &g
+	setExpiry(c, g)
+	for _, ch := range lost {
+		s.wsUnsubscribe(c, ch)
+	}
 }
 
 // wsUnsubscribe leaves a channel; no message of it follows the
@@ -519,7 +617,7 @@ func (s *Server) wsUnsubscribe(c *wsConn, name string) error {
 	c.Write(wire.UnsubscribedFrame(name))
 	if s.log.Enabled(context.Background(), slog.LevelInfo) {
 		s.log.Info("leavechannel", "ip", c.ip, "transport", metrics.WebSocket, "channel", name,
-			"seconds", int64(time.Since(c.start)/time.Second), "reason", "unsubscribed")
+			"seconds", int64(time.Since(c.start)/time.Second), "reason", "unsubscribed", subAttr(c.subject))
 	}
 	return nil
 }
@@ -643,8 +741,12 @@ func (c *wsConn) Closing() bool {
 	return c.closing
 }
 
-// Describe implements hub.Describer.
+// Describe implements hub.Describer: the token's subject, or the
+// connection's id.
 func (c *wsConn) Describe() (id, transport string) {
+	if c.subject != "" {
+		return c.subject, metrics.WebSocket
+	}
 	return connID(instantOf(c.start)), metrics.WebSocket
 }
 

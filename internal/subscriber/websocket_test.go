@@ -23,6 +23,7 @@ import (
 	"github.com/meteorpush/meteor/internal/config"
 	"github.com/meteorpush/meteor/internal/stats"
 	"github.com/meteorpush/meteor/internal/testkit"
+	"github.com/meteorpush/meteor/internal/wire"
 )
 
 // wsWait bounds every read and poll in these tests.
@@ -351,7 +352,7 @@ func TestWebSocketTooBig(t *testing.T) {
 	c := ts.dial(nil)
 	c.send(`{"op":"subscribe","channel":"demo"}`)
 	c.expect(subscribedEmpty("demo"))
-	c.send(`{"op":"ping","pad":"` + strings.Repeat("x", 4000) + `"}`)
+	c.send(`{"op":"ping","pad":"` + strings.Repeat("x", wire.MaxClientMessage) + `"}`)
 	c.expectClose(websocket.CloseMessageTooBig)
 	ts.waitCount("demo", 0)
 	// The leave record is written after the hub lets the client go.

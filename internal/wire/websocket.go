@@ -135,6 +135,23 @@ func ErrorFrame(reason string) []byte {
 	return TextFrame(append(b, `"}`...))
 }
 
+// AuthErrorFrame refuses the subscription to channel (an op subscribe)
+// for its token: status is 401 (no token, or a bad one: check names the
+// check that failed) or 403 (the token does not grant the channel, check
+// "channel"). The connection and its other subscriptions stay.
+func AuthErrorFrame(channel string, status int, check, why string) []byte {
+	b := make([]byte, 0, len(channel)+len(why)+96)
+	b = append(b, `{"type":"error","op":"subscribe","channel":"`...)
+	b = tmpl.JSONString(b, channel)
+	b = append(b, `","status":`...)
+	b = strconv.AppendInt(b, int64(status), 10)
+	b = append(b, `,"reason":"`...)
+	b = tmpl.JSONString(b, check)
+	b = append(b, `","error":"`...)
+	b = tmpl.JSONString(b, why)
+	return TextFrame(append(b, `"}`...))
+}
+
 // SubscribeErrorFrame reports that the subscription to channel failed
 // because the store could not be reached: the connection and its other
 // subscriptions stay; the client subscribes again after retryAfter
@@ -158,6 +175,9 @@ const (
 	OpSubscribe Op = iota + 1
 	OpUnsubscribe
 	OpPing
+	// OpAuth presents a token ({"op":"auth","token":"<jwt>"}): the first
+	// one, or a fresh one before the current one expires.
+	OpAuth
 )
 
 // ClientMessage is one parsed client → server message.
@@ -173,10 +193,13 @@ type ClientMessage struct {
 	// messages after it.
 	Resume bool
 	Since  engine.Position
+	// Token is the JWT of OpAuth.
+	Token string
 }
 
-// MaxClientMessage bounds the size of a client message, in bytes.
-const MaxClientMessage = 1024
+// MaxClientMessage bounds the size of a client message, in bytes: room for
+// an auth op whose RS256 token grants many channels.
+const MaxClientMessage = 8192
 
 // MaxLast bounds "last".
 const MaxLast = 1<<31 - 1
@@ -213,9 +236,9 @@ func ParseClientMessage(b []byte) (ClientMessage, error) {
 		return m, ErrBadJSON
 	}
 	var (
-		op, channel, history, epoch string
-		since, last                 json.Number
-		seen                        uint8
+		op, channel, history, epoch, token string
+		since, last                        json.Number
+		seen                               uint8
 	)
 	const (
 		fOp = 1 << iota
@@ -224,6 +247,7 @@ func ParseClientMessage(b []byte) (ClientMessage, error) {
 		fLast
 		fHistory
 		fEpoch
+		fToken
 	)
 	for dec.More() {
 		t, err := dec.Token()
@@ -245,6 +269,8 @@ func ParseClientMessage(b []byte) (ClientMessage, error) {
 			bit = fHistory
 		case "epoch":
 			bit = fEpoch
+		case "token":
+			bit = fToken
 		default:
 			return m, ErrUnknownField
 		}
@@ -265,6 +291,8 @@ func ParseClientMessage(b []byte) (ClientMessage, error) {
 			history, ok = t.(string)
 		case fEpoch:
 			epoch, ok = t.(string)
+		case fToken:
+			token, ok = t.(string)
 		case fSince:
 			since, ok = t.(json.Number)
 		case fLast:
@@ -290,6 +318,8 @@ func ParseClientMessage(b []byte) (ClientMessage, error) {
 		m.Op = OpUnsubscribe
 	case "ping":
 		m.Op = OpPing
+	case "auth":
+		m.Op = OpAuth
 	default:
 		return m, ErrUnknownOp
 	}
@@ -298,6 +328,21 @@ func ParseClientMessage(b []byte) (ClientMessage, error) {
 			return m, ErrUnknownField
 		}
 		return m, nil
+	}
+	if m.Op == OpAuth {
+		switch {
+		case seen&fToken == 0:
+			return m, ErrMissingField
+		case seen != fOp|fToken:
+			return m, ErrUnknownField
+		case token == "":
+			return m, ErrBadField
+		}
+		m.Token = token
+		return m, nil
+	}
+	if seen&fToken != 0 {
+		return m, ErrUnknownField
 	}
 	if seen&fChannel == 0 {
 		return m, ErrMissingField

@@ -128,6 +128,15 @@ func TestParseClientMessage(t *testing.T) {
 	}{
 		{`{"op":"ping"}`, ClientMessage{Op: OpPing}, nil},
 		{` { "op" : "ping" } `, ClientMessage{Op: OpPing}, nil},
+		{`{"op":"auth","token":"a.b.c"}`, ClientMessage{Op: OpAuth, Token: "a.b.c"}, nil},
+		{`{"token":"a.b.c","op":"auth"}`, ClientMessage{Op: OpAuth, Token: "a.b.c"}, nil},
+		{`{"op":"auth"}`, ClientMessage{}, ErrMissingField},
+		{`{"op":"auth","token":""}`, ClientMessage{}, ErrBadField},
+		{`{"op":"auth","token":5}`, ClientMessage{}, ErrBadField},
+		{`{"op":"auth","token":"t","channel":"demo"}`, ClientMessage{}, ErrUnknownField},
+		{`{"op":"auth","token":"t","token":"u"}`, ClientMessage{}, ErrDuplicateField},
+		{`{"op":"subscribe","channel":"demo","token":"t"}`, ClientMessage{}, ErrUnknownField},
+		{`{"op":"ping","token":"t"}`, ClientMessage{}, ErrUnknownField},
 		{`{"op":"subscribe","channel":"demo"}`, ClientMessage{Op: OpSubscribe, Channel: "demo"}, nil},
 		{`{"channel":"demo","op":"subscribe"}`, ClientMessage{Op: OpSubscribe, Channel: "demo"}, nil},
 		{`{"op":"subscribe","channel":"d\u0065mo"}`, ClientMessage{Op: OpSubscribe, Channel: "demo"}, nil},
@@ -206,12 +215,16 @@ func FuzzParseClientMessage(f *testing.F) {
 		}
 		switch m.Op {
 		case OpPing:
-			if m.Channel != "" || m.Query != (engine.Query{}) {
+			if m.Channel != "" || m.Query != (engine.Query{}) || m.Token != "" {
 				t.Fatalf("ping with fields: %+v", m)
 			}
+		case OpAuth:
+			if m.Token == "" || m.Channel != "" || m.Query != (engine.Query{}) {
+				t.Fatalf("auth without a token, or with other fields: %+v", m)
+			}
 		case OpUnsubscribe, OpSubscribe:
-			if m.Channel == "" {
-				t.Fatalf("no channel: %+v", m)
+			if m.Channel == "" || m.Token != "" {
+				t.Fatalf("no channel, or a token: %+v", m)
 			}
 			if m.Op == OpUnsubscribe && m.Query != (engine.Query{}) {
 				t.Fatalf("unsubscribe with history: %+v", m)
