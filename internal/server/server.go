@@ -124,7 +124,7 @@ func NewOn(eng engine.Engine, cfg *config.Config, logger *slog.Logger) (*Server,
 		}
 		s.api = a
 	}
-	set, err := subscriberSettings(cfg)
+	set, err := subscriberSettings(cfg, verifier)
 	if err != nil {
 		return nil, err
 	}
@@ -449,15 +449,15 @@ func (s *Server) Reload(cfg *config.Config) error {
 			return fmt.Errorf("for the listeners in use: %w", err)
 		}
 	}
-	set, err := subscriberSettings(cfg)
+	verifier, err := NewVerifier(cfg)
+	if err != nil {
+		return err
+	}
+	set, err := subscriberSettings(cfg, verifier)
 	if err != nil {
 		return err
 	}
 	keys, err := loadKeys(cfg)
-	if err != nil {
-		return err
-	}
-	verifier, err := NewVerifier(cfg)
 	if err != nil {
 		return err
 	}
