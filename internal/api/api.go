@@ -73,7 +73,7 @@ type Options struct {
 	Limits Limits
 	// Origins is the CORSOrigins setting: browser origins allowed to call
 	// the API. DashboardPort is the subscriber port, whose pages reached
-	// through loopback (the dashboard) are allowed too.
+	// through loopback (the dashboard) are allowed too; 0: none.
 	Origins       string
 	DashboardPort int
 	// ReadHeaderTimeout bounds the time to receive a request's header,
@@ -169,7 +169,8 @@ func (s *Server) SetLimits(l Limits) {
 }
 
 // SetDashboardPort changes the subscriber port whose loopback pages may
-// call the API; call it before Serve.
+// call the API (the dashboard); 0 trusts none. It applies to the next
+// request.
 func (s *Server) SetDashboardPort(port int) { s.dashboardPort.Store(int64(port)) }
 
 // SetKeys replaces the API keys (a reload of APIKeysFile); they apply to
