@@ -467,6 +467,12 @@ func checkRequest(r *http.Request) error {
 	if strings.IndexByte(r.URL.RawQuery, ';') >= 0 {
 		return requestError("a ';' in the query: separate parameters with '&' and write a ';' in a value as %3B")
 	}
+	// A bad escape ("%zz") drops its pair the same way.
+	if r.URL.RawQuery != "" {
+		if _, err := url.ParseQuery(r.URL.RawQuery); err != nil {
+			return requestError("malformed query: " + err.Error())
+		}
+	}
 	return nil
 }
 

@@ -137,6 +137,8 @@ func TestHostileRequests(t *testing.T) {
 		{"GET /a HTTP/1.1\r\nHost: x\r\nX Y: z\r\n\r\n", "invalid header name"},
 		{"GET /sse/c?since=x:1;y:2 HTTP/1.1\r\nHost: x\r\n\r\n", "a ';' in the query"},
 		{"GET /poll/c?callback=a;b HTTP/1.1\r\nHost: x\r\n\r\n", "a ';' in the query"},
+		{"GET /sse/c?since=%zz HTTP/1.1\r\nHost: x\r\n\r\n", `malformed query: invalid URL escape "%zz"`},
+		{"GET /poll/c?callback=a&x=%4 HTTP/1.1\r\nHost: x\r\n\r\n", "malformed query"},
 	} {
 		got := roundTrip(t, addr, tt.req)
 		if !strings.HasPrefix(got, "HTTP/1.1 400 Bad Request\r\n") || !strings.Contains(got, tt.reason) {
