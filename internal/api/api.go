@@ -29,6 +29,7 @@ import (
 	"github.com/meteorpush/meteor/internal/hub"
 	"github.com/meteorpush/meteor/internal/logx"
 	"github.com/meteorpush/meteor/internal/metrics"
+	"github.com/meteorpush/meteor/internal/rawhttp"
 	"github.com/meteorpush/meteor/internal/reason"
 	"github.com/meteorpush/meteor/internal/stats"
 )
@@ -251,6 +252,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w = aw
 	}
 	if r.URL.Path != "/healthz" && r.URL.Path != "/readyz" && !s.browserGuard(w, r) {
+		return
+	}
+	if why := rawhttp.CheckQuery(r.URL.RawQuery); why != "" {
+		writeError(w, http.StatusBadRequest, why)
 		return
 	}
 	if s.auth && r.URL.Path != "/healthz" && r.URL.Path != "/readyz" {

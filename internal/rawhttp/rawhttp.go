@@ -461,19 +461,28 @@ func checkRequest(r *http.Request) error {
 			return requestError("invalid header name " + strconv.Quote(k) + " (no white space before the colon)")
 		}
 	}
-	// A ';' in the query would be dropped with its pair by the routes'
-	// url.Values (Go's rule since 1.17), so that, say, since=x:1;y:2
-	// would start from now with no gap: refuse it and say why.
-	if strings.IndexByte(r.URL.RawQuery, ';') >= 0 {
-		return requestError("a ';' in the query: separate parameters with '&' and write a ';' in a value as %3B")
-	}
-	// A bad escape ("%zz") drops its pair the same way.
-	if r.URL.RawQuery != "" {
-		if _, err := url.ParseQuery(r.URL.RawQuery); err != nil {
-			return requestError("malformed query: " + err.Error())
-		}
+	if why := CheckQuery(r.URL.RawQuery); why != "" {
+		return requestError(why)
 	}
 	return nil
+}
+
+// CheckQuery returns why a raw query is refused, or "" when it is not: a
+// ';' or a bad escape ("%zz"), which url.Values would drop with its pair
+// (Go's rule since 1.17), so that, say, since=x:1;y:2 would start from
+// now with no gap and callback=a;b would answer plain JSON. The subscriber
+// port and the HTTP API refuse such a query with a 400 that says why.
+func CheckQuery(raw string) string {
+	if raw == "" {
+		return ""
+	}
+	if strings.IndexByte(raw, ';') >= 0 {
+		return "a ';' in the query: separate parameters with '&' and write a ';' in a value as %3B"
+	}
+	if _, err := url.ParseQuery(raw); err != nil {
+		return "malformed query: " + err.Error()
+	}
+	return ""
 }
 
 // validHeaderName reports whether k is an HTTP token (RFC 9110 section
