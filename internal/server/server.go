@@ -431,7 +431,7 @@ func (s *Server) setDashboardPort(set *subscriber.Settings) {
 		} else {
 			mode = "mode " + mode
 		}
-		s.log.Warn("the HTTP API does not trust the dashboard's origin: "+mode+
+		s.log.Info("the HTTP API does not trust the dashboard's origin: "+mode+
 			" sends message text raw, without the sandbox header, in answers a browser opens as pages of the subscriber port; list that origin in CORSOrigins to trust it anyway",
 			"subscriberPort", port)
 		port = 0
