@@ -31,6 +31,7 @@ import (
 	"github.com/meteorpush/meteor/internal/logx"
 	"github.com/meteorpush/meteor/internal/metrics"
 	"github.com/meteorpush/meteor/internal/ratelimit"
+	"github.com/meteorpush/meteor/internal/rawhttp"
 	"github.com/meteorpush/meteor/internal/reason"
 	"github.com/meteorpush/meteor/internal/stats"
 )
@@ -83,7 +84,7 @@ type Options struct {
 	Limits Limits
 	// Origins is the CORSOrigins setting: browser origins allowed to call
 	// the API. DashboardPort is the subscriber port, whose pages reached
-	// through loopback (the dashboard) are allowed too.
+	// through loopback (the dashboard) are allowed too; 0: none.
 	Origins       string
 	DashboardPort int
 	// ReadHeaderTimeout bounds the time to receive a request's header,
@@ -187,7 +188,8 @@ func (s *Server) SetLimits(l Limits) {
 }
 
 // SetDashboardPort changes the subscriber port whose loopback pages may
-// call the API; call it before Serve.
+// call the API (the dashboard); 0 trusts none. It applies to the next
+// request.
 func (s *Server) SetDashboardPort(port int) { s.dashboardPort.Store(int64(port)) }
 
 // SetKeys replaces the API keys (a reload of APIKeysFile); they apply to
@@ -274,6 +276,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w = aw
 	}
 	if r.URL.Path != "/healthz" && r.URL.Path != "/readyz" && !s.browserGuard(w, r) {
+		return
+	}
+	if why := rawhttp.CheckQuery(r.URL.RawQuery); why != "" {
+		writeError(w, http.StatusBadRequest, why)
 		return
 	}
 	if s.auth && r.URL.Path != "/healthz" && r.URL.Path != "/readyz" {

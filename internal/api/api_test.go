@@ -506,3 +506,23 @@ func TestHealth(t *testing.T) {
 		t.Errorf("the API still answers after Shutdown")
 	}
 }
+
+// TestQueryRefused: a ';' or a bad escape in the query, which would drop
+// its pair (a history or cursor parameter ignored without a word), is
+// answered 400 with the reason, as on the subscriber port.
+func TestQueryRefused(t *testing.T) {
+	ts := start(t, nil)
+	ts.publish("q", "one")
+	for _, tt := range []struct{ path, want string }{
+		{"/api/channels/q?history=5;x=1", "a ';' in the query"},
+		{"/api/channels/q?history=%zz", `malformed query: invalid URL escape "%zz"`},
+	} {
+		r := ts.do("GET", tt.path, "", nil)
+		if r.status != http.StatusBadRequest || !strings.Contains(r.errorText(t), tt.want) {
+			t.Errorf("%s: %d %s, want 400 saying %q", tt.path, r.status, r.body, tt.want)
+		}
+	}
+	if r := ts.do("GET", "/api/channels/q?history=5", "", nil); r.status != http.StatusOK {
+		t.Errorf("a good query: %d %s", r.status, r.body)
+	}
+}

@@ -11,7 +11,8 @@ import (
 //
 //   - A request that carries an Origin comes from a page. It is answered
 //     only when that origin is listed in CORSOrigins or is the server's own
-//     subscriber listener reached through loopback (the dashboard);
+//     subscriber listener reached through loopback (the dashboard), unless
+//     that listener serves publisher text as pages (SetDashboardPort 0);
 //     anything else gets 403, so that no web site can publish through a
 //     user's browser (a text/plain POST needs no preflight).
 //   - Without a token, the Host header must name loopback, so that a page
@@ -28,7 +29,7 @@ func (s *Server) browserGuard(w http.ResponseWriter, r *http.Request) bool {
 	if o == "" {
 		return true
 	}
-	if !origin.Listed(s.origins, o) && !origin.SamePort(o, int(s.dashboardPort.Load())) {
+	if !origin.Listed(s.origins, o) && !s.dashboard(o) {
 		s.log.Info("api: origin refused", "origin", o, "path", r.URL.Path)
 		writeError(w, http.StatusForbidden, "origin not allowed: add it to CORSOrigins")
 		return false
@@ -44,4 +45,11 @@ func (s *Server) browserGuard(w http.ResponseWriter, r *http.Request) bool {
 		return false
 	}
 	return true
+}
+
+// dashboard reports whether o is the dashboard's origin: the subscriber
+// port set by SetDashboardPort (0: none) reached through loopback.
+func (s *Server) dashboard(o string) bool {
+	port := int(s.dashboardPort.Load())
+	return port != 0 && origin.SamePort(o, port)
 }

@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"maps"
 	"net/http"
 	"strings"
 	"testing"
@@ -119,5 +120,75 @@ func TestPprof(t *testing.T) {
 	ts.token = ""
 	if r := ts.do("GET", "/debug/pprof/heap?debug=1", "", nil); r.status != http.StatusUnauthorized {
 		t.Errorf("heap profile without the token: %d, want 401", r.status)
+	}
+}
+
+// TestDashboardOriginAndRawPages: the API trusts the dashboard's origin
+// (the subscriber port through loopback) only while no mode hands a
+// browser publisher text, as it is and without the sandbox header, as a
+// page of that origin: a script published there would run with the
+// dashboard's trust. A raw mode whose HTTP header ends with bare line
+// feeds is sandboxed like the others, and does not cost the dashboard its
+// trust; one whose header does not end in HeaderTemplate cannot be
+// sandboxed, and does. A reload decides again.
+func TestDashboardOriginAndRawPages(t *testing.T) {
+	rawMode := func(c *config.Config, name, header string) {
+		m := *c.Mode("flashloadvars")
+		m.Name, m.HeaderTemplate = name, header
+		c.Modes[name] = &m
+	}
+	ts := start(t, func(c *config.Config) {
+		rawMode(c, "lfonly", "HTTP/1.1 ~status~\nContent-Type: text/html\n\n~channelinfo~")
+	})
+	sub := ts.SubscriberAddr().String()
+	dashboard := "http://127.0.0.1:" + sub[strings.LastIndex(sub, ":")+1:]
+	publish := func() int {
+		t.Helper()
+		return ts.do("POST", "/api/channels/guard/messages", "text/plain", "hi", "Origin", dashboard).status
+	}
+	// pushHeader returns the HTTP header of a subscription in mode.
+	pushHeader := func(mode string) http.Header {
+		t.Helper()
+		resp, err := ts.hc.Get("http://" + sub + "/push/h/" + mode + "/guard")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.Header
+	}
+
+	if h := pushHeader("lfonly"); h.Get("Content-Security-Policy") != "sandbox" || h.Get("X-Content-Type-Options") != "nosniff" {
+		t.Errorf("a raw mode whose header ends with bare LFs is not sandboxed: %v", h)
+	}
+	if got := publish(); got != http.StatusCreated {
+		t.Fatalf("the dashboard, every raw mode sandboxed: %d, want 201", got)
+	}
+
+	cfg := *ts.cfg
+	cfg.Modes = maps.Clone(ts.cfg.Modes)
+	rawMode(&cfg, "open", "HTTP/1.1 ~status~\r\nContent-Type: text/html\r\n~channelinfo~")
+	cfg.Mode("open").ChannelInfoTemplate = "\r\n"
+	if err := ts.Reload(&cfg); err != nil {
+		t.Fatal(err)
+	}
+	if h := pushHeader("open"); h.Get("Content-Type") != "text/html" || h.Get("Content-Security-Policy") != "" {
+		t.Fatalf("the unsandboxed mode's header: %v", h)
+	}
+	if got := publish(); got != http.StatusForbidden {
+		t.Errorf("the dashboard's origin while mode open serves raw text unsandboxed: %d, want 403", got)
+	}
+	if !strings.Contains(ts.log.String(), "does not trust the dashboard's origin: mode open") {
+		t.Errorf("the log does not say why the dashboard is not trusted:\n%s", ts.log.String())
+	}
+	// The page that a published script would be in has no other origin.
+	if got := ts.do("POST", "/api/channels/guard/messages", "text/plain", "hi", "Origin", "http://localhost:"+dashboard[len("http://127.0.0.1:"):]).status; got != http.StatusForbidden {
+		t.Errorf("the dashboard's origin through localhost: %d, want 403", got)
+	}
+
+	if err := ts.Reload(ts.cfg); err != nil {
+		t.Fatal(err)
+	}
+	if got := publish(); got != http.StatusCreated {
+		t.Errorf("the dashboard after the mode was removed: %d, want 201", got)
 	}
 }

@@ -117,8 +117,12 @@ type Server struct {
 	shutting  bool           // guarded by mu
 	accepting sync.WaitGroup // connections until their request is routed
 	stop      chan struct{}  // closed by Stop
-	// refusedLog keeps the log of refused requests to one line a second.
-	refusedLog logx.Limiter
+	// The logs of refused requests, one line a second each: a limiter per
+	// kind, so that a flood of one (a slow-loris attack's timeouts) does
+	// not hide the others.
+	badLog      logx.Limiter // 400: malformed requests
+	tooLargeLog logx.Limiter // 431: heads past MaxHeaderBytes
+	timeoutLog  logx.Limiter // heads not received within RequestTimeout
 }
 
 // init makes the maps; the caller holds s.mu.
@@ -457,13 +461,28 @@ func checkRequest(r *http.Request) error {
 			return requestError("invalid header name " + strconv.Quote(k) + " (no white space before the colon)")
 		}
 	}
-	// A ';' in the query would be dropped with its pair by the routes'
-	// url.Values (Go's rule since 1.17), so that, say, since=x:1;y:2
-	// would start from now with no gap: refuse it and say why.
-	if strings.IndexByte(r.URL.RawQuery, ';') >= 0 {
-		return requestError("a ';' in the query: separate parameters with '&' and write a ';' in a value as %3B")
+	if why := CheckQuery(r.URL.RawQuery); why != "" {
+		return requestError(why)
 	}
 	return nil
+}
+
+// CheckQuery returns why a raw query is refused, or "" when it is not: a
+// ';' or a bad escape ("%zz"), which url.Values would drop with its pair
+// (Go's rule since 1.17), so that, say, since=x:1;y:2 would start from
+// now with no gap and callback=a;b would answer plain JSON. The subscriber
+// port and the HTTP API refuse such a query with a 400 that says why.
+func CheckQuery(raw string) string {
+	if raw == "" {
+		return ""
+	}
+	if strings.IndexByte(raw, ';') >= 0 {
+		return "a ';' in the query: separate parameters with '&' and write a ';' in a value as %3B"
+	}
+	if _, err := url.ParseQuery(raw); err != nil {
+		return "malformed query: " + err.Error()
+	}
+	return ""
 }
 
 // validHeaderName reports whether k is an HTTP token (RFC 9110 section
@@ -502,9 +521,9 @@ func validHost(h string) bool {
 // refuseRequest answers a request that could not be read: 431 when its
 // header is too large, 400 with the reason when it is malformed, nothing
 // when the client hung up or sent nothing in time. Refusals and timeouts
-// are logged at info, one line a second at most (the client's doing:
-// one client must not flood the log); a client that just hung up, at
-// debug.
+// are logged at info, one line a second at most for each of the three
+// (the client's doing: one client must not flood the log); a client that
+// just hung up, at debug.
 func (s *Server) refuseRequest(c *acceptedConn, err error) {
 	remote := c.nc.RemoteAddr().String()
 	var (
@@ -516,11 +535,11 @@ func (s *Server) refuseRequest(c *acceptedConn, err error) {
 	why := "malformed request"
 	switch {
 	case errors.Is(err, errHeaderTooLarge):
-		s.refusedLog.Log(s.Log, slog.LevelInfo, "request refused", "listener", s.Name, "remote", remote, "status", 431, "reason", err.Error())
+		s.tooLargeLog.Log(s.Log, slog.LevelInfo, "request refused", "listener", s.Name, "remote", remote, "status", 431, "reason", err.Error())
 		s.answerAndLinger(c.nc, []byte(response431))
 		return
 	case errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(c.readErr, os.ErrDeadlineExceeded):
-		s.refusedLog.Log(s.Log, slog.LevelInfo, "request not received in time; connection closed", "listener", s.Name, "remote", remote, "timeout", s.RequestTimeout)
+		s.timeoutLog.Log(s.Log, slog.LevelInfo, "request not received in time; connection closed", "listener", s.Name, "remote", remote, "timeout", s.RequestTimeout)
 		return
 	case c.readErr != nil, errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.As(err, &oe),
 		errors.Is(err, net.ErrClosed):
@@ -537,7 +556,7 @@ func (s *Server) refuseRequest(c *acceptedConn, err error) {
 	case errors.As(err, &ue):
 		why = "malformed request target"
 	}
-	s.refusedLog.Log(s.Log, slog.LevelInfo, "request refused", "listener", s.Name, "remote", remote, "status", 400, "reason", why, "err", err)
+	s.badLog.Log(s.Log, slog.LevelInfo, "request refused", "listener", s.Name, "remote", remote, "status", 400, "reason", why, "err", err)
 	c.nc.SetWriteDeadline(time.Now().Add(s.writeTimeout()))
 	c.nc.Write(BadRequest(s.ServerName, why))
 }

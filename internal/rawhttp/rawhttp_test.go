@@ -137,6 +137,8 @@ func TestHostileRequests(t *testing.T) {
 		{"GET /a HTTP/1.1\r\nHost: x\r\nX Y: z\r\n\r\n", "invalid header name"},
 		{"GET /sse/c?since=x:1;y:2 HTTP/1.1\r\nHost: x\r\n\r\n", "a ';' in the query"},
 		{"GET /poll/c?callback=a;b HTTP/1.1\r\nHost: x\r\n\r\n", "a ';' in the query"},
+		{"GET /sse/c?since=%zz HTTP/1.1\r\nHost: x\r\n\r\n", `malformed query: invalid URL escape "%zz"`},
+		{"GET /poll/c?callback=a&x=%4 HTTP/1.1\r\nHost: x\r\n\r\n", "malformed query"},
 	} {
 		got := roundTrip(t, addr, tt.req)
 		if !strings.HasPrefix(got, "HTTP/1.1 400 Bad Request\r\n") || !strings.Contains(got, tt.reason) {
@@ -193,3 +195,37 @@ func TestRefusalsLoggedAtInfo(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// TestRefusalsLoggedEachKind: a request that timed out, a malformed one
+// and one with too large a head, within a second, are all logged: each
+// kind has its own rate limit, so a flood of one (a slow-loris attack's
+// timeouts) does not hide the others.
+func TestRefusalsLoggedEachKind(t *testing.T) {
+	var logged strings.Builder
+	var mu sync.Mutex
+	log := func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return logged.String()
+	}
+	_, addr, _ := startLog(t, slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return logged.Write(p)
+	}), &slog.HandlerOptions{Level: slog.LevelInfo})))
+	roundTrip(t, addr, "GET /a HTTP/1.1\r\n") // the server closes it after RequestTimeout
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(log(), "request not received in time") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the timeout was not logged: %q", log())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	roundTrip(t, addr, "GET /a HTTP/1.1\r\nHost: x\r\nX Y: z\r\n\r\n")
+	roundTrip(t, addr, "GET /a HTTP/1.1\r\nHost: x\r\nX: "+strings.Repeat("y", 2000)+"\r\n\r\n")
+	for _, want := range []string{"status=400", "status=431"} {
+		if !strings.Contains(log(), want) {
+			t.Errorf("log lacks %q after a timeout within the second:\n%s", want, log())
+		}
+	}
+}

@@ -145,7 +145,8 @@ func ForCode(code uint16) (Reason, bool) {
 // lingering close (half-close, read and drop what still comes for a
 // moment, then close), since closing a socket with unread input makes the
 // kernel send a reset that can destroy the last frame on its way, the
-// close frame that tells the client why.
+// close frame that tells the client why. A token that expired or failed
+// is among them: the client may be sending its refresh right then.
 func (r Reason) Lingers() bool {
-	return r == PolicyViolation || r == MessageTooBig || r == ProtocolError
+	return r == PolicyViolation || r == MessageTooBig || r == ProtocolError || r == AuthFailed || r == TokenExpired
 }

@@ -329,9 +329,7 @@ func (s *Server) Start() error {
 		s.serve("udp", func() error { return s.ctl.ServeUDP(s.udp) })
 	}
 	if s.api != nil {
-		// The dashboard's origin is the subscriber listener's real port,
-		// which differs from the setting when that is 0.
-		s.api.SetDashboardPort(s.subLn.Addr().(*net.TCPAddr).Port)
+		s.setDashboardPort(s.sub.Settings())
 		s.serve("api", func() error { return s.api.Serve(s.apiLn) })
 		s.api.SetReady(true)
 	}
@@ -426,6 +424,32 @@ func (s *Server) Engine() engine.Engine { return s.eng }
 // Hub returns the server's hub.
 func (s *Server) Hub() *hub.Hub { return s.hub }
 
+// setDashboardPort tells the API which subscriber port's pages reached
+// through loopback (the dashboard) it trusts: the listener's real port
+// (which differs from the setting when that is 0), unless set serves
+// publisher text as a document of that origin
+// (subscriber.Settings.PublisherDocuments): then none, since a published
+// script would run with the dashboard's trust. It does nothing before
+// Start or without the API.
+func (s *Server) setDashboardPort(set *subscriber.Settings) {
+	if s.api == nil || s.subLn == nil {
+		return
+	}
+	port := s.subLn.Addr().(*net.TCPAddr).Port
+	if mode, ok := set.PublisherDocuments(port); ok {
+		if mode == "" {
+			mode = "the global mode"
+		} else {
+			mode = "mode " + mode
+		}
+		s.log.Info("the HTTP API does not trust the dashboard's origin: "+mode+
+			" sends message text raw, without the sandbox header, in answers a browser opens as pages of the subscriber port; list that origin in CORSOrigins to trust it anyway",
+			"subscriberPort", port)
+		port = 0
+	}
+	s.api.SetDashboardPort(port)
+}
+
 // Reload applies a new configuration without dropping a subscriber:
 // templates and modes for new connections, history limits, the static file
 // cache, MaxConnections and DrainTime, the API keys, the JWT settings
@@ -469,6 +493,7 @@ func (s *Server) Reload(cfg *config.Config) error {
 		ls.SetLimits(engineLimits(cfg))
 	}
 	s.sub.Reload(set)
+	s.setDashboardPort(set)
 	if cfg.ControllerToken != old.ControllerToken {
 		s.ctl.SetToken(cfg.ControllerToken)
 		s.log.Info("controller token changed; it applies to new controller connections", "auth", cfg.ControllerToken != "")

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/meteorpush/meteor/internal/config"
+	"github.com/meteorpush/meteor/internal/subscriber"
 )
 
 const corsLines = "Access-Control-Allow-Origin: https://app.example\r\nVary: Origin\r\n"
@@ -53,4 +54,41 @@ func TestCORSAny(t *testing.T) {
 	// No Origin (not a browser): no CORS headers.
 	c = ts.get("/poll/c?timeout=0")
 	c.expectPoll("application/json", `{"messages":[],"cursor":"c:0"}`)
+}
+
+// TestPublisherDocuments: which configurations let a browser open
+// publisher text, as it is, as a page of the subscriber origin. The
+// built-in flash mode sends an HTTP/0.9 answer, which browsers load only on
+// ports 80 and 443; flashloadvars is sandboxed; a raw global mode whose
+// HTTP header does not end in its HeaderTemplate cannot be, and is found by
+// its empty name.
+func TestPublisherDocuments(t *testing.T) {
+	cfg := config.Defaults()
+	set, err := subscriber.NewSettings(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		port int
+		mode string
+		ok   bool
+	}{{4670, "", false}, {8080, "", false}, {80, "flash", true}, {443, "flash", true}} {
+		if mode, ok := set.PublisherDocuments(tt.port); mode != tt.mode || ok != tt.ok {
+			t.Errorf("built-in modes on port %d: %q, %v; want %q, %v", tt.port, mode, ok, tt.mode, tt.ok)
+		}
+	}
+	cfg.Default.TextEncoding = "raw"
+	if set, err = subscriber.NewSettings(cfg, nil); err != nil {
+		t.Fatal(err)
+	}
+	if mode, ok := set.PublisherDocuments(4670); ok {
+		t.Errorf("a raw global mode with an HTTP header (sandboxed): %q, %v; want none", mode, ok)
+	}
+	cfg.Default.HeaderTemplate = "HTTP/1.1 ~status~\r\n~channelinfo~"
+	if set, err = subscriber.NewSettings(cfg, nil); err != nil {
+		t.Fatal(err)
+	}
+	if mode, ok := set.PublisherDocuments(4670); mode != "" || !ok {
+		t.Errorf("a raw global mode: %q, %v; want the global mode", mode, ok)
+	}
 }

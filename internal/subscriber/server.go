@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"runtime/debug"
@@ -95,6 +96,29 @@ func NewSettings(cfg *config.Config, builtin fs.FS) (*Settings, error) {
 	s.builtin = builtin != nil
 	s.docs = newDocuments(cfg.SubscriberDocumentRoot, builtin, cfg.DirectoryIndex)
 	return s, nil
+}
+
+// PublisherDocuments reports whether a browser could open publisher text,
+// as it is, as a document of the subscriber origin when the listener is on
+// port, and names the first mode (in name order; "" is the global mode)
+// that would serve it: a mode with TextEncoding raw whose answer lacks
+// wire.SandboxHeader, unless it is an HTTP/0.9 answer (no HTTP header, the
+// flash mode) on a port other than 80 and 443, where browsers refuse those.
+// A script in such a document would run with that origin's trust, so the
+// HTTP API does not trust the dashboard's origin then (docs/security.md).
+func (s *Settings) PublisherDocuments(port int) (mode string, ok bool) {
+	exposes := func(m *wire.LegacyMode) bool {
+		return !m.Sandboxed() && (!m.HTTP09() || port == 80 || port == 443)
+	}
+	if exposes(s.Default) {
+		return "", true
+	}
+	for _, name := range slices.Sorted(maps.Keys(s.Modes)) {
+		if exposes(s.Modes[name]) {
+			return name, true
+		}
+	}
+	return "", false
 }
 
 // mode returns the named mode, or the global one.
@@ -398,6 +422,9 @@ var fullResponse = []byte("HTTP/1.1 503 Service Unavailable\r\nServer: " + Serve
 // Reload replaces the settings. Open connections keep the mode they started
 // with; the static file cache starts empty.
 func (s *Server) Reload(set *Settings) { s.settings.Store(set) }
+
+// Settings returns the settings in use.
+func (s *Server) Settings() *Settings { return s.settings.Load() }
 
 // ClearDocuments drops the static file cache.
 func (s *Server) ClearDocuments() { s.settings.Load().docs.reset() }

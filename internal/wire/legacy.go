@@ -28,6 +28,8 @@ type LegacyMode struct {
 
 	header, info, message *tmpl.Template
 	escape                tmpl.Escaper
+	http                  bool // HeaderTemplate starts an HTTP/1 answer
+	sandboxed             bool // not raw, or its header carries SandboxHeader
 }
 
 // NewLegacyMode compiles a mode's settings.
@@ -36,7 +38,7 @@ func NewLegacyMode(m *config.Mode) (*LegacyMode, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &LegacyMode{
+	l := &LegacyMode{
 		Name:         m.Name,
 		Persist:      m.Persist,
 		MaxMessages:  m.MaxMessages,
@@ -44,11 +46,14 @@ func NewLegacyMode(m *config.Mode) (*LegacyMode, error) {
 		PingInterval: time.Duration(m.PingInterval) * time.Second,
 		Ping:         []byte(m.PingMessage),
 		Shutdown:     []byte(m.SubscriberShutdownMsg),
-		header:       tmpl.Compile(sandboxed(m.HeaderTemplate, m.TextEncoding)),
 		info:         tmpl.Compile(m.ChannelInfoTemplate),
 		message:      tmpl.Compile(m.MessageTemplate),
 		escape:       esc,
-	}, nil
+		http:         httpHeader(m.HeaderTemplate),
+	}
+	header, ok := sandboxed(m.HeaderTemplate, m.TextEncoding)
+	l.header, l.sandboxed = tmpl.Compile(header), ok
+	return l, nil
 }
 
 // SandboxHeader is the header that a mode pasting message text raw into an
@@ -56,24 +61,49 @@ func NewLegacyMode(m *config.Mode) (*LegacyMode, error) {
 // as a document of no origin that runs no script, and sniffs no other type
 // into it. Without it a published "<script>" opened from a raw mode (the
 // flash modes, TextEncoding raw) would run as a page of the subscriber
-// origin, which the HTTP API trusts for the dashboard.
+// origin.
 const SandboxHeader = "Content-Security-Policy: sandbox\r\nX-Content-Type-Options: nosniff\r\n"
 
 // sandboxed returns the HeaderTemplate of a mode with TextEncoding raw with
-// SandboxHeader added at the end of its HTTP header, the template as it is
-// otherwise. A template with no HTTP header (the flash mode writes records
-// from the first byte, as an HTTP/0.9 answer) has nothing to add to;
-// browsers refuse HTTP/0.9 on every port but 80 and 443 (docs/security.md).
-func sandboxed(header, encoding string) string {
-	if encoding != "raw" || !strings.HasPrefix(header, "HTTP/") {
-		return header
+// SandboxHeader added at the end of its HTTP header (before its first empty
+// line, CRLF or a bare LF, which browsers accept too), and reports whether
+// it could; for another encoding it returns the template as it is and true.
+// A template with no HTTP header (the flash mode writes records from the
+// first byte, as an HTTP/0.9 answer), or whose header does not end within
+// it, has nothing to add to; Settings.PublisherDocuments (package
+// subscriber) decides what that means for the HTTP API.
+func sandboxed(header, encoding string) (string, bool) {
+	if encoding != "raw" {
+		return header, true
 	}
-	end := strings.Index(header, "\r\n\r\n")
-	if end < 0 {
-		return header
+	if !httpHeader(header) {
+		return header, false
 	}
-	return header[:end+2] + SandboxHeader + header[end+2:]
+	crlf := strings.Index(header, "\r\n\r\n")
+	lf := strings.Index(header, "\n\n")
+	switch {
+	case lf >= 0 && (crlf < 0 || lf < crlf):
+		return header[:lf+1] + strings.ReplaceAll(SandboxHeader, "\r\n", "\n") + header[lf+1:], true
+	case crlf >= 0:
+		return header[:crlf+2] + SandboxHeader + header[crlf+2:], true
+	}
+	return header, false
 }
+
+// httpHeader reports whether a HeaderTemplate starts an HTTP/1 answer, as
+// a browser reads one: "HTTP/", in either case.
+func httpHeader(header string) bool {
+	return len(header) >= 5 && strings.EqualFold(header[:5], "HTTP/")
+}
+
+// Sandboxed reports whether the mode's answers carry SandboxHeader, or need
+// none (its text is escaped). A mode for which it reports false hands a
+// browser publisher text, as it is, in an answer of the subscriber origin.
+func (l *LegacyMode) Sandboxed() bool { return l.sandboxed }
+
+// HTTP09 reports whether the mode's answer has no HTTP header: browsers
+// load such an answer only on ports 80 and 443.
+func (l *LegacyMode) HTTP09() bool { return !l.http }
 
 // Encode renders m with the mode's MessageTemplate. It implements
 // engine.Encoder; callers use m.Encoded(mode) to get the cached result.
