@@ -391,7 +391,9 @@ func TestPresenceOff(t *testing.T) {
 		t.Errorf("secret listed %v on n1 with presence on", got)
 	}
 	h1.SetPresence(off)
-	if !waitFor(func() bool { return len(st.listed("n1", "secret")) == 0 && slices.Equal(st.listed("n1", "open"), []string{"o1"}) }) {
+	if !waitFor(func() bool {
+		return len(st.listed("n1", "secret")) == 0 && slices.Equal(st.listed("n1", "open"), []string{"o1"})
+	}) {
 		t.Fatalf("after presence went off, n1 reports secret %v, open %v", st.listed("n1", "secret"), st.listed("n1", "open"))
 	}
 }
