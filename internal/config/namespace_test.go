@@ -1,6 +1,10 @@
 package config
 
 import (
+	"os"
+	"slices"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -164,5 +168,38 @@ func TestNamespaceReload(t *testing.T) {
 	}
 	if c.Namespace("a1").MaxMessagesPerChannel != 5 {
 		t.Errorf("Reload changed the old configuration")
+	}
+}
+
+// TestNamespacesDoc loads the example of docs/namespaces.md and checks its
+// table of which namespace each channel gets.
+func TestNamespacesDoc(t *testing.T) {
+	data, err := os.ReadFile("../../docs/namespaces.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, _ := strings.Cut(string(data), "```\n")
+	example, rest, _ := strings.Cut(rest, "```\n")
+	c := mustLoad(t, example, "-JWTSecret", "0123456789abcdef0123456789abcdef")
+	rows := 0
+	for line := range strings.Lines(rest) {
+		f := strings.Split(strings.TrimSpace(line), "|")
+		if len(f) != 7 || !strings.HasPrefix(strings.TrimSpace(f[1]), "`") {
+			continue
+		}
+		cell := func(i int) string { return strings.Trim(strings.TrimSpace(f[i]), "`") }
+		ch, pattern := cell(1), cell(2)
+		if pattern == "none" {
+			pattern = ""
+		}
+		n := c.Namespace(ch)
+		got := []string{n.Pattern, strconv.Itoa(n.MaxMessagesPerChannel), strconv.Itoa(n.MaxMessageAge), map[bool]string{true: "1", false: "0"}[n.Presence]}
+		if want := []string{pattern, cell(3), cell(4), cell(5)}; !slices.Equal(got, want) {
+			t.Errorf("docs/namespaces.md says %s gets %v; it gets %v", ch, want, got)
+		}
+		rows++
+	}
+	if rows < 4 {
+		t.Fatalf("found %d rows of the table in docs/namespaces.md", rows)
 	}
 }
