@@ -441,17 +441,17 @@ func metaTTLSeconds(maxAge time.Duration) int64 {
 	return int64(max(metaTTL, 2*maxAge) / time.Second)
 }
 
-// limitArgs are one channel's limits as meteor_publish and meteor_history
-// take them.
+// limitArgs are one channel's limits as meteor_publish_limits and
+// meteor_history take them.
 type limitArgs struct {
 	channel        string
 	maxLen, maxAge string
 	ttl            string // of the meta hash, in seconds
 }
 
-// limitArgs returns channel's limits as arguments; last, the previous
-// answer, is reused when it is of the same channel.
-func (e *Engine) limitArgs(l *engine.Limits, channel string, last *limitArgs) limitArgs {
+// channelLimitArgs returns channel's limits as arguments; last, the
+// previous answer, is reused when it is of the same channel.
+func channelLimitArgs(l *engine.Limits, channel string, last *limitArgs) limitArgs {
 	if last != nil && last.channel == channel {
 		return *last
 	}
@@ -464,10 +464,10 @@ func (e *Engine) limitArgs(l *engine.Limits, channel string, last *limitArgs) li
 	}
 }
 
-// publishBatch is the most messages one meteor_publish call stores.
+// publishBatch is the most messages one meteor_publish_limits call stores.
 const publishBatch = 256
 
-// Publish implements engine.Engine: meteor_publish calls of up to
+// Publish implements engine.Engine: meteor_publish_limits calls of up to
 // publishBatch messages each, in one pipeline, in order, on one
 // connection; each call is one atomic step in Redis. On error it returns
 // the messages stored before it; the messages of a call that failed are
@@ -486,11 +486,11 @@ func (e *Engine) Publish(ctx context.Context, pubs ...engine.Publication) ([]*en
 			keys := make([]string, 0, 2*len(batch))
 			args := make([]any, 0, 6*len(batch))
 			for _, pb := range batch {
-				la = e.limitArgs(l, pb.Channel, &la)
+				la = channelLimitArgs(l, pb.Channel, &la)
 				keys = append(keys, e.key(pb.Channel, "h"), e.key(pb.Channel, "m"))
 				args = append(args, e.pubsubName(pb.Channel), pb.Text, engine.NewEpoch(), la.maxLen, la.maxAge, la.ttl)
 			}
-			cmds = append(cmds, p.FCall(ctx, "meteor_publish", keys, args...))
+			cmds = append(cmds, p.FCall(ctx, "meteor_publish_limits", keys, args...))
 		}
 		return cmds
 	})
@@ -507,7 +507,7 @@ func (e *Engine) Publish(ctx context.Context, pubs ...engine.Publication) ([]*en
 		}
 		vals, verr := c.(*goredis.Cmd).StringSlice()
 		if verr != nil || len(vals) != 3*min(len(pubs)-len(out), publishBatch) {
-			return out, e.fail(ctx, fmt.Errorf("meteor_publish answered %d values, %v", len(vals), verr))
+			return out, e.fail(ctx, fmt.Errorf("meteor_publish_limits answered %d values, %v", len(vals), verr))
 		}
 		for i := 0; i < len(vals); i += 3 {
 			pb := pubs[len(out)]
@@ -543,7 +543,7 @@ func (e *Engine) History(ctx context.Context, reqs ...engine.HistoryRequest) ([]
 	cmds, err := e.pipeline(ctx, func(p goredis.Pipeliner) []goredis.Cmder {
 		cmds := make([]goredis.Cmder, len(reqs))
 		for i, r := range reqs {
-			cmds[i] = p.FCallRO(ctx, "meteor_history", []string{e.key(r.Channel, "h"), e.key(r.Channel, "m")}, queryArgs(r.Query, e.limitArgs(l, r.Channel, nil))...)
+			cmds[i] = p.FCallRO(ctx, "meteor_history", []string{e.key(r.Channel, "h"), e.key(r.Channel, "m")}, queryArgs(r.Query, channelLimitArgs(l, r.Channel, nil))...)
 		}
 		return cmds
 	})

@@ -267,7 +267,7 @@ func TestTrailingLoss(t *testing.T) {
 	// Stored and numbered by the same function, published where nobody
 	// listens.
 	err = e.rdb.FCall(ctx, "meteor_publish", []string{e.key(c, "h"), e.key(c, "m")},
-		"t:nobody", "lost", "epochxxx", "10", "0", "3600").Err()
+		"10", "0", "3600", "t:nobody", "lost", "epochxxx").Err()
 	if err != nil {
 		t.Fatal(err)
 	}

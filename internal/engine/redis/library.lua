@@ -23,7 +23,7 @@ local function now_us()
   return tonumber(t[1]) * 1000000 + tonumber(t[2])
 end
 
--- meteor_publish(keys: h1, m1, h2, m2, ...; args: for each message its
+-- meteor_publish_limits(keys: h1, m1, h2, m2, ...; args: for each message its
 -- pub/sub channel, its text, an epoch for a new stream, and its channel's
 -- limits: max messages, max age in µs (0: none), meta TTL in s (with a
 -- max age); a channel's first message in the call gives them) stores and
@@ -37,7 +37,7 @@ end
 -- trimmed from its head only, so its first entry's p is the newest id it
 -- dropped, which no publish has to look up.
 -- Returns {id1, epoch1, ms1, id2, ...}.
-local function publish(keys, args)
+local function publish_limits(keys, args)
   local now = now_us()
   local sms = fmt(math.floor(now / 1000))
   local chans, order = {}, {}
@@ -94,6 +94,25 @@ local function publish(keys, args)
     end
   end
   return out
+end
+
+-- meteor_publish(keys as above; args: max messages, max age in µs, meta
+-- TTL in s, then for each message its pub/sub channel, its text and an
+-- epoch) is meteor_publish_limits with one set of limits for every
+-- channel: what the nodes of the version before per-channel limits call,
+-- kept so that they go on working during a rolling upgrade.
+local function publish(keys, args)
+  local per = {}
+  for i = 1, #keys / 2 do
+    local a = 3 + (i - 1) * 3
+    per[#per + 1] = args[a + 1]
+    per[#per + 1] = args[a + 2]
+    per[#per + 1] = args[a + 3]
+    per[#per + 1] = args[1]
+    per[#per + 1] = args[2]
+    per[#per + 1] = args[3]
+  end
+  return publish_limits(keys, per)
 end
 
 -- fields returns an entry's text, time and predecessor.
@@ -196,6 +215,7 @@ local function clear(keys, args)
   return 1
 end
 
+redis.register_function('meteor_publish_limits', publish_limits)
 redis.register_function('meteor_publish', publish)
 redis.register_function{function_name = 'meteor_history', callback = history, flags = {'no-writes'}}
 redis.register_function('meteor_clear', clear)
