@@ -203,3 +203,17 @@ func TestNamespacesDoc(t *testing.T) {
 		t.Fatalf("found %d rows of the table in docs/namespaces.md", rows)
 	}
 }
+
+// BenchmarkNamespace is the lookup every publish makes: with five sections
+// (one exact match, prefixes, "*", none).
+func BenchmarkNamespace(b *testing.B) {
+	c, _, err := loadFile(nsFile)
+	if err != nil {
+		b.Fatal(err)
+	}
+	names := []string{"chat_x", "chat_vip", "chat_vip1", "other", "ticker"}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		c.Namespace(names[i%len(names)])
+	}
+}
