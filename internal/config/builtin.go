@@ -80,7 +80,7 @@ TextEncoding raw
 
 // builtinSettings are builtinModes parsed.
 var builtinSettings = func() []setting {
-	s, err := parseFile("built-in", []byte(builtinModes))
+	s, _, err := parseFile("built-in", []byte(builtinModes))
 	if err != nil {
 		panic("config: built-in modes do not parse: " + err.Error())
 	}

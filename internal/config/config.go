@@ -150,7 +150,8 @@ type Config struct {
 	Default Mode             // the global per-mode values (Name "")
 	Modes   map[string]*Mode // named modes by lower-case name, fully resolved
 
-	args []string // the command line, kept for Reload
+	args       []string    // the command line, kept for Reload
+	namespaces *namespaces // the [namespace] sections, resolved; nil when built in code
 }
 
 // Mode returns the settings of the named subscriber mode. Names are
@@ -188,7 +189,7 @@ func (c *Config) ModeNames() []string {
 // Defaults returns the built-in configuration: every parameter's default and
 // the built-in modes (those of 1.06's sample configuration file).
 func Defaults() *Config {
-	c, err := resolve(nil, nil)
+	c, err := resolve(nil, nil, nil)
 	if err != nil {
 		panic("config: built-in defaults do not parse: " + err.Error())
 	}
@@ -245,11 +246,12 @@ func load(args []string, cmd []setting, readFile func(string) ([]byte, error)) (
 		}
 	}
 	var file []setting
+	var sections []section
 	if path != "" {
 		data, err := readFile(path)
 		switch {
 		case err == nil:
-			if file, err = parseFile(path, data); err != nil {
+			if file, sections, err = parseFile(path, data); err != nil {
 				return nil, err
 			}
 		case !explicit && errors.Is(err, fs.ErrNotExist):
@@ -258,7 +260,7 @@ func load(args []string, cmd []setting, readFile func(string) ([]byte, error)) (
 			return nil, fmt.Errorf("configuration file %s: %w", path, err)
 		}
 	}
-	c, err := resolve(cmd, file)
+	c, err := resolve(cmd, file, sections)
 	if err != nil {
 		return nil, err
 	}
@@ -279,7 +281,8 @@ func load(args []string, cmd []setting, readFile func(string) ([]byte, error)) (
 // No path publishes without a credential off loopback: a ControllerIP
 // that is not loopback needs ControllerToken, and UDPPort needs UDPIP on
 // loopback, since a datagram cannot authenticate. Those refusals wrap
-// ErrCredentialRequired.
+// ErrCredentialRequired. So does SubscriberAuth 1, globally or in a
+// namespace, without a key to check tokens with.
 func (c *Config) Validate() error {
 	if c.ReusePort && c.Engine == "memory" {
 		return &Error{Where: "configuration", Name: "ReusePort", Err: ErrConflict,
@@ -289,9 +292,18 @@ func (c *Config) Validate() error {
 		return &Error{Where: "configuration", Name: "ControllerIP", Value: c.ControllerIP, Err: ErrCredentialRequired,
 			Detail: "the controller listener is not on loopback, so anyone who reaches it could publish: set ControllerToken, or bind ControllerIP to 127.0.0.1" + everyInterface(c.ControllerIP)}
 	}
-	if c.SubscriberAuth && c.JWTSecret == "" && c.JWTPublicKeyFile == "" && c.SignedURLSecret == "" {
-		return &Error{Where: "configuration", Name: "SubscriberAuth", Value: "1", Err: ErrCredentialRequired,
-			Detail: "SubscriberAuth 1 needs a key to check tokens with: set JWTSecret, JWTPublicKeyFile or SignedURLSecret"}
+	if c.JWTSecret == "" && c.JWTPublicKeyFile == "" && c.SignedURLSecret == "" {
+		const detail = "SubscriberAuth 1 needs a key to check tokens with: set JWTSecret, JWTPublicKeyFile or SignedURLSecret"
+		if c.SubscriberAuth {
+			return &Error{Where: "configuration", Name: "SubscriberAuth", Value: "1", Err: ErrCredentialRequired, Detail: detail}
+		}
+		if c.namespaces != nil {
+			for _, e := range c.namespaces.all {
+				if e.ns.SubscriberAuth {
+					return &Error{Where: e.where, Name: "[namespace " + e.ns.Pattern + "] SubscriberAuth", Value: "1", Err: ErrCredentialRequired, Detail: detail}
+				}
+			}
+		}
 	}
 	if c.UDPPort != 0 && !Loopback(c.UDPIP) {
 		return &Error{Where: "configuration", Name: "UDPIP", Value: c.UDPIP, Err: ErrCredentialRequired,
@@ -325,8 +337,9 @@ func Loopback(ip string) bool {
 // resolve merges the sources. A global field is the command line's value,
 // else the file's, else the default. A mode's field is, first found: the
 // command line's value for the mode, the file's, the built-in mode's, then
-// the resolved global value.
-func resolve(cmd, file []setting) (*Config, error) {
+// the resolved global value. A namespace's field is the last value its
+// section sets, else the resolved global value.
+func resolve(cmd, file []setting, sections []section) (*Config, error) {
 	c := &Config{Modes: make(map[string]*Mode)}
 	for i := range params {
 		p := &params[i]
@@ -339,7 +352,7 @@ func resolve(cmd, file []setting) (*Config, error) {
 	}
 	for _, src := range [][]setting{file, cmd} {
 		for _, s := range src {
-			if s.mode == "" {
+			if s.mode == "" && s.ns == "" {
 				if err := s.apply(c, &c.Default); err != nil {
 					return nil, err
 				}
@@ -364,5 +377,10 @@ func resolve(cmd, file []setting) (*Config, error) {
 		}
 		c.Modes[name] = &m
 	}
+	ns, err := resolveNamespaces(c, sections, file)
+	if err != nil {
+		return nil, err
+	}
+	c.namespaces = ns
 	return c, nil
 }

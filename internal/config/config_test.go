@@ -69,7 +69,7 @@ func TestDefaults(t *testing.T) {
 		},
 	}
 	got := *c
-	got.Modes = nil
+	got.Modes, got.namespaces = nil, nil
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Defaults() =\n%+v\nwant\n%+v", got, want)
 	}
@@ -667,7 +667,7 @@ func TestParamsTable(t *testing.T) {
 		}
 		// A per-mode parameter must be settable in a [mode] section, a
 		// global one must not.
-		_, err := parseFile("f", []byte("[m]\n"+p.name+" "+p.def+"\n"))
+		_, _, err := parseFile("f", []byte("[m]\n"+p.name+" "+p.def+"\n"))
 		if p.perMode != (err == nil) && !p.cmdOnly {
 			t.Errorf("%s in a section: %v", p.name, err)
 		}

@@ -30,6 +30,15 @@ var (
 	// ErrNotInFile reports a parameter that only the command line may set
 	// (ConfigFileLocation, Help) found in the configuration file.
 	ErrNotInFile = errors.New("parameter not allowed in the configuration file")
+	// ErrInvalidNamespace reports a [namespace <pattern>] section whose
+	// pattern is no channel pattern.
+	ErrInvalidNamespace = errors.New("invalid namespace pattern")
+	// ErrDuplicateNamespace reports a second [namespace <pattern>] section
+	// with the same pattern.
+	ErrDuplicateNamespace = errors.New("duplicate namespace")
+	// ErrNotPerNamespace reports a name inside a [namespace] section for a
+	// parameter that a namespace cannot set.
+	ErrNotPerNamespace = errors.New("parameter cannot be set per namespace")
 	// ErrConflict reports settings that are each valid but cannot be used
 	// together (ReusePort 1 with Engine memory).
 	ErrConflict = errors.New("conflicting settings")

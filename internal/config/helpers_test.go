@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/meteorpush/meteor/internal/channel"
 )
 
 // files is a fake file system for Load: path → content.
@@ -34,7 +36,8 @@ func mustLoad(t *testing.T, text string, args ...string) *Config {
 }
 
 var sentinels = []error{ErrCredentialRequired, ErrUnknownParameter, ErrAmbiguousParameter, ErrInvalidValue,
-	ErrNotPerMode, ErrInvalidModeName, ErrSyntax, ErrNotInFile}
+	ErrNotPerMode, ErrInvalidModeName, ErrSyntax, ErrNotInFile,
+	ErrInvalidNamespace, ErrDuplicateNamespace, ErrNotPerNamespace}
 
 // checkError fails unless err wraps want and is an *Error mentioning every
 // string of mention.
@@ -117,5 +120,22 @@ func checkInvariants(t *testing.T, c *Config) {
 	}
 	if !slices.Contains(facilities, c.SyslogFacility) {
 		t.Errorf("SyslogFacility %q", c.SyslogFacility)
+	}
+	for _, n := range c.Namespaces() {
+		if !channel.ValidPattern(n.Pattern) {
+			t.Errorf("namespace pattern %q", n.Pattern)
+		}
+		if n.MaxMessageAge < 0 || n.MaxMessagesPerChannel < 0 || n.MaxMessageBytes < 1 || n.PublishRate < 0 || n.PublishBurst < 0 || n.ConflateInterval < 0 {
+			t.Errorf("namespace %q: out of range: %+v", n.Pattern, n)
+		}
+		if !strings.HasSuffix(n.Pattern, "*") && *c.Namespace(n.Pattern) != n {
+			t.Errorf("Namespace(%q) = %+v; want its own section %+v", n.Pattern, *c.Namespace(n.Pattern), n)
+		}
+	}
+	for _, ch := range []string{"a", "chat_1", "x-y", "%"} {
+		n := c.Namespace(ch)
+		if n == nil || n.Pattern != "" && !channel.Match(n.Pattern, ch) {
+			t.Errorf("Namespace(%q) = %+v", ch, n)
+		}
 	}
 }

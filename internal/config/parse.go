@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"fmt"
 	"strings"
+
+	"github.com/meteorpush/meteor/internal/channel"
 )
 
 // setting is one value found on the command line or in a file, not yet
@@ -12,6 +14,7 @@ import (
 type setting struct {
 	p       *param
 	mode    string // lower case; "" for the global value
+	ns      string // the [namespace <pattern>] it is in; "" for none
 	value   string
 	where   string // "command line" or "file:line"
 	written string // the name as written, for errors
@@ -114,11 +117,16 @@ func isName(arg string) bool {
 
 // parseFile reads a configuration file: "Name value" lines, where the value
 // is the rest of the line after the white space that follows the name;
-// blank lines; lines whose first non-blank character is #; and "[mode]"
-// lines, after which names set that mode's values.
-func parseFile(path string, data []byte) ([]setting, error) {
+// blank lines; lines whose first non-blank character is #; "[mode]"
+// lines, after which names set that mode's values; and
+// "[namespace <pattern>]" lines, after which names set the values of the
+// channels the pattern matches (namespace.go). It returns the settings and
+// the namespace sections, in the order of the file.
+func parseFile(path string, data []byte) ([]setting, []section, error) {
 	var out []setting
-	mode := ""
+	var sections []section
+	seen := make(map[string]string) // pattern → where its section is
+	mode, ns := "", ""
 	for n := 1; len(data) > 0; n++ {
 		var line []byte
 		line, data, _ = bytes.Cut(data, []byte{'\n'})
@@ -131,11 +139,26 @@ func parseFile(path string, data []byte) ([]setting, error) {
 		if s[0] == '[' {
 			inner, ok := strings.CutSuffix(strings.TrimRight(s, space), "]")
 			if !ok {
-				return nil, &Error{Where: where, Name: s, Err: ErrSyntax, Detail: "want [mode]"}
+				return nil, nil, &Error{Where: where, Name: s, Err: ErrSyntax, Detail: "want [mode] or [namespace <pattern>]"}
 			}
-			if mode, ok = modeName(strings.Trim(inner[1:], space)); !ok {
-				return nil, &Error{Where: where, Name: s, Err: ErrInvalidModeName, Detail: "want [0-9a-z]+"}
+			inner = strings.Trim(inner[1:], space)
+			if pattern, ok := namespaceHeader(inner); ok {
+				if !channel.ValidPattern(pattern) {
+					return nil, nil, &Error{Where: where, Name: s, Err: ErrInvalidNamespace,
+						Detail: "want [namespace <pattern>], the pattern a channel name, a prefix ended by * (chat_*), or * alone; " + channel.Rule}
+				}
+				if first, dup := seen[pattern]; dup {
+					return nil, nil, &Error{Where: where, Name: s, Err: ErrDuplicateNamespace, Detail: "first at " + first}
+				}
+				seen[pattern] = where
+				sections = append(sections, section{pattern: pattern, where: where})
+				mode, ns = "", pattern
+				continue
 			}
+			if mode, ok = modeName(inner); !ok {
+				return nil, nil, &Error{Where: where, Name: s, Err: ErrInvalidModeName, Detail: "want [0-9a-z]+, or [namespace <pattern>]"}
+			}
+			ns = ""
 			continue
 		}
 		name, value := s, ""
@@ -145,18 +168,37 @@ func parseFile(path string, data []byte) ([]setting, error) {
 		p := lookupFile(name)
 		switch {
 		case p == nil:
-			return nil, &Error{Where: where, Name: name, Err: ErrUnknownParameter, Detail: unknownDetail(name, "", true)}
+			return nil, nil, &Error{Where: where, Name: name, Err: ErrUnknownParameter, Detail: unknownDetail(name, "", true)}
 		case p.cmdOnly:
-			return nil, &Error{Where: where, Name: name, Err: ErrNotInFile}
+			return nil, nil, &Error{Where: where, Name: name, Err: ErrNotInFile}
+		case ns != "" && !perNamespace(p):
+			return nil, nil, &Error{Where: where, Name: name, Err: ErrNotPerNamespace,
+				Detail: "inside [namespace " + ns + "]; a namespace sets " + namespaceKeyNames()}
 		case mode != "" && !p.perMode:
-			return nil, &Error{Where: where, Name: name, Err: ErrNotPerMode, Detail: "inside [" + mode + "]"}
+			detail := "inside [" + mode + "]"
+			if mode == "namespace" {
+				detail += "; a namespace section is [namespace <pattern>]"
+			}
+			return nil, nil, &Error{Where: where, Name: name, Err: ErrNotPerMode, Detail: detail}
 		}
 		if strings.HasPrefix(value, "--") { // as in 1.06
 			value = value[1:]
 		}
-		out = append(out, setting{p: p, mode: mode, value: value, where: where, written: name})
+		out = append(out, setting{p: p, mode: mode, ns: ns, value: value, where: where, written: name})
 	}
-	return out, nil
+	return out, sections, nil
+}
+
+// namespaceHeader reports whether inner, a section line without its
+// brackets, is "namespace <pattern>" (the word in any case), and returns
+// the pattern. "[namespace]" alone stays a mode's name, as before
+// namespaces.
+func namespaceHeader(inner string) (string, bool) {
+	i := strings.IndexAny(inner, space)
+	if i < 0 || !equalFoldASCII(inner[:i], "namespace") {
+		return "", false
+	}
+	return strings.TrimLeft(inner[i:], space), true
 }
 
 // modeName checks a mode name, [0-9a-z]+ in any case, and returns it in

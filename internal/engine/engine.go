@@ -253,6 +253,21 @@ type Engine interface {
 type Limits struct {
 	MaxMessages int           // newest messages kept per channel; <= 0 keeps none
 	MaxAge      time.Duration // older messages are dropped; 0 keeps them forever
+	// Channel, when set, gives the limits of one channel (those of its
+	// namespace), in place of MaxMessages and MaxAge. Engines call it on
+	// every publish and history read and for every channel they sweep,
+	// from any goroutine, with their own locks held: it returns at once,
+	// never blocks and never calls the engine.
+	Channel func(channel string) (maxMessages int, maxAge time.Duration)
+}
+
+// Of returns the limits of channel: Channel's answer, or MaxMessages and
+// MaxAge when Channel is nil.
+func (l *Limits) Of(channel string) (maxMessages int, maxAge time.Duration) {
+	if l.Channel != nil {
+		return l.Channel(channel)
+	}
+	return l.MaxMessages, l.MaxAge
 }
 
 // LimitSetter is the ability to change the limits while running (a

@@ -73,6 +73,9 @@ type presence struct {
 
 	lastKey atomic.Uint64 // the newest entry key
 	dirty   atomic.Bool   // a count changed since the last report
+	// listed says which channels' subscribers are listed (SetPresence);
+	// nil: every channel's.
+	listed atomic.Pointer[func(channel string) bool]
 
 	mu      sync.Mutex // leaf: taken under a hub channel.mu
 	changes []change   // guarded by mu; since the last report
@@ -139,12 +142,39 @@ func describe(c Client, key uint64) (id, transport string) {
 	return strconv.FormatUint(key, 10), ""
 }
 
+// SetPresence says which channels' subscribers are listed: those for
+// which listed returns true (nil: every channel; the Presence setting of
+// each channel's namespace). The subscribers of another channel are
+// counted but not listed: ListSubscribers returns none of them, and this
+// node reports no entries of them to the engine. listed is called with
+// a hub lock held: it returns at once and calls nothing of the hub's. A
+// change takes effect at once for new entries and listings; the next
+// report to the engine is a full one, so the entries of channels no
+// longer listed leave the store.
+func (h *Hub) SetPresence(listed func(channel string) bool) {
+	p := h.pres
+	if listed == nil {
+		p.listed.Store(nil)
+	} else {
+		p.listed.Store(&listed)
+	}
+	p.mu.Lock()
+	p.full, p.changes = true, nil
+	p.mu.Unlock()
+}
+
+// isListed reports whether channel name's subscribers are listed.
+func (p *presence) isListed(name string) bool {
+	f := p.listed.Load()
+	return f == nil || (*f)(name)
+}
+
 // addedLocked records e's addition to channel name. The caller holds the
 // channel's mu, so that an entry's addition and removal queue in order;
 // the client is described later, on the presence goroutine.
 func (p *presence) addedLocked(name string, e *entry) {
 	p.dirty.Store(true)
-	if p.lister == nil {
+	if p.lister == nil || !p.isListed(name) {
 		return
 	}
 	p.queue(change{channel: name, key: e.key, c: e.c})
@@ -154,7 +184,7 @@ func (p *presence) addedLocked(name string, e *entry) {
 // the channel's mu.
 func (p *presence) removedLocked(name string, e *entry) {
 	p.dirty.Store(true)
-	if p.lister == nil {
+	if p.lister == nil || !p.isListed(name) {
 		return
 	}
 	p.queue(change{channel: name, key: e.key})
@@ -291,6 +321,9 @@ func (h *Hub) entries() []engine.SubscriberChange {
 	h.mu.RUnlock()
 	var all []change
 	for _, ch := range chans {
+		if !h.pres.isListed(ch.name) {
+			continue
+		}
 		ch.mu.Lock()
 		for c, e := range ch.index {
 			all = append(all, change{channel: ch.name, key: e.key, c: c})
@@ -423,8 +456,12 @@ func (p *presence) others(ctx context.Context, names []string) ([]int, error) {
 // for the first page, then a next that a call returned. This node's own
 // come first, oldest first and limit at a time; then the other nodes',
 // in pages of about limit (engine.SubscriberLister's). It fails with an
-// error wrapping engine.ErrBadCursor for a cursor it did not hand out.
+// error wrapping engine.ErrBadCursor for a cursor it did not hand out. A
+// channel whose subscribers are not listed (SetPresence) has none.
 func (h *Hub) ListSubscribers(ctx context.Context, name, cursor string, limit int) ([]engine.Subscriber, string, error) {
+	if !h.pres.isListed(name) {
+		return nil, "", nil
+	}
 	limit = max(limit, 1)
 	var out []engine.Subscriber
 	remote, ok := strings.CutPrefix(cursor, "r")

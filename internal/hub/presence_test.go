@@ -331,3 +331,69 @@ func TestPresenceReportsRetried(t *testing.T) {
 		t.Fatalf("after the store came back: n1 lists %v, n2 counts %d", st.listed("n1", "c"), h2.CountSubscribers("c"))
 	}
 }
+
+// listAll returns every subscriber h lists of channel, as node/id.
+func listAll(t *testing.T, h *hub.Hub, channel string) []string {
+	t.Helper()
+	var got []string
+	for cursor := ""; ; {
+		subs, next, err := h.ListSubscribers(context.Background(), channel, cursor, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range subs {
+			got = append(got, s.Node+"/"+s.ID)
+		}
+		if next == "" {
+			return got
+		}
+		cursor = next
+	}
+}
+
+// TestPresenceOff: a channel whose namespace has Presence 0 is counted
+// but not listed, on this node or in the store; turning it off while
+// running takes its entries out of the store, and turning it on again
+// lists them again.
+func TestPresenceOff(t *testing.T) {
+	st := newPresenceStore()
+	h1 := nodeHub(t, st, "n1", fastPresence)
+	h2 := nodeHub(t, st, "n2", fastPresence)
+	off := func(ch string) bool { return ch != "secret" }
+	h1.SetPresence(off)
+	h2.SetPresence(off)
+	subscribe(t, h1, &described{id: "s1"}, hub.Sub{Channel: "secret"})
+	subscribe(t, h1, &described{id: "o1"}, hub.Sub{Channel: "open"})
+	subscribe(t, h2, &described{id: "s2"}, hub.Sub{Channel: "secret"})
+	if !waitFor(func() bool {
+		return h2.CountSubscribers("secret") == 2 && slices.Equal(st.listed("n1", "open"), []string{"o1"})
+	}) {
+		t.Fatalf("count of secret %d (want 2: counted still), n1 lists open %v", h2.CountSubscribers("secret"), st.listed("n1", "open"))
+	}
+	if got := st.listed("n1", "secret"); len(got) != 0 {
+		t.Errorf("n1 reported entries of secret to the store: %v", got)
+	}
+	for _, h := range []*hub.Hub{h1, h2} {
+		if got := listAll(t, h, "secret"); len(got) != 0 {
+			t.Errorf("secret listed %v", got)
+		}
+	}
+	if got := listAll(t, h2, "open"); !slices.Equal(got, []string{"n1/o1"}) {
+		t.Errorf("open listed %v on n2", got)
+	}
+	// On again (a reload): listed, reported; off again: gone from the
+	// store.
+	h1.SetPresence(nil)
+	if !waitFor(func() bool { return slices.Equal(st.listed("n1", "secret"), []string{"s1"}) }) {
+		t.Fatalf("after SetPresence(nil), n1 reports %v", st.listed("n1", "secret"))
+	}
+	if got := listAll(t, h1, "secret"); !slices.Equal(got, []string{"n1/s1"}) {
+		t.Errorf("secret listed %v on n1 with presence on", got)
+	}
+	h1.SetPresence(off)
+	if !waitFor(func() bool {
+		return len(st.listed("n1", "secret")) == 0 && slices.Equal(st.listed("n1", "open"), []string{"o1"})
+	}) {
+		t.Fatalf("after presence went off, n1 reports secret %v, open %v", st.listed("n1", "secret"), st.listed("n1", "open"))
+	}
+}

@@ -106,6 +106,8 @@ func NewOn(eng engine.Engine, cfg *config.Config, logger *slog.Logger) (*Server,
 	if err != nil {
 		return nil, err
 	}
+	listed, _ := presenceOf(cfg)
+	s.hub.SetPresence(listed)
 	if cfg.AdminAPI {
 		keys, err := loadKeys(cfg)
 		if err != nil {
@@ -232,11 +234,44 @@ func newEngine(cfg *config.Config, logger *slog.Logger) (engine.Engine, error) {
 	})
 }
 
+// engineLimits returns the engine's limits under cfg: each channel's from
+// its namespace (config.Config.Namespace), when the configuration has
+// namespaces.
 func engineLimits(cfg *config.Config) engine.Limits {
-	return engine.Limits{
+	l := engine.Limits{
 		MaxMessages: cfg.MaxMessagesPerChannel,
 		MaxAge:      time.Duration(cfg.MaxMessageAge) * time.Second,
 	}
+	if len(cfg.Namespaces()) > 0 {
+		l.Channel = func(channel string) (int, time.Duration) {
+			n := cfg.Namespace(channel)
+			return n.MaxMessagesPerChannel, time.Duration(n.MaxMessageAge) * time.Second
+		}
+	}
+	return l
+}
+
+// presenceRule is presenceOf's rule alone.
+func presenceRule(cfg *config.Config) string {
+	_, rule := presenceOf(cfg)
+	return rule
+}
+
+// presenceOf returns which channels' subscribers are listed under cfg
+// (hub.SetPresence): nil for every channel, else those whose namespace
+// has Presence 1. The rule is a description of it, the same for two
+// configurations that list the same channels.
+func presenceOf(cfg *config.Config) (listed func(channel string) bool, rule string) {
+	rule = strconv.FormatBool(cfg.Presence)
+	all := cfg.Presence
+	for _, n := range cfg.Namespaces() {
+		rule += " " + n.Pattern + "=" + strconv.FormatBool(n.Presence)
+		all = all && n.Presence
+	}
+	if all {
+		return nil, rule
+	}
+	return func(channel string) bool { return cfg.Namespace(channel).Presence }, rule
 }
 
 // nodeID names this process in the cluster (the commands it sends to
@@ -451,8 +486,9 @@ func (s *Server) setDashboardPort(set *subscriber.Settings) {
 }
 
 // Reload applies a new configuration without dropping a subscriber:
-// templates and modes for new connections, history limits, the static file
-// cache, MaxConnections and DrainTime, the API keys, the JWT settings
+// templates and modes for new connections, history limits (each
+// namespace's too), which channels' subscribers are listed, the static
+// file cache, MaxConnections and DrainTime, the API keys, the JWT settings
 // (JWTPublicKeyFile read again) and the per-credential publish rate.
 // Listener addresses and ReusePort are kept: changing them needs a
 // restart.
@@ -491,6 +527,11 @@ func (s *Server) Reload(cfg *config.Config) error {
 	s.mu.Unlock()
 	if ls, ok := s.eng.(engine.LimitSetter); ok {
 		ls.SetLimits(engineLimits(cfg))
+	}
+	// A change of which channels are listed makes the next presence
+	// report a full one: set it only when it changed.
+	if listed, rule := presenceOf(cfg); rule != presenceRule(old) {
+		s.hub.SetPresence(listed)
 	}
 	s.sub.Reload(set)
 	s.setDashboardPort(set)

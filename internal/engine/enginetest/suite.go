@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -45,6 +46,7 @@ func Run(t *testing.T, st Store) {
 		{"HistoryQueries", testHistoryQueries},
 		{"MaxMessagesZero", testMaxMessagesZero},
 		{"MaxAge", testMaxAge},
+		{"ChannelLimits", testChannelLimits},
 		{"Clear", testClear},
 		{"UnknownChannel", testUnknownChannel},
 		{"Restart", testRestart},
@@ -373,6 +375,73 @@ func testMaxAge(t *testing.T, st Store) {
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
+	}
+}
+
+// testChannelLimits: Limits.Channel gives each channel its own count and
+// age limits (its namespace's), in place of the global ones, from the
+// next publish after SetLimits too.
+func testChannelLimits(t *testing.T, st Store) {
+	short, long, none := unique(t, "short"), unique(t, "long"), unique(t, "none")
+	perChannel := func(shortMax int) func(string) (int, time.Duration) {
+		return func(ch string) (int, time.Duration) {
+			switch ch {
+			case short:
+				return shortMax, time.Second
+			case none:
+				return 0, 0
+			}
+			return 5, 0 // long: never expires
+		}
+	}
+	e, rec := start(t, st, engine.Limits{MaxMessages: 100, MaxAge: time.Hour, Channel: perChannel(2)})
+	subscribe(t, e, none)
+	var pubs []engine.Publication
+	for i := range 7 {
+		// Interleaved in one call: each message trims by its own channel.
+		pubs = append(pubs, pub(short, strconv.Itoa(i)), pub(long, strconv.Itoa(i)), pub(none, strconv.Itoa(i)))
+	}
+	ms := publish(t, e, pubs...)
+	of := func(ch string) []uint64 {
+		var out []uint64
+		for _, m := range ms {
+			if m.Channel == ch {
+				out = append(out, m.ID)
+			}
+		}
+		return out
+	}
+	if got := ids(history(t, e, short, engine.Query{Kind: engine.QueryAll}).Messages); !slices.Equal(got, of(short)[5:]) {
+		t.Errorf("%s keeps %v, want its own limit of 2: %v", short, got, of(short)[5:])
+	}
+	if got := ids(history(t, e, long, engine.Query{Kind: engine.QueryAll}).Messages); !slices.Equal(got, of(long)[2:]) {
+		t.Errorf("%s keeps %v, want its own limit of 5: %v", long, got, of(long)[2:])
+	}
+	h := history(t, e, none, engine.Query{Kind: engine.QueryAll})
+	if h.Stream.Count != 0 || len(h.Messages) != 0 || h.Stream.Top() != of(none)[6] {
+		t.Errorf("%s, which keeps nothing: %+v", none, h.Stream)
+	}
+	rec.waitDelivered(none, 7)
+	rec.Complete(t, none, of(none))
+	// short expires by its own age; long, on the same store, does not.
+	deadline := time.Now().Add(wait)
+	for history(t, e, short, engine.Query{Kind: engine.QueryNone}).Stream.Count != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never expired", short)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if h := history(t, e, long, engine.Query{Kind: engine.QueryNone}); h.Stream.Count != 5 {
+		t.Errorf("%s expired with %s: %+v", long, short, h.Stream)
+	}
+	ls, ok := e.(engine.LimitSetter)
+	if !ok {
+		return
+	}
+	ls.SetLimits(engine.Limits{MaxMessages: 100, Channel: perChannel(3)})
+	ms = publish(t, e, pub(short, "a"), pub(short, "b"), pub(short, "c"), pub(short, "d"))
+	if got := ids(history(t, e, short, engine.Query{Kind: engine.QueryAll}).Messages); !slices.Equal(got, ids(ms[1:])) {
+		t.Errorf("after SetLimits, %s keeps %v, want the newest 3 of %v", short, got, ids(ms))
 	}
 }
 

@@ -183,7 +183,8 @@ func (e *Engine) publishRun(name string, pubs []engine.Publication, out []*engin
 		ch.msgs = append(ch.msgs, m)
 		out = append(out, m)
 	}
-	ch.trimCount(limits.MaxMessages, now)
+	maxMessages, _ := limits.Of(name)
+	ch.trimCount(maxMessages, now)
 	if ch.subscribed && e.handler != nil {
 		e.handler.HandleMessages(name, out[first:])
 	}
@@ -242,9 +243,9 @@ func (e *Engine) History(ctx context.Context, reqs ...engine.HistoryRequest) ([]
 		if ch == nil {
 			continue
 		}
-		if limits.MaxAge > 0 {
+		if _, maxAge := limits.Of(r.Channel); maxAge > 0 {
 			now := e.now()
-			ch.trimAge(now.Add(-limits.MaxAge), now)
+			ch.trimAge(now.Add(-maxAge), now)
 		}
 		out[i] = engine.History{Stream: ch.stream(), Messages: ch.selectLocked(r.Query)}
 		ch.mu.Unlock()
@@ -462,26 +463,34 @@ func (c *channel) stale(now time.Time, keep time.Duration) bool {
 	return len(c.msgs) == 0 && !c.subscribed && (c.trimmed == 0 || now.Sub(c.emptied) >= keep)
 }
 
+// expire drops each channel's messages older than its age limit, and
+// forgets the channels that stayed empty for that age (tombstoneTTL when
+// their messages never expire).
 func (e *Engine) expire(now time.Time) {
 	names, chans, err := e.snapshot()
 	if err != nil {
 		return
 	}
 	e.mu.RLock()
-	maxAge := e.limits.MaxAge
+	limits := e.limits
 	e.mu.RUnlock()
-	keep := maxAge
-	if keep <= 0 {
-		keep = tombstoneTTL
+	type staleChannel struct {
+		i    int
+		keep time.Duration
 	}
-	var stale []int
+	var stale []staleChannel
 	for i, c := range chans {
+		_, maxAge := limits.Of(names[i])
+		keep := maxAge
+		if keep <= 0 {
+			keep = tombstoneTTL
+		}
 		c.mu.Lock()
 		if maxAge > 0 {
 			c.trimAge(now.Add(-maxAge), now)
 		}
 		if c.stale(now, keep) {
-			stale = append(stale, i)
+			stale = append(stale, staleChannel{i, keep})
 		}
 		c.mu.Unlock()
 	}
@@ -490,14 +499,14 @@ func (e *Engine) expire(now time.Time) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	for _, i := range stale {
-		c := chans[i]
-		if e.channels[names[i]] != c {
+	for _, st := range stale {
+		c := chans[st.i]
+		if e.channels[names[st.i]] != c {
 			continue
 		}
 		c.mu.Lock()
-		if c.stale(now, keep) {
-			delete(e.channels, names[i])
+		if c.stale(now, st.keep) {
+			delete(e.channels, names[st.i])
 		}
 		c.mu.Unlock()
 	}

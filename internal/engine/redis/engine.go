@@ -437,14 +437,37 @@ func isReplyError(err error) bool {
 
 // metaTTLSeconds is the meta hash's life: metaTTL, or twice the age limit
 // when that is longer.
-func metaTTLSeconds(l engine.Limits) int64 {
-	return int64(max(metaTTL, 2*l.MaxAge) / time.Second)
+func metaTTLSeconds(maxAge time.Duration) int64 {
+	return int64(max(metaTTL, 2*maxAge) / time.Second)
 }
 
-// publishBatch is the most messages one meteor_publish call stores.
+// limitArgs are one channel's limits as meteor_publish_limits and
+// meteor_history take them.
+type limitArgs struct {
+	channel        string
+	maxLen, maxAge string
+	ttl            string // of the meta hash, in seconds
+}
+
+// channelLimitArgs returns channel's limits as arguments; last, the
+// previous answer, is reused when it is of the same channel.
+func channelLimitArgs(l *engine.Limits, channel string, last *limitArgs) limitArgs {
+	if last != nil && last.channel == channel {
+		return *last
+	}
+	n, age := l.Of(channel)
+	return limitArgs{
+		channel: channel,
+		maxLen:  strconv.Itoa(max(n, 0)),
+		maxAge:  strconv.FormatInt(age.Microseconds(), 10),
+		ttl:     strconv.FormatInt(metaTTLSeconds(age), 10),
+	}
+}
+
+// publishBatch is the most messages one meteor_publish_limits call stores.
 const publishBatch = 256
 
-// Publish implements engine.Engine: meteor_publish calls of up to
+// Publish implements engine.Engine: meteor_publish_limits calls of up to
 // publishBatch messages each, in one pipeline, in order, on one
 // connection; each call is one atomic step in Redis. On error it returns
 // the messages stored before it; the messages of a call that failed are
@@ -453,23 +476,21 @@ func (e *Engine) Publish(ctx context.Context, pubs ...engine.Publication) ([]*en
 	if len(pubs) == 0 {
 		return nil, e.check(ctx)
 	}
-	l := *e.limits.Load()
-	maxLen := strconv.Itoa(max(l.MaxMessages, 0))
-	maxAge := strconv.FormatInt(l.MaxAge.Microseconds(), 10)
-	ttl := strconv.FormatInt(metaTTLSeconds(l), 10)
+	l := e.limits.Load()
+	var la limitArgs
 	cmds, err := e.pipeline(ctx, func(p goredis.Pipeliner) []goredis.Cmder {
 		var cmds []goredis.Cmder
 		for rest := pubs; len(rest) > 0; {
 			batch := rest[:min(len(rest), publishBatch)]
 			rest = rest[len(batch):]
 			keys := make([]string, 0, 2*len(batch))
-			args := make([]any, 0, 3+3*len(batch))
-			args = append(args, maxLen, maxAge, ttl)
+			args := make([]any, 0, 6*len(batch))
 			for _, pb := range batch {
+				la = channelLimitArgs(l, pb.Channel, &la)
 				keys = append(keys, e.key(pb.Channel, "h"), e.key(pb.Channel, "m"))
-				args = append(args, e.pubsubName(pb.Channel), pb.Text, engine.NewEpoch())
+				args = append(args, e.pubsubName(pb.Channel), pb.Text, engine.NewEpoch(), la.maxLen, la.maxAge, la.ttl)
 			}
-			cmds = append(cmds, p.FCall(ctx, "meteor_publish", keys, args...))
+			cmds = append(cmds, p.FCall(ctx, "meteor_publish_limits", keys, args...))
 		}
 		return cmds
 	})
@@ -486,7 +507,7 @@ func (e *Engine) Publish(ctx context.Context, pubs ...engine.Publication) ([]*en
 		}
 		vals, verr := c.(*goredis.Cmd).StringSlice()
 		if verr != nil || len(vals) != 3*min(len(pubs)-len(out), publishBatch) {
-			return out, e.fail(ctx, fmt.Errorf("meteor_publish answered %d values, %v", len(vals), verr))
+			return out, e.fail(ctx, fmt.Errorf("meteor_publish_limits answered %d values, %v", len(vals), verr))
 		}
 		for i := 0; i < len(vals); i += 3 {
 			pb := pubs[len(out)]
@@ -498,8 +519,9 @@ func (e *Engine) Publish(ctx context.Context, pubs ...engine.Publication) ([]*en
 	return out, err
 }
 
-// queryArgs returns meteor_history's arguments for q.
-func queryArgs(q engine.Query, maxAge, maxLen string) []any {
+// queryArgs returns meteor_history's arguments for q, with the channel's
+// limits.
+func queryArgs(q engine.Query, la limitArgs) []any {
 	kind := "none"
 	switch q.Kind {
 	case engine.QueryAfter:
@@ -509,7 +531,7 @@ func queryArgs(q engine.Query, maxAge, maxLen string) []any {
 	case engine.QueryAll:
 		kind = "all"
 	}
-	return []any{kind, strconv.FormatUint(q.After.ID, 10), q.After.Epoch, strconv.Itoa(q.Last), maxAge, maxLen}
+	return []any{kind, strconv.FormatUint(q.After.ID, 10), q.After.Epoch, strconv.Itoa(q.Last), la.maxAge, la.maxLen}
 }
 
 // History implements engine.Engine: one pipeline of meteor_history calls.
@@ -518,12 +540,10 @@ func (e *Engine) History(ctx context.Context, reqs ...engine.HistoryRequest) ([]
 		return nil, e.check(ctx)
 	}
 	l := e.limits.Load()
-	maxAge := strconv.FormatInt(l.MaxAge.Microseconds(), 10)
-	maxLen := strconv.Itoa(max(l.MaxMessages, 0))
 	cmds, err := e.pipeline(ctx, func(p goredis.Pipeliner) []goredis.Cmder {
 		cmds := make([]goredis.Cmder, len(reqs))
 		for i, r := range reqs {
-			cmds[i] = p.FCallRO(ctx, "meteor_history", []string{e.key(r.Channel, "h"), e.key(r.Channel, "m")}, queryArgs(r.Query, maxAge, maxLen)...)
+			cmds[i] = p.FCallRO(ctx, "meteor_history", []string{e.key(r.Channel, "h"), e.key(r.Channel, "m")}, queryArgs(r.Query, channelLimitArgs(l, r.Channel, nil))...)
 		}
 		return cmds
 	})

@@ -2,6 +2,7 @@ package redis
 
 import (
 	"context"
+	"strconv"
 	"testing"
 	"time"
 
@@ -95,5 +96,40 @@ func TestIDsNear2To53(t *testing.T) {
 	rec.Complete(t, c, []uint64{near + 1, near + 2})
 	if got := r.Do("HGET", e.key(c, "m"), "top"); got != "9007199254740984" {
 		t.Errorf("stored top %q", got)
+	}
+}
+
+// TestPreviousPublish: meteor_publish, with one set of limits for every
+// channel, as the nodes of the version before per-channel limits call it,
+// still numbers, trims by its limits and delivers (a rolling upgrade
+// mixes both).
+func TestPreviousPublish(t *testing.T) {
+	r := testkit.StartRedis(t)
+	e, rec := started(t, r, "a", engine.Limits{MaxMessages: 10})
+	ctx := context.Background()
+	a, b := "olda", "oldb"
+	if err := e.Subscribe(ctx, a, b); err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	args := []any{"0", "0", "3600"} // keep none: the stream is dropped
+	for i := range 3 {
+		for _, c := range []string{a, b} {
+			keys = append(keys, e.key(c, "h"), e.key(c, "m"))
+			args = append(args, e.pubsubName(c), c+strconv.Itoa(i), engine.NewEpoch())
+		}
+	}
+	vals, err := e.rdb.FCall(ctx, "meteor_publish", keys, args...).StringSlice()
+	if err != nil || len(vals) != 18 {
+		t.Fatalf("meteor_publish: %v %v", vals, err)
+	}
+	for _, c := range []string{a, b} {
+		h, err := e.History(ctx, engine.HistoryRequest{Channel: c, Query: engine.Query{Kind: engine.QueryAll}})
+		if err != nil || len(h[0].Messages) != 0 || h[0].Stream.Top() == 0 {
+			t.Fatalf("history of %s: %+v %v; want none kept, 3 handed out", c, h, err)
+		}
+		if !rec.Wait(5*time.Second, func() bool { return len(rec.IDsLocked(c)) == 3 }) {
+			t.Fatalf("delivered %v of %s", rec.IDs(c), c)
+		}
 	}
 }

@@ -23,9 +23,10 @@ local function now_us()
   return tonumber(t[1]) * 1000000 + tonumber(t[2])
 end
 
--- meteor_publish(keys: h1, m1, h2, m2, ...; args: max messages, max age
--- in µs (0: none), meta TTL in s (with a max age), then for each message
--- its pub/sub channel, its text and an epoch for a new stream) stores and
+-- meteor_publish_limits(keys: h1, m1, h2, m2, ...; args: for each message its
+-- pub/sub channel, its text, an epoch for a new stream, and its channel's
+-- limits: max messages, max age in µs (0: none), meta TTL in s (with a
+-- max age); a channel's first message in the call gives them) stores and
 -- publishes a batch of messages, in order, in one step, so that every
 -- node sees each channel's messages in id order, and a batch costs one
 -- call. Each message is an XADD and a PUBLISH of
@@ -36,19 +37,19 @@ end
 -- trimmed from its head only, so its first entry's p is the newest id it
 -- dropped, which no publish has to look up.
 -- Returns {id1, epoch1, ms1, id2, ...}.
-local function publish(keys, args)
-  local maxlen, maxage, metattl = tonumber(args[1]), tonumber(args[2]), tonumber(args[3])
+local function publish_limits(keys, args)
   local now = now_us()
   local sms = fmt(math.floor(now / 1000))
   local chans, order = {}, {}
   local out = {}
   for i = 1, #keys / 2 do
     local h, m = keys[2 * i - 1], keys[2 * i]
-    local a = 3 + (i - 1) * 3
+    local a = (i - 1) * 6
     local c = chans[m]
     if not c then
       local meta = redis.call('HMGET', m, 'top', 'ep')
-      c = {h = h, m = m, top = tonumber(meta[1]) or 0, ep = meta[2]}
+      c = {h = h, m = m, top = tonumber(meta[1]) or 0, ep = meta[2],
+           maxlen = tonumber(args[a + 4]), maxage = tonumber(args[a + 5]), metattl = tonumber(args[a + 6])}
       if not c.ep then
         -- No record of the stream (new, flushed, expired): a new epoch,
         -- and no stream entries from before it.
@@ -65,11 +66,11 @@ local function publish(keys, args)
     end
     c.top = id
     local sid, sprev = fmt(id), fmt(prev)
-    if maxlen > 0 then
+    if c.maxlen > 0 then
       -- Approximate trimming drops whole nodes of the stream only (exact
       -- trimming costs most of a publish); history reads the newest
       -- maxlen entries, so the few extra are never seen.
-      redis.call('XADD', h, 'MAXLEN', '~', maxlen, sid .. '-0', 'd', args[a + 2], 't', sms, 'p', sprev)
+      redis.call('XADD', h, 'MAXLEN', '~', c.maxlen, sid .. '-0', 'd', args[a + 2], 't', sms, 'p', sprev)
     end
     redis.call('PUBLISH', args[a + 1], sid .. ' ' .. sprev .. ' ' .. c.ep .. ' ' .. sms .. '\n' .. args[a + 2])
     out[#out + 1] = sid
@@ -78,21 +79,40 @@ local function publish(keys, args)
   end
   for _, c in ipairs(order) do
     redis.call('HSET', c.m, 'top', fmt(c.top), 'ep', c.ep)
-    if maxlen <= 0 then
+    if c.maxlen <= 0 then
       redis.call('DEL', c.h) -- kept nowhere
     end
-    if maxage > 0 then
-      if maxlen > 0 then
-        redis.call('XTRIM', c.h, 'MINID', fmt(now - maxage) .. '-0')
-        redis.call('PEXPIRE', c.h, math.floor(maxage / 1000) + 1000)
+    if c.maxage > 0 then
+      if c.maxlen > 0 then
+        redis.call('XTRIM', c.h, 'MINID', fmt(now - c.maxage) .. '-0')
+        redis.call('PEXPIRE', c.h, math.floor(c.maxage / 1000) + 1000)
       end
-      redis.call('EXPIRE', c.m, metattl)
+      redis.call('EXPIRE', c.m, c.metattl)
     else
       redis.call('PERSIST', c.h)
       redis.call('PERSIST', c.m) -- messages kept forever: so is their stream
     end
   end
   return out
+end
+
+-- meteor_publish(keys as above; args: max messages, max age in µs, meta
+-- TTL in s, then for each message its pub/sub channel, its text and an
+-- epoch) is meteor_publish_limits with one set of limits for every
+-- channel: what the nodes of the version before per-channel limits call,
+-- kept so that they go on working during a rolling upgrade.
+local function publish(keys, args)
+  local per = {}
+  for i = 1, #keys / 2 do
+    local a = 3 + (i - 1) * 3
+    per[#per + 1] = args[a + 1]
+    per[#per + 1] = args[a + 2]
+    per[#per + 1] = args[a + 3]
+    per[#per + 1] = args[1]
+    per[#per + 1] = args[2]
+    per[#per + 1] = args[3]
+  end
+  return publish_limits(keys, per)
 end
 
 -- fields returns an entry's text, time and predecessor.
@@ -195,6 +215,7 @@ local function clear(keys, args)
   return 1
 end
 
+redis.register_function('meteor_publish_limits', publish_limits)
 redis.register_function('meteor_publish', publish)
 redis.register_function{function_name = 'meteor_history', callback = history, flags = {'no-writes'}}
 redis.register_function('meteor_clear', clear)
