@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/meteorpush/meteor/internal/auth"
+	"github.com/meteorpush/meteor/internal/config"
 	"github.com/meteorpush/meteor/internal/logx"
 	"github.com/meteorpush/meteor/internal/reason"
 	"github.com/meteorpush/meteor/internal/stats"
@@ -29,6 +30,20 @@ type Authz struct {
 	// Required reports whether channel needs a token (SubscriberAuth, or
 	// its namespace's); nil: none does.
 	Required func(channel string) bool
+}
+
+// authRequired is the Authz.Required of cfg: SubscriberAuth of each
+// channel's namespace (or the global one); nil when no channel can need a
+// token, so that a server without SubscriberAuth checks nothing.
+func authRequired(cfg *config.Config) func(string) bool {
+	any := cfg.SubscriberAuth
+	for _, ns := range cfg.Namespaces() {
+		any = any || ns.SubscriberAuth
+	}
+	if !any {
+		return nil
+	}
+	return func(ch string) bool { return cfg.Namespace(ch).SubscriberAuth }
 }
 
 // required reports whether any of channels needs a token.

@@ -9,6 +9,8 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -345,4 +347,46 @@ func TestWebSocketAuth(t *testing.T) {
 	c = ts.dial(nil)
 	c.send(`{"op":"auth","token":"` + token(t, "", "user42", now.Add(-time.Minute), "*") + `"}`)
 	c.expectClose(4003)
+}
+
+// TestAuthNamespace: a [namespace] section requires a token for its
+// channels only; the others stay open, on every transport.
+func TestAuthNamespace(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "meteord.conf")
+	conf := "JWTSecret " + testSecret + "\nJWTLeeway 0\n[namespace private_*]\nSubscriberAuth 1\n"
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, _, err := config.Load([]string{"-ConfigFileLocation", path, "-SubscriberIP", "127.0.0.1", "-SubscriberPort", "0",
+		"-ControllerPort", "0", "-AdminPort", "0", "-SubscriberDocumentRoot", "", "-HeartbeatInterval", "0", "-SSERetry", "0"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := mStartConfig(t, cfg)
+	tok := token(t, "", "user42", time.Now().Add(time.Hour), "private_a")
+	for transport, target := range transportURLs {
+		for _, c := range []struct {
+			target, status string
+		}{
+			{strings.Replace(target, "chat", "public_a", 1), "200 OK"},
+			{strings.Replace(target, "chat", "private_a", 1), "401 Unauthorized"},
+			{withQuery(strings.Replace(target, "chat", "private_a", 1), "token", tok), "200 OK"},
+			{withQuery(strings.Replace(target, "chat", "private_b", 1), "token", tok), "403 Forbidden"},
+			// One channel that needs a token makes the request need one.
+			{strings.Replace(target, "chat", "public_a/private_a", 1), "401 Unauthorized"},
+		} {
+			conn := ts.get(c.target)
+			if head := conn.header(); !strings.HasPrefix(head, "HTTP/1.1 "+c.status+"\r\n") {
+				t.Errorf("%s %s: %q, want %s", transport, c.target, head, c.status)
+			}
+			conn.nc.Close()
+		}
+	}
+	ws := (&wsServer{ts}).dial(nil)
+	ws.send(`{"op":"subscribe","channel":"public_a"}`)
+	ws.expect(subscribedEmpty("public_a"))
+	ws.send(`{"op":"subscribe","channel":"private_a"}`)
+	if got := ws.next(); !strings.Contains(got, `"status":401`) {
+		t.Errorf("websocket private_a without a token: %s", got)
+	}
 }

@@ -59,6 +59,13 @@ func mStart(t *testing.T, edit func(*config.Config)) *mServer {
 	if edit != nil {
 		edit(cfg)
 	}
+	return mStartConfig(t, cfg)
+}
+
+// mStartConfig runs a server with cfg, and shuts it down when the test
+// ends.
+func mStartConfig(t *testing.T, cfg *config.Config) *mServer {
+	t.Helper()
 	lg := &testkit.Log{}
 	srv, err := server.New(cfg, slog.New(slog.NewTextHandler(lg, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	if err != nil {

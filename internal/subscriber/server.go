@@ -87,9 +87,7 @@ func NewSettings(cfg *config.Config, builtin fs.FS) (*Settings, error) {
 			return nil, fmt.Errorf("mode %s: %w", name, err)
 		}
 	}
-	if cfg.SubscriberAuth {
-		s.Auth.Required = func(string) bool { return true }
-	}
+	s.Auth.Required = authRequired(cfg)
 	if !cfg.BuiltinFiles {
 		builtin = nil
 	}
