@@ -4,10 +4,18 @@ import { noop } from "../util.js";
 import { wsSubscribe } from "../channels.js";
 import { closeInfo } from "../closecodes.js";
 
+// authOp is the operation that gives an open WebSocket a new token.
+function authOp(token) {
+	return JSON.stringify({ op: "auth", token: token });
+}
+
 export default function websocket(e, c) {
-	var ws;
+	var ws,
+		tok = e.token(c),
+		renewed = null; // a token renewed before the socket opened
 	try {
-		ws = new WebSocket(e.origin.replace(/^http/, "ws") + "/ws");
+		// A browser's WebSocket cannot set headers: the token goes in the URL.
+		ws = new WebSocket(e.origin.replace(/^http/, "ws") + "/ws" + (tok ? "?token=" + encodeURIComponent(tok) : ""));
 	} catch (err) {
 		window.setTimeout(function () {
 			e.ended(c, { reason: "WebSocket: " + err.message });
@@ -16,6 +24,10 @@ export default function websocket(e, c) {
 	}
 	ws.onopen = function () {
 		e.opened(c);
+		if (renewed) {
+			ws.send(authOp(renewed));
+			renewed = null;
+		}
 		e.recs.forEach(function (rec, name) {
 			ws.send(wsSubscribe(name, rec));
 		});
@@ -41,6 +53,15 @@ export default function websocket(e, c) {
 			try {
 				ws.close(1000);
 			} catch (err) {}
+		},
+		// auth gives the server a renewed token (it answers nothing; a
+		// token it refuses closes the socket).
+		auth: function (token) {
+			if (ws.readyState === 1) {
+				ws.send(authOp(token));
+			} else {
+				renewed = token;
+			}
 		},
 		add: function (name, rec) {
 			if (ws.readyState === 1) {
