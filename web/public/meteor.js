@@ -1489,7 +1489,7 @@
     }
     if (info.status === 401 || info.status === 403) {
       info.code = info.status;
-      if (info.status === 401 && a && (expiredReason(info.why) || !info.why && a.pastExpiry(c.token))) {
+      if (info.status === 401 && a && (expiredReason(info.why) || !info.why && (c.token !== a.token || a.pastExpiry(c.token)))) {
         info.tokenExpired = true;
       } else {
         info.fatal = true;

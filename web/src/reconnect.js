@@ -500,10 +500,10 @@ Engine.prototype.ended = function (c, info) {
 	}
 	if (info.status === 401 || info.status === 403) {
 		// A 401 for an expired token (said by its reason, or, when the
-		// answer has none, by the token's exp) is renewed; any other
-		// refusal would come again: stop.
+		// answer has none, by the token's exp or a newer token) is
+		// renewed; any other refusal would come again: stop.
 		info.code = info.status;
-		if (info.status === 401 && a && (expiredReason(info.why) || (!info.why && a.pastExpiry(c.token)))) {
+		if (info.status === 401 && a && (expiredReason(info.why) || (!info.why && (c.token !== a.token || a.pastExpiry(c.token))))) {
 			info.tokenExpired = true;
 		} else {
 			info.fatal = true;
