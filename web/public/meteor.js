@@ -668,7 +668,7 @@
     return JSON.stringify({ op: "auth", token });
   }
   function websocket(e, c) {
-    var ws, tok = e.token(c), renewed = null;
+    var ws, tok = e.token(c), renewed = null, leaves = /* @__PURE__ */ Object.create(null);
     try {
       ws = new WebSocket(e.origin.replace(/^http/, "ws") + "/ws" + (tok ? "?token=" + encodeURIComponent(tok) : ""));
     } catch (err) {
@@ -727,7 +727,17 @@
       remove: function(name) {
         if (ws.readyState === 1) {
           ws.send(JSON.stringify({ op: "unsubscribe", channel: name }));
+          leaves[name] = (leaves[name] || 0) + 1;
         }
+      },
+      // leaving reports whether an unsubscribed frame for name answers
+      // a remove (else the server left the channel on its own).
+      leaving: function(name) {
+        if (leaves[name] > 0) {
+          leaves[name]--;
+          return true;
+        }
+        return false;
       }
     };
   }
@@ -1117,6 +1127,7 @@
     this.idx = 0;
     this.proven = {};
     this.failures = 0;
+    this.expiries = 0;
     this.timer = null;
     this.seq = 0;
     this.tokenWait = null;
@@ -1336,6 +1347,7 @@
       c.useful = true;
       this.proven[c.name] = true;
       this.failures = 0;
+      this.expiries = 0;
     }
     this.arm(c, Number(this.opts.heartbeatTimeout) || 0, "no message or heartbeat for " + this.opts.heartbeatTimeout + " ms");
     this.sink.alive(c.name);
@@ -1414,6 +1426,11 @@
           if (id >= 0) {
             rec.base = id;
           }
+        }
+        break;
+      case "unsubscribed":
+        if (rec && !(c.impl && c.impl.leaving && c.impl.leaving(o.channel))) {
+          this.ended(c, { status: 403, why: "channel", error: "the renewed token does not grant " + o.channel, reason: "the server left " + o.channel + ": the renewed token does not grant it" });
         }
         break;
       case "epoch":
@@ -1509,7 +1526,7 @@
           this.failures = 0;
         } else {
           this.failures++;
-          if (this.failures > 1) {
+          if (++this.expiries > 1) {
             this.sink.error({ transport: c.name, message: info.reason, code: info.code });
             delay = this.backoff();
           }

@@ -55,6 +55,7 @@ function Engine(opts, sink) {
 	this.idx = 0; // the rung in use
 	this.proven = {}; // transports that brought data in this session
 	this.failures = 0; // consecutive failures
+	this.expiries = 0; // consecutive tokenExpired ends of connections that brought nothing
 	this.timer = null;
 	this.seq = 0;
 	this.tokenWait = null; // the getToken call a connection waits for
@@ -314,6 +315,7 @@ Engine.prototype.alive = function (c) {
 		c.useful = true;
 		this.proven[c.name] = true;
 		this.failures = 0;
+		this.expiries = 0;
 	}
 	this.arm(c, Number(this.opts.heartbeatTimeout) || 0, "no message or heartbeat for " + this.opts.heartbeatTimeout + " ms");
 	this.sink.alive(c.name);
@@ -404,6 +406,14 @@ Engine.prototype.frame = function (c, o) {
 				if (id >= 0) {
 					rec.base = id;
 				}
+			}
+			break;
+		case "unsubscribed":
+			// A leave the client did not ask for: a renewed token no
+			// longer grants the channel (the WebSocket's auth op). As a
+			// 403: a new connection would be refused it.
+			if (rec && !(c.impl && c.impl.leaving && c.impl.leaving(o.channel))) {
+				this.ended(c, { status: 403, why: "channel", error: "the renewed token does not grant " + o.channel, reason: "the server left " + o.channel + ": the renewed token does not grant it" });
 			}
 			break;
 		case "epoch":
@@ -528,7 +538,7 @@ Engine.prototype.ended = function (c, info) {
 				// first time, then back off (getToken may keep giving an
 				// expired one).
 				this.failures++;
-				if (this.failures > 1) {
+				if (++this.expiries > 1) {
 					this.sink.error({ transport: c.name, message: info.reason, code: info.code });
 					delay = this.backoff();
 				}

@@ -374,6 +374,24 @@ test("WebSocket: an error frame refusing a channel (403) stops the client", asyn
 	assert.equal(sockets[0].closedWith, 1000);
 });
 
+test("WebSocket: the server leaving a channel that the renewed token no longer grants stops the client; a leave it asked for does not", async () => {
+	const t = tokens();
+	const { c, log } = client({ transports: ["websocket"], getToken: t.getToken });
+	await advance(0);
+	const ws = sockets[0];
+	ws.accept();
+	const other = c.subscribe("other");
+	ws.frame({ type: "subscribed", channel: "other", lastId: 0, epoch: "" });
+	other.close(); // the client leaves, and joins again before the answer
+	c.subscribe("other");
+	ws.frame({ type: "unsubscribed", channel: "other" });
+	await advance(0);
+	assert.deepEqual(log.errors, []);
+	assert.equal(c.status, "open");
+	ws.frame({ type: "unsubscribed", channel: "demo" });
+	await stopped(c, log, t, { status: 403, reason: "channel" });
+});
+
 test("a token without getToken: it is used, and its expiry stops the client", async () => {
 	const tok = jwt({ iat: nowSec(), exp: nowSec() + 600 });
 	const t = { made: [] };

@@ -12,7 +12,8 @@ function authOp(token) {
 export default function websocket(e, c) {
 	var ws,
 		tok = e.token(c),
-		renewed = null; // a token renewed before the socket opened
+		renewed = null, // a token renewed before the socket opened
+		leaves = Object.create(null); // channel -> unsubscribe ops not yet answered
 	try {
 		// A browser's WebSocket cannot set headers: the token goes in the URL.
 		ws = new WebSocket(e.origin.replace(/^http/, "ws") + "/ws" + (tok ? "?token=" + encodeURIComponent(tok) : ""));
@@ -71,7 +72,17 @@ export default function websocket(e, c) {
 		remove: function (name) {
 			if (ws.readyState === 1) {
 				ws.send(JSON.stringify({ op: "unsubscribe", channel: name }));
+				leaves[name] = (leaves[name] || 0) + 1;
 			}
+		},
+		// leaving reports whether an unsubscribed frame for name answers
+		// a remove (else the server left the channel on its own).
+		leaving: function (name) {
+			if (leaves[name] > 0) {
+				leaves[name]--;
+				return true;
+			}
+			return false;
 		}
 	};
 }
