@@ -104,6 +104,22 @@ test("getToken is called before connecting, the token goes in the WebSocket URL,
 	assert.equal(t.made.length, 3, "getToken called after close");
 });
 
+test("a token renewed while the WebSocket is still opening is sent as it opens, before the subscriptions", async () => {
+	const t = tokens(2); // renewed after 1 s
+	const { c } = client({ transports: ["websocket"], getToken: t.getToken });
+	await advance(0);
+	await advance(1500);
+	assert.equal(t.made.length, 2);
+	const ws = sockets[0];
+	assert.equal(q(ws.url, "token"), t.made[0]);
+	ws.accept();
+	assert.deepEqual(ws.sent, [
+		{ op: "auth", token: t.made[1] },
+		{ op: "subscribe", channel: "demo" },
+	]);
+	c.close();
+});
+
 test("WebSocket 4003 tokenExpired: a new token, and the channel resumes after its last message", async () => {
 	const t = tokens(3600);
 	const { c, log } = client({ transports: ["websocket"], getToken: t.getToken });
