@@ -815,11 +815,11 @@
     return pump();
   }
   function retryAfter(resp) {
-    if (resp.status !== 503) {
+    if (resp.status !== 503 && resp.status !== 429) {
       return 0;
     }
     var n = Number(resp.headers.get("Retry-After"));
-    return n > 0 ? n : 3;
+    return n > 0 ? n : resp.status === 429 ? 1 : 3;
   }
   function fetchStream(e, c, url, accept, onLine) {
     var ctl = new AbortController();

@@ -562,7 +562,8 @@ Engine.prototype.ended = function (c, info) {
 		cap = Math.max(base, Number(this.opts.maxRetryDelay) || 30000);
 	if (info.retryAfter > 0) {
 		// 503 with Retry-After: the server works but its store does not
-		// now. The same transport, after the time it asked for.
+		// now; 429: this address is past a per-address limit. The same
+		// transport, after the time it asked for.
 		this.sink.error({ transport: c.name, message: info.reason });
 		delay = jitter(2000 * Math.min(info.retryAfter, cap / 1000));
 	} else if (info.clean && useful) {

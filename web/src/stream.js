@@ -96,15 +96,15 @@ function readBody(resp, onChunk, onLine) {
 	return pump();
 }
 
-// retryAfter returns the seconds of a 503's Retry-After (3 when the
-// header is absent or hidden from a cross-origin page), 0 for any
-// other status.
+// retryAfter returns the seconds of a 503's or 429's Retry-After (when
+// the header is absent or hidden from a cross-origin page: 3 for a 503,
+// 1 for a 429, a per-address limit), 0 for any other status.
 function retryAfter(resp) {
-	if (resp.status !== 503) {
+	if (resp.status !== 503 && resp.status !== 429) {
 		return 0;
 	}
 	var n = Number(resp.headers.get("Retry-After"));
-	return n > 0 ? n : 3;
+	return n > 0 ? n : resp.status === 429 ? 1 : 3;
 }
 
 // fetchStream runs one streaming GET: onLine for each line of the body,

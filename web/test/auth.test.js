@@ -464,6 +464,22 @@ test("tokenHeader: the fetch transports send Authorization: Bearer instead of ?t
 	c.close();
 });
 
+test("429 (a per-address limit) keeps the transport and waits its Retry-After", async () => {
+	const t = tokens();
+	const { c, log } = client({ transports: ["sse", "ndjson"], getToken: t.getToken });
+	await advance(0);
+	requests[0].status(429, undefined, { "retry-after": "2" });
+	await advance(0);
+	assert.equal(requests.length, 1);
+	assert.equal(log.errors.length, 1);
+	assert.equal(log.errors[0].fatal, undefined);
+	await advance(4000);
+	assert.equal(requests.length, 2);
+	assert.match(requests[1].url, /\/sse\//, "a 429 moved the client down the ladder");
+	assert.equal(t.made.length, 1);
+	c.close();
+});
+
 test("getToken must be a function", () => {
 	assert.throws(() => new MeteorClient({ url: URL_, getToken: "abc" }), /getToken is not a function/);
 });
