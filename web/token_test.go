@@ -59,8 +59,9 @@ type tokenIssuer struct {
 	channels []string
 	secret   []byte
 
-	mu    sync.Mutex
-	calls int // guarded by mu
+	mu        sync.Mutex
+	calls     int       // guarded by mu
+	failUntil time.Time // answer 503 until then; guarded by mu
 }
 
 func startIssuer(t *testing.T, secret []byte, ttl int64, channels ...string) *tokenIssuer {
@@ -68,14 +69,26 @@ func startIssuer(t *testing.T, secret []byte, ttl int64, channels ...string) *to
 	ti.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ti.mu.Lock()
 		ti.calls++
+		fail := time.Now().Before(ti.failUntil)
 		ti.mu.Unlock()
+		w.Header().Set("Access-Control-Allow-Origin", "*")
+		if fail {
+			http.Error(w, "the back end is away", http.StatusServiceUnavailable)
+			return
+		}
 		now := time.Now().Unix()
 		claims := jwt.MapClaims{"sub": "page", "channels": ti.channels, "iat": now, "exp": now + ti.ttl}
-		w.Header().Set("Access-Control-Allow-Origin", "*")
 		fmt.Fprint(w, authtest.SignHS256(t, ti.secret, claims))
 	}))
 	t.Cleanup(ti.srv.Close)
 	return ti
+}
+
+// failFor makes the issuer fail from its next call for d.
+func (ti *tokenIssuer) failFor(d time.Duration) {
+	ti.mu.Lock()
+	ti.failUntil = time.Now().Add(d)
+	ti.mu.Unlock()
 }
 
 func (ti *tokenIssuer) count() int {
@@ -142,6 +155,56 @@ func TestTokenRenewal(t *testing.T) {
 				t.Errorf("the WebSocket opened %d times: its auth op should renew it in place\n%s", opened, p.state())
 			}
 			if tr != "websocket" && tr != "poll" && opened < 2 {
+				t.Errorf("%s opened %d times: the server should have ended it at its token's exp\n%s", tr, opened, p.state())
+			}
+			if got := p.transport(); got != tr {
+				t.Errorf("transport %q, want %q", got, tr)
+			}
+		})
+	}
+}
+
+// TestTokenExpired: the renewal fails (the site's back end is away) until
+// the first token has expired, so the server ends each transport with
+// tokenExpired (WebSocket 4003, a close event, a closed answer, or a 401
+// expired for a request made with it): the client gets a new token once
+// the back end answers, and resumes with nothing lost or repeated.
+func TestTokenExpired(t *testing.T) {
+	for _, tr := range ladder {
+		t.Run(tr, func(t *testing.T) {
+			t.Parallel()
+			m := startAuthServer(t)
+			ti := startIssuer(t, tokenSecret, 3, "tok_*")
+			p := openModule(t, m.base)
+			p.newTokenClient(ti, clientOptions(tr), [2]any{"tok_b", map[string]any{}})
+			m.waitSubscribers(t, p, "tok_b", 1)
+			ti.failFor(4 * time.Second) // past the first token's exp
+			var want []received
+			for end := time.Now().Add(7 * time.Second); time.Now().Before(end); {
+				want = append(want, received{m.publish(t, "tok_b", fmt.Sprint("m", len(want))), "tok_b", fmt.Sprint("m", len(want))})
+				time.Sleep(250 * time.Millisecond)
+			}
+			p.expectGot(want)
+			var errs []string
+			p.evalInto("T.errors", &errs)
+			failed := false
+			for _, e := range errs {
+				failed = failed || strings.Contains(e, "getToken")
+				if !strings.Contains(e, "getToken") && !strings.Contains(e, "xpired") {
+					t.Errorf("error %q: only the failing getToken and the expiry were expected", e)
+				}
+			}
+			if !failed {
+				t.Errorf("no getToken failure reported: the renewal did not fail, the expiry was not tested (errors %q)", errs)
+			}
+			var fatal []any
+			p.evalInto("T.fatal", &fatal)
+			if len(fatal) != 0 {
+				t.Fatalf("fatal errors %v\n%s", fatal, p.state())
+			}
+			var opened int
+			p.evalInto(`T.statuses.filter(function (s) { return s.indexOf("open") === 0; }).length`, &opened)
+			if tr != "poll" && opened < 2 {
 				t.Errorf("%s opened %d times: the server should have ended it at its token's exp\n%s", tr, opened, p.state())
 			}
 			if got := p.transport(); got != tr {
