@@ -45,9 +45,19 @@ export interface ErrorEvent {
 	transport: Transport | null;
 	message: string;
 	channel?: string;
-	/** true: the client stopped and will not reconnect (an administrator closed a channel: WebSocket 4000 or channelClose; 1008, 1009). */
+	/**
+	 * true: the client stopped and will not reconnect (an administrator closed a channel: WebSocket 4000 or channelClose; 1008, 1009;
+	 * the server refused the token (401) or a channel (403); the token expired and there is no getToken).
+	 */
 	fatal?: boolean;
+	/** The close code, the HTTP status of a refusal (401, 403), or "getToken" when getToken failed (the client tries again). */
 	code?: number | string;
+	/** A refusal: its HTTP status. */
+	status?: 401 | 403;
+	/** A refusal's reason from the server ("missing", "malformed", "signature", "audience", "channel", ...), or "tokenExpired". */
+	reason?: string;
+	/** A refusal's error text from the server. */
+	error?: string;
 }
 
 export interface ClientOptions {
@@ -67,6 +77,16 @@ export interface ClientOptions {
 	pollTimeout?: number;
 	/** SubscriberDynamicPageAddress, for the xhrinteractive transport. Default "/push". */
 	pushpath?: string;
+	/** A subscriber token (a JWT) for a server with SubscriberAuth 1. Without getToken it cannot be renewed: its expiry stops the client. */
+	token?: string;
+	/**
+	 * Returns a fresh token. Called before connecting when there is no token or it is due for renewal, before the token
+	 * expires (a tenth of its lifetime before exp, at least 30 s, at most half), and when the server says it expired.
+	 * A failure (a throw, a rejection, an empty string) is reported as an error event with code "getToken" and tried again.
+	 */
+	getToken?: () => string | Promise<string>;
+	/** SSE, NDJSON and long-poll send the token as Authorization: Bearer rather than ?token= (a cross-origin server must allow the header). Default false. */
+	tokenHeader?: boolean;
 }
 
 export interface SubscribeOptions {

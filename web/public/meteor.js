@@ -578,7 +578,8 @@
     return {
       fatal: !reconnect,
       clean: reconnect && !!known && code !== 4004 && code !== 1011,
-      code
+      code,
+      tokenExpired: code === 4003
     };
   }
 
@@ -663,10 +664,13 @@
   }
 
   // src/transports/websocket.js
+  function authOp(token) {
+    return JSON.stringify({ op: "auth", token });
+  }
   function websocket(e, c) {
-    var ws;
+    var ws, tok = e.token(c), renewed = null, leaves = /* @__PURE__ */ Object.create(null);
     try {
-      ws = new WebSocket(e.origin.replace(/^http/, "ws") + "/ws");
+      ws = new WebSocket(e.origin.replace(/^http/, "ws") + "/ws" + (tok ? "?token=" + encodeURIComponent(tok) : ""));
     } catch (err) {
       window.setTimeout(function() {
         e.ended(c, { reason: "WebSocket: " + err.message });
@@ -675,6 +679,10 @@
     }
     ws.onopen = function() {
       e.opened(c);
+      if (renewed) {
+        ws.send(authOp(renewed));
+        renewed = null;
+      }
       e.recs.forEach(function(rec, name) {
         ws.send(wsSubscribe(name, rec));
       });
@@ -702,6 +710,15 @@
         } catch (err) {
         }
       },
+      // auth gives the server a renewed token (it answers nothing; a
+      // token it refuses closes the socket).
+      auth: function(token) {
+        if (ws.readyState === 1) {
+          ws.send(authOp(token));
+        } else {
+          renewed = token;
+        }
+      },
       add: function(name, rec) {
         if (ws.readyState === 1) {
           ws.send(wsSubscribe(name, rec));
@@ -710,22 +727,65 @@
       remove: function(name) {
         if (ws.readyState === 1) {
           ws.send(JSON.stringify({ op: "unsubscribe", channel: name }));
+          leaves[name] = (leaves[name] || 0) + 1;
         }
+      },
+      // leaving reports whether an unsubscribed frame for name answers
+      // a remove (else the server left the channel on its own).
+      leaving: function(name) {
+        if (leaves[name] > 0) {
+          leaves[name]--;
+          return true;
+        }
+        return false;
       }
     };
   }
 
   // src/stream.js
-  function httpURL(e, kind, extra) {
-    var url = e.origin + "/" + kind + "/" + elements(e), q = extra ? [extra] : [], cur = cursor(e);
+  function httpURL(e, c, kind, extra) {
+    var url = e.origin + "/" + kind + "/" + elements(e), q = extra ? [extra] : [], cur = cursor(e), tok = e.token(c);
     if (cur) {
       q.push("since=" + encodeURIComponent(cur));
     }
     if (kind === "poll") {
       q.push("timeout=" + e.pollSeconds());
     }
+    if (tok && !e.opts.tokenHeader) {
+      q.push("token=" + encodeURIComponent(tok));
+    }
     q.push("nc=" + now().toString(36));
     return url + "?" + q.join("&");
+  }
+  function headers(e, c, accept) {
+    var h = { Accept: accept };
+    if (c.token && e.opts.tokenHeader) {
+      h.Authorization = "Bearer " + c.token;
+    }
+    return h;
+  }
+  function refusal(resp, url) {
+    var info = { reason: url.split("?")[0] + ": HTTP " + resp.status, status: resp.status, retryAfter: retryAfter(resp) };
+    if (resp.status !== 401 && resp.status !== 403) {
+      return Promise.resolve(info);
+    }
+    return resp.json().then(
+      function(b) {
+        if (b && typeof b === "object") {
+          if (typeof b.reason === "string") {
+            info.why = b.reason;
+          }
+          if (typeof b.error === "string") {
+            info.error = b.error;
+            info.reason += " (" + b.error + (info.why ? ": " + info.why : "") + ")";
+          }
+        }
+      },
+      function() {
+      }
+    ).then(function() {
+      return info;
+    });
   }
   function readBody(resp, onChunk, onLine) {
     var reader = resp.body.getReader(), dec = new TextDecoder(), buf = "";
@@ -755,21 +815,22 @@
     return pump();
   }
   function retryAfter(resp) {
-    if (resp.status !== 503) {
+    if (resp.status !== 503 && resp.status !== 429) {
       return 0;
     }
     var n = Number(resp.headers.get("Retry-After"));
-    return n > 0 ? n : 3;
+    return n > 0 ? n : resp.status === 429 ? 1 : 3;
   }
   function fetchStream(e, c, url, accept, onLine) {
     var ctl = new AbortController();
-    fetch(url, { signal: ctl.signal, cache: "no-store", headers: { Accept: accept } }).then(function(resp) {
+    fetch(url, { signal: ctl.signal, cache: "no-store", headers: headers(e, c, accept) }).then(function(resp) {
       if (c.dead) {
         return;
       }
       if (resp.status !== 200 || !resp.body) {
-        e.ended(c, { reason: url.split("?")[0] + ": HTTP " + resp.status, fatal: resp.status === 403, retryAfter: retryAfter(resp) });
-        return;
+        return refusal(resp, url).then(function(info) {
+          e.ended(c, info);
+        });
       }
       e.opened(c);
       return readBody(
@@ -800,7 +861,7 @@
   // src/transports/sse.js
   function sse(e, c) {
     var ev = { event: "", data: null, id: null };
-    return fetchStream(e, c, httpURL(e, "sse", "event=channel"), "text/event-stream", function(line) {
+    return fetchStream(e, c, httpURL(e, c, "sse", "event=channel"), "text/event-stream", function(line) {
       if (line === "") {
         if (ev.data !== null || ev.id !== null) {
           e.event(c, ev.event || "message", ev.data, ev.id);
@@ -824,7 +885,7 @@
 
   // src/transports/ndjson.js
   function ndjson(e, c) {
-    return fetchStream(e, c, httpURL(e, "ndjson"), "application/x-ndjson", function(line) {
+    return fetchStream(e, c, httpURL(e, c, "ndjson"), "application/x-ndjson", function(line) {
       e.line(c, line);
     });
   }
@@ -837,16 +898,17 @@
         return;
       }
       ctl = new AbortController();
-      var url = httpURL(e, "poll");
-      fetch(url, { signal: ctl.signal, cache: "no-store", headers: { Accept: "application/json" } }).then(function(resp) {
+      var url = httpURL(e, c, "poll");
+      fetch(url, { signal: ctl.signal, cache: "no-store", headers: headers(e, c, "application/json") }).then(function(resp) {
         if (resp.status !== 200) {
-          var err = new Error("HTTP " + resp.status);
-          err.retryAfter = retryAfter(resp);
-          throw err;
+          return refusal(resp, url).then(function(info) {
+            e.ended(c, info);
+            return null;
+          });
         }
         return resp.json();
       }).then(function(body) {
-        if (closed || c.dead) {
+        if (!body || closed || c.dead) {
           return;
         }
         e.opened(c);
@@ -872,7 +934,7 @@
         timer = window.setTimeout(poll2, 0);
       }).catch(function(err) {
         if (!closed) {
-          e.ended(c, { reason: url.split("?")[0] + ": " + (err && err.message ? err.message : err), retryAfter: err && err.retryAfter });
+          e.ended(c, { reason: url.split("?")[0] + ": " + (err && err.message ? err.message : err) });
         }
       });
     }
@@ -890,7 +952,10 @@
 
   // src/transports/xhrinteractive.js
   function xhrinteractive(e, c) {
-    var path = String(e.opts.pushpath || "/push").replace(/\/+$/, "") + "/" + e.hostid() + "/xhrinteractive/" + elements(e) + "?nc=" + now();
+    var path = String(e.opts.pushpath || "/push").replace(/\/+$/, "") + "/" + e.hostid() + "/xhrinteractive/" + elements(e) + "?nc=" + now(), tok = e.token(c);
+    if (tok) {
+      path += "&token=" + encodeURIComponent(tok);
+    }
     var reader = new ScriptReader(function(name, args) {
       if (c.dead) {
         return;
@@ -924,7 +989,7 @@
         }
       },
       end: function(ok, status) {
-        e.ended(c, { clean: ok, reason: ok ? "the server ended the stream" : "xhrinteractive: " + (status ? "HTTP " + status : "failed") });
+        e.ended(c, { clean: ok, status, reason: ok ? "the server ended the stream" : "xhrinteractive: " + (status ? "HTTP " + status : "failed") });
       }
     });
     return {
@@ -942,6 +1007,106 @@
   TRANSPORTS.ndjson = ndjson;
   TRANSPORTS.poll = poll;
   TRANSPORTS.xhrinteractive = xhrinteractive;
+
+  // src/auth.js
+  var REFRESH_MARGIN = 3e4;
+  var MIN_REFRESH_DELAY = 1e3;
+  function jwtClaims(token) {
+    var parts = String(token).split(".");
+    if (parts.length !== 3) {
+      return null;
+    }
+    try {
+      var b = parts[1].replace(/-/g, "+").replace(/_/g, "/");
+      while (b.length % 4) {
+        b += "=";
+      }
+      var o = JSON.parse(atob(b));
+      return o && typeof o === "object" && !Array.isArray(o) ? o : null;
+    } catch (e) {
+      return null;
+    }
+  }
+  function expiredReason(r) {
+    return r === "tokenExpired" || r === "expired";
+  }
+  function Auth(token, getToken) {
+    this.getToken = typeof getToken === "function" ? getToken : null;
+    this.token = null;
+    this.lifetime = null;
+    this.at = 0;
+    this.stale = false;
+    this.pending = null;
+    if (token !== void 0 && token !== null && token !== "") {
+      this.set(String(token));
+    }
+  }
+  Auth.prototype.set = function(t) {
+    var c = jwtClaims(t), life = null;
+    this.at = now();
+    if (c && typeof c.exp === "number") {
+      life = typeof c.iat === "number" && c.exp > c.iat ? (c.exp - c.iat) * 1e3 : c.exp * 1e3 - this.at;
+    }
+    this.token = t;
+    this.lifetime = life > 0 ? life : null;
+    this.stale = false;
+  };
+  Auth.prototype.refreshAt = function() {
+    if (!this.getToken || this.lifetime === null) {
+      return null;
+    }
+    var l = this.lifetime, margin = Math.min(Math.max(l / 10, REFRESH_MARGIN), l / 2);
+    return this.at + l - margin;
+  };
+  Auth.prototype.refreshDelay = function() {
+    var at = this.refreshAt();
+    return at === null ? -1 : Math.max(MIN_REFRESH_DELAY, at - now());
+  };
+  Auth.prototype.needed = function() {
+    if (!this.getToken) {
+      return false;
+    }
+    var at = this.refreshAt();
+    return !this.token || this.stale || at !== null && now() >= at;
+  };
+  Auth.prototype.pastExpiry = function(t) {
+    return t === this.token && this.lifetime !== null && now() >= this.at + this.lifetime;
+  };
+  Auth.prototype.expired = function(t) {
+    if (t === this.token) {
+      this.stale = true;
+    }
+  };
+  Auth.prototype.fetch = function() {
+    if (this.pending) {
+      return this.pending;
+    }
+    var self = this, p;
+    try {
+      p = Promise.resolve(this.getToken());
+    } catch (err) {
+      p = Promise.reject(err);
+    }
+    p = this.pending = p.then(
+      function(t) {
+        if (self.pending === p) {
+          self.pending = null;
+        }
+        if (typeof t !== "string" || !t) {
+          throw new Error("getToken returned no token");
+        }
+        self.set(t);
+        return t;
+      },
+      function(err) {
+        if (self.pending === p) {
+          self.pending = null;
+        }
+        throw err;
+      }
+    );
+    return p;
+  };
 
   // src/reconnect.js
   var LADDER = ["websocket", "sse", "ndjson", "poll"];
@@ -962,8 +1127,10 @@
     this.idx = 0;
     this.proven = {};
     this.failures = 0;
+    this.expiries = 0;
     this.timer = null;
     this.seq = 0;
+    this.tokenWait = null;
     this.state = "closed";
     this.transport = null;
   }
@@ -996,6 +1163,7 @@
     this.wanted = false;
     window.clearTimeout(this.timer);
     this.timer = null;
+    this.tokenWait = null;
     if (this.conn) {
       this.drop(this.conn);
     }
@@ -1040,14 +1208,35 @@
       this.open();
     }
   };
-  Engine.prototype.open = function() {
+  Engine.prototype.open = function(fresh) {
     window.clearTimeout(this.timer);
     this.timer = null;
-    if (!this.wanted || this.conn || !this.recs.size) {
+    if (!this.wanted || this.conn || !this.recs.size || this.tokenWait) {
       return;
     }
-    var name = this.ladder[this.idx % this.ladder.length], self = this, c = this.conn = { id: ++this.seq, name, dead: false, opened: false, useful: false, timer: null, impl: null };
+    var a = this.opts.auth, self = this;
+    if (a && !fresh && a.needed()) {
+      var w = this.tokenWait = {};
+      this.setState("connecting");
+      a.fetch().then(
+        function() {
+          if (self.tokenWait === w) {
+            self.tokenWait = null;
+            self.open(true);
+          }
+        },
+        function(err) {
+          if (self.tokenWait === w) {
+            self.tokenWait = null;
+            self.tokenFailed(err);
+          }
+        }
+      );
+      return;
+    }
+    var name = this.ladder[this.idx % this.ladder.length], c = this.conn = { id: ++this.seq, name, dead: false, opened: false, useful: false, timer: null, impl: null, token: a ? a.token : null, renewal: null };
     this.setState("connecting");
+    this.planRenewal(c);
     this.arm(c, Number(this.opts.connectTimeout) || 1e4, "no answer within the connect timeout");
     try {
       c.impl = TRANSPORTS[name](this, c);
@@ -1056,6 +1245,64 @@
         self.ended(c, { reason: name + ": " + err.message });
       }, 0);
     }
+  };
+  Engine.prototype.tokenFailed = function(err) {
+    if (!this.wanted) {
+      return;
+    }
+    this.sink.error({ transport: null, message: "getToken: " + (err && err.message ? err.message : err), code: "getToken" });
+    this.failures++;
+    this.setState("reconnecting");
+    var self = this;
+    this.timer = window.setTimeout(function() {
+      self.open();
+    }, this.backoff());
+  };
+  Engine.prototype.backoff = function() {
+    var base = Number(this.opts.retryDelay) || 1e3, cap = Math.max(base, Number(this.opts.maxRetryDelay) || 3e4);
+    return jitter(Math.min(cap, base * Math.pow(2, Math.min(this.failures, 16) - 1)));
+  };
+  Engine.prototype.planRenewal = function(c) {
+    var a = this.opts.auth, self = this;
+    window.clearTimeout(c.renewal);
+    c.renewal = null;
+    var ms = a ? a.refreshDelay() : -1;
+    if (ms < 0 || c.dead) {
+      return;
+    }
+    c.renewal = window.setTimeout(function() {
+      c.renewal = null;
+      a.fetch().then(
+        function(t) {
+          if (c.dead) {
+            return;
+          }
+          if (c.impl && c.impl.auth) {
+            c.impl.auth(t);
+            c.token = t;
+          }
+          self.planRenewal(c);
+        },
+        function(err) {
+          if (c.dead) {
+            return;
+          }
+          self.sink.error({ transport: c.name, message: "getToken: " + (err && err.message ? err.message : err), code: "getToken" });
+          c.renewal = window.setTimeout(function() {
+            c.renewal = null;
+            self.planRenewal(c);
+          }, jitter(Math.max(2e3, Number(self.opts.retryDelay) || 1e3)));
+        }
+      );
+    }, ms);
+  };
+  Engine.prototype.token = function(c) {
+    var a = this.opts.auth;
+    if (!a || !a.token) {
+      return null;
+    }
+    c.token = a.token;
+    return a.token;
   };
   Engine.prototype.arm = function(c, ms, why) {
     var self = this;
@@ -1070,6 +1317,7 @@
   Engine.prototype.drop = function(c) {
     c.dead = true;
     window.clearTimeout(c.timer);
+    window.clearTimeout(c.renewal);
     if (c.impl) {
       try {
         c.impl.close();
@@ -1099,6 +1347,7 @@
       c.useful = true;
       this.proven[c.name] = true;
       this.failures = 0;
+      this.expiries = 0;
     }
     this.arm(c, Number(this.opts.heartbeatTimeout) || 0, "no message or heartbeat for " + this.opts.heartbeatTimeout + " ms");
     this.sink.alive(c.name);
@@ -1179,6 +1428,11 @@
           }
         }
         break;
+      case "unsubscribed":
+        if (rec && !(c.impl && c.impl.leaving && c.impl.leaving(o.channel))) {
+          this.ended(c, { status: 403, why: "channel", error: "the renewed token does not grant " + o.channel, reason: "the server left " + o.channel + ": the renewed token does not grant it" });
+        }
+        break;
       case "epoch":
         if (rec && o.epoch) {
           rec.epoch = String(o.epoch);
@@ -1196,6 +1450,11 @@
         this.sink.gap({ channel: o.channel, since: o.since, trimmed: o.trimmed, reset: !!o.reset, epoch: o.epoch, transport: c.name });
         break;
       case "error":
+        var status = Number(o.status || o.code);
+        if (status === 401 || status === 403) {
+          this.ended(c, { status, why: o.reason, error: o.error || o.message, reason: "the server refused" + (o.channel ? " " + o.channel : "") + ": " + String(o.error || o.message || o.reason || status) });
+          break;
+        }
         this.sink.error({ transport: c.name, channel: o.channel, message: String(o.message || o.error || o.reason || "error"), code: o.code });
         if (o.op === "subscribe" && rec && c.impl && c.impl.add) {
           var self = this, impl = c.impl, cap = Math.max(Number(this.opts.retryDelay) || 1e3, Number(this.opts.maxRetryDelay) || 3e4);
@@ -1208,6 +1467,7 @@
         break;
       case "close":
         var info = closeInfo(Number(o.code), o.reconnect);
+        info.tokenExpired = info.tokenExpired || o.reason === "tokenExpired";
         info.kicked = info.fatal;
         info.reason = "the server closed the stream" + (o.reason ? ": " + o.reason : "");
         this.ended(c, info);
@@ -1239,10 +1499,45 @@
     if (c.dead) {
       return;
     }
-    var useful = c.useful;
+    var useful = c.useful, a = this.opts.auth;
     this.drop(c);
     if (!this.wanted) {
       return;
+    }
+    if (info.status === 401 || info.status === 403) {
+      info.code = info.status;
+      if (info.status === 401 && a && (expiredReason(info.why) || !info.why && (c.token !== a.token || a.pastExpiry(c.token)))) {
+        info.tokenExpired = true;
+      } else {
+        info.fatal = true;
+        info.refused = true;
+      }
+    } else if (a && a.getToken && !info.fatal && !info.clean && a.pastExpiry(c.token)) {
+      info.tokenExpired = true;
+    }
+    if (info.tokenExpired && a) {
+      if (!a.getToken) {
+        info.fatal = true;
+        info.reason = "the token expired and there is no getToken to renew it (" + info.reason + ")";
+      } else {
+        a.expired(c.token);
+        var delay = 0;
+        if (useful) {
+          this.failures = 0;
+        } else {
+          this.failures++;
+          if (++this.expiries > 1) {
+            this.sink.error({ transport: c.name, message: info.reason, code: info.code });
+            delay = this.backoff();
+          }
+        }
+        this.setState("reconnecting");
+        var me = this;
+        this.timer = window.setTimeout(function() {
+          me.open();
+        }, delay);
+        return;
+      }
     }
     if (info.fatal) {
       this.wanted = false;
@@ -1403,6 +1698,9 @@
     if (!(this instanceof MeteorClient)) {
       throw new TypeError("MeteorClient must be called with new");
     }
+    if (options && options.getToken !== void 0 && options.getToken !== null && typeof options.getToken !== "function") {
+      throw new TypeError("Meteor: getToken is not a function");
+    }
     Emitter.call(this);
     var o = Object.assign(
       { url: SCRIPT_ORIGIN, transports: LADDER, heartbeatTimeout: 35e3, connectTimeout: 1e4, retryDelay: 1e3, maxRetryDelay: 3e4, pollTimeout: 25 },
@@ -1425,6 +1723,8 @@
         maxRetryDelay: o.maxRetryDelay,
         pollTimeout: o.pollTimeout,
         pushpath: o.pushpath,
+        auth: o.token || o.getToken ? new Auth(o.token, o.getToken) : null,
+        tokenHeader: !!o.tokenHeader,
         hostid: function() {
           return self.hostID;
         }
@@ -1457,7 +1757,19 @@
         },
         reset: noop,
         fatal: function(reason, info) {
-          self.emit("error", { transport: self.engine.transport, message: reason, fatal: true, code: info.code });
+          var err = { transport: self.engine.transport, message: reason, fatal: true, code: info.code };
+          if (info.refused) {
+            err.status = info.status;
+            if (info.why) {
+              err.reason = info.why;
+            }
+            if (info.error) {
+              err.error = info.error;
+            }
+          } else if (info.tokenExpired) {
+            err.reason = "tokenExpired";
+          }
+          self.emit("error", err);
           self.close();
         }
       }

@@ -3,6 +3,7 @@
 
 import { CHANNEL_NAME, noop, report, newHostId } from "./util.js";
 import { LADDER, Engine } from "./reconnect.js";
+import { Auth } from "./auth.js";
 
 // The origin this script was loaded from: the default server of a
 // MeteorClient.
@@ -142,10 +143,17 @@ Subscription.prototype[Symbol.asyncIterator] = function () {
 
 // MeteorClient(options): options.url (the server, default: where this
 // script came from), transports (the ladder), heartbeatTimeout,
-// connectTimeout, retryDelay, maxRetryDelay, pollTimeout.
+// connectTimeout, retryDelay, maxRetryDelay, pollTimeout; token (a
+// subscriber token), getToken (a function returning a fresh token or a
+// promise of one: called before connecting and before the token expires),
+// tokenHeader (SSE, NDJSON and long-poll send the token as Authorization:
+// Bearer rather than ?token=).
 function MeteorClient(options) {
 	if (!(this instanceof MeteorClient)) {
 		throw new TypeError("MeteorClient must be called with new");
+	}
+	if (options && options.getToken !== undefined && options.getToken !== null && typeof options.getToken !== "function") {
+		throw new TypeError("Meteor: getToken is not a function");
 	}
 	Emitter.call(this);
 	var o = Object.assign(
@@ -169,6 +177,8 @@ function MeteorClient(options) {
 			maxRetryDelay: o.maxRetryDelay,
 			pollTimeout: o.pollTimeout,
 			pushpath: o.pushpath,
+			auth: o.token || o.getToken ? new Auth(o.token, o.getToken) : null,
+			tokenHeader: !!o.tokenHeader,
 			hostid: function () {
 				return self.hostID;
 			}
@@ -201,7 +211,21 @@ function MeteorClient(options) {
 			},
 			reset: noop,
 			fatal: function (reason, info) {
-				self.emit("error", { transport: self.engine.transport, message: reason, fatal: true, code: info.code });
+				var err = { transport: self.engine.transport, message: reason, fatal: true, code: info.code };
+				if (info.refused) {
+					// 401 or 403: the server's error and reason ("expired",
+					// "signature", "channel", ...)
+					err.status = info.status;
+					if (info.why) {
+						err.reason = info.why;
+					}
+					if (info.error) {
+						err.error = info.error;
+					}
+				} else if (info.tokenExpired) {
+					err.reason = "tokenExpired";
+				}
+				self.emit("error", err);
 				self.close();
 			}
 		}

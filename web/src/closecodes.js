@@ -26,7 +26,8 @@ var CLOSE_CODES = {
 // fatal (do not reconnect), clean (reconnect the same way at once), or
 // neither (a failure: back off). A store that is unavailable and a
 // server error are failures; an unknown code (1006: the connection
-// dropped) too.
+// dropped) too. tokenExpired: the token that admitted the connection
+// expired; a client with getToken renews it and resumes.
 function closeInfo(code, reconnect) {
 	var known = CLOSE_CODES[code];
 	if (typeof reconnect !== "boolean") {
@@ -35,7 +36,8 @@ function closeInfo(code, reconnect) {
 	return {
 		fatal: !reconnect,
 		clean: reconnect && !!known && code !== 4004 && code !== 1011,
-		code: code
+		code: code,
+		tokenExpired: code === 4003
 	};
 }
 

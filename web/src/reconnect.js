@@ -4,6 +4,7 @@
 import { hasOwn, jitter } from "./util.js";
 import { startOf, parseCursor } from "./channels.js";
 import { closeInfo } from "./closecodes.js";
+import { expiredReason } from "./auth.js";
 import { TRANSPORTS } from "./transports/index.js";
 
 // ------------------------------------------------------------------
@@ -18,13 +19,24 @@ import { TRANSPORTS } from "./transports/index.js";
 // engine keeps the id of the last message it delivered, resumes after it
 // on every reconnection, and drops any id not above it: nothing is lost
 // and nothing is repeated.
+//
+// With a token (opts.auth, MeteorClient's token and getToken) the engine
+// fetches one before connecting when it has none or the one it has is
+// due for renewal, renews it before it expires (a WebSocket is told the
+// new one; the HTTP transports use it on their next request), and when
+// the server ends a connection because the token expired (tokenExpired:
+// WebSocket 4003, a close event, a closed answer, a 401 whose reason is
+// expired) fetches a new one and resumes. Any other refusal (401, 403)
+// is fatal: a new connection would be refused alike.
 
 var LADDER = ["websocket", "sse", "ndjson", "poll"];
 var STREAM_LADDER = LADDER.concat(["xhrinteractive"]);
 
 // Engine runs the ladder for a set of channels. opts: origin,
 // transports, heartbeatTimeout, connectTimeout, retryDelay,
-// maxRetryDelay, pollTimeout, pushpath, hostid (a function). sink
+// maxRetryDelay, pollTimeout, pushpath, hostid (a function), auth (an
+// Auth, or none), tokenHeader (the fetch transports send the token as
+// Authorization: Bearer rather than ?token=). sink
 // receives what happens: deliver(rec, msg), status(state, transport),
 // gap(g), error(err), reset(), fatal(reason, info).
 function Engine(opts, sink) {
@@ -43,8 +55,10 @@ function Engine(opts, sink) {
 	this.idx = 0; // the rung in use
 	this.proven = {}; // transports that brought data in this session
 	this.failures = 0; // consecutive failures
+	this.expiries = 0; // consecutive tokenExpired ends of connections that brought nothing
 	this.timer = null;
 	this.seq = 0;
+	this.tokenWait = null; // the getToken call a connection waits for
 	this.state = "closed";
 	this.transport = null;
 }
@@ -83,6 +97,7 @@ Engine.prototype.stop = function () {
 	this.wanted = false;
 	window.clearTimeout(this.timer);
 	this.timer = null;
+	this.tokenWait = null;
 	if (this.conn) {
 		this.drop(this.conn);
 	}
@@ -134,16 +149,39 @@ Engine.prototype.changed = function (live, method) {
 	}
 };
 
-Engine.prototype.open = function () {
+// open opens a connection over the current rung, once a token is at hand
+// when one is needed (fresh: one was just fetched; do not ask again).
+Engine.prototype.open = function (fresh) {
 	window.clearTimeout(this.timer);
 	this.timer = null;
-	if (!this.wanted || this.conn || !this.recs.size) {
+	if (!this.wanted || this.conn || !this.recs.size || this.tokenWait) {
+		return;
+	}
+	var a = this.opts.auth,
+		self = this;
+	if (a && !fresh && a.needed()) {
+		var w = (this.tokenWait = {});
+		this.setState("connecting");
+		a.fetch().then(
+			function () {
+				if (self.tokenWait === w) {
+					self.tokenWait = null;
+					self.open(true);
+				}
+			},
+			function (err) {
+				if (self.tokenWait === w) {
+					self.tokenWait = null;
+					self.tokenFailed(err);
+				}
+			}
+		);
 		return;
 	}
 	var name = this.ladder[this.idx % this.ladder.length],
-		self = this,
-		c = (this.conn = { id: ++this.seq, name: name, dead: false, opened: false, useful: false, timer: null, impl: null });
+		c = (this.conn = { id: ++this.seq, name: name, dead: false, opened: false, useful: false, timer: null, impl: null, token: a ? a.token : null, renewal: null });
 	this.setState("connecting");
+	this.planRenewal(c);
 	this.arm(c, Number(this.opts.connectTimeout) || 10000, "no answer within the connect timeout");
 	try {
 		c.impl = TRANSPORTS[name](this, c);
@@ -152,6 +190,82 @@ Engine.prototype.open = function () {
 			self.ended(c, { reason: name + ": " + err.message });
 		}, 0);
 	}
+};
+
+// tokenFailed: getToken failed (threw, or returned no token) before a
+// connection: reported, and tried again after a back-off.
+Engine.prototype.tokenFailed = function (err) {
+	if (!this.wanted) {
+		return;
+	}
+	this.sink.error({ transport: null, message: "getToken: " + (err && err.message ? err.message : err), code: "getToken" });
+	this.failures++;
+	this.setState("reconnecting");
+	var self = this;
+	this.timer = window.setTimeout(function () {
+		self.open();
+	}, this.backoff());
+};
+
+// backoff returns the delay before the next try after this.failures
+// consecutive failures.
+Engine.prototype.backoff = function () {
+	var base = Number(this.opts.retryDelay) || 1000,
+		cap = Math.max(base, Number(this.opts.maxRetryDelay) || 30000);
+	return jitter(Math.min(cap, base * Math.pow(2, Math.min(this.failures, 16) - 1)));
+};
+
+// planRenewal arms the renewal of the token before it expires, for as
+// long as connection c lasts. A WebSocket is given the new token
+// (impl.auth); the long poll uses it on its next request; SSE and NDJSON
+// keep it for when the server ends them at the old one's expiry.
+Engine.prototype.planRenewal = function (c) {
+	var a = this.opts.auth,
+		self = this;
+	window.clearTimeout(c.renewal);
+	c.renewal = null;
+	var ms = a ? a.refreshDelay() : -1;
+	if (ms < 0 || c.dead) {
+		return;
+	}
+	c.renewal = window.setTimeout(function () {
+		c.renewal = null;
+		a.fetch().then(
+			function (t) {
+				if (c.dead) {
+					return;
+				}
+				if (c.impl && c.impl.auth) {
+					c.impl.auth(t);
+					c.token = t;
+				}
+				self.planRenewal(c);
+			},
+			function (err) {
+				if (c.dead) {
+					return;
+				}
+				// The connection goes on with the old token; try again
+				// soon (if it expires first, the server says so).
+				self.sink.error({ transport: c.name, message: "getToken: " + (err && err.message ? err.message : err), code: "getToken" });
+				c.renewal = window.setTimeout(function () {
+					c.renewal = null;
+					self.planRenewal(c);
+				}, jitter(Math.max(2000, Number(self.opts.retryDelay) || 1000)));
+			}
+		);
+	}, ms);
+};
+
+// token returns the token for a request of connection c (recorded on c:
+// the token its end may be blamed on), or null.
+Engine.prototype.token = function (c) {
+	var a = this.opts.auth;
+	if (!a || !a.token) {
+		return null;
+	}
+	c.token = a.token;
+	return a.token;
 };
 
 // arm (re)starts c's silence timer.
@@ -169,6 +283,7 @@ Engine.prototype.arm = function (c, ms, why) {
 Engine.prototype.drop = function (c) {
 	c.dead = true;
 	window.clearTimeout(c.timer);
+	window.clearTimeout(c.renewal);
 	if (c.impl) {
 		try {
 			c.impl.close();
@@ -200,6 +315,7 @@ Engine.prototype.alive = function (c) {
 		c.useful = true;
 		this.proven[c.name] = true;
 		this.failures = 0;
+		this.expiries = 0;
 	}
 	this.arm(c, Number(this.opts.heartbeatTimeout) || 0, "no message or heartbeat for " + this.opts.heartbeatTimeout + " ms");
 	this.sink.alive(c.name);
@@ -292,6 +408,14 @@ Engine.prototype.frame = function (c, o) {
 				}
 			}
 			break;
+		case "unsubscribed":
+			// A leave the client did not ask for: a renewed token no
+			// longer grants the channel (the WebSocket's auth op). As a
+			// 403: a new connection would be refused it.
+			if (rec && !(c.impl && c.impl.leaving && c.impl.leaving(o.channel))) {
+				this.ended(c, { status: 403, why: "channel", error: "the renewed token does not grant " + o.channel, reason: "the server left " + o.channel + ": the renewed token does not grant it" });
+			}
+			break;
 		case "epoch":
 			// The stream the channel's messages come from, when it had
 			// none as the client subscribed.
@@ -313,6 +437,13 @@ Engine.prototype.frame = function (c, o) {
 			this.sink.gap({ channel: o.channel, since: o.since, trimmed: o.trimmed, reset: !!o.reset, epoch: o.epoch, transport: c.name });
 			break;
 		case "error":
+			var status = Number(o.status || o.code);
+			if (status === 401 || status === 403) {
+				// A refusal of the token or of a channel: as the HTTP
+				// transports' 401 and 403.
+				this.ended(c, { status: status, why: o.reason, error: o.error || o.message, reason: "the server refused" + (o.channel ? " " + o.channel : "") + ": " + String(o.error || o.message || o.reason || status) });
+				break;
+			}
 			this.sink.error({ transport: c.name, channel: o.channel, message: String(o.message || o.error || o.reason || "error"), code: o.code });
 			if (o.op === "subscribe" && rec && c.impl && c.impl.add) {
 				// Only this channel failed (the store was unavailable):
@@ -332,6 +463,7 @@ Engine.prototype.frame = function (c, o) {
 			// channel) stops; shutdown, slowConsumer come back and
 			// resume.
 			var info = closeInfo(Number(o.code), o.reconnect);
+			info.tokenExpired = info.tokenExpired || o.reason === "tokenExpired";
 			info.kicked = info.fatal;
 			info.reason = "the server closed the stream" + (o.reason ? ": " + o.reason : "");
 			this.ended(c, info);
@@ -363,15 +495,61 @@ Engine.prototype.message = function (rec, o) {
 
 // ended handles the end of connection c. info: clean (the server ended
 // a connection that worked: reconnect the same way), fatal (do not
-// reconnect), silent (it went quiet), reason.
+// reconnect), silent (it went quiet), tokenExpired (the server ended it
+// because its token expired), status (401, 403: refused; why, error: the
+// refusal's reason and error), reason.
 Engine.prototype.ended = function (c, info) {
 	if (c.dead) {
 		return;
 	}
-	var useful = c.useful;
+	var useful = c.useful,
+		a = this.opts.auth;
 	this.drop(c);
 	if (!this.wanted) {
 		return;
+	}
+	if (info.status === 401 || info.status === 403) {
+		// A 401 for an expired token (said by its reason, or, when the
+		// answer has none, by the token's exp or a newer token) is
+		// renewed; any other refusal would come again: stop.
+		info.code = info.status;
+		if (info.status === 401 && a && (expiredReason(info.why) || (!info.why && (c.token !== a.token || a.pastExpiry(c.token))))) {
+			info.tokenExpired = true;
+		} else {
+			info.fatal = true;
+			info.refused = true;
+		}
+	} else if (a && a.getToken && !info.fatal && !info.clean && a.pastExpiry(c.token)) {
+		// A failure while the token is past its exp (a WebSocket refused
+		// at its handshake shows no status): renew it first.
+		info.tokenExpired = true;
+	}
+	if (info.tokenExpired && a) {
+		if (!a.getToken) {
+			info.fatal = true;
+			info.reason = "the token expired and there is no getToken to renew it (" + info.reason + ")";
+		} else {
+			a.expired(c.token);
+			var delay = 0;
+			if (useful) {
+				this.failures = 0;
+			} else {
+				// Expired before anything came: a fresh token at once the
+				// first time, then back off (getToken may keep giving an
+				// expired one).
+				this.failures++;
+				if (++this.expiries > 1) {
+					this.sink.error({ transport: c.name, message: info.reason, code: info.code });
+					delay = this.backoff();
+				}
+			}
+			this.setState("reconnecting");
+			var me = this;
+			this.timer = window.setTimeout(function () {
+				me.open();
+			}, delay);
+			return;
+		}
 	}
 	if (info.fatal) {
 		this.wanted = false;
@@ -384,7 +562,8 @@ Engine.prototype.ended = function (c, info) {
 		cap = Math.max(base, Number(this.opts.maxRetryDelay) || 30000);
 	if (info.retryAfter > 0) {
 		// 503 with Retry-After: the server works but its store does not
-		// now. The same transport, after the time it asked for.
+		// now; 429: this address is past a per-address limit. The same
+		// transport, after the time it asked for.
 		this.sink.error({ transport: c.name, message: info.reason });
 		delay = jitter(2000 * Math.min(info.retryAfter, cap / 1000));
 	} else if (info.clean && useful) {

@@ -1,21 +1,67 @@
 // stream.js: what the HTTP transports (SSE, NDJSON, long-poll) share: the
-// URL, the reading of a body by lines, a 503's Retry-After.
+// URL and headers (with the token), the reading of a body by lines, a
+// 503's Retry-After, a 401's or 403's reason.
 
 import { now } from "./util.js";
 import { elements, cursor } from "./channels.js";
 
-function httpURL(e, kind, extra) {
+// httpURL returns the URL of a request of connection c: the channels,
+// the cursor, and the token unless it goes in a header (tokenHeader).
+function httpURL(e, c, kind, extra) {
 	var url = e.origin + "/" + kind + "/" + elements(e),
 		q = extra ? [extra] : [],
-		cur = cursor(e);
+		cur = cursor(e),
+		tok = e.token(c);
 	if (cur) {
 		q.push("since=" + encodeURIComponent(cur));
 	}
 	if (kind === "poll") {
 		q.push("timeout=" + e.pollSeconds());
 	}
+	if (tok && !e.opts.tokenHeader) {
+		q.push("token=" + encodeURIComponent(tok));
+	}
 	q.push("nc=" + now().toString(36));
 	return url + "?" + q.join("&");
+}
+
+// headers returns the headers of a request of connection c (made after
+// httpURL: c.token is its token).
+function headers(e, c, accept) {
+	var h = { Accept: accept };
+	if (c.token && e.opts.tokenHeader) {
+		h.Authorization = "Bearer " + c.token;
+	}
+	return h;
+}
+
+// refusal returns a promise of what ended a connection for a response
+// that is not a 200, for e.ended: a 401's or 403's error and reason (from
+// its JSON body {"error", "reason"}), a 503's Retry-After.
+function refusal(resp, url) {
+	var info = { reason: url.split("?")[0] + ": HTTP " + resp.status, status: resp.status, retryAfter: retryAfter(resp) };
+	if (resp.status !== 401 && resp.status !== 403) {
+		return Promise.resolve(info);
+	}
+	return resp
+		.json()
+		.then(
+			function (b) {
+				if (b && typeof b === "object") {
+					if (typeof b.reason === "string") {
+						info.why = b.reason;
+					}
+					if (typeof b.error === "string") {
+						info.error = b.error;
+						info.reason += " (" + b.error + (info.why ? ": " + info.why : "") + ")";
+					}
+				}
+			},
+			function () {}
+		)
+		.then(function () {
+			return info;
+		});
 }
 
 // lineReader calls onLine for each line of a body read with fetch.
@@ -50,32 +96,31 @@ function readBody(resp, onChunk, onLine) {
 	return pump();
 }
 
-// The transports. Each opens a connection for engine e, reports on
-// connection c through e's methods, and returns {close()} (after which it
-
-// retryAfter returns the seconds of a 503's Retry-After (3 when the
-// header is absent or hidden from a cross-origin page), 0 for any
-// other status.
+// retryAfter returns the seconds of a 503's or 429's Retry-After (when
+// the header is absent or hidden from a cross-origin page: 3 for a 503,
+// 1 for a 429, a per-address limit), 0 for any other status.
 function retryAfter(resp) {
-	if (resp.status !== 503) {
+	if (resp.status !== 503 && resp.status !== 429) {
 		return 0;
 	}
 	var n = Number(resp.headers.get("Retry-After"));
-	return n > 0 ? n : 3;
+	return n > 0 ? n : resp.status === 429 ? 1 : 3;
 }
 
 // fetchStream runs one streaming GET: onLine for each line of the body,
-// then e.ended. A status other than 200 is a failure.
+// then e.ended. A status other than 200 is a failure; 401 and 403 are
+// refusals (e.ended decides).
 function fetchStream(e, c, url, accept, onLine) {
 	var ctl = new AbortController();
-	fetch(url, { signal: ctl.signal, cache: "no-store", headers: { Accept: accept } })
+	fetch(url, { signal: ctl.signal, cache: "no-store", headers: headers(e, c, accept) })
 		.then(function (resp) {
 			if (c.dead) {
 				return;
 			}
 			if (resp.status !== 200 || !resp.body) {
-				e.ended(c, { reason: url.split("?")[0] + ": HTTP " + resp.status, fatal: resp.status === 403, retryAfter: retryAfter(resp) });
-				return;
+				return refusal(resp, url).then(function (info) {
+					e.ended(c, info);
+				});
 			}
 			e.opened(c);
 			return readBody(
@@ -104,4 +149,4 @@ function fetchStream(e, c, url, accept, onLine) {
 	};
 }
 
-export { httpURL, readBody, retryAfter, fetchStream };
+export { httpURL, headers, refusal, readBody, retryAfter, fetchStream };

@@ -3,7 +3,7 @@
 
 import { hasOwn } from "../util.js";
 import { parseCursor } from "../channels.js";
-import { httpURL, retryAfter } from "../stream.js";
+import { httpURL, headers, refusal } from "../stream.js";
 
 export default function poll(e, c) {
 	var ctl = null,
@@ -14,18 +14,19 @@ export default function poll(e, c) {
 			return;
 		}
 		ctl = new AbortController();
-		var url = httpURL(e, "poll");
-		fetch(url, { signal: ctl.signal, cache: "no-store", headers: { Accept: "application/json" } })
+		var url = httpURL(e, c, "poll");
+		fetch(url, { signal: ctl.signal, cache: "no-store", headers: headers(e, c, "application/json") })
 			.then(function (resp) {
 				if (resp.status !== 200) {
-					var err = new Error("HTTP " + resp.status);
-					err.retryAfter = retryAfter(resp);
-					throw err;
+					return refusal(resp, url).then(function (info) {
+						e.ended(c, info);
+						return null;
+					});
 				}
 				return resp.json();
 			})
 			.then(function (body) {
-				if (closed || c.dead) {
+				if (!body || closed || c.dead) {
 					return;
 				}
 				e.opened(c);
@@ -49,6 +50,7 @@ export default function poll(e, c) {
 				// An answer forced by a kick or a shutdown says so: a
 				// kick stops the client, a shutdown makes it come back.
 				if (body.closed && !c.dead) {
+					// (tokenExpired: renew the token and resume)
 					e.frame(c, { type: "close", reason: body.closed, code: body.code, reconnect: body.reconnect });
 					return;
 				}
@@ -56,7 +58,7 @@ export default function poll(e, c) {
 			})
 			.catch(function (err) {
 				if (!closed) {
-					e.ended(c, { reason: url.split("?")[0] + ": " + (err && err.message ? err.message : err), retryAfter: err && err.retryAfter });
+					e.ended(c, { reason: url.split("?")[0] + ": " + (err && err.message ? err.message : err) });
 				}
 			});
 	}

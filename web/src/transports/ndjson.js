@@ -3,7 +3,7 @@
 import { fetchStream, httpURL } from "../stream.js";
 
 export default function ndjson(e, c) {
-	return fetchStream(e, c, httpURL(e, "ndjson"), "application/x-ndjson", function (line) {
+	return fetchStream(e, c, httpURL(e, c, "ndjson"), "application/x-ndjson", function (line) {
 		e.line(c, line);
 	});
 }

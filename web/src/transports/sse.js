@@ -9,7 +9,7 @@ export default function sse(e, c) {
 	// channel whose data lines are the text and whose id is the
 	// connection's cursor after it, which holds the message's id.
 	var ev = { event: "", data: null, id: null };
-	return fetchStream(e, c, httpURL(e, "sse", "event=channel"), "text/event-stream", function (line) {
+	return fetchStream(e, c, httpURL(e, c, "sse", "event=channel"), "text/event-stream", function (line) {
 		if (line === "") {
 			if (ev.data !== null || ev.id !== null) {
 				e.event(c, ev.event || "message", ev.data, ev.id);

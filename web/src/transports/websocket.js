@@ -4,10 +4,19 @@ import { noop } from "../util.js";
 import { wsSubscribe } from "../channels.js";
 import { closeInfo } from "../closecodes.js";
 
+// authOp is the operation that gives an open WebSocket a new token.
+function authOp(token) {
+	return JSON.stringify({ op: "auth", token: token });
+}
+
 export default function websocket(e, c) {
-	var ws;
+	var ws,
+		tok = e.token(c),
+		renewed = null, // a token renewed before the socket opened
+		leaves = Object.create(null); // channel -> unsubscribe ops not yet answered
 	try {
-		ws = new WebSocket(e.origin.replace(/^http/, "ws") + "/ws");
+		// A browser's WebSocket cannot set headers: the token goes in the URL.
+		ws = new WebSocket(e.origin.replace(/^http/, "ws") + "/ws" + (tok ? "?token=" + encodeURIComponent(tok) : ""));
 	} catch (err) {
 		window.setTimeout(function () {
 			e.ended(c, { reason: "WebSocket: " + err.message });
@@ -16,6 +25,10 @@ export default function websocket(e, c) {
 	}
 	ws.onopen = function () {
 		e.opened(c);
+		if (renewed) {
+			ws.send(authOp(renewed));
+			renewed = null;
+		}
 		e.recs.forEach(function (rec, name) {
 			ws.send(wsSubscribe(name, rec));
 		});
@@ -42,6 +55,15 @@ export default function websocket(e, c) {
 				ws.close(1000);
 			} catch (err) {}
 		},
+		// auth gives the server a renewed token (it answers nothing; a
+		// token it refuses closes the socket).
+		auth: function (token) {
+			if (ws.readyState === 1) {
+				ws.send(authOp(token));
+			} else {
+				renewed = token;
+			}
+		},
 		add: function (name, rec) {
 			if (ws.readyState === 1) {
 				ws.send(wsSubscribe(name, rec));
@@ -50,7 +72,17 @@ export default function websocket(e, c) {
 		remove: function (name) {
 			if (ws.readyState === 1) {
 				ws.send(JSON.stringify({ op: "unsubscribe", channel: name }));
+				leaves[name] = (leaves[name] || 0) + 1;
 			}
+		},
+		// leaving reports whether an unsubscribed frame for name answers
+		// a remove (else the server left the channel on its own).
+		leaving: function (name) {
+			if (leaves[name] > 0) {
+				leaves[name]--;
+				return true;
+			}
+			return false;
 		}
 	};
 }

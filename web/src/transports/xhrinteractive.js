@@ -8,7 +8,11 @@ import { elements } from "../channels.js";
 // xhrinteractive: the 1.06 stream of <script> calls, the last rung of
 // the global Meteor's ladder. Through the helper frame on another origin.
 export default function xhrinteractive(e, c) {
-	var path = String(e.opts.pushpath || "/push").replace(/\/+$/, "") + "/" + e.hostid() + "/xhrinteractive/" + elements(e) + "?nc=" + now();
+	var path = String(e.opts.pushpath || "/push").replace(/\/+$/, "") + "/" + e.hostid() + "/xhrinteractive/" + elements(e) + "?nc=" + now(),
+		tok = e.token(c);
+	if (tok) {
+		path += "&token=" + encodeURIComponent(tok);
+	}
 	var reader = new ScriptReader(function (name, args) {
 		if (c.dead) {
 			return;
@@ -42,7 +46,7 @@ export default function xhrinteractive(e, c) {
 			}
 		},
 		end: function (ok, status) {
-			e.ended(c, { clean: ok, reason: ok ? "the server ended the stream" : "xhrinteractive: " + (status ? "HTTP " + status : "failed") });
+			e.ended(c, { clean: ok, status: status, reason: ok ? "the server ended the stream" : "xhrinteractive: " + (status ? "HTTP " + status : "failed") });
 		}
 	});
 	return {
