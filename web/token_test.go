@@ -6,9 +6,7 @@ package web_test
 // WebSocket with its auth op, without reconnecting; SSE, NDJSON and
 // long-poll by resuming after the server's tokenExpired), and a refused
 // channel (403) or token (401) stops the client once, with the server's
-// reason. They are skipped while the server does not enforce
-// SubscriberAuth (issue 10: the client was built before the server);
-// once it does, startAuthServer's skip should become a failure.
+// reason.
 
 import (
 	"fmt"
@@ -28,8 +26,8 @@ import (
 var tokenSecret = []byte("web token test secret")
 
 // startAuthServer starts meteord with SubscriberAuth 1, an HS256 secret
-// and no leeway, or skips the test when the server does not refuse a
-// subscription without a token.
+// and no leeway, and checks that it refuses a subscription without a
+// token.
 func startAuthServer(t *testing.T) *meteord {
 	t.Helper()
 	m := startServer(t, func(c *config.Config) {
@@ -45,7 +43,7 @@ func startAuthServer(t *testing.T) *meteord {
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusUnauthorized {
-		t.Skipf("the server does not enforce SubscriberAuth yet (a subscription without a token got %d, not 401)", resp.StatusCode)
+		t.Fatalf("SubscriberAuth 1: a subscription without a token got %d, not 401", resp.StatusCode)
 	}
 	return m
 }
