@@ -97,7 +97,9 @@ func NewOn(eng engine.Engine, cfg *config.Config, logger *slog.Logger) (*Server,
 		OnPresenceError: func(err error) {
 			s.presenceLog.Warn(s.log, "reporting this node's subscribers to the engine failed; the other nodes' counts of them may be stale", "err", err)
 		},
+		Metrics: s.met,
 	})
+	s.hub.SetPolicy(policyFor(cfg))
 	if cfg.AdminAPI {
 		keys, err := loadKeys(cfg)
 		if err != nil {
@@ -195,12 +197,24 @@ func loadKeys(cfg *config.Config) (*api.Keys, error) {
 	return keys, nil
 }
 
+// policyFor returns each channel's publish admission and conflation
+// (hub.Policy) under cfg: the one place they are derived from the
+// configuration, at start and on each reload.
+func policyFor(cfg *config.Config) func(channel string) hub.Policy {
+	p := hub.Policy{
+		MaxMessageBytes:  cfg.MaxMessageBytes,
+		PublishRate:      cfg.PublishRate,
+		PublishBurst:     cfg.PublishBurst,
+		ConflateInterval: time.Duration(cfg.ConflateInterval) * time.Millisecond,
+	}
+	return func(string) hub.Policy { return p }
+}
+
 func apiLimits(cfg *config.Config) api.Limits {
 	return api.Limits{
-		MaxMessageBytes: cfg.MaxMessageBytes,
-		MaxHistory:      cfg.MaxMessagesPerChannel,
-		PublishTimeout:  time.Duration(cfg.PublishTimeout) * time.Second,
-		AccessLog:       cfg.AccessLog,
+		MaxHistory:     cfg.MaxMessagesPerChannel,
+		PublishTimeout: time.Duration(cfg.PublishTimeout) * time.Second,
+		AccessLog:      cfg.AccessLog,
 	}
 }
 
@@ -417,7 +431,8 @@ func (s *Server) Hub() *hub.Hub { return s.hub }
 
 // Reload applies a new configuration without dropping a subscriber:
 // templates and modes for new connections, history limits, the static file
-// cache, MaxConnections and DrainTime. Listener addresses and ReusePort are
+// cache, MaxConnections and DrainTime, the channels' publish limits and
+// conflation (policyFor). Listener addresses and ReusePort are
 // kept: changing them needs a restart.
 //
 // A configuration that would leave a listener in use without its
@@ -452,6 +467,7 @@ func (s *Server) Reload(cfg *config.Config) error {
 		ls.SetLimits(engineLimits(cfg))
 	}
 	s.sub.Reload(set)
+	s.hub.SetPolicy(policyFor(cfg))
 	if cfg.ControllerToken != old.ControllerToken {
 		s.ctl.SetToken(cfg.ControllerToken)
 		s.log.Info("controller token changed; it applies to new controller connections", "auth", cfg.ControllerToken != "")
