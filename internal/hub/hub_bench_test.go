@@ -203,3 +203,79 @@ func benchFanoutTCP(b *testing.B, start bool, n int) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/1e3, "µs/fanout")
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/delivery")
 }
+
+// BenchmarkConflation publishes one message per iteration, through the
+// memory engine, to a channel of n live clients on the workers, with
+// every message delivered (off) and conflated to one per 10 ms (10ms): an
+// op is a publication and its share of the fan-out. Conflated, the cost
+// of a skipped message is the same whatever n (it never reaches the
+// clients); deliveries/op says how many deliveries each publication
+// caused.
+func BenchmarkConflation(b *testing.B) {
+	for _, iv := range []time.Duration{0, 10 * time.Millisecond} {
+		name := "off"
+		if iv > 0 {
+			name = iv.String()
+		}
+		for _, n := range []int{1, 1000, 10000} {
+			b.Run(name+"/clients="+strconv.Itoa(n), func(b *testing.B) {
+				h := benchHub(b, true)
+				h.SetPolicy(func(string) hub.Policy { return hub.Policy{ConflateInterval: iv} })
+				clients := make([]*countingClient, n)
+				all := make([]hub.Client, n)
+				for i := range clients {
+					clients[i] = &countingClient{}
+					all[i] = clients[i]
+				}
+				subscribeAll(b, h, all)
+				ctx := context.Background()
+				text := strings.Repeat("x", 100)
+				b.ReportAllocs()
+				b.ResetTimer()
+				for b.Loop() {
+					if _, err := h.Publish(ctx, engine.Publication{Channel: "bench", Text: text}); err != nil {
+						b.Fatal(err)
+					}
+				}
+				h.Flush()
+				b.StopTimer()
+				var got int64
+				for _, c := range clients {
+					got += c.msgs.Load()
+				}
+				if iv == 0 && got != int64(b.N)*int64(n) || got == 0 {
+					b.Fatalf("%d deliveries for %d messages to %d clients", got, b.N, n)
+				}
+				b.ReportMetric(float64(got)/float64(b.N), "deliveries/op")
+			})
+		}
+	}
+}
+
+// BenchmarkAdmission measures Publish's admission: no policy, and a
+// policy with a size limit and a publish rate that every publication is
+// within (a token taken each time), on a channel without clients.
+func BenchmarkAdmission(b *testing.B) {
+	for _, limited := range []bool{false, true} {
+		name := "none"
+		if limited {
+			name = "size+rate"
+		}
+		b.Run(name, func(b *testing.B) {
+			h := benchHub(b, true)
+			if limited {
+				h.SetPolicy(func(string) hub.Policy {
+					return hub.Policy{MaxMessageBytes: 65536, PublishRate: 1 << 30}
+				})
+			}
+			ctx := context.Background()
+			text := strings.Repeat("x", 100)
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := h.Publish(ctx, engine.Publication{Channel: "bench", Text: text}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
