@@ -70,7 +70,9 @@ func (h *Hub) conflate(ch *channel, msgs []*engine.Message, iv time.Duration, no
 	if cs.held == nil && !now.Before(cs.next) {
 		cs.next = now.Add(iv)
 		cs.mu.Unlock()
-		h.opts.Metrics.Conflated(skipped)
+		if skipped > 0 {
+			h.opts.Metrics.Conflated(skipped)
+		}
 		return newest
 	}
 	if cs.held != nil {
@@ -81,7 +83,9 @@ func (h *Hub) conflate(ch *channel, msgs []*engine.Message, iv time.Duration, no
 	cs.armed = true
 	at := cs.next
 	cs.mu.Unlock()
-	h.opts.Metrics.Conflated(skipped)
+	if skipped > 0 {
+		h.opts.Metrics.Conflated(skipped)
+	}
 	if arm {
 		h.conf.mu.Lock()
 		heap.Push(&h.conf.due, dueChan{at: at, ch: ch})

@@ -74,6 +74,15 @@
 // cannot be queued closes its clients as slow consumers: they resume from
 // where they stood, so nothing is lost silently.
 //
+// # Admission and conflation
+//
+// A Policy per channel (SetPolicy; the server derives it from the
+// configuration) says what Publish admits, the size of a message and a
+// per-channel publish rate (admit.go), and whether this node's
+// subscribers of the channel get every message or, conflated, at most
+// one per interval, the newest (conflate.go). Both work per channel, not
+// per subscriber.
+//
 // # Presence
 //
 // The hub reports this node's subscriber counts and entries to an engine
@@ -430,10 +439,11 @@ func (h *Hub) Start() {
 	}
 }
 
-// Close delivers what is queued, stops the hub's goroutines and waits for
-// them. Messages handled after Close are delivered on the engine's
-// goroutine.
+// Close delivers what is queued, conflated channels' held messages
+// included, stops the hub's goroutines and waits for them. Messages
+// handled after Close are delivered on the engine's goroutine.
 func (h *Hub) Close() {
+	h.sendAllHeld()
 	h.cancel()
 	h.run.Lock()
 	defer h.run.Unlock()
