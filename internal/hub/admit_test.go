@@ -93,3 +93,38 @@ func TestPublishRate(t *testing.T) {
 		t.Errorf("%d buckets, want 2", h.Buckets())
 	}
 }
+
+// TestSetPolicyWhileRunning: SetPolicy races with nothing (run with
+// -race): publications and conflated deliveries go on while the policy
+// changes under them, and every subscriber ends with the last message.
+func TestSetPolicyWhileRunning(t *testing.T) {
+	h, _ := newHub(t, bare, engine.Limits{MaxMessages: 100}, hub.Options{InlineBelow: -1})
+	r := &recorder{}
+	subscribe(t, h, r, hub.Sub{Channel: "c"})
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		for i := 0; ; i++ {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			iv := time.Duration(i%3) * time.Millisecond
+			h.SetPolicy(func(string) hub.Policy {
+				return hub.Policy{MaxMessageBytes: 100, PublishRate: 1 << 20, ConflateInterval: iv}
+			})
+			time.Sleep(100 * time.Microsecond)
+		}
+	}()
+	var last uint64
+	for range 2000 {
+		last = publish(t, h, "c", "m")
+	}
+	close(done)
+	<-stopped
+	if !waitFor(func() bool { g := r.got(); return len(g) > 0 && g[len(g)-1] == last }) {
+		t.Errorf("the last message %d never came", last)
+	}
+}
