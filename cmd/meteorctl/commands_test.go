@@ -150,6 +150,33 @@ func TestPublishBatches(t *testing.T) {
 	}
 }
 
+// TestPublishRate: a batch past its channel's publish rate is published
+// up to the rate, and the rest sent again after the server's Retry-After:
+// every line once, in order.
+func TestPublishRate(t *testing.T) {
+	s := startServer(t, "-PublishRate", "100", "-PublishBurst", "100")
+	var in strings.Builder
+	for i := 1; i <= 150; i++ {
+		fmt.Fprintf(&in, "m%d\n", i)
+	}
+	r := ctl(t, s.env(), strings.NewReader(in.String()), "publish", "rated")
+	r.want(t, "publish 150 lines past the rate", 0, "429")
+	if n := len(lines(r.stdout)); n != 150 {
+		t.Errorf("publish printed %d ids, want 150", n)
+	}
+	r = ctl(t, s.env(), nil, "-json", "history", "-n", "200", "rated")
+	r.want(t, "history", 0)
+	hist := decode[message](t, r.stdout)
+	if len(hist) != 150 {
+		t.Fatalf("history holds %d messages, want 150", len(hist))
+	}
+	for i, m := range hist {
+		if m.Text != "m"+strconv.Itoa(i+1) {
+			t.Fatalf("message %d is %q, want m%d", i, m.Text, i+1)
+		}
+	}
+}
+
 // TestPublishErrors: a line the server refuses is named by its number,
 // and its batch publishes nothing.
 func TestPublishErrors(t *testing.T) {

@@ -126,10 +126,10 @@ func readBatches(r io.Reader, channel string, out chan<- *batch) error {
 }
 
 // publish sends b in one POST /api/publish and prints the messages' ids.
-// When the store fails part way (503 naming what was published), it
-// prints those and sends the rest again after the server's Retry-After, a
-// few times at most; a broken connection is not retried, as it may have
-// published.
+// When the store fails part way (503 naming what was published), or a
+// channel's publish rate is reached (429, the same), it prints those and
+// sends the rest again after the server's Retry-After, a few times at
+// most; a broken connection is not retried, as it may have published.
 func (c *cli) publish(ctx context.Context, b *batch) error {
 	msgs, lines := b.msgs, b.lines
 	for try := 1; ; try++ {
@@ -144,7 +144,7 @@ func (c *cli) publish(ctx context.Context, b *batch) error {
 		var ae *apiError
 		if errors.As(err, &ae) {
 			ae.reason = nameLine(ae.reason, lines)
-			if ae.status != http.StatusServiceUnavailable || json.Unmarshal(ae.body, &ans) != nil {
+			if !partial(ae.status) || json.Unmarshal(ae.body, &ans) != nil {
 				ans = pubAnswer{}
 			}
 		} else if err != nil {
@@ -161,7 +161,7 @@ func (c *cli) publish(ctx context.Context, b *batch) error {
 			return nil
 		}
 		msgs, lines = msgs[n:], lines[n:]
-		if ae.status != http.StatusServiceUnavailable || try == attempts || len(msgs) == 0 {
+		if !partial(ae.status) || try == attempts || len(msgs) == 0 {
 			if n > 0 || len(b.msgs) > len(msgs) {
 				return exit(fmt.Errorf("%w; %d of %d messages published", err, len(b.msgs)-len(msgs), len(b.msgs)))
 			}
@@ -176,6 +176,13 @@ func (c *cli) publish(ctx context.Context, b *batch) error {
 			return exit(ctx.Err())
 		}
 	}
+}
+
+// partial reports whether a refused POST /api/publish names what it
+// published, the rest to be sent again later: 503 (the store failed part
+// way) and 429 (a channel's publish rate).
+func partial(status int) bool {
+	return status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests
 }
 
 // batchIndex is how the API names a message of a batch in its errors.

@@ -43,8 +43,6 @@ var ErrTokenRequired = errors.New("api: APIToken is required when AdminIP is not
 
 // Limits are the settings that a configuration reload may change.
 type Limits struct {
-	// MaxMessageBytes is the largest message text accepted, in bytes.
-	MaxMessageBytes int
 	// MaxHistory is the most messages GET /api/channels/{channel} returns:
 	// MaxMessagesPerChannel, since no channel holds more.
 	MaxHistory int
@@ -181,9 +179,6 @@ func Loopback(ip string) bool {
 
 // SetLimits changes the limits; they apply to the next request.
 func (s *Server) SetLimits(l Limits) {
-	if l.MaxMessageBytes <= 0 {
-		l.MaxMessageBytes = 1
-	}
 	s.limits.Store(&l)
 }
 

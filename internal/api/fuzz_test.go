@@ -6,18 +6,24 @@ import (
 	"testing"
 
 	"github.com/meteorpush/meteor/internal/channel"
+	"github.com/meteorpush/meteor/internal/engine"
+	"github.com/meteorpush/meteor/internal/engine/memory"
+	"github.com/meteorpush/meteor/internal/hub"
 )
 
 // FuzzPublishBody feeds parsePublishBody arbitrary bodies: it must never
 // panic, must refuse with a 400 or 413 error only, and what it accepts must
 // be publishable: at least one message, each to a valid channel, none over
-// the limit. The seeds are in testdata/fuzz/FuzzPublishBody.
+// the limit once the hub's size check (Hub.CheckSize, which publishBatch
+// makes) passed it. The seeds are in testdata/fuzz/FuzzPublishBody.
 func FuzzPublishBody(f *testing.F) {
 	f.Add([]byte(`{"messages":[{"channel":"a","text":"x"}]}`), 16)
 	f.Add([]byte(`{"channels":["a","b"],"text":"x"}`), 16)
+	h := hub.New(memory.New(engine.Limits{MaxMessages: 1}), hub.Options{})
 	f.Fuzz(func(t *testing.T, body []byte, limit int) {
 		limit = max(1, limit%(1<<16))
-		items, err := parsePublishBody(body, limit)
+		h.SetPolicy(func(string) hub.Policy { return hub.Policy{MaxMessageBytes: limit} })
+		items, _, err := parsePublishBody(body)
 		if err != nil {
 			var tl *errTooLarge
 			var br *errBadRequest
@@ -31,6 +37,13 @@ func FuzzPublishBody(f *testing.F) {
 		}
 		if len(items) == 0 || len(items) > maxBatch {
 			t.Fatalf("%d items accepted", len(items))
+		}
+		if err := h.CheckSize(publications(items)...); err != nil {
+			var re *hub.RefusedError
+			if !errors.As(err, &re) || re.Reason != hub.ReasonTooLarge || len(items[re.Index].Text) <= limit {
+				t.Fatalf("CheckSize refused %v", err)
+			}
+			return
 		}
 		for i, it := range items {
 			if !channel.Valid(it.Channel) {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/meteorpush/meteor/internal/channel"
 	"github.com/meteorpush/meteor/internal/engine"
+	"github.com/meteorpush/meteor/internal/hub"
 	"github.com/meteorpush/meteor/internal/reason"
 	"github.com/meteorpush/meteor/internal/stats"
 )
@@ -26,11 +27,17 @@ const defaultPublishTimeout = 5 * time.Second
 const maxBatch = 1000
 
 // minBatchBody is the least body size a batch may have whatever
-// MaxMessageBytes is, so that many small messages fit in one request.
+// MaxMessageBytes is, so that many small messages fit in one request. It
+// also bounds a single message's body when its channel has no
+// MaxMessageBytes.
 const minBatchBody = 16 << 20
 
-// errTooLarge is a request refused with 413.
-type errTooLarge struct{ reason string }
+// errTooLarge is a request refused with 413. A body longer than the
+// message it may hold (tooLarge) is counted as a publication refused.
+type errTooLarge struct {
+	reason   string
+	tooLarge bool
+}
 
 func (e *errTooLarge) Error() string { return e.reason }
 
@@ -65,34 +72,45 @@ func checkChannel(name string) error {
 	return nil
 }
 
-// checkText returns a 413 error when text is over the limit.
-func checkText(text string, limit int) error {
-	if len(text) > limit {
-		return &errTooLarge{fmt.Sprintf("message is %d bytes, the limit is %d", len(text), limit)}
-	}
-	return nil
-}
-
 // isJSON reports whether the request's body is JSON by its Content-Type.
 func isJSON(r *http.Request) bool {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	return err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json"))
 }
 
-// jsonBodyLimit is the largest JSON body that can hold one message of
-// limit bytes: JSON may spell every byte as \u00XX.
-func jsonBodyLimit(limit int) int64 { return 6*int64(limit) + 4096 }
+// messageBodyLimit is the largest body that holds one message of at most
+// limit bytes (a channel's MaxMessageBytes, 0 for none) as it is, and
+// jsonBodyLimit the largest JSON body: JSON may spell every byte as
+// \u00XX. The bodies are bounded here, before their messages reach the
+// hub, which decides whether each message is too large
+// (hub.Policy.MaxMessageBytes, the one rule).
+func messageBodyLimit(limit int) int64 {
+	if limit <= 0 {
+		return minBatchBody
+	}
+	return int64(limit)
+}
+
+func jsonBodyLimit(limit int) int64 {
+	if limit <= 0 {
+		return minBatchBody
+	}
+	return 6*int64(limit) + 4096
+}
 
 // readBody reads at most limit bytes of r's body; a longer body is a 413
 // error that says what (a "message" or a "request body") was too long.
+// Refused, the body is not read further: net/http then closes the
+// connection after the answer rather than reading what a client sends
+// for ever.
 func readBody(w http.ResponseWriter, r *http.Request, limit int64, what string) ([]byte, error) {
 	if r.ContentLength > limit {
-		return nil, &errTooLarge{fmt.Sprintf("%s is %d bytes, the limit is %d", what, r.ContentLength, limit)}
+		return nil, &errTooLarge{fmt.Sprintf("%s is %d bytes, the limit is %d", what, r.ContentLength, limit), true}
 	}
 	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
-			return nil, &errTooLarge{fmt.Sprintf("%s is more than %d bytes, the limit is %d", what, limit, limit)}
+			return nil, &errTooLarge{fmt.Sprintf("%s is more than %d bytes, the limit is %d", what, limit, limit), true}
 		}
 		return nil, badRequest("reading the body: %v", err)
 	}
@@ -118,7 +136,7 @@ func decodeJSON(b []byte, v any) error {
 
 // parseMessageBody parses the JSON body of POST
 // /api/channels/{channel}/messages: {"text":"..."}.
-func parseMessageBody(b []byte, limit int) (string, error) {
+func parseMessageBody(b []byte) (string, error) {
 	var body struct {
 		Text *string `json:"text"`
 	}
@@ -128,17 +146,15 @@ func parseMessageBody(b []byte, limit int) (string, error) {
 	if body.Text == nil {
 		return "", badRequest(`missing "text"`)
 	}
-	if err := checkText(*body.Text, limit); err != nil {
-		return "", err
-	}
 	return *body.Text, nil
 }
 
 // parsePublishBody parses the body of POST /api/publish: either
 // {"messages":[{"channel":"a","text":"x"},...]} or
 // {"channels":["a","b"],"text":"x"}. Every message is checked before any is
-// published, so that a refused batch publishes nothing.
-func parsePublishBody(b []byte, limit int) ([]item, error) {
+// published, so that a refused batch publishes nothing; the sizes are the
+// hub's to check (Hub.CheckSize). multi reports the channels form.
+func parsePublishBody(b []byte) (items []item, multi bool, err error) {
 	var body struct {
 		Messages []struct {
 			Channel *string `json:"channel"`
@@ -148,59 +164,53 @@ func parsePublishBody(b []byte, limit int) ([]item, error) {
 		Text     *string  `json:"text"`
 	}
 	if err := decodeJSON(b, &body); err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	multi := body.Channels != nil || body.Text != nil
+	multi = body.Channels != nil || body.Text != nil
 	switch {
 	case body.Messages != nil && multi:
-		return nil, badRequest(`give either "messages" or "channels" and "text", not both`)
+		return nil, false, badRequest(`give either "messages" or "channels" and "text", not both`)
 	case body.Messages != nil:
 		if len(body.Messages) == 0 {
-			return nil, badRequest(`"messages" is empty`)
+			return nil, false, badRequest(`"messages" is empty`)
 		}
 		if len(body.Messages) > maxBatch {
-			return nil, &errTooLarge{fmt.Sprintf("%d messages in one request, the limit is %d", len(body.Messages), maxBatch)}
+			return nil, false, &errTooLarge{fmt.Sprintf("%d messages in one request, the limit is %d", len(body.Messages), maxBatch), false}
 		}
 		out := make([]item, len(body.Messages))
 		for i, m := range body.Messages {
 			if m.Channel == nil {
-				return nil, badRequest(`messages[%d]: missing "channel"`, i)
+				return nil, false, badRequest(`messages[%d]: missing "channel"`, i)
 			}
 			if m.Text == nil {
-				return nil, badRequest(`messages[%d]: missing "text"`, i)
+				return nil, false, badRequest(`messages[%d]: missing "text"`, i)
 			}
 			if err := checkChannel(*m.Channel); err != nil {
-				return nil, prefix(fmt.Sprintf("messages[%d]", i), err)
-			}
-			if err := checkText(*m.Text, limit); err != nil {
-				return nil, prefix(fmt.Sprintf("messages[%d]", i), err)
+				return nil, false, prefix(fmt.Sprintf("messages[%d]", i), err)
 			}
 			out[i] = item{Channel: *m.Channel, Text: *m.Text}
 		}
-		return out, nil
+		return out, multi, nil
 	case multi:
 		if body.Text == nil {
-			return nil, badRequest(`missing "text"`)
+			return nil, false, badRequest(`missing "text"`)
 		}
 		if len(body.Channels) == 0 {
-			return nil, badRequest(`"channels" is empty`)
+			return nil, false, badRequest(`"channels" is empty`)
 		}
 		if len(body.Channels) > maxBatch {
-			return nil, &errTooLarge{fmt.Sprintf("%d channels in one request, the limit is %d", len(body.Channels), maxBatch)}
-		}
-		if err := checkText(*body.Text, limit); err != nil {
-			return nil, err
+			return nil, false, &errTooLarge{fmt.Sprintf("%d channels in one request, the limit is %d", len(body.Channels), maxBatch), false}
 		}
 		out := make([]item, len(body.Channels))
 		for i, c := range body.Channels {
 			if err := checkChannel(c); err != nil {
-				return nil, prefix(fmt.Sprintf("channels[%d]", i), err)
+				return nil, false, prefix(fmt.Sprintf("channels[%d]", i), err)
 			}
 			out[i] = item{Channel: c, Text: *body.Text}
 		}
-		return out, nil
+		return out, multi, nil
 	default:
-		return nil, badRequest(`give "messages", or "channels" and "text"`)
+		return nil, false, badRequest(`give "messages", or "channels" and "text"`)
 	}
 }
 
@@ -210,7 +220,7 @@ func prefix(where string, err error) error {
 	case *errBadRequest:
 		return &errBadRequest{where + ": " + e.reason}
 	case *errTooLarge:
-		return &errTooLarge{where + ": " + e.reason}
+		return &errTooLarge{where + ": " + e.reason, e.tooLarge}
 	}
 	return err
 }
@@ -220,6 +230,8 @@ func fail(w http.ResponseWriter, err error) {
 	var tl *errTooLarge
 	var br *errBadRequest
 	switch {
+	case errors.As(err, &tl) && tl.tooLarge:
+		writeJSON(w, http.StatusRequestEntityTooLarge, map[string]any{"error": tl.reason, "reason": hub.ReasonTooLarge})
 	case errors.As(err, &tl):
 		writeError(w, http.StatusRequestEntityTooLarge, tl.reason)
 	case errors.As(err, &br):
@@ -227,6 +239,38 @@ func fail(w http.ResponseWriter, err error) {
 	default:
 		writeError(w, http.StatusInternalServerError, err.Error())
 	}
+}
+
+// failBody is fail for a refused publish body, which it counts when the
+// body was longer than the message it may hold.
+func (s *Server) failBody(w http.ResponseWriter, err error) {
+	if tl := (*errTooLarge)(nil); errors.As(err, &tl) && tl.tooLarge {
+		s.met.PublishRefused(hub.ReasonTooLarge, 1)
+	}
+	fail(w, err)
+}
+
+// refused answers publications the hub refused by their channel's
+// policy (counted there): 413 for a message too large, 429 with
+// Retry-After for one past its channel's publish rate, with the reason in
+// the JSON ("too large", "rate"). where, when not "", names the message
+// refused in a batch: messages[i] or channels[i]. extra is added to the
+// body (a batch's results so far).
+func refused(w http.ResponseWriter, re *hub.RefusedError, where string, extra ...any) {
+	status := http.StatusRequestEntityTooLarge
+	if re.Reason == hub.ReasonRate {
+		status = http.StatusTooManyRequests
+		w.Header().Set("Retry-After", strconv.Itoa(re.RetryAfterSeconds()))
+	}
+	msg := re.Error()
+	if where != "" {
+		msg = fmt.Sprintf("%s[%d]: %s", where, re.Index, msg)
+	}
+	body := map[string]any{"error": msg, "reason": re.Reason}
+	for i := 0; i+1 < len(extra); i += 2 {
+		body[extra[i].(string)] = extra[i+1]
+	}
+	writeJSON(w, status, body)
 }
 
 // failEngine answers a request that the engine refused: 503 with a
@@ -255,17 +299,14 @@ func (s *Server) failEngine(w http.ResponseWriter, what string, err error, extra
 	writeJSON(w, status, body)
 }
 
-// publish publishes items in order and counts them. On an engine error it
-// returns what was published before it. Once shutdown began it publishes
-// nothing, as the controller accepts nothing: subscribers are being
-// drained and would not get the messages.
+// publish publishes items in order and counts them. On an engine error,
+// or a publication the hub refused (*hub.RefusedError), it returns what
+// was published before it. Once shutdown began it publishes nothing, as
+// the controller accepts nothing: subscribers are being drained and would
+// not get the messages.
 func (s *Server) publish(ctx context.Context, items []item) ([]published, error) {
 	if !s.ready.Load() {
 		return []published{}, engine.ErrClosed
-	}
-	pubs := make([]engine.Publication, len(items))
-	for i, it := range items {
-		pubs[i] = engine.Publication{Channel: it.Channel, Text: it.Text}
 	}
 	timeout := s.limits.Load().PublishTimeout
 	if timeout <= 0 {
@@ -274,7 +315,7 @@ func (s *Server) publish(ctx context.Context, items []item) ([]published, error)
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	// One engine call for the whole batch: one round trip to a store.
-	msgs, err := s.hub.Publish(ctx, pubs...)
+	msgs, err := s.hub.Publish(ctx, publications(items)...)
 	out := make([]published, len(msgs))
 	for i, m := range msgs {
 		out[i] = published{ID: m.ID, Channel: m.Channel, Time: m.Time.UnixMilli()}
@@ -284,6 +325,14 @@ func (s *Server) publish(ctx context.Context, items []item) ([]published, error)
 	return out, err
 }
 
+func publications(items []item) []engine.Publication {
+	pubs := make([]engine.Publication, len(items))
+	for i, it := range items {
+		pubs[i] = engine.Publication{Channel: it.Channel, Text: it.Text}
+	}
+	return pubs
+}
+
 // publishOne serves POST /api/channels/{channel}/messages.
 func (s *Server) publishOne(w http.ResponseWriter, r *http.Request) {
 	ch := r.PathValue("channel")
@@ -291,21 +340,21 @@ func (s *Server) publishOne(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	limit := s.limits.Load().MaxMessageBytes
+	limit := s.hub.Policy(ch).MaxMessageBytes
 	var text string
 	if isJSON(r) {
 		b, err := readBody(w, r, jsonBodyLimit(limit), "request body")
 		if err == nil {
-			text, err = parseMessageBody(b, limit)
+			text, err = parseMessageBody(b)
 		}
 		if err != nil {
-			fail(w, err)
+			s.failBody(w, err)
 			return
 		}
 	} else {
-		b, err := readBody(w, r, int64(limit), "message")
+		b, err := readBody(w, r, messageBodyLimit(limit), "message")
 		if err != nil {
-			fail(w, err)
+			s.failBody(w, err)
 			return
 		}
 		text = string(b)
@@ -314,6 +363,10 @@ func (s *Server) publishOne(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res, err := s.publish(r.Context(), []item{{Channel: ch, Text: text}})
+	if re := (*hub.RefusedError)(nil); errors.As(err, &re) {
+		refused(w, re, "")
+		return
+	}
 	if err != nil {
 		s.failEngine(w, "publishing", err)
 		return
@@ -321,19 +374,26 @@ func (s *Server) publishOne(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, res[0])
 }
 
-// publishBatch serves POST /api/publish.
+// publishBatch serves POST /api/publish. A batch with a message too large
+// for its channel publishes nothing (413); one past a channel's publish
+// rate publishes the messages before it, named in a 429 with Retry-After,
+// so that the client sends only the rest again.
 func (s *Server) publishBatch(w http.ResponseWriter, r *http.Request) {
 	if !isJSON(r) {
 		writeError(w, http.StatusUnsupportedMediaType, "the body must be JSON (Content-Type: application/json)")
 		return
 	}
-	limit := s.limits.Load().MaxMessageBytes
+	// The body is read before its channels are known: it is bounded by
+	// the policy of the empty name, which no channel has: the largest
+	// MaxMessageBytes of any namespace (each message is then checked
+	// against its own channel's).
+	limit := s.hub.Policy("").MaxMessageBytes
 	b, err := readBody(w, r, max(minBatchBody, jsonBodyLimit(limit)), "request body")
 	if err != nil {
-		fail(w, err)
+		s.failBody(w, err)
 		return
 	}
-	items, err := parsePublishBody(b, limit)
+	items, multi, err := parsePublishBody(b)
 	if err != nil {
 		fail(w, err)
 		return
@@ -347,7 +407,21 @@ func (s *Server) publishBatch(w http.ResponseWriter, r *http.Request) {
 	}) || !s.allowRate(w, r, len(items)) {
 		return
 	}
+	// The channels form ("channels" and "text") names the channel whose
+	// limit the text is over; the messages form the message.
+	where := "messages"
+	if multi {
+		where = "channels"
+	}
+	if err := s.hub.CheckSize(publications(items)...); err != nil {
+		refused(w, err.(*hub.RefusedError), where)
+		return
+	}
 	res, err := s.publish(r.Context(), items)
+	if re := (*hub.RefusedError)(nil); errors.As(err, &re) {
+		refused(w, re, where, "results", res, "published", len(res))
+		return
+	}
 	if err != nil {
 		// What was published stays published: the client is told which,
 		// so that it retries only the rest.

@@ -179,7 +179,7 @@ var params = []param{
 		desc: "1: every write to a subscriber leaves at once (TCP_NODELAY), for the lowest latency. 0: the kernel may coalesce small writes to one subscriber while earlier bytes are unacknowledged (Nagle), which costs less CPU per message when the server is saturated and can add latency to back-to-back messages.",
 		set:  flag(func(c *Config, _ *Mode) *bool { return &c.SubscriberNoDelay })},
 	{name: "MaxMessageBytes", def: "65536",
-		desc: "Largest message text the HTTP API accepts, in bytes; a larger one is refused with 413.",
+		desc: "Largest message text, in bytes, a channel accepts on every publish path: a larger one is refused (API 413, controller ERR too large, UDP dropped and logged). A [namespace] section can set it.",
 		set:  number(1, math.MaxInt32, func(c *Config, _ *Mode) *int { return &c.MaxMessageBytes })},
 	{name: "GCPercent", def: "50",
 		desc: "Garbage collector target, as Go's GOGC: a collection starts when the heap has grown by this many percent over what the last one kept. Lower keeps less garbage beside the idle subscribers (measured: about 0.9-1.0 KiB of memory per idle subscriber at 50, 1.1-1.25 KiB at Go's 100) for more frequent collections; 0: the GOGC environment variable, else 100. Applied at start and on reload.",

@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/meteorpush/meteor/internal/engine"
+	"github.com/meteorpush/meteor/internal/hub"
 	"github.com/meteorpush/meteor/internal/logx"
 	"github.com/meteorpush/meteor/internal/metrics"
 	"github.com/meteorpush/meteor/internal/ratelimit"
@@ -42,7 +43,9 @@ type Backend interface {
 	// ADDMESSAGE lines a client pipelined come as one batch). It returns
 	// the messages published, in order; on error, those published before
 	// it. An error wrapping engine.ErrUnavailable means the store could
-	// not be reached.
+	// not be reached; a *hub.RefusedError, that the publication after
+	// those was refused by its channel's policy (too large, past its
+	// publish rate), and the ones after it were not tried.
 	Publish(ctx context.Context, pubs []engine.Publication) ([]*engine.Message, error)
 	// CountSubscribers returns the number of persistent subscribers of
 	// channel, 0 for an unknown channel. It must not create the channel.
@@ -168,6 +171,8 @@ type Server struct {
 	udpLongLog logx.Limiter  // datagrams over MaxLine: a limiter of their own, so one kind never hides the other
 	lineLog    logx.Limiter  // lines over MaxLine
 	publishLog logx.Limiter  // Backend.Publish errors
+	refuseLog  logx.Limiter  // lines refused by their channel's policy
+	udpRefLog  logx.Limiter  // datagrams refused by their channel's policy
 	authLog    logx.Limiter  // lines refused for authentication
 	idleLog    logx.Limiter  // connections closed for idleness
 	limitLog   logx.Limiter  // connections refused at MaxConnections
@@ -800,35 +805,58 @@ func (s *Server) appendStats(b []byte) []byte {
 
 // publishPending publishes the pending ADDMESSAGE lines in one Backend
 // call and writes their replies, in order: OK and the id for each message
-// published, the ERR line of the error for the others.
+// published, the ERR line of the error for the others. A line refused by
+// its channel's policy gets its ERR line alone: the lines after it are
+// published again, in another call.
 func (c *conn) publishPending() {
 	if len(c.pending) == 0 {
 		return
 	}
 	s := c.srv
-	ctx, cancel := context.WithTimeout(context.Background(), s.publishTimeout())
-	msgs, err := s.Backend.Publish(ctx, c.pending)
-	cancel()
-	if err != nil {
-		s.publishLog.Warn(s.log, "controller: publish failed", "remote", c.remote,
-			"lines", len(c.pending), "published", len(msgs), "err", err)
-	}
-	for i := range c.pending {
-		if i >= len(msgs) {
-			c.w.WriteString(publishErrorReply(err))
+	todo := c.pending
+	for len(todo) > 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), s.publishTimeout())
+		msgs, err := s.Backend.Publish(ctx, todo)
+		cancel()
+		msgs = msgs[:min(len(msgs), len(todo))]
+		for _, m := range msgs {
+			b := c.w.AvailableBuffer()
+			b = append(b, "OK\t"...)
+			b = strconv.AppendUint(b, m.ID, 10)
+			b = append(b, "\r\n"...)
+			c.w.Write(b)
+		}
+		todo = todo[len(msgs):]
+		if len(todo) == 0 {
+			break
+		}
+		if re := (*hub.RefusedError)(nil); errors.As(err, &re) {
+			s.refuseLog.Log(s.log, slog.LevelInfo, "controller: publish refused", "remote", c.remote,
+				"channel", re.Channel, "reason", re.Reason)
+			c.w.WriteString(refusedReply(re))
+			todo = todo[1:]
 			continue
 		}
-		b := c.w.AvailableBuffer()
-		b = append(b, "OK\t"...)
-		b = strconv.AppendUint(b, msgs[i].ID, 10)
-		b = append(b, "\r\n"...)
-		c.w.Write(b)
+		if err != nil {
+			s.publishLog.Warn(s.log, "controller: publish failed", "remote", c.remote,
+				"lines", len(todo)+len(msgs), "published", len(msgs), "err", err)
+		}
+		for range todo {
+			c.w.WriteString(publishErrorReply(err))
+		}
+		break
 	}
 	clear(c.pending)
 	c.pending = c.pending[:0]
 	if cap(c.pending) > maxPipelined {
 		c.pending = nil
 	}
+}
+
+// refusedReply is the ERR line of a publication refused by its channel's
+// policy: the reason ("too large", "rate"), then what it means.
+func refusedReply(re *hub.RefusedError) string {
+	return "ERR " + re.Reason + ": " + re.Error() + "\r\n"
 }
 
 // publishErrorReply returns the ERR line of a failed publish: a store
@@ -961,6 +989,11 @@ func (s *Server) handleDatagram(d []byte, addr net.Addr) {
 	ctx, cancel := context.WithTimeout(context.Background(), s.publishTimeout())
 	msgs, err := s.Backend.Publish(ctx, []engine.Publication{{Channel: cmd.Channel, Text: string(cmd.Text)}})
 	cancel()
+	if re := (*hub.RefusedError)(nil); errors.As(err, &re) {
+		s.udpRefLog.Warn(s.log, "controller: udp datagram refused, dropped", "remote", addr.String(),
+			"channel", cmd.Channel, "reason", re.Reason, "err", err)
+		return
+	}
 	if err != nil || len(msgs) != 1 {
 		s.publishLog.Warn(s.log, "controller: udp publish failed", "remote", addr.String(), "channel", cmd.Channel, "err", err)
 		return

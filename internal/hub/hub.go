@@ -74,6 +74,15 @@
 // cannot be queued closes its clients as slow consumers: they resume from
 // where they stood, so nothing is lost silently.
 //
+// # Admission and conflation
+//
+// A Policy per channel (SetPolicy; the server derives it from the
+// configuration) says what Publish admits, the size of a message and a
+// per-channel publish rate (admit.go), and whether this node's
+// subscribers of the channel get every message or, conflated, at most
+// one per interval, the newest (conflate.go). Both work per channel, not
+// per subscriber.
+//
 // # Presence
 //
 // The hub reports this node's subscriber counts and entries to an engine
@@ -96,6 +105,7 @@ import (
 	"time"
 
 	"github.com/meteorpush/meteor/internal/engine"
+	"github.com/meteorpush/meteor/internal/metrics"
 	"github.com/meteorpush/meteor/internal/reason"
 )
 
@@ -172,6 +182,10 @@ type Options struct {
 	// OnPresenceError, when set, is told of each presence report the
 	// engine failed, for the log.
 	OnPresenceError func(err error)
+
+	// Metrics, when set, counts the publications Publish refuses and the
+	// messages conflation skips.
+	Metrics *metrics.Metrics
 }
 
 // DefaultInlineBelow is Options.InlineBelow's default. BenchmarkFanoutTCP
@@ -205,6 +219,10 @@ var (
 	// rather than growing without limit.
 	maxPending = 4096
 )
+
+// bucketPrunePeriod is how often the publish-rate buckets that are full
+// again are dropped, however few channels come and go.
+const bucketPrunePeriod = 10 * time.Second
 
 // maxBatchJobs bounds the jobs one batch takes from a worker's queue.
 const maxBatchJobs = 64
@@ -246,6 +264,10 @@ type Hub struct {
 	overflows atomic.Int64 // shards closed because their worker's queue was full
 
 	pres *presence // presence.go
+
+	policy  atomic.Pointer[policySet] // SetPolicy's; nil: admit everything (admit.go)
+	buckets buckets                   // publish-rate buckets (admit.go)
+	conf    conflation                // channels holding a conflated message (conflate.go)
 }
 
 var (
@@ -284,6 +306,11 @@ type channel struct {
 	// finished. HandleMessages delivers inline only when it is zero, so
 	// that an inline delivery never overtakes a queued one.
 	inflight atomic.Int64
+
+	// policy caches the channel's Policy (Hub.channelPolicy).
+	policy atomic.Pointer[cachedPolicy]
+	// conflate is the channel's conflation (conflate.go).
+	conflate conflateState
 
 	// ready is closed once the engine's Subscribe has returned, subErr
 	// set before.
@@ -365,6 +392,7 @@ func New(eng engine.Engine, opts Options) *Hub {
 		resyncs:    make(map[string]struct{}),
 		resyncWake: make(chan struct{}, 1),
 		pres:       newPresence(eng, opts),
+		conf:       conflation{wake: make(chan struct{}, 1)},
 	}
 }
 
@@ -401,19 +429,21 @@ func (h *Hub) Start() {
 		h.wg.Add(1)
 		go h.work(w)
 	}
-	h.wg.Add(2)
+	h.wg.Add(3)
 	go h.resyncLoop()
 	go h.lingerLoop()
+	go h.conflateLoop()
 	if h.pres.counts != nil || h.pres.lister != nil {
 		h.wg.Add(1)
 		go h.presenceLoop()
 	}
 }
 
-// Close delivers what is queued, stops the hub's goroutines and waits for
-// them. Messages handled after Close are delivered on the engine's
-// goroutine.
+// Close delivers what is queued, conflated channels' held messages
+// included, stops the hub's goroutines and waits for them. Messages
+// handled after Close are delivered on the engine's goroutine.
 func (h *Hub) Close() {
+	h.sendAllHeld()
 	h.cancel()
 	h.run.Lock()
 	defer h.run.Unlock()
@@ -441,8 +471,10 @@ func (w *worker) signal() {
 }
 
 // Flush waits until every message given to HandleMessages before Flush
-// was called has been handed to its clients.
+// was called has been handed to its clients, conflated channels' held
+// messages included (sent at once).
 func (h *Hub) Flush() {
+	h.sendAllHeld()
 	h.run.RLock()
 	dones := make([]chan struct{}, 0, len(h.workers))
 	for _, w := range h.workers {
@@ -666,10 +698,17 @@ func closeEntry(e *entry, r reason.Reason) {
 
 // Publish stores pubs through the engine, which delivers them back to
 // HandleMessages on every node with clients of their channels. It first
-// waits while this node's fan-out is behind (see the package
-// documentation), until ctx ends. On error it returns the messages
-// published before it.
+// admits them by their channels' Policy (SetPolicy), in order: the first
+// one refused, too large or past its channel's publish rate, ends the
+// call with a *RefusedError (wrapping ErrRefused), and only the ones
+// before it are published. It then waits while this node's fan-out is
+// behind (see the package documentation), until ctx ends. On error it
+// returns the messages published before it.
 func (h *Hub) Publish(ctx context.Context, pubs ...engine.Publication) ([]*engine.Message, error) {
+	n, refused := h.admit(pubs, time.Now())
+	if n == 0 {
+		return nil, refused
+	}
 	h.run.RLock()
 	ws := h.workers
 	h.run.RUnlock()
@@ -678,7 +717,11 @@ func (h *Hub) Publish(ctx context.Context, pubs ...engine.Publication) ([]*engin
 			return nil, err
 		}
 	}
-	return h.eng.Publish(ctx, pubs...)
+	msgs, err := h.eng.Publish(ctx, pubs[:n]...)
+	if err == nil {
+		err = refused
+	}
+	return msgs, err
 }
 
 // HandleMessages delivers msgs to the clients of channel on this node. It
@@ -696,6 +739,27 @@ func (h *Hub) HandleMessages(name string, msgs []*engine.Message) {
 		return
 	}
 	ch.last.Store(msgs[len(msgs)-1].ID)
+	if iv := h.channelPolicy(ch).ConflateInterval; iv > 0 && h.conflating() {
+		m := h.conflate(ch, msgs, iv, time.Now())
+		if m == nil {
+			return
+		}
+		msgs = []*engine.Message{m}
+	}
+	h.fanout(ch, msgs)
+}
+
+// conflating reports whether the conflation goroutine runs: between Start
+// and Close.
+func (h *Hub) conflating() bool {
+	h.run.RLock()
+	defer h.run.RUnlock()
+	return h.workers != nil
+}
+
+// fanout hands msgs, messages of ch in id order, to ch's clients: queued
+// for the workers, or on this goroutine for a channel of few clients.
+func (h *Hub) fanout(ch *channel, msgs []*engine.Message) {
 	h.run.RLock()
 	ws := h.workers
 	if ws == nil || int(ch.count.Load()) < h.inlineBelow && ch.inflight.Load() == 0 {
@@ -784,13 +848,14 @@ func (h *Hub) Subscribe(ctx context.Context, c Client, subs []Sub, persist bool)
 				continue
 			}
 			hist := res[i].History
+			conflated := h.Policy(subs[i].Channel).ConflateInterval > 0
 			if !persist {
-				if len(hist.Messages) > 0 && !c.Deliver(hist.Messages, false) {
+				if msgs := newestOnly(hist.Messages, conflated); len(msgs) > 0 && !c.Deliver(msgs, false) {
 					return
 				}
 				continue
 			}
-			ok, resync := h.activate(entries[i].e, hist.Messages, hist.Stream.Last)
+			ok, resync := h.activate(entries[i].e, hist.Messages, hist.Stream.Last, conflated)
 			if resync {
 				h.queueResync([]string{subs[i].Channel})
 			}
@@ -987,10 +1052,12 @@ func (s *shard) removeLocked() {
 // activate delivers first to e's client, then the messages held while it
 // was pending that are newer than top and than what it was given, and
 // turns it live. An entry that a reset made stale gets first only and
-// stays pending, holding what arrives, until a resync fills it. It reports
-// whether the client still wants messages, and whether the entry waits
-// for a resync (the caller queues one).
-func (h *Hub) activate(e *entry, first []*engine.Message, top uint64) (ok, resync bool) {
+// stays pending, holding what arrives, until a resync fills it. For a
+// conflated channel (conflated set) the client gets only the newest of
+// first and of the held messages. It reports whether the client still
+// wants messages, and whether the entry waits for a resync (the caller
+// queues one).
+func (h *Hub) activate(e *entry, first []*engine.Message, top uint64, conflated bool) (ok, resync bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.gone || e.closed.Load() {
@@ -1006,28 +1073,34 @@ func (h *Hub) activate(e *entry, first []*engine.Message, top uint64) (ok, resyn
 		e.pending = nil
 		e.stale = true
 	}
-	ok = true
-	if len(first) > 0 {
-		ok = h.deliverOne(e, first, false)
-	}
 	// Messages stored before the history was read are in it, or were
 	// older than what the client asked for: skip them, here and when a
 	// worker reaches them.
 	last := max(e.last, top)
+	held := e.pending
+	i := 0
+	for i < len(held) && held[i].ID <= last {
+		i++
+	}
+	if conflated && !e.stale && i < len(held) {
+		// The newest held message replaces the history.
+		first = nil
+	}
+	first = newestOnly(first, conflated)
+	ok = true
+	if len(first) > 0 {
+		ok = h.deliverOne(e, first, false)
+	}
 	e.activated = true
 	if e.stale {
 		e.last = last
 		return ok, true
 	}
-	held := e.pending
 	e.pending = nil
 	e.live = true
-	i := 0
-	for i < len(held) && held[i].ID <= last {
-		i++
-	}
-	if ok && i < len(held) {
-		ok = h.deliverOne(e, held[i:], false)
+	held = newestOnly(held[i:], conflated)
+	if ok && len(held) > 0 {
+		ok = h.deliverOne(e, held, false)
 		last = held[len(held)-1].ID
 	}
 	e.last = last
@@ -1161,6 +1234,7 @@ func (h *Hub) lingerLoop() {
 		case <-h.ctx.Done():
 			return
 		case now := <-t.C:
+			h.buckets.prune(now, bucketPrunePeriod)
 			var chans []*channel
 			var dones []chan struct{}
 			h.mu.Lock()
@@ -1302,6 +1376,7 @@ func (h *Hub) resync(name string) {
 	}
 	hist := hs[0]
 	s := hist.Stream
+	conflated := h.channelPolicy(ch).ConflateInterval > 0
 	for _, e := range todo {
 		e.mu.Lock()
 		last := e.last
@@ -1314,7 +1389,7 @@ func (h *Hub) resync(name string) {
 		for len(msgs) > 0 && msgs[0].ID <= last {
 			msgs = msgs[1:]
 		}
-		if _, resync := h.activate(e, msgs, s.Last); resync {
+		if _, resync := h.activate(e, msgs, s.Last, conflated); resync {
 			h.queueResync([]string{name})
 		}
 	}

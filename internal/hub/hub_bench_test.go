@@ -1,10 +1,12 @@
 package hub_test
 
 import (
+	"bytes"
 	"context"
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -202,4 +204,174 @@ func benchFanoutTCP(b *testing.B, start bool, n int) {
 	drain()
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/1e3, "µs/fanout")
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/delivery")
+}
+
+// BenchmarkConflation publishes one message per iteration, through the
+// memory engine, to a channel of n live clients on the workers, with
+// every message delivered (off) and conflated to one per 10 ms (10ms): an
+// op is a publication and its share of the fan-out. Conflated, the cost
+// of a skipped message is the same whatever n (it never reaches the
+// clients); deliveries/op says how many deliveries each publication
+// caused.
+func BenchmarkConflation(b *testing.B) {
+	for _, iv := range []time.Duration{0, 10 * time.Millisecond} {
+		name := "off"
+		if iv > 0 {
+			name = iv.String()
+		}
+		for _, n := range []int{1, 1000, 10000} {
+			b.Run(name+"/clients="+strconv.Itoa(n), func(b *testing.B) {
+				h := benchHub(b, true)
+				h.SetPolicy(func(string) hub.Policy { return hub.Policy{ConflateInterval: iv} })
+				clients := make([]*countingClient, n)
+				all := make([]hub.Client, n)
+				for i := range clients {
+					clients[i] = &countingClient{}
+					all[i] = clients[i]
+				}
+				subscribeAll(b, h, all)
+				ctx := context.Background()
+				text := strings.Repeat("x", 100)
+				b.ReportAllocs()
+				b.ResetTimer()
+				for b.Loop() {
+					if _, err := h.Publish(ctx, engine.Publication{Channel: "bench", Text: text}); err != nil {
+						b.Fatal(err)
+					}
+				}
+				h.Flush()
+				b.StopTimer()
+				var got int64
+				for _, c := range clients {
+					got += c.msgs.Load()
+				}
+				if iv == 0 && got != int64(b.N)*int64(n) || got == 0 {
+					b.Fatalf("%d deliveries for %d messages to %d clients", got, b.N, n)
+				}
+				b.ReportMetric(float64(got)/float64(b.N), "deliveries/op")
+			})
+		}
+	}
+}
+
+// BenchmarkAdmission measures Publish's admission: no policy, and a
+// policy with a size limit and a publish rate that every publication is
+// within (a token taken each time), on a channel without clients.
+func BenchmarkAdmission(b *testing.B) {
+	for _, limited := range []bool{false, true} {
+		name := "none"
+		if limited {
+			name = "size+rate"
+		}
+		b.Run(name, func(b *testing.B) {
+			h := benchHub(b, true)
+			if limited {
+				h.SetPolicy(func(string) hub.Policy {
+					return hub.Policy{MaxMessageBytes: 65536, PublishRate: 1 << 30}
+				})
+			}
+			ctx := context.Background()
+			text := strings.Repeat("x", 100)
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := h.Publish(ctx, engine.Publication{Channel: "bench", Text: text}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkConflationTCP measures bursts over n loopback TCP
+// connections, as the transports write them (outq): an op publishes 100
+// messages of 100 bytes at once to the channel, then Flush (which sends
+// a conflated channel's held message at once), and waits until every
+// reader has read the burst's last message. Without conflation every
+// client is written all 100 (a write each, as sockClient writes);
+// conflated to one per 10 ms, about one: the bursts come within 10 ms of
+// one another, so the first of each is held and replaced, and the last
+// goes out with Flush.
+func BenchmarkConflationTCP(b *testing.B) {
+	for _, iv := range []time.Duration{0, 10 * time.Millisecond} {
+		name := "off"
+		if iv > 0 {
+			name = iv.String()
+		}
+		for _, n := range []int{16, 256} {
+			b.Run(name+"/clients="+strconv.Itoa(n), func(b *testing.B) {
+				benchConflationTCP(b, iv, n)
+			})
+		}
+	}
+}
+
+func benchConflationTCP(b *testing.B, iv time.Duration, n int) {
+	const burst = 100
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	clients := make([]hub.Client, n)
+	seen := make(chan struct{}, n)
+	var read atomic.Int64
+	var readers sync.WaitGroup
+	defer readers.Wait()
+	for i := range n {
+		rc, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			b.Fatal(err)
+		}
+		sc, err := ln.Accept()
+		if err != nil {
+			b.Fatal(err)
+		}
+		out := outq.New(sc, outq.Options{})
+		clients[i] = &sockClient{out: out}
+		b.Cleanup(func() { out.Close(reason.ServerShutdown); rc.Close() })
+		// The last message of a burst is the only one with a 'y'.
+		readers.Go(func() {
+			buf := make([]byte, 64<<10)
+			for {
+				m, err := rc.Read(buf)
+				if err != nil {
+					return
+				}
+				read.Add(int64(m))
+				if bytes.IndexByte(buf[:m], 'y') >= 0 {
+					seen <- struct{}{}
+				}
+			}
+		})
+	}
+	h := benchHub(b, true)
+	h.SetPolicy(func(string) hub.Policy { return hub.Policy{ConflateInterval: iv} })
+	subscribeAll(b, h, clients)
+	ctx := context.Background()
+	text, last := strings.Repeat("x", 99), strings.Repeat("y", 99)
+	b.ReportAllocs()
+	for b.Loop() {
+		for i := range burst {
+			t := text
+			if i == burst-1 {
+				t = last
+			}
+			if _, err := h.Publish(ctx, engine.Publication{Channel: "bench", Text: t}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		h.Flush()
+		for range n {
+			select {
+			case <-seen:
+			case <-time.After(10 * time.Second):
+				b.Fatal("a reader never got the burst's last message")
+			}
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*burst), "ns/msg")
+	b.ReportMetric(float64(read.Load())/100/float64(b.N*n), "msgs/client/op")
+	for _, c := range clients {
+		c.(*sockClient).out.Close(reason.ServerShutdown)
+	}
 }

@@ -3,14 +3,18 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/meteorpush/meteor/internal/config"
 	"github.com/meteorpush/meteor/internal/engine"
 	"github.com/meteorpush/meteor/internal/engine/memory"
+	"github.com/meteorpush/meteor/internal/testkit"
 )
 
 // loadConfig loads text as the configuration file, with the test
@@ -92,5 +96,60 @@ func TestNamespaces(t *testing.T) {
 	}
 	if count, n := ts.listed("secret"); count != 1 || n != 1 {
 		t.Errorf("after the reload turned presence on, secret: count %d, %d listed", count, n)
+	}
+}
+
+// TestNamespacePolicy: a namespace's MaxMessageBytes, PublishRate and
+// ConflateInterval apply to its channels only (policyFor).
+func TestNamespacePolicy(t *testing.T) {
+	const file = "MaxMessageBytes 100\n[namespace small_*]\nMaxMessageBytes 10\n[namespace slow_*]\nPublishRate 1\nPublishBurst 2\n[namespace big]\nMaxMessageBytes 1000\n[namespace fast_*]\nConflateInterval 500\n"
+	cfg := loadConfig(t, file)
+	ts := startOn(t, memory.New(engineLimits(cfg)), func(c *config.Config) { *c = *cfg })
+	nc, r := ts.controller().Conn()
+	nc.SetDeadline(time.Now().Add(wait))
+	long := strings.Repeat("x", 50)
+	huge := strings.Repeat("y", 500)
+	io.WriteString(nc, "ADDMESSAGE small_a "+long+"\nADDMESSAGE other "+long+"\nADDMESSAGE slow_a 1\nADDMESSAGE slow_a 2\nADDMESSAGE slow_a 3\nADDMESSAGE fast 3\nADDMESSAGE big "+huge+"\nADDMESSAGE other "+huge+"\n")
+	want := []string{"ERR too large", "OK", "OK", "OK", "ERR rate", "OK", "OK", "ERR too large"}
+	for i, w := range want {
+		l, err := r.ReadString('\n')
+		if err != nil || !strings.HasPrefix(l, w) {
+			t.Errorf("reply %d: %q, %v; want %s...", i, l, err, w)
+		}
+	}
+	// Conflation on fast_* only: of a burst, a subscriber of fast_a gets
+	// few, one of plain every one.
+	read := func(path string) *streamReader {
+		c := ts.get(path)
+		got := &streamReader{}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			c.nc.SetReadDeadline(time.Now().Add(2 * wait))
+			var b [4096]byte
+			for {
+				n, err := c.nc.Read(b[:])
+				got.add(b[:n])
+				if err != nil {
+					return
+				}
+			}
+		}()
+		t.Cleanup(func() { c.nc.Close(); <-done })
+		return got
+	}
+	fast, plain := read("/ndjson/fast_a"), read("/ndjson/plain")
+	ts.waitCount("fast_a", 1)
+	ts.waitCount("plain", 1)
+	ids, _ := publishBurst(t, ts, "fast_a", 20)
+	publishBurst(t, ts, "plain", 20)
+	last := strconv.FormatUint(ids[len(ids)-1], 10)
+	var fastBody string
+	testkit.Eventually(t, "the last message of each burst", func() bool {
+		fastBody = fast.String()
+		return strings.Contains(fastBody, `"id":`+last+`,`) && strings.Count(plain.String(), `"type":"message"`) == 20
+	})
+	if n := strings.Count(fastBody, `"type":"message"`); n > 5 {
+		t.Errorf("fast_a, ConflateInterval 500: %d of 20 delivered", n)
 	}
 }

@@ -101,6 +101,7 @@ func NewOn(eng engine.Engine, cfg *config.Config, logger *slog.Logger) (*Server,
 		OnPresenceError: func(err error) {
 			s.presenceLog.Warn(s.log, "reporting this node's subscribers to the engine failed; the other nodes' counts of them may be stale", "err", err)
 		},
+		Metrics: s.met,
 	})
 	verifier, err := NewVerifier(cfg)
 	if err != nil {
@@ -108,6 +109,7 @@ func NewOn(eng engine.Engine, cfg *config.Config, logger *slog.Logger) (*Server,
 	}
 	listed, _ := presenceOf(cfg)
 	s.hub.SetPresence(listed)
+	s.hub.SetPolicy(policyFor(cfg))
 	if cfg.AdminAPI {
 		keys, err := loadKeys(cfg)
 		if err != nil {
@@ -208,12 +210,35 @@ func loadKeys(cfg *config.Config) (*api.Keys, error) {
 	return keys, nil
 }
 
+// policyFor returns each channel's publish admission and conflation
+// (hub.Policy) under cfg: the one place they are derived from the
+// configuration, at start and on each reload.
+func policyFor(cfg *config.Config) func(channel string) hub.Policy {
+	// The empty name, which no channel has, bounds a batch's body before
+	// its channels are read: the largest message any channel accepts.
+	largest := cfg.MaxMessageBytes
+	for _, ns := range cfg.Namespaces() {
+		largest = max(largest, ns.MaxMessageBytes)
+	}
+	return func(ch string) hub.Policy {
+		if ch == "" {
+			return hub.Policy{MaxMessageBytes: largest}
+		}
+		ns := cfg.Namespace(ch)
+		return hub.Policy{
+			MaxMessageBytes:  ns.MaxMessageBytes,
+			PublishRate:      ns.PublishRate,
+			PublishBurst:     ns.PublishBurst,
+			ConflateInterval: time.Duration(ns.ConflateInterval) * time.Millisecond,
+		}
+	}
+}
+
 func apiLimits(cfg *config.Config) api.Limits {
 	return api.Limits{
-		MaxMessageBytes: cfg.MaxMessageBytes,
-		MaxHistory:      cfg.MaxMessagesPerChannel,
-		PublishTimeout:  time.Duration(cfg.PublishTimeout) * time.Second,
-		AccessLog:       cfg.AccessLog,
+		MaxHistory:     cfg.MaxMessagesPerChannel,
+		PublishTimeout: time.Duration(cfg.PublishTimeout) * time.Second,
+		AccessLog:      cfg.AccessLog,
 	}
 }
 
@@ -487,8 +512,9 @@ func (s *Server) setDashboardPort(set *subscriber.Settings) {
 
 // Reload applies a new configuration without dropping a subscriber:
 // templates and modes for new connections, history limits (each
-// namespace's too), which channels' subscribers are listed, the static
-// file cache, MaxConnections and DrainTime, the API keys, the JWT settings
+// namespace's too), which channels' subscribers are listed, the channels'
+// publish limits and conflation (policyFor), the static file cache,
+// MaxConnections and DrainTime, the API keys, the JWT settings
 // (JWTPublicKeyFile read again) and the per-credential publish rate.
 // Listener addresses and ReusePort are kept: changing them needs a
 // restart.
@@ -535,6 +561,7 @@ func (s *Server) Reload(cfg *config.Config) error {
 	}
 	s.sub.Reload(set)
 	s.setDashboardPort(set)
+	s.hub.SetPolicy(policyFor(cfg))
 	if cfg.ControllerToken != old.ControllerToken {
 		s.ctl.SetToken(cfg.ControllerToken)
 		s.log.Info("controller token changed; it applies to new controller connections", "auth", cfg.ControllerToken != "")
