@@ -6,7 +6,9 @@ package logx
 
 import (
 	"context"
+	"github.com/meteorpush/meteor/internal/auth"
 	"log/slog"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -61,6 +63,7 @@ var secretParams = [...]string{"token", "sig"}
 // is redacted all the same) and returns uri itself when there is nothing
 // to hide.
 func URI(uri string) string {
+	uri = redactHostIDs(uri)
 	q := strings.IndexByte(uri, '?')
 	if q < 0 {
 		return uri
@@ -95,7 +98,48 @@ func URI(uri string) string {
 	return string(b)
 }
 
+// redactHostIDs replaces the signature of each signed hostid in uri's path
+// (auth.SplitHostID: a 1.06 page's credential) with "REDACTED", keeping
+// its id and expiry.
+func redactHostIDs(uri string) string {
+	path, query, hasQuery := strings.Cut(uri, "?")
+	var b strings.Builder
+	changed := false
+	for i, seg := range strings.Split(path, "/") {
+		if i > 0 {
+			b.WriteByte('/')
+		}
+		if id, exp, _, ok := auth.SplitHostID(seg); ok {
+			seg, changed = id+"s"+exp+"sREDACTED", true
+		}
+		b.WriteString(seg)
+	}
+	if !changed {
+		return uri
+	}
+	if hasQuery {
+		b.WriteByte('?')
+		b.WriteString(query)
+	}
+	return b.String()
+}
+
+// HostID returns a 1.06 hostid as the log and the presence lists show it:
+// a signed hostid (a credential) by its id alone.
+func HostID(hostid string) string {
+	if id, _, _, ok := auth.SplitHostID(hostid); ok {
+		return id
+	}
+	return hostid
+}
+
 func isSecret(name string) bool {
+	// A name is compared as the server reads it: %74oken is token.
+	if strings.IndexByte(name, '%') >= 0 || strings.IndexByte(name, '+') >= 0 {
+		if n, err := url.QueryUnescape(name); err == nil {
+			name = n
+		}
+	}
 	for _, p := range secretParams {
 		if strings.EqualFold(name, p) {
 			return true

@@ -27,6 +27,7 @@ func TestLimiterKeepsBackAndCounts(t *testing.T) {
 }
 
 func TestURI(t *testing.T) {
+	sig := strings.Repeat("0123456789abcdef", 4) // a signed hostid's
 	for in, want := range map[string]string{
 		"/sse/chat":                         "/sse/chat",
 		"/sse/chat?since=x:1":               "/sse/chat?since=x:1",
@@ -37,9 +38,20 @@ func TestURI(t *testing.T) {
 		"/a?tokenx=1&xtoken=2":              "/a?tokenx=1&xtoken=2",
 		"/a?token":                          "/a?token",
 		"?token=":                           "?token=REDACTED",
+		// Names as the server reads them.
+		"/sse/c?%74oken=abc&si%67=x": "/sse/c?%74oken=REDACTED&si%67=REDACTED",
+		// A signed hostid keeps its id and expiry.
+		"/push/page42s1767225600s" + sig + "/longpoll/c?nc=1": "/push/page42s1767225600sREDACTED/longpoll/c?nc=1",
+		"/disconnect/page42s1767225600s" + sig:                "/disconnect/page42s1767225600sREDACTED",
 	} {
 		if got := URI(in); got != want {
 			t.Errorf("URI(%q) = %q, want %q", in, got, want)
 		}
+	}
+	if got := HostID("page42s1767225600s" + sig); got != "page42" {
+		t.Errorf("HostID of a signed hostid = %q", got)
+	}
+	if got := HostID("plain"); got != "plain" {
+		t.Errorf("HostID(plain) = %q", got)
 	}
 }

@@ -74,12 +74,13 @@ type credential struct {
 // hostid ("" for other transports).
 func requestCredential(r *http.Request, hostID string) credential {
 	c := credential{hostID: hostID, path: r.URL.EscapedPath()}
-	if h := r.Header.Get("Authorization"); h != "" {
-		scheme, tok, _ := strings.Cut(h, " ")
-		if !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(tok) == "" {
+	// Only a Bearer Authorization is Meteor's: another scheme (a proxy's
+	// Basic) is left alone, and the other credentials are looked for.
+	if scheme, tok, _ := strings.Cut(r.Header.Get("Authorization"), " "); strings.EqualFold(scheme, "Bearer") {
+		if c.token = strings.TrimSpace(tok); c.token == "" {
 			c.malformed = "Authorization: want Bearer <token>"
 		}
-		c.token, c.present = strings.TrimSpace(tok), true
+		c.present = true
 		return c
 	}
 	q := r.URL.Query()
@@ -189,11 +190,17 @@ func authResponse(ae *auth.Error, cors []byte) []byte {
 	b = append(b, ' ')
 	b = append(b, http.StatusText(status)...)
 	b = append(b, "\r\nServer: "+ServerName+"\r\nContent-Type: application/json\r\nCache-Control: no-store\r\n"...)
-	b = append(b, `WWW-Authenticate: Bearer realm="meteor", error="`...)
-	b = append(b, code...)
-	b = append(b, `", error_description="`...)
-	b = append(b, ae.Check...)
-	b = append(b, "\"\r\n"...)
+	b = append(b, `WWW-Authenticate: Bearer realm="meteor"`...)
+	if ae.Check != auth.CheckMissing {
+		// RFC 6750, section 3.1: no error code when the request had no
+		// credential at all.
+		b = append(b, `, error="`...)
+		b = append(b, code...)
+		b = append(b, `", error_description="`...)
+		b = append(b, ae.Check...)
+		b = append(b, '"')
+	}
+	b = append(b, "\r\n"...)
 	b = append(b, cors...)
 	b = append(b, "Content-Length: "...)
 	b = strconv.AppendInt(b, int64(len(body)), 10)
@@ -209,22 +216,28 @@ func setExpiry(c conn, g auth.Grant) {
 	}
 }
 
-// expirySecond is t as whole seconds after epoch, rounded up, at least 1
-// (0 means never) and at most what an int32 holds (68 years).
+// wallEpoch is the Unix second expiries count from: a token's exp is a
+// wall-clock time, so it is compared with the wall clock (never the
+// monotonic one, which a clock step or a suspend would shift against it).
+var wallEpoch = time.Now().Unix() - 1
+
+// expirySecond is t as Unix seconds after wallEpoch, at least 1 (0 means
+// never) and at most what an int32 holds (68 years).
 func expirySecond(t time.Time) int32 {
-	d := t.Sub(epoch)
-	secs := (d + time.Second - 1) / time.Second
-	return int32(min(max(secs, 1), math.MaxInt32))
+	return int32(min(max(t.Unix()-wallEpoch, 1), math.MaxInt32))
 }
 
 // expired reports whether c's token has expired at now, and, when so,
 // closes it with reason.TokenExpired and says so in the log and metrics.
+// A refresh that replaced the expiry meanwhile wins.
 func (s *Server) expired(c conn, now time.Time) bool {
 	e := c.reg().expires.Load()
-	if e == 0 || now.Sub(epoch) < time.Duration(e)*time.Second {
+	if e == 0 || now.Unix()-wallEpoch < int64(e) {
 		return false
 	}
-	c.reg().expires.Store(0)
+	if !c.reg().expires.CompareAndSwap(e, 0) {
+		return false
+	}
 	s.Metrics.AuthRefused(auth.CheckExpired)
 	s.authLog.Log(s.log, slog.LevelInfo, "token expired: connection closed", "ip", c.remote(), "reason", reason.TokenExpired.String())
 	c.shutdown(reason.TokenExpired)

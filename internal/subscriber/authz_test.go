@@ -110,7 +110,9 @@ func TestAuthRefusals(t *testing.T) {
 		{"other channel", func(u string) (string, []string) {
 			return withQuery(u, "token", token(t, "", "user42", now.Add(time.Hour), "news", "chat_*")), nil
 		}, "403 Forbidden", "channel"},
-		{"not bearer", func(u string) (string, []string) { return u, []string{"Authorization: Basic dXNlcjpwYXNz"} }, "401 Unauthorized", "malformed"},
+		// Another scheme (a proxy's Basic) is not Meteor's credential.
+		{"not bearer", func(u string) (string, []string) { return u, []string{"Authorization: Basic dXNlcjpwYXNz"} }, "401 Unauthorized", "missing"},
+		{"empty bearer", func(u string) (string, []string) { return u, []string{"Authorization: Bearer "} }, "401 Unauthorized", "malformed"},
 	}
 	for _, tc := range cases {
 		for transport, target := range transportURLs {
@@ -226,12 +228,53 @@ func TestAuthSignedHostID(t *testing.T) {
 		}
 		c.nc.Close()
 	}
+	// The hostid is a credential: presence and the log show its id.
+	c := ts.get("/push/" + h + "/xhrinteractive/chat/news")
+	c.header()
+	ts.waitSubscribers("chat", 1)
+	subs, _, err := ts.Hub().ListSubscribers(context.Background(), "chat", "", 10)
+	if err != nil || len(subs) != 1 || subs[0].ID != "page42" {
+		t.Errorf("presence %+v, %v; want page42", subs, err)
+	}
+	_, _, sig, _ := auth.SplitHostID(h)
 	for _, p := range []string{"/push/" + h + "/longpoll/chat", "/push/" + h + "/longpoll/chat/news/admin", "/push/page42/longpoll/chat/news"} {
 		c := ts.get(p)
 		if head := c.header(); !strings.HasPrefix(head, "HTTP/1.1 401 ") {
 			t.Errorf("%s: %q, want 401", p, head)
 		}
 	}
+	testkit.Eventually(t, "the refusals logged", func() bool { return strings.Contains(ts.log.String(), "subscription refused") })
+	if l := ts.log.String(); strings.Contains(l, sig) || !strings.Contains(l, "hostid=page42 ") {
+		t.Errorf("the log shows a signed hostid's signature, or not its id:\n%s", l)
+	}
+}
+
+// TestWebSocketAuthAfterReload: an open WebSocket's next operation is
+// checked against the settings in force, not those it opened with.
+func TestWebSocketAuthAfterReload(t *testing.T) {
+	ts := wsStart(t, func(c *config.Config) { authOn(c); c.SubscriberAuth = false })
+	c := ts.dial(nil)
+	c.send(`{"op":"subscribe","channel":"open"}`)
+	c.expect(subscribedEmpty("open"))
+	next := testkit.Config()
+	authOn(next)
+	next.SSERetry = 0
+	if err := ts.Reload(next); err != nil {
+		t.Fatal(err)
+	}
+	c.send(`{"op":"subscribe","channel":"private"}`)
+	if got := c.next(); !strings.Contains(got, `"status":401`) {
+		t.Fatalf("subscribe after SubscriberAuth was turned on: %s", got)
+	}
+	// A key rotated by the reload: a token of the old key is refused.
+	rotated := testkit.Config()
+	authOn(rotated)
+	rotated.JWTSecret = strings.Repeat("n", 32)
+	if err := ts.Reload(rotated); err != nil {
+		t.Fatal(err)
+	}
+	c.send(`{"op":"auth","token":"` + token(t, "", "user42", time.Now().Add(time.Hour), "*") + `"}`)
+	c.expectClose(websocket.ClosePolicyViolation)
 }
 
 // TestAuthExpiry: a token that expires ends the connection with

@@ -8,6 +8,7 @@ package subscriber
 
 import (
 	"context"
+	"github.com/meteorpush/meteor/internal/logx"
 
 	"github.com/meteorpush/meteor/internal/engine"
 	"github.com/meteorpush/meteor/internal/reason"
@@ -45,6 +46,6 @@ func (s *Server) broadcastHost(kind engine.CommandKind, hostID string, timeoutOf
 	defer cancel()
 	_, err := s.hub.Broadcast(ctx, engine.Command{Kind: kind, HostID: hostID}, func() int { return 0 })
 	if err != nil {
-		s.storeLog.Warn(s.log, "telling the other nodes of a hostid failed", "hostid", hostID, "err", err)
+		s.storeLog.Warn(s.log, "telling the other nodes of a hostid failed", "hostid", logx.HostID(hostID), "err", err)
 	}
 }

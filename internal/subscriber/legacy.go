@@ -12,6 +12,7 @@ import (
 
 	"github.com/meteorpush/meteor/internal/engine"
 	"github.com/meteorpush/meteor/internal/hub"
+	"github.com/meteorpush/meteor/internal/logx"
 	"github.com/meteorpush/meteor/internal/metrics"
 	"github.com/meteorpush/meteor/internal/reason"
 	"github.com/meteorpush/meteor/internal/stats"
@@ -161,7 +162,7 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request, set *Settings, res
 		}
 		info = mode.AppendChannelInfo(info, ch.Name, joined[i].History, max(n, 0))
 		if s.log.Enabled(context.Background(), slog.LevelInfo) {
-			s.log.Info("joinchannel", "ip", c.remote(), "hostid", c.hostID, "channel", ch.Name,
+			s.log.Info("joinchannel", "ip", c.remote(), "hostid", logx.HostID(c.hostID), "channel", ch.Name,
 				"mode", req.Mode, "start", startOf(ch.Query, joined[i].History), "useragent", r.UserAgent(), subAttr(grant.Subject))
 		}
 	}
@@ -236,7 +237,7 @@ func (s *Server) closed(c *client, reason reason.Reason, written int64) {
 			i := strings.IndexByte(rest, '/')
 			ch := rest[:i]
 			rest = rest[i+1:]
-			s.log.Info("leavechannel", "ip", ip, "hostid", c.hostID, "channel", ch,
+			s.log.Info("leavechannel", "ip", ip, "hostid", logx.HostID(c.hostID), "channel", ch,
 				"seconds", secs, "messages", c.Sent(), "bytes", written, "reason", reason.String(), subAttr(sub))
 		}
 	}
@@ -293,7 +294,7 @@ func (c *client) Describe() (id, transport string) {
 		return sub, metrics.Legacy
 	}
 	if c.hostID != "" {
-		return c.hostID, metrics.Legacy
+		return logx.HostID(c.hostID), metrics.Legacy
 	}
 	return connID(c.start), metrics.Legacy
 }

@@ -113,11 +113,11 @@ type wsConn struct {
 	msgOp       ws.OpCode    // its opcode; 0 when none is in progress
 	strikes     uint8        // refused operations since firstStrike
 	firstStrike time.Time
-	// authz is the SubscriberAuth rule of the settings the connection
-	// opened with; grant what its token allows (nil: no token yet), set
-	// at the handshake and by auth ops, read by subscribe ops: the
-	// reading goroutine's alone.
-	authz *Authz
+	// grant is what its token allows (nil: no token yet), set at the
+	// handshake and by auth ops, read by subscribe ops: the reading
+	// goroutine's alone. The rule and the keys it is checked against are
+	// the latest settings' (a reload that turns SubscriberAuth on, or
+	// rotates a key, applies to the next operation).
 	grant *auth.Grant
 	// subject is the token's sub, who the connection is in the presence
 	// lists: set before its first subscription, never changed after.
@@ -200,7 +200,6 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, set *Set
 		maxChans:  set.MaxChannels,
 
 		subscribeTimeout: set.SubscribeTimeout,
-		authz:            &set.Auth,
 		grant:            grant,
 	}
 	if grant != nil {
@@ -491,7 +490,7 @@ func (s *Server) wsSubscribe(c *wsConn, m wire.ClientMessage) error {
 	case c.maxChans > 0 && n >= c.maxChans:
 		return fmt.Errorf("%w: at most %d per connection", ErrTooManyChannels, c.maxChans)
 	}
-	if err := c.authorize(m.Channel, time.Now()); err != nil {
+	if err := c.authorize(&s.settings.Load().Auth, m.Channel, time.Now()); err != nil {
 		ae := authError(err)
 		s.Metrics.AuthRefused(ae.Check)
 		s.authLog.Log(s.log, slog.LevelInfo, "subscription refused", "ip", c.ip, "transport", metrics.WebSocket,
@@ -544,8 +543,8 @@ func (s *Server) wsSubscribe(c *wsConn, m wire.ClientMessage) error {
 
 // authorize reports why c may not subscribe to name, nil when it may:
 // the channel needs no token, or c's grant allows it and has not expired.
-func (c *wsConn) authorize(name string, now time.Time) error {
-	if c.authz.Required == nil || !c.authz.Required(name) {
+func (c *wsConn) authorize(a *Authz, name string, now time.Time) error {
+	if a.Required == nil || !a.Required(name) {
 		return nil
 	}
 	switch {
@@ -564,7 +563,8 @@ func (c *wsConn) authorize(name string, now time.Time) error {
 // for another subject than the connection's. Channels that the new token
 // no longer grants are left, each with its unsubscribed frame.
 func (s *Server) wsAuth(c *wsConn, token string) {
-	g, err := c.authz.verify(credential{token: token, present: true}, nil, time.Now())
+	a := &s.settings.Load().Auth
+	g, err := a.verify(credential{token: token, present: true}, nil, time.Now())
 	if err == nil && c.grant != nil && g.Subject != c.grant.Subject {
 		err = &auth.Error{Check: auth.CheckSignature, Err: errors.New("the token is for another subject than the connection's")}
 	}
@@ -587,7 +587,7 @@ func (s *Server) wsAuth(c *wsConn, token string) {
 	}
 	var lost []string
 	for _, ch := range c.channels {
-		if c.authz.Required != nil && c.authz.Required(ch) && !g.Allows(ch) {
+		if a.Required != nil && a.Required(ch) && !g.Allows(ch) {
 			lost = append(lost, ch)
 		}
 	}
