@@ -58,6 +58,7 @@ func (e *endpoint) register(fs *flag.FlagSet) {
 	fs.StringVar(&e.Mode, "mode", "xhrinteractive", "meteor stream: subscriber mode (a streaming one)")
 	fs.StringVar(&e.APIKey, "api-key", "meteor-bench", "centrifugo: the HTTP API key (X-API-Key; bench/centrifugo/config.json's http_api.key)")
 	fs.StringVar(&e.CountAt, "count-at", "", "where the server counts the subscribers, summed: meteor controllers or nchan/centrifugo listeners, host:port[,...]; none: trust the handshakes (default: -controller, or the publish URL's host)")
+	fs.StringVar(&e.Token, "token", "", "meteor: a subscriber token for SubscriberAuth 1, sent as ?token= on every subscription (WebSocket included)")
 	fs.StringVar(&e.Engine, "engine", "memory", "the server's engine, recorded in the results: memory or redis (Nchan with nginx-redis.conf, meteord -Engine redis, Centrifugo's config.json)")
 }
 

@@ -132,7 +132,9 @@ func TestShardAccounting(t *testing.T) {
 func TestFanoutSmall(t *testing.T) {
 	srv := startServer(t)
 	c := testCommon(t, srv, "fan", 10)
-	res, err := fanout(context.Background(), c, fanoutParams{rate: 200, size: 64, duration: 300 * time.Millisecond, drain: 2 * time.Second}, t.Logf)
+	// A second, not less: the rate is checked (Valid wants 95 % of it),
+	// and one pause of a loaded machine must not sink a short run.
+	res, err := fanout(context.Background(), c, fanoutParams{rate: 200, size: 64, duration: time.Second, drain: 2 * time.Second}, t.Logf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +150,7 @@ func TestFanoutSmall(t *testing.T) {
 	if !res.Valid || res.Acked != int64(res.Published) || res.AckErrors != 0 || res.AckP50us <= 0 || res.AckP50us > res.AckMaxus {
 		t.Fatalf("valid %v (%s), acked %d of %d, %d errors, ack p50 %d max %d µs", res.Valid, res.Invalid, res.Acked, res.Published, res.AckErrors, res.AckP50us, res.AckMaxus)
 	}
-	if res.Scheduled != 60 || res.PublishRate < 190 || res.GenCPUSecs < 0 {
+	if res.Scheduled != 200 || res.PublishRate < 190 || res.GenCPUSecs < 0 {
 		t.Fatalf("scheduled %d, rate %.1f, generator CPU %.2f s", res.Scheduled, res.PublishRate, res.GenCPUSecs)
 	}
 	var out bytes.Buffer

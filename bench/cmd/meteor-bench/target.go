@@ -68,6 +68,7 @@ type endpoint struct {
 	APIKey    string // Centrifugo's HTTP API key (http_api.key)
 	CountAt   string // where subscribers are counted, host:port[,...] summed, or "none" (see countAddrs)
 	Engine    string // the server's engine, for the label only: memory or redis
+	Token     string // meteor: a subscriber token (SubscriberAuth 1), sent as ?token= on every subscription
 }
 
 // addrs returns the subscriber listeners of Addr.
@@ -168,8 +169,26 @@ var endpointMethods = map[string]struct{ transports, publish []string }{
 	targetCentrifugo: {[]string{transportWS}, []string{publishHTTP}},
 }
 
-// subscribePath returns the request path of subscriber hostID to channel.
+// subscribePath returns the request path of subscriber hostID to channel,
+// with Meteor's ?token= when there is a token.
 func (e *endpoint) subscribePath(hostID, channel string) string {
+	p := e.barePath(hostID, channel)
+	if e.Token != "" && e.Kind == targetMeteor {
+		p += "?token=" + url.QueryEscape(e.Token)
+	}
+	return p
+}
+
+// query appends k=v to path's query.
+func query(path, k, v string) string {
+	if strings.Contains(path, "?") {
+		return path + "&" + k + "=" + v
+	}
+	return path + "?" + k + "=" + v
+}
+
+// barePath is subscribePath without the token.
+func (e *endpoint) barePath(hostID, channel string) string {
 	switch e.Kind + "/" + e.Transport {
 	case "meteor/stream":
 		return e.Prefix + "/" + hostID + "/" + e.Mode + "/" + channel
@@ -274,9 +293,9 @@ func (e *endpoint) resumePath(hostID, channel string, pos resumePos) string {
 	case transportStream:
 		return e.subscribePath(hostID, channel+".r"+strconv.FormatInt(pos.ID+1, 10))
 	case transportSSE:
-		return e.subscribePath(hostID, channel) + "?lastEventId=" + cursor
+		return query(e.subscribePath(hostID, channel), "lastEventId", cursor)
 	case transportNDJSON:
-		return e.subscribePath(hostID, channel) + "?since=" + cursor
+		return query(e.subscribePath(hostID, channel), "since", cursor)
 	}
 	return e.subscribePath(hostID, channel) // ws: in the subscribe operation
 }
