@@ -18,23 +18,7 @@ import (
 // has no series yet.
 func publishRefused(t *testing.T, ts *testServer, reason string) float64 {
 	t.Helper()
-	mfs, err := ts.Metrics().Registry().Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != "meteor_publish_refused_total" {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "reason" && l.GetValue() == reason {
-					return m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return 0
+	return testkit.Metric(t, ts.Metrics(), "meteor_publish_refused_total", "reason", reason)
 }
 
 // stored returns the number of messages channel holds.

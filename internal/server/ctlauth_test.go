@@ -18,24 +18,7 @@ import (
 // refusedMetric returns meteor_controller_refused_total{reason}.
 func refusedMetric(t *testing.T, ts *testServer, reason string) float64 {
 	t.Helper()
-	mfs, err := ts.Metrics().Registry().Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != "meteor_controller_refused_total" {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "reason" && l.GetValue() == reason {
-					return m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	t.Fatalf("no meteor_controller_refused_total{reason=%q}", reason)
-	return 0
+	return testkit.Metric(t, ts.Metrics(), "meteor_controller_refused_total", "reason", reason)
 }
 
 // TestControllerToken: ControllerToken reaches the controller listener, a
@@ -142,29 +125,6 @@ func TestStartRefusesOpenController(t *testing.T) {
 	}
 }
 
-// publishRefusedMetric returns meteor_publish_refused_total{reason}, 0
-// when never counted.
-func publishRefusedMetric(t *testing.T, ts *testServer, reason string) float64 {
-	t.Helper()
-	mfs, err := ts.Metrics().Registry().Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != "meteor_publish_refused_total" {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "reason" && l.GetValue() == reason {
-					return m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return 0
-}
-
 // TestControllerCredentialRate: the connections that authenticated with
 // ControllerToken share one PublishRatePerCredential bucket; an
 // ADDMESSAGE past it gets ERR in its place among the replies of a
@@ -204,7 +164,7 @@ func TestControllerCredentialRate(t *testing.T) {
 	if got := d.Cmd("ADDMESSAGE demo d"); len(got) != 1 || got[0] != "ERR publish rate of this credential exceeded" {
 		t.Fatalf("second connection: %q", got)
 	}
-	if v := publishRefusedMetric(t, ts, "credential rate"); v != 2 {
+	if v := publishRefused(t, ts, "credential rate"); v != 2 {
 		t.Errorf(`meteor_publish_refused_total{reason="credential rate"} = %v, want 2`, v)
 	}
 	if !strings.Contains(ts.log.String(), "controller: publish refused: credential rate") {

@@ -157,21 +157,7 @@ func TestMaxConnectionsServer(t *testing.T) {
 // registry.
 func metricValue(t *testing.T, ts *testServer, name string) float64 {
 	t.Helper()
-	mfs, err := ts.Metrics().Registry().Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() == name {
-			m := mf.GetMetric()[0]
-			if c := m.GetCounter(); c != nil {
-				return c.GetValue()
-			}
-			return m.GetGauge().GetValue()
-		}
-	}
-	t.Fatalf("no metric %s", name)
-	return 0
+	return testkit.Metric(t, ts.Metrics(), name)
 }
 
 // ended is how one subscriber's connection ended: what it read and when.

@@ -53,23 +53,7 @@ func token(t *testing.T, key, sub string, exp time.Time, channels ...string) str
 // authRefusals returns meteor_subscriber_auth_refused_total{reason=check}.
 func authRefusals(t *testing.T, ts *mServer, check string) float64 {
 	t.Helper()
-	mfs, err := ts.Metrics().Registry().Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != "meteor_subscriber_auth_refused_total" {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "reason" && l.GetValue() == check {
-					return m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return 0
+	return testkit.Metric(t, ts.Metrics(), "meteor_subscriber_auth_refused_total", "reason", check)
 }
 
 // transportURLs are a subscription to chat on each HTTP transport.

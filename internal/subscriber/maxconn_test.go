@@ -8,22 +8,13 @@ import (
 
 	"github.com/meteorpush/meteor/internal/engine"
 	"github.com/meteorpush/meteor/internal/metrics"
+	"github.com/meteorpush/meteor/internal/testkit"
 )
 
 // refusedTotal reads meteor_subscriber_refused_total from m.
 func refusedTotal(t *testing.T, m *metrics.Metrics) float64 {
 	t.Helper()
-	mfs, err := m.Registry().Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() == "meteor_subscriber_refused_total" {
-			return mf.GetMetric()[0].GetCounter().GetValue()
-		}
-	}
-	t.Fatal("no meteor_subscriber_refused_total")
-	return 0
+	return testkit.Metric(t, m, "meteor_subscriber_refused_total")
 }
 
 // TestMaxConnections: with a cap of 3, the 4th connection is answered 503
