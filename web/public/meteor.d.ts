@@ -173,6 +173,10 @@ export interface MeteorStatic {
 	/** ms of silence after which a stream is given up (mode "stream": the next transport). */
 	pingtimeout: number;
 	pushpath: string;
+	/** A subscriber token (a JWT, SubscriberAuth 1), sent with every subscription as ?token=; set a fresh one before it expires. */
+	token: string | null;
+	/** Mode "stream": returns a fresh token before the current one expires (default: the current Meteor.token). */
+	getToken: (() => string | Promise<string>) | null;
 	debugmode: boolean;
 	readonly status: MeteorStatus;
 	/** The transport in use: a Transport in mode "stream", else the mode's name. */

@@ -2007,6 +2007,10 @@
       scheme: window.location.protocol === "https:" ? "https" : "http",
       pushpath: "/push",
       hostid: null,
+      // A JWT sent with every subscription (SubscriberAuth), and/or a
+      // function that returns a fresh one (mode "stream" renews with it).
+      token: null,
+      getToken: null,
       mode: "stream",
       pollfreq: 3e3,
       minpollfreq: 2e3,
@@ -2048,6 +2052,9 @@
           retryDelay: 1e3,
           maxRetryDelay: Math.max(1e3, Number(M.maxpollfreq) || 6e4),
           pushpath: M.pushpath,
+          auth: M.token || M.getToken ? new Auth(M.token, M.getToken || function() {
+            return M.token;
+          }) : null,
           hostid: function() {
             return M.hostid;
           }
@@ -2384,7 +2391,7 @@
           p += "/" + name + resumeSuffix(M.channels[name]);
         }
       }
-      return p + "?nc=" + now();
+      return p + "?nc=" + now() + (M.token ? "&token=" + encodeURIComponent(M.token) : "");
     }
     function pickTransport() {
       var mode = String(M.mode || "stream").toLowerCase();

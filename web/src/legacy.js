@@ -9,6 +9,7 @@ import { CLOSE_CODES } from "./closecodes.js";
 import { TRANSPORTS } from "./transports/index.js";
 import { STREAM_LADDER, Engine } from "./reconnect.js";
 import { MeteorClient } from "./client.js";
+import { Auth } from "./auth.js";
 import { serveBridge, legacyFrame } from "./helpers.js";
 
 var VERSION = "1.06-go.1";
@@ -41,6 +42,10 @@ export function createMeteor() {
 		scheme: window.location.protocol === "https:" ? "https" : "http",
 		pushpath: "/push",
 		hostid: null,
+		// A JWT sent with every subscription (SubscriberAuth), and/or a
+		// function that returns a fresh one (mode "stream" renews with it).
+		token: null,
+		getToken: null,
 		mode: "stream",
 		pollfreq: 3000,
 		minpollfreq: 2000,
@@ -96,6 +101,9 @@ export function createMeteor() {
 				retryDelay: 1000,
 				maxRetryDelay: Math.max(1000, Number(M.maxpollfreq) || 60000),
 				pushpath: M.pushpath,
+				auth: M.token || M.getToken ? new Auth(M.token, M.getToken || function () {
+					return M.token; // the page sets Meteor.token to a fresh one
+				}) : null,
 				hostid: function () {
 					return M.hostid;
 				}
@@ -479,7 +487,7 @@ export function createMeteor() {
 				p += "/" + name + resumeSuffix(M.channels[name]);
 			}
 		}
-		return p + "?nc=" + now();
+		return p + "?nc=" + now() + (M.token ? "&token=" + encodeURIComponent(M.token) : "");
 	}
 
 	function pickTransport() {
