@@ -108,6 +108,9 @@ type Server struct {
 	// rateLog that of publishes refused by rate.
 	authLog logx.Limiter
 	rateLog logx.Limiter
+	// originLog keeps the log of requests refused for their Origin, which
+	// any client can send in a loop, to one line a second.
+	originLog logx.Limiter
 	limits  atomic.Pointer[Limits]
 	ready   atomic.Bool
 	// engineLog keeps the log of failed engine calls, which a failing
@@ -264,7 +267,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			} else if c != nil && c.grant != nil {
 				key = c.name
 			}
-			s.log.Info("access", "ip", ip, "method", r.Method, "uri", r.URL.RequestURI(),
+			s.log.Info("access", "ip", ip, "method", r.Method, "uri", logx.URI(r.URL.RequestURI()),
 				"status", aw.status, "bytes", aw.bytes, "ms", time.Since(start).Milliseconds(),
 				"key", key, "useragent", r.UserAgent())
 		}()

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"log/slog"
 	"net/http"
 
 	"github.com/meteorpush/meteor/internal/origin"
@@ -30,7 +31,7 @@ func (s *Server) browserGuard(w http.ResponseWriter, r *http.Request) bool {
 		return true
 	}
 	if !origin.Listed(s.origins, o) && !s.dashboard(o) {
-		s.log.Info("api: origin refused", "origin", o, "path", r.URL.Path)
+		s.originLog.Log(s.log, slog.LevelInfo, "api: origin refused", "origin", o, "path", r.URL.Path)
 		writeError(w, http.StatusForbidden, "origin not allowed: add it to CORSOrigins")
 		return false
 	}

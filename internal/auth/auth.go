@@ -140,6 +140,10 @@ func New(o Options) (*Verifier, error) {
 	return v, nil
 }
 
+// Leeway returns the clock skew the Verifier allows on exp and nbf
+// (JWTLeeway): a token verifies until its exp plus it.
+func (v *Verifier) Leeway() time.Duration { return v.leeway }
+
 // claims are the claims Verify reads. Channels and Publish must be arrays of
 // strings (or absent); anything else fails to decode, Check "malformed".
 type claims struct {

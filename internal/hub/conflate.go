@@ -37,6 +37,15 @@ type conflation struct {
 	mu   sync.Mutex
 	due  dueHeap // guarded by mu
 	wake chan struct{}
+	// stopped is set by Close once the goroutine has ended: a message
+	// that would be held then goes out at once. Guarded by mu.
+	stopped bool
+	// sending is held while held messages are sent (by the goroutine, a
+	// Flush, Close), so that a Flush returns only after a send that the
+	// goroutine had begun.
+	sending sync.Mutex
+	// done is closed when the goroutine (started by Start) ends.
+	done chan struct{}
 }
 
 type dueChan struct {
@@ -88,6 +97,15 @@ func (h *Hub) conflate(ch *channel, msgs []*engine.Message, iv time.Duration, no
 	}
 	if arm {
 		h.conf.mu.Lock()
+		if h.conf.stopped {
+			// Close stopped the goroutine: nothing would send it.
+			h.conf.mu.Unlock()
+			cs.mu.Lock()
+			m := cs.held
+			cs.held, cs.armed = nil, false
+			cs.mu.Unlock()
+			return m
+		}
 		heap.Push(&h.conf.due, dueChan{at: at, ch: ch})
 		first := h.conf.due[0].ch == ch
 		h.conf.mu.Unlock()
@@ -138,6 +156,8 @@ func (c *conflation) takeDue(now time.Time, all bool) ([]*channel, time.Duration
 // calls it, so that what was published before a shutdown reaches the
 // subscribers.
 func (h *Hub) sendAllHeld() {
+	h.conf.sending.Lock()
+	defer h.conf.sending.Unlock()
 	now := time.Now()
 	chans, _ := h.conf.takeDue(now, true)
 	for _, ch := range chans {
@@ -147,16 +167,26 @@ func (h *Hub) sendAllHeld() {
 
 // conflateLoop sends each conflated channel's held message when its
 // interval ends.
+//
+// It ends as soon as the hub's context is done, before Close takes the
+// hub's run lock, which the fan-out of a send needs: Close waits for its
+// end (conflation.done), then sends what is still held itself.
 func (h *Hub) conflateLoop() {
 	defer h.wg.Done()
+	defer close(h.conf.done)
 	t := time.NewTimer(time.Hour)
 	t.Stop()
 	for {
+		if h.ctx.Err() != nil {
+			return
+		}
+		h.conf.sending.Lock()
 		now := time.Now()
 		chans, wait := h.conf.takeDue(now, false)
 		for _, ch := range chans {
 			h.sendHeld(ch, now)
 		}
+		h.conf.sending.Unlock()
 		if len(chans) > 0 {
 			continue // more may have come due meanwhile
 		}

@@ -2,6 +2,7 @@ package hub_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -129,5 +130,63 @@ func TestFlushSendsHeld(t *testing.T) {
 	h.Flush()
 	if got := r.got(); len(got) != 2 || got[1] != last {
 		t.Errorf("after Flush got %v, want the held %d last", got, last)
+	}
+}
+
+// slowRecorder is a recorder whose deliveries after its first take a
+// while, so that the conflation goroutine is still sending when Close
+// comes.
+type slowRecorder struct{ recorder }
+
+func (r *slowRecorder) Deliver(msgs []*engine.Message, live bool) bool {
+	if len(r.got()) > 0 {
+		time.Sleep(2 * time.Millisecond)
+	}
+	return r.recorder.Deliver(msgs, live)
+}
+
+// TestConflationClose: Close while the conflation goroutine is sending
+// the held messages of many channels returns (it once took the hub's run
+// lock between two of those sends, then waited forever for the goroutine,
+// whose next send waited for that lock), and every channel's newest
+// message is delivered.
+func TestConflationClose(t *testing.T) {
+	for round := range 5 {
+		// Deliveries on the sending goroutine (few clients a channel).
+		h, _ := newHub(t, bare, engine.Limits{MaxMessages: 10}, hub.Options{InlineBelow: 100})
+		iv := 20 * time.Millisecond
+		h.SetPolicy(func(string) hub.Policy { return hub.Policy{ConflateInterval: iv} })
+		const chans = 40
+		recs := make([]*slowRecorder, chans)
+		for i := range recs {
+			recs[i] = &slowRecorder{}
+			subscribe(t, h, recs[i], hub.Sub{Channel: fmt.Sprintf("c%d", i)})
+		}
+		// Handed to the hub as the engine would, at once: every channel's
+		// first message goes out, the next two are held, all due together.
+		id := uint64(time.Now().UnixMicro())
+		for k := range 3 {
+			for i := range chans {
+				id++
+				name := fmt.Sprintf("c%d", i)
+				h.HandleMessages(name, []*engine.Message{{Channel: name, ID: id, Text: fmt.Sprint(k), Time: time.Now()}})
+			}
+		}
+		// Close lands while the goroutine sends the held messages, 2 ms
+		// each.
+		time.Sleep(iv + 10*time.Millisecond)
+		closed := make(chan struct{})
+		go func() { h.Close(); close(closed) }()
+		select {
+		case <-closed:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("round %d: Close did not return", round)
+		}
+		for i, r := range recs {
+			want := id - uint64(chans-1-i)
+			if g := r.got(); len(g) == 0 || g[len(g)-1] != want {
+				t.Fatalf("round %d: c%d got %v, want it to end with %d", round, i, g, want)
+			}
+		}
 	}
 }

@@ -392,7 +392,7 @@ func New(eng engine.Engine, opts Options) *Hub {
 		resyncs:    make(map[string]struct{}),
 		resyncWake: make(chan struct{}, 1),
 		pres:       newPresence(eng, opts),
-		conf:       conflation{wake: make(chan struct{}, 1)},
+		conf:       conflation{wake: make(chan struct{}, 1), done: make(chan struct{})},
 	}
 }
 
@@ -443,8 +443,19 @@ func (h *Hub) Start() {
 // included, stops the hub's goroutines and waits for them. Messages
 // handled after Close are delivered on the engine's goroutine.
 func (h *Hub) Close() {
-	h.sendAllHeld()
 	h.cancel()
+	h.run.RLock()
+	started := h.started
+	h.run.RUnlock()
+	if started {
+		// The conflation goroutine ends first: it needs the run lock
+		// that is taken below for a send it may be making.
+		<-h.conf.done
+	}
+	h.conf.mu.Lock()
+	h.conf.stopped = true
+	h.conf.mu.Unlock()
+	h.sendAllHeld()
 	h.run.Lock()
 	defer h.run.Unlock()
 	h.closed = true

@@ -9,6 +9,7 @@ import (
 	"github.com/meteorpush/meteor/internal/auth"
 	"log/slog"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -131,6 +132,17 @@ func HostID(hostid string) string {
 		return id
 	}
 	return hostid
+}
+
+// secretText finds credentials in free text (an error that quotes a
+// request line): a token= or sig= value, and a signed hostid's signature.
+var secretText = regexp.MustCompile(`(?i)((?:^|[^0-9a-z_])(?:token|sig)=)[^&\s"']+|([0-9a-z]+s[0-9]+s)[0-9a-f]{64}`)
+
+// Text returns s with the credentials it quotes replaced by "REDACTED",
+// for an error whose text may hold a request line or URL (a parse error
+// of a malformed request quotes it whole).
+func Text(s string) string {
+	return secretText.ReplaceAllString(s, "${1}${2}REDACTED")
 }
 
 func isSecret(name string) bool {

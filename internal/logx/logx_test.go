@@ -55,3 +55,18 @@ func TestURI(t *testing.T) {
 		t.Errorf("HostID(plain) = %q", got)
 	}
 }
+
+// TestText: credentials quoted in an error's text are redacted.
+func TestText(t *testing.T) {
+	sig := strings.Repeat("0123456789abcdef", 4)
+	for in, want := range map[string]string{
+		`parse "/push/h/longpoll/c%zz?nc=1&token=eyJa.b.c": invalid URL escape "%zz"`: `parse "/push/h/longpoll/c%zz?nc=1&token=REDACTED": invalid URL escape "%zz"`,
+		`malformed HTTP request "GET /sse/x?sig=abc"`:                                 `malformed HTTP request "GET /sse/x?sig=REDACTED"`,
+		"GET /push/page42s1767225600s" + sig + "/stream/c":                           "GET /push/page42s1767225600sREDACTED/stream/c",
+		`no credential here: mytoken=1`:                                              `no credential here: mytoken=1`,
+	} {
+		if got := Text(in); got != want {
+			t.Errorf("Text(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -556,7 +556,7 @@ func (s *Server) refuseRequest(c *acceptedConn, err error) {
 	case errors.As(err, &ue):
 		why = "malformed request target"
 	}
-	s.badLog.Log(s.Log, slog.LevelInfo, "request refused", "listener", s.Name, "remote", remote, "status", 400, "reason", why, "err", err)
+	s.badLog.Log(s.Log, slog.LevelInfo, "request refused", "listener", s.Name, "remote", remote, "status", 400, "reason", why, "err", logx.Text(err.Error()))
 	c.nc.SetWriteDeadline(time.Now().Add(s.writeTimeout()))
 	c.nc.Write(BadRequest(s.ServerName, why))
 }

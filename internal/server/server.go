@@ -586,7 +586,7 @@ func (s *Server) Reload(cfg *config.Config) error {
 		old.UDPPort != cfg.UDPPort || old.UDPIP != cfg.UDPIP ||
 		old.AdminAPI != cfg.AdminAPI || listenAddr(old.AdminIP, old.AdminPort) != listenAddr(cfg.AdminIP, cfg.AdminPort) ||
 		old.APIToken != cfg.APIToken || old.ReusePort != cfg.ReusePort || (old.APIKeysFile == "") != (cfg.APIKeysFile == "") {
-		s.log.Warn("listener addresses, ReusePort, the API token or whether there is an APIKeysFile changed in the configuration; they apply at the next restart (the keys of an APIKeysFile that stays set are reloaded)")
+		s.log.Warn("listener addresses, ReusePort, the API token or whether there is an APIKeysFile changed in the configuration; they apply at the next restart (the keys of an APIKeysFile that stays set are reloaded, and a removed APIKeysFile's keys stop working at once)")
 	}
 	if old.Engine != cfg.Engine || old.RedisURL != cfg.RedisURL || old.RedisPrefix != cfg.RedisPrefix ||
 		old.NodeID != cfg.NodeID || old.RedisTimeout != cfg.RedisTimeout || old.RedisPoolSize != cfg.RedisPoolSize {

@@ -122,6 +122,12 @@ func (a *Authz) verify(c credential, channels []string, now time.Time) (auth.Gra
 	if err != nil {
 		return g, err
 	}
+	if !g.Expiry.IsZero() {
+		// The connection lives as long as its credential verifies: a
+		// handshake inside the leeway must not be followed by a close,
+		// or a refused subscribe, at once.
+		g.Expiry = g.Expiry.Add(v.Leeway())
+	}
 	for _, ch := range channels {
 		if a.Required(ch) {
 			if err := g.Authorize(ch); err != nil {

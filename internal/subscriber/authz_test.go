@@ -417,3 +417,18 @@ func TestAuthNamespace(t *testing.T) {
 		t.Errorf("websocket private_a without a token: %s", got)
 	}
 }
+
+// TestAuthLeeway: a token inside JWTLeeway past its exp is good for the
+// whole connection it opens: the WebSocket that it admitted may
+// subscribe, and is closed only when the leeway is over too.
+func TestAuthLeeway(t *testing.T) {
+	ts := wsStart(t, func(c *config.Config) { authOn(c); c.JWTLeeway = 3 })
+	exp := time.Now().Truncate(time.Second).Add(-time.Second)
+	c := ts.dialURL("/ws?token=" + token(t, "", "user42", exp, "chat"))
+	c.send(`{"op":"subscribe","channel":"chat"}`)
+	c.expect(subscribedEmpty("chat"))
+	c.expectClose(4003)
+	if d := time.Until(exp.Add(3 * time.Second)); d > 0 {
+		t.Errorf("closed %v before exp plus the leeway", d)
+	}
+}
