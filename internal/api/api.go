@@ -111,8 +111,8 @@ type Server struct {
 	// originLog keeps the log of requests refused for their Origin, which
 	// any client can send in a loop, to one line a second.
 	originLog logx.Limiter
-	limits  atomic.Pointer[Limits]
-	ready   atomic.Bool
+	limits    atomic.Pointer[Limits]
+	ready     atomic.Bool
 	// engineLog keeps the log of failed engine calls, which a failing
 	// store makes for every request at once, to one line a second.
 	engineLog logx.Limiter

@@ -62,8 +62,8 @@ func TestText(t *testing.T) {
 	for in, want := range map[string]string{
 		`parse "/push/h/longpoll/c%zz?nc=1&token=eyJa.b.c": invalid URL escape "%zz"`: `parse "/push/h/longpoll/c%zz?nc=1&token=REDACTED": invalid URL escape "%zz"`,
 		`malformed HTTP request "GET /sse/x?sig=abc"`:                                 `malformed HTTP request "GET /sse/x?sig=REDACTED"`,
-		"GET /push/page42s1767225600s" + sig + "/stream/c":                           "GET /push/page42s1767225600sREDACTED/stream/c",
-		`no credential here: mytoken=1`:                                              `no credential here: mytoken=1`,
+		"GET /push/page42s1767225600s" + sig + "/stream/c":                            "GET /push/page42s1767225600sREDACTED/stream/c",
+		`no credential here: mytoken=1`:                                               `no credential here: mytoken=1`,
 	} {
 		if got := Text(in); got != want {
 			t.Errorf("Text(%q) = %q, want %q", in, got, want)
