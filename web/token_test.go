@@ -131,7 +131,11 @@ func TestTokenRenewal(t *testing.T) {
 			m := startAuthServer(t)
 			ti := startIssuer(t, tokenSecret, 4, "tok_*")
 			p := openModule(t, m.base)
-			p.newTokenClient(ti, clientOptions(tr), [2]any{"tok_a", map[string]any{}})
+			// The whole (empty) history, then live: a message published
+			// as the subscription completes is not "before" it (the
+			// server counts a subscriber before its engine subscription
+			// has fixed where "now" is).
+			p.newTokenClient(ti, clientOptions(tr), [2]any{"tok_a", map[string]any{"history": "all"}})
 			m.waitSubscribers(t, p, "tok_a", 1)
 			var want []received
 			for end := time.Now().Add(9 * time.Second); time.Now().Before(end); {
@@ -174,7 +178,11 @@ func TestTokenExpired(t *testing.T) {
 			m := startAuthServer(t)
 			ti := startIssuer(t, tokenSecret, 3, "tok_*")
 			p := openModule(t, m.base)
-			p.newTokenClient(ti, clientOptions(tr), [2]any{"tok_b", map[string]any{}})
+			// The whole (empty) history, then live: a message published
+			// as the subscription completes is not "before" it (the
+			// server counts a subscriber before its engine subscription
+			// has fixed where "now" is).
+			p.newTokenClient(ti, clientOptions(tr), [2]any{"tok_b", map[string]any{"history": "all"}})
 			m.waitSubscribers(t, p, "tok_b", 1)
 			ti.failFor(4 * time.Second) // past the first token's exp
 			var want []received
