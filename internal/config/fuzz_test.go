@@ -90,7 +90,10 @@ func checkRefusal(t *testing.T, err error) {
 }
 
 // TestFileCorpus checks that the seed files of FuzzParseFile do what their
-// names say: those named error-* are refused, the others load.
+// names say: those named error-* are refused, the others load. The
+// entries a fuzzing run found are named fuzz-<hash> or error-fuzz-<hash>
+// by what they did when they were committed, so that this test keeps them
+// doing it.
 func TestFileCorpus(t *testing.T) {
 	entries, err := os.ReadDir("testdata/fuzz/FuzzParseFile")
 	if err != nil {
