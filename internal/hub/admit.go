@@ -165,25 +165,47 @@ func checkSize(i int, p engine.Publication, pol Policy) error {
 // admit returns how many of pubs, from the first, their channels' policies
 // admit, taking a token of each one's bucket, and the *RefusedError of the
 // next one (counted), if any.
-func (h *Hub) admit(pubs []engine.Publication, now time.Time) (int, error) {
+//
+// taken holds, for each admitted publication whose channel has a publish
+// rate, the token it took (nil for the others), so that Publish can give
+// the tokens of what it then failed to publish back (giveBack).
+func (h *Hub) admit(pubs []engine.Publication, now time.Time) (n int, taken []*rate.Reservation, err error) {
 	set := h.policy.Load()
 	if set == nil {
-		return len(pubs), nil
+		return len(pubs), nil, nil
 	}
 	for i, p := range pubs {
 		pol := set.f(p.Channel)
 		err := checkSize(i, p, pol)
 		if err == nil && pol.PublishRate > 0 {
-			if d := h.buckets.take(p.Channel, pol, now); d > 0 {
+			d, r := h.buckets.take(p.Channel, pol, now)
+			if d > 0 {
 				err = &RefusedError{Index: i, Channel: p.Channel, Reason: ReasonRate, RetryAfter: d}
+			} else {
+				if taken == nil {
+					taken = make([]*rate.Reservation, len(pubs))
+				}
+				taken[i] = r
 			}
 		}
 		if err != nil {
 			h.opts.Metrics.PublishRefused(err.(*RefusedError).Reason, 1)
-			return i, err
+			return i, taken, err
 		}
 	}
-	return len(pubs), nil
+	return len(pubs), taken, nil
+}
+
+// giveBack returns the tokens that the publications taken[from:] took at
+// at (admit's now): they were not published (the engine failed, or the
+// wait for room ended). A reservation gives its token back only as of
+// when it was made (rate.Reservation.CancelAt), hence at.
+func giveBack(taken []*rate.Reservation, from int, at time.Time) {
+	for i := from; i < len(taken); i++ {
+		if taken[i] != nil {
+			taken[i].CancelAt(at)
+		}
+	}
 }
 
 // minPrune is the number of buckets under which buckets never prunes.
@@ -207,9 +229,11 @@ type bucket struct {
 	burst int
 }
 
-// take takes one token of channel's bucket at now and returns 0, or, when
-// the bucket is empty, how long until it holds one, taking nothing.
-func (b *buckets) take(channel string, pol Policy, now time.Time) time.Duration {
+// take takes one token of channel's bucket at now and returns 0 and the
+// token's reservation (to cancel it if the message is not published
+// after all), or, when the bucket is empty, how long until it holds one,
+// taking nothing.
+func (b *buckets) take(channel string, pol Policy, now time.Time) (time.Duration, *rate.Reservation) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	bk := b.m[channel]
@@ -227,9 +251,9 @@ func (b *buckets) take(channel string, pol Policy, now time.Time) time.Duration 
 	r := bk.lim.ReserveN(now, 1)
 	if d := r.DelayFrom(now); d > 0 {
 		r.CancelAt(now)
-		return d
+		return d, nil
 	}
-	return 0
+	return 0, r
 }
 
 // pruneLocked drops the buckets that are full again at now. The caller

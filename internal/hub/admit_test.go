@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/meteorpush/meteor/internal/engine"
+	"github.com/meteorpush/meteor/internal/engine/enginetest"
+	"github.com/meteorpush/meteor/internal/engine/memory"
 	"github.com/meteorpush/meteor/internal/hub"
 )
 
@@ -126,5 +128,25 @@ func TestSetPolicyWhileRunning(t *testing.T) {
 	<-stopped
 	if !waitFor(func() bool { g := r.got(); return len(g) > 0 && g[len(g)-1] == last }) {
 		t.Errorf("the last message %d never came", last)
+	}
+}
+
+// TestRateTokenGivenBack: a publication that the engine fails to store
+// gives its channel's rate token back: a store that was down does not also
+// cost the channel its budget.
+func TestRateTokenGivenBack(t *testing.T) {
+	w := enginetest.Wrap(memory.New(engine.Limits{MaxMessages: 10}), enginetest.WrapOptions{})
+	h := startHub(t, w, hub.Options{})
+	h.SetPolicy(func(string) hub.Policy { return hub.Policy{MaxMessageBytes: 100, PublishRate: 1, PublishBurst: 1} })
+	w.Fail(enginetest.OpPublish, engine.ErrUnavailable)
+	if _, err := h.Publish(context.Background(), engine.Publication{Channel: "r", Text: "lost"}); !errors.Is(err, engine.ErrUnavailable) {
+		t.Fatalf("publish while the store fails: %v", err)
+	}
+	w.Fail(enginetest.OpPublish, nil)
+	if _, err := h.Publish(context.Background(), engine.Publication{Channel: "r", Text: "kept"}); err != nil {
+		t.Fatalf("the first publication after the store came back was refused: %v", err)
+	}
+	if _, err := h.Publish(context.Background(), engine.Publication{Channel: "r", Text: "over"}); !errors.Is(err, hub.ErrRefused) {
+		t.Fatalf("the bucket of one is empty now, yet: %v", err)
 	}
 }

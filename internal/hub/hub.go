@@ -663,6 +663,13 @@ func (h *Hub) deliver(subs []*entry, msgs []*engine.Message) {
 		}
 		if !e.live {
 			for _, m := range todo {
+				if n := len(e.pending); n > 0 && m.ID <= e.pending[n-1].ID {
+					// Older than one already pending (a conflated
+					// channel's held message, sent by another goroutine,
+					// can come after newer ones): skipped, as a live
+					// client skips what is not after its last.
+					continue
+				}
 				if len(e.pending) < maxPending {
 					e.pending = append(e.pending, m)
 				} else {
@@ -716,7 +723,8 @@ func closeEntry(e *entry, r reason.Reason) {
 // behind (see the package documentation), until ctx ends. On error it
 // returns the messages published before it.
 func (h *Hub) Publish(ctx context.Context, pubs ...engine.Publication) ([]*engine.Message, error) {
-	n, refused := h.admit(pubs, time.Now())
+	now := time.Now()
+	n, taken, refused := h.admit(pubs, now)
 	if n == 0 {
 		return nil, refused
 	}
@@ -725,11 +733,16 @@ func (h *Hub) Publish(ctx context.Context, pubs ...engine.Publication) ([]*engin
 	h.run.RUnlock()
 	for _, w := range ws {
 		if err := w.waitRoom(ctx); err != nil {
+			giveBack(taken, 0, now)
 			return nil, err
 		}
 	}
 	msgs, err := h.eng.Publish(ctx, pubs[:n]...)
-	if err == nil {
+	if err != nil {
+		// What was not published gives its rate token back: a store
+		// that was down must not also cost the channel its budget.
+		giveBack(taken, len(msgs), now)
+	} else {
 		err = refused
 	}
 	return msgs, err
