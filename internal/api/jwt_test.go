@@ -272,3 +272,24 @@ func TestCredentialRate(t *testing.T) {
 		}
 	}
 }
+
+// TestCredentialRateAfterSize: a message refused as too large takes
+// nothing from its credential's rate, on either publish endpoint.
+func TestCredentialRateAfterSize(t *testing.T) {
+	ts := start(t, func(c *config.Config) {
+		c.APIToken = "root"
+		c.MaxMessageBytes = 10
+		c.PublishRatePerCredential, c.PublishBurstPerCredential = 1, 1
+	})
+	ts.token = "root"
+	big := strings.Repeat("x", 11)
+	if r := ts.do("POST", "/api/channels/c/messages", "application/json", `{"text":"`+big+`"}`); r.status != http.StatusRequestEntityTooLarge {
+		t.Fatalf("a message of 11 bytes: %d %s, want 413", r.status, r.body)
+	}
+	if r := ts.do("POST", "/api/publish", "application/json", `{"messages":[{"channel":"c","text":"`+big+`"}]}`); r.status != http.StatusRequestEntityTooLarge {
+		t.Fatalf("a batch with a message of 11 bytes: %d %s, want 413", r.status, r.body)
+	}
+	if r := ts.do("POST", "/api/channels/c/messages", "text/plain", "ok"); r.status != http.StatusCreated {
+		t.Fatalf("the first message within the size, after two refused as too large: %d %s (the bucket of one was taken)", r.status, r.body)
+	}
+}

@@ -359,6 +359,10 @@ func (s *Server) publishOne(w http.ResponseWriter, r *http.Request) {
 		}
 		text = string(b)
 	}
+	if err := s.hub.CheckSize(engine.Publication{Channel: ch, Text: text}); err != nil {
+		refused(w, err.(*hub.RefusedError), "")
+		return
+	}
 	if !s.allowRate(w, r, 1) {
 		return
 	}
@@ -404,7 +408,7 @@ func (s *Server) publishBatch(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
-	}) || !s.allowRate(w, r, len(items)) {
+	}) {
 		return
 	}
 	// The channels form ("channels" and "text") names the channel whose
@@ -413,8 +417,13 @@ func (s *Server) publishBatch(w http.ResponseWriter, r *http.Request) {
 	if multi {
 		where = "channels"
 	}
+	// Sizes first: a batch refused as too large publishes nothing, so it
+	// takes nothing from the credential's rate either.
 	if err := s.hub.CheckSize(publications(items)...); err != nil {
 		refused(w, err.(*hub.RefusedError), where)
+		return
+	}
+	if !s.allowRate(w, r, len(items)) {
 		return
 	}
 	res, err := s.publish(r.Context(), items)
