@@ -379,11 +379,15 @@ func (m *meteord) subscribers(t *testing.T, channel string) int {
 	return n
 }
 
-// waitSubscribers waits until channel has at least n persistent subscribers.
+// waitSubscribers waits until channel has at least n persistent
+// subscribers, counted by the server (COUNTSUBSCRIBERS) and begun (their
+// start fixed: a message published now reaches them; hub's
+// ActiveSubscribers, for a server in this process), so that a test may
+// publish at once to a live-only subscription.
 func (m *meteord) waitSubscribers(t *testing.T, p *page, channel string, n int) {
 	t.Helper()
 	deadline := time.Now().Add(waitTimeout)
-	for m.subscribers(t, channel) < n {
+	for m.subscribers(t, channel) < n || m.srv != nil && m.srv.Hub().ActiveSubscribers(channel) < n {
 		if time.Now().After(deadline) {
 			t.Fatalf("channel %s: fewer than %d subscribers after %v\n%s", channel, n, waitTimeout, p.state())
 		}

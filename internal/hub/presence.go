@@ -367,6 +367,38 @@ func (h *Hub) LocalSubscribers(name string) int {
 	return int(ch.count.Load())
 }
 
+// ActiveSubscribers returns the number of this node's clients of channel
+// name whose subscription has begun: its history was read and delivered,
+// so its start is fixed and a message published from now on reaches it.
+// CountSubscribers counts a client from the moment it joins, a moment
+// before that (its engine subscription and history read are still under
+// way): a message published in between is before a live-only
+// subscription's start. For tests and diagnostics that must publish only
+// once a subscriber is sure to receive.
+func (h *Hub) ActiveSubscribers(name string) int {
+	h.mu.RLock()
+	ch := h.channels[name]
+	h.mu.RUnlock()
+	if ch == nil {
+		return 0
+	}
+	ch.mu.Lock()
+	entries := make([]*entry, 0, len(ch.index))
+	for _, e := range ch.index {
+		entries = append(entries, e)
+	}
+	ch.mu.Unlock()
+	n := 0
+	for _, e := range entries {
+		e.mu.Lock()
+		if e.activated && !e.gone {
+			n++
+		}
+		e.mu.Unlock()
+	}
+	return n
+}
+
 // CountSubscribers returns the number of clients registered on channel on
 // every node: this node's, exact, plus the other nodes' as the engine
 // last reported them, read at most once per Options.CountCache (see

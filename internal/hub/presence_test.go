@@ -397,3 +397,25 @@ func TestPresenceOff(t *testing.T) {
 		t.Fatalf("after presence went off, n1 reports secret %v, open %v", st.listed("n1", "secret"), st.listed("n1", "open"))
 	}
 }
+
+// TestActiveSubscribers: a client counts as active once its subscription
+// has begun (activate ran), and no longer once it left.
+func TestActiveSubscribers(t *testing.T) {
+	h, _ := newHub(t, bare, engine.Limits{MaxMessages: 10}, hub.Options{})
+	r := &recorder{}
+	joined, activate := h.Subscribe(context.Background(), r, []hub.Sub{{Channel: "a"}}, true)
+	if joined[0].Err != nil {
+		t.Fatal(joined[0].Err)
+	}
+	if n, m := h.CountSubscribers("a"), h.ActiveSubscribers("a"); n != 1 || m != 0 {
+		t.Fatalf("before activate: counted %d, active %d; want 1, 0", n, m)
+	}
+	activate()
+	if m := h.ActiveSubscribers("a"); m != 1 {
+		t.Fatalf("after activate: active %d, want 1", m)
+	}
+	h.Unsubscribe(r)
+	if m := h.ActiveSubscribers("a"); m != 0 {
+		t.Fatalf("after Unsubscribe: active %d, want 0", m)
+	}
+}
